@@ -1,0 +1,157 @@
+/**
+ * @file config.h
+ * @brief regsignd.yaml: the daemon's configuration, parsed strictly.
+ *
+ * The shape is agreed in briefs/config-schema.md. The file is read with the strict YAML
+ * reader of policy/yconf.h: an unknown key, a wrong type, a value out of range or a
+ * missing required key is an error whose message names file:line:key. On top of the
+ * schema this module checks meaning:
+ *  - every path must be absolute;
+ *  - the PKCS#11 module must resolve (realpath) to a file under an allowed directory
+ *    (/usr/lib, /usr/lib64, /usr/local/lib, or one the caller adds), so a config
+ *    file cannot make the HSM process load arbitrary code from anywhere;
+ *  - token and key URIs must be RFC 7512 `pkcs11:` URIs (parsed with p11-kit) and carry
+ *    neither pin-value nor pin-source: the PIN comes only from hsm.pin-file;
+ *  - the key roles are issuing-ca, ksk, zsk, audit; a root CA key is refused, as the root
+ *    key is never online;
+ *  - extra zones have absolute names (ending in '.'), each at most once.
+ *
+ * The parsed configuration is a plain data object: read its fields directly. It is
+ * immutable once loaded; config_free releases it.
+ */
+#ifndef REGSIGN_SIGNER_CONFIG_H
+#define REGSIGN_SIGNER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Errors of config_load. */
+enum config_err {
+	CONFIG_OK = 0,
+	CONFIG_ERR_NOMEM = -1,
+	CONFIG_ERR_ARG = -2,
+	CONFIG_ERR_IO = -3,      /**< the file cannot be read */
+	CONFIG_ERR_INVALID = -4, /**< syntax, schema or meaning; the message says where */
+};
+
+/** Log levels of log.level. */
+enum config_log_level {
+	CONFIG_LOG_DEBUG = 0,
+	CONFIG_LOG_INFO,
+	CONFIG_LOG_NOTICE,
+	CONFIG_LOG_WARNING,
+	CONFIG_LOG_ERROR,
+};
+
+/** One environment variable set in the HSM process only (hsm.environment). */
+struct config_env {
+	char *name;
+	char *value;
+};
+
+/**
+ * One online key: role name and key URI. Registry keys have the roles "issuing-ca",
+ * "ksk", "zsk", "audit"; keys of extra zones get "<zone>/ksk" and "<zone>/zsk", e.g.
+ * "asp.test./zsk" (the zone name as written, lowercased, with its final dot).
+ */
+struct config_key {
+	char *role;
+	char *uri;
+};
+
+/** An extra zone whose RRsets front ends may have signed. */
+struct config_extra_zone {
+	char *name; /**< lowercased, absolute (final dot) */
+	char *ksk;  /**< key URI, or NULL when not configured */
+	char *zsk;  /**< key URI */
+};
+
+struct config {
+	char *path; /**< the file it came from */
+
+	struct {
+		char *module;   /**< absolute, resolved (realpath) and allow-listed */
+		char *token;    /**< RFC 7512 token URI */
+		char *pin_file; /**< absolute */
+		unsigned sessions; /**< 1..64, default 2 */
+		unsigned recover_timeout_ms; /**< default 30 s */
+		struct config_env *env;
+		size_t n_env;
+	} hsm;
+
+	/** Every online key: the registry's then the extra zones', in file order. */
+	struct config_key *keys;
+	size_t n_keys;
+
+	struct config_extra_zone *extra_zones;
+	size_t n_extra_zones;
+
+	struct {
+		char *root_certificate;    /**< absolute */
+		char *issuing_certificate; /**< absolute */
+		uint64_t max_validity;     /**< seconds; default 398 days */
+	} ca;
+
+	struct {
+		char *path;           /**< absolute */
+		unsigned mode;        /**< e.g. 0660; default 0660 */
+		uint32_t max_frame;   /**< default 262144 */
+		uint32_t queue_depth; /**< default 1024 */
+	} socket;
+
+	char *policy; /**< absolute path of policy.yaml */
+
+	struct {
+		char *database;  /**< absolute */
+		char *audit_log; /**< absolute */
+		char *zone_file; /**< absolute */
+	} state;
+
+	struct {
+		char **listen; /**< "addr:port" / "[v6]:port", checked with inet_pton */
+		size_t n_listen;
+		char **notify; /**< same form; port defaults to 53 when absent */
+		size_t n_notify;
+		char **allow_transfer; /**< addresses, optionally "/prefix" */
+		size_t n_allow_transfer;
+	} dns;
+
+	struct {
+		bool syslog;
+		enum config_log_level level;
+	} log;
+};
+
+/** Options of config_load. */
+struct config_load_opts {
+	/**
+	 * Directories where PKCS#11 modules may live, besides the built-in ones
+	 * (/usr/lib, /usr/lib64, /usr/local/lib). NULL-terminated; NULL for none. They
+	 * come from the daemon's command line or build, never from the file itself.
+	 */
+	const char *const *module_dirs;
+};
+
+/** @return a static English description of an enum config_err value. */
+const char *config_strerror(int err);
+
+/**
+ * Loads and checks a configuration file.
+ * @param path  the file
+ * @param opts  options; NULL for defaults
+ * @param out   receives the configuration (free with config_free) on success
+ * @param err   receives a malloc'd message on failure, such as
+ *              "regsignd.yaml:4:3: 'sessions' must be ..." (free() it); may be NULL
+ * @return 0, CONFIG_ERR_NOMEM, CONFIG_ERR_ARG, CONFIG_ERR_IO, CONFIG_ERR_INVALID.
+ */
+int config_load(const char *path, const struct config_load_opts *opts, struct config **out,
+                char **err);
+
+/** Frees a configuration; NULL is a no-op. */
+void config_free(struct config *cfg);
+
+/** @return the key of a role, or NULL when the configuration has none. */
+const struct config_key *config_key_find(const struct config *cfg, const char *role);
+
+#endif
