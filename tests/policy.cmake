@@ -1,0 +1,5 @@
+# Tests of libregsign-policy (policy/): the strict YAML reader and the policy.
+if(TARGET regsign-policy)
+  regsign_add_test(test_yconf SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_yconf.c
+                   LIBS regsign-policy TIMEOUT 60 LABELS policy)
+endif()
