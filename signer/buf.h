@@ -107,6 +107,12 @@ void buf_writer_release(struct buf_writer *w);
 /** Empties the writer and clears its error, keeping its memory for reuse. */
 void buf_writer_reset(struct buf_writer *w);
 
+/**
+ * Cuts what was written back to @p len bytes (no-op if len is not smaller),
+ * for example to drop a half-written record. The sticky error is kept.
+ */
+void buf_writer_truncate(struct buf_writer *w, size_t len);
+
 /** Returns the sticky error (BUF_OK while every put has succeeded). */
 int buf_writer_error(const struct buf_writer *w);
 

@@ -1,0 +1,6 @@
+# Tests of the signing-socket protocol: buf, proto codec, client library, CLI,
+# and the independent Python client against the C codec.
+regsign_add_test(test_buf SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_buf.c
+  LIBS regsign-proto TIMEOUT 60)
+regsign_add_test(test_proto SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_proto.c
+  LIBS regsign-proto TIMEOUT 60)
