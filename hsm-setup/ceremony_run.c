@@ -494,7 +494,7 @@ out:
 static void write_header(struct run *run)
 {
     const struct ceremony_spec *s = run->spec;
-    char when[32], cwd[PATH_MAX], *abs = NULL;
+    char when[32], cwd[PATH_MAX], hex[65], *abs = NULL;
 
     ceremony_time_format(time(NULL), when, sizeof when);
     ceremony_transcript_header(run->tr, "tool", "regsign-ceremony %s",
@@ -503,8 +503,9 @@ static void write_header(struct run *run)
     ceremony_transcript_header(run->tr, "ceremony-file", "%s",
                                abs != NULL ? abs : s->path);
     free(abs);
-    ceremony_transcript_hex(run->tr, "ceremony-file-sha256", s->sha256,
-                            sizeof s->sha256);
+    ceremony_transcript_header(run->tr, "ceremony-file-sha256", "%s",
+                               ceremony_hex(s->sha256, sizeof s->sha256, hex,
+                                            sizeof hex));
     ceremony_transcript_header(run->tr, "description", "%s", s->description);
     ceremony_transcript_header(run->tr, "registry-zone", "%s", s->registry.name);
     ceremony_transcript_header(run->tr, "module", "%s", run->env->module_path);

@@ -100,19 +100,31 @@ int ceremony_transcript_field(ceremony_transcript_t *t, const char *key,
     return t->err;
 }
 
+char *ceremony_hex(const unsigned char *bytes, size_t len, char *buf,
+                   size_t buflen)
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t n = buflen > 0 ? (buflen - 1) / 2 : 0;
+
+    if (buflen == 0)
+        return buf;
+    if (n > len)
+        n = len;
+    for (size_t i = 0; i < n; i++) {
+        buf[2 * i] = digits[bytes[i] >> 4];
+        buf[2 * i + 1] = digits[bytes[i] & 0x0f];
+    }
+    buf[2 * n] = '\0';
+    return buf;
+}
+
 int ceremony_transcript_hex(ceremony_transcript_t *t, const char *key,
                             const unsigned char *bytes, size_t len)
 {
-    static const char digits[] = "0123456789abcdef";
     char hex[2 * 256 + 1];
-    size_t n = len > 256 ? 256 : len;
 
-    for (size_t i = 0; i < n; i++) {
-        hex[2 * i] = digits[bytes[i] >> 4];
-        hex[2 * i + 1] = digits[bytes[i] & 0x0f];
-    }
-    hex[2 * n] = '\0';
-    return ceremony_transcript_field(t, key, "%s", hex);
+    return ceremony_transcript_field(t, key, "%s",
+                                     ceremony_hex(bytes, len, hex, sizeof hex));
 }
 
 int ceremony_transcript_sync(ceremony_transcript_t *t)

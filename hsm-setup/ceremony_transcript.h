@@ -63,6 +63,13 @@ int ceremony_transcript_field(ceremony_transcript_t *t, const char *key,
 int ceremony_transcript_hex(ceremony_transcript_t *t, const char *key,
                             const unsigned char *bytes, size_t len);
 
+/**
+ * Writes @p len bytes as lower-case hex into @p buf (@p buflen bytes, NUL
+ * included); output that does not fit is cut short. Returns @p buf.
+ */
+char *ceremony_hex(const unsigned char *bytes, size_t len, char *buf,
+                   size_t buflen);
+
 /** Flushes what was written so far to disk. @return 0 or -errno. */
 int ceremony_transcript_sync(ceremony_transcript_t *t);
 

@@ -274,6 +274,17 @@ static void test_zone_file_names(void **state)
     assert_int_equal(ceremony_zone_file_name("dnskey", &z, buf, 10), -1);
 }
 
+static void test_hex(void **state)
+{
+    const unsigned char b[4] = { 0x00, 0x0f, 0xa0, 0xff };
+    char buf[9], small[4];
+
+    (void)state;
+    assert_string_equal(ceremony_hex(b, 4, buf, sizeof buf), "000fa0ff");
+    assert_string_equal(ceremony_hex(b, 4, small, sizeof small), "00");
+    assert_string_equal(ceremony_hex(b, 0, buf, sizeof buf), "");
+}
+
 static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -335,6 +346,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_validity_order, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_missing_file, setup_dir, teardown_dir),
         cmocka_unit_test(test_zone_file_names),
+        cmocka_unit_test(test_hex),
         cmocka_unit_test_setup_teardown(test_transcript, setup_dir, teardown_dir),
     };
 
