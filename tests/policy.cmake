@@ -5,4 +5,10 @@ if(TARGET regsign-policy)
   regsign_add_test(test_policy SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_policy.c
                    LIBS regsign-policy TIMEOUT 60 LABELS policy)
   target_compile_definitions(test_policy PRIVATE POLICY_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+  regsign_add_test(test_policy_decide
+                   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_policy_decide.c
+                   LIBS regsign-policy TIMEOUT 60 LABELS policy)
+  regsign_add_test(test_policy_ratelimit
+                   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_policy_ratelimit.c
+                   LIBS regsign-policy TIMEOUT 60 LABELS policy)
 endif()
