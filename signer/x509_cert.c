@@ -1,0 +1,427 @@
+/*
+ * x509_cert.c - TBSCertificate building for the root CA, the issuing CA and
+ * device certificates. Every extension is built from its OpenSSL structure
+ * (never from configuration strings) so that what is encoded is exactly what
+ * the profile says; nothing is ever copied from a CSR but the public key.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/asn1.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "signer/x509.h"
+#include "signer/x509_int.h"
+
+/* A new GENERAL_NAME of @p type (GEN_DNS, GEN_URI) holding IA5 text @p s. */
+static GENERAL_NAME *
+gn_ia5_new(int type, const char *s)
+{
+	GENERAL_NAME *gn = NULL;
+	ASN1_IA5STRING *ia5 = NULL;
+
+	if ((gn = GENERAL_NAME_new()) == NULL || (ia5 = ASN1_IA5STRING_new()) == NULL ||
+	    ASN1_STRING_set(ia5, s, -1) != 1) {
+		ASN1_IA5STRING_free(ia5);
+		GENERAL_NAME_free(gn);
+		return NULL;
+	}
+	GENERAL_NAME_set0_value(gn, type, ia5);
+	return gn;
+}
+
+/* A new GENERAL_NAMES holding one IA5 name. */
+static GENERAL_NAMES *
+gens_one_new(int type, const char *s)
+{
+	GENERAL_NAMES *gens = NULL;
+	GENERAL_NAME *gn = NULL;
+
+	if ((gens = GENERAL_NAMES_new()) == NULL || (gn = gn_ia5_new(type, s)) == NULL ||
+	    !sk_GENERAL_NAME_push(gens, gn)) {
+		GENERAL_NAME_free(gn);
+		GENERAL_NAMES_free(gens);
+		return NULL;
+	}
+	return gens;
+}
+
+static int
+add_basic_constraints(X509 *x, int ca, int pathlen)
+{
+	BASIC_CONSTRAINTS *bc = NULL;
+	int r = X509_ERR_NOMEM;
+
+	if ((bc = BASIC_CONSTRAINTS_new()) == NULL)
+		goto out;
+	/* DER encodes cA TRUE as 0xff; FALSE is the DEFAULT and is omitted. */
+	bc->ca = ca ? 0xff : 0;
+	if (pathlen >= 0 && ((bc->pathlen = ASN1_INTEGER_new()) == NULL ||
+	    ASN1_INTEGER_set(bc->pathlen, pathlen) != 1))
+		goto out;
+	r = X509_ERR_CRYPTO;
+	if (X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, X509V3_ADD_DEFAULT) != 1)
+		goto out;
+	r = X509_OK;
+out:
+	BASIC_CONSTRAINTS_free(bc);
+	return r;
+}
+
+/* keyUsage, always critical; @p bits lists bit numbers, ended by -1. */
+static int
+add_key_usage(X509 *x, const int *bits)
+{
+	ASN1_BIT_STRING *ku = NULL;
+	int r = X509_ERR_NOMEM;
+
+	if ((ku = ASN1_BIT_STRING_new()) == NULL)
+		goto out;
+	for (; *bits >= 0; bits++)
+		if (ASN1_BIT_STRING_set_bit(ku, *bits, 1) != 1)
+			goto out;
+	r = X509_ERR_CRYPTO;
+	if (X509_add1_ext_i2d(x, NID_key_usage, ku, 1, X509V3_ADD_DEFAULT) != 1)
+		goto out;
+	r = X509_OK;
+out:
+	ASN1_BIT_STRING_free(ku);
+	return r;
+}
+
+/*
+ * SKI per RFC 7093 §2 method 1: the leftmost 160 bits of SHA-256 of the
+ * subjectPublicKey bits; it avoids SHA-1 and is as unique in practice. The
+ * value goes to *@p out as well (for a root's AKI): reading it back from
+ * @p x would make OpenSSL cache extensions of an unsigned certificate.
+ */
+static int
+add_ski(X509 *x, ASN1_OCTET_STRING **out)
+{
+	ASN1_OCTET_STRING *ski = NULL;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	int r = X509_ERR_CRYPTO;
+
+	if (X509_pubkey_digest(x, EVP_sha256(), md, &mdlen) != 1 || mdlen < 20)
+		goto out;
+	r = X509_ERR_NOMEM;
+	if ((ski = ASN1_OCTET_STRING_new()) == NULL || ASN1_OCTET_STRING_set(ski, md, 20) != 1)
+		goto out;
+	r = X509_ERR_CRYPTO;
+	if (X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0, X509V3_ADD_DEFAULT) != 1)
+		goto out;
+	if (out != NULL) {
+		*out = ski;
+		ski = NULL;
+	}
+	r = X509_OK;
+out:
+	ASN1_OCTET_STRING_free(ski);
+	return r;
+}
+
+/* AKI with keyIdentifier only (RFC 5280 §4.2.1.1), non-critical. */
+static int
+add_aki(X509 *x, const ASN1_OCTET_STRING *keyid)
+{
+	AUTHORITY_KEYID *akid = NULL;
+	int r = X509_ERR_NOMEM;
+
+	if ((akid = AUTHORITY_KEYID_new()) == NULL ||
+	    (akid->keyid = ASN1_OCTET_STRING_dup(keyid)) == NULL)
+		goto out;
+	r = X509_ERR_CRYPTO;
+	if (X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT) != 1)
+		goto out;
+	r = X509_OK;
+out:
+	AUTHORITY_KEYID_free(akid);
+	return r;
+}
+
+/* A subtree holding an iPAddress of @p len zero bytes: address and mask 0,
+ * i.e. every IPv4 (8 bytes) or IPv6 (32 bytes) address. */
+static GENERAL_SUBTREE *
+subtree_all_ip_new(int len)
+{
+	static const unsigned char zero[32];
+	GENERAL_SUBTREE *st = NULL;
+	ASN1_OCTET_STRING *ip = NULL;
+
+	if ((st = GENERAL_SUBTREE_new()) == NULL || (ip = ASN1_OCTET_STRING_new()) == NULL ||
+	    ASN1_OCTET_STRING_set(ip, zero, len) != 1) {
+		ASN1_OCTET_STRING_free(ip);
+		GENERAL_SUBTREE_free(st);
+		return NULL;
+	}
+	GENERAL_NAME_set0_value(st->base, GEN_IPADD, ip);
+	return st;
+}
+
+/*
+ * nameConstraints, critical: permitted dNSName @p zone (the zone and every
+ * name below it), excluded every IP address. Without the exclusions an
+ * iPAddress SAN would be unconstrained, and the issuing CA is meant to vouch
+ * for registry names only.
+ */
+static int
+add_name_constraints(X509 *x, const char *zone)
+{
+	NAME_CONSTRAINTS *nc = NULL;
+	GENERAL_SUBTREE *st = NULL;
+	int r = X509_ERR_NOMEM;
+
+	if ((nc = NAME_CONSTRAINTS_new()) == NULL ||
+	    (nc->permittedSubtrees = sk_GENERAL_SUBTREE_new_null()) == NULL ||
+	    (nc->excludedSubtrees = sk_GENERAL_SUBTREE_new_null()) == NULL)
+		goto out;
+	if ((st = GENERAL_SUBTREE_new()) == NULL)
+		goto out;
+	GENERAL_NAME_free(st->base);
+	if ((st->base = gn_ia5_new(GEN_DNS, zone)) == NULL ||
+	    !sk_GENERAL_SUBTREE_push(nc->permittedSubtrees, st))
+		goto out;
+	if ((st = subtree_all_ip_new(8)) == NULL ||
+	    !sk_GENERAL_SUBTREE_push(nc->excludedSubtrees, st))
+		goto out;
+	if ((st = subtree_all_ip_new(32)) == NULL ||
+	    !sk_GENERAL_SUBTREE_push(nc->excludedSubtrees, st))
+		goto out;
+	st = NULL;
+	r = X509_ERR_CRYPTO;
+	if (X509_add1_ext_i2d(x, NID_name_constraints, nc, 1, X509V3_ADD_DEFAULT) != 1)
+		goto out;
+	r = X509_OK;
+out:
+	GENERAL_SUBTREE_free(st);
+	NAME_CONSTRAINTS_free(nc);
+	return r;
+}
+
+static int
+add_eku_client_auth(X509 *x)
+{
+	EXTENDED_KEY_USAGE *eku = NULL;
+	ASN1_OBJECT *obj;
+	int r = X509_ERR_NOMEM;
+
+	if ((eku = sk_ASN1_OBJECT_new_null()) == NULL ||
+	    (obj = OBJ_nid2obj(NID_client_auth)) == NULL || !sk_ASN1_OBJECT_push(eku, obj))
+		goto out;
+	r = X509_ERR_CRYPTO;
+	if (X509_add1_ext_i2d(x, NID_ext_key_usage, eku, 0, X509V3_ADD_DEFAULT) != 1)
+		goto out;
+	r = X509_OK;
+out:
+	/* The object is OpenSSL's static one: free the stack only. */
+	sk_ASN1_OBJECT_free(eku);
+	return r;
+}
+
+static int
+add_san_dns(X509 *x, const char *name, int critical)
+{
+	GENERAL_NAMES *gens;
+	int r = X509_ERR_NOMEM;
+
+	if ((gens = gens_one_new(GEN_DNS, name)) == NULL)
+		goto out;
+	r = X509_ERR_CRYPTO;
+	if (X509_add1_ext_i2d(x, NID_subject_alt_name, gens, critical, X509V3_ADD_DEFAULT) != 1)
+		goto out;
+	r = X509_OK;
+out:
+	GENERAL_NAMES_free(gens);
+	return r;
+}
+
+static int
+add_crl_dp(X509 *x, const char *uri)
+{
+	CRL_DIST_POINTS *cdp = NULL;
+	DIST_POINT *dp = NULL;
+	int r = X509_ERR_NOMEM;
+
+	if ((cdp = sk_DIST_POINT_new_null()) == NULL || (dp = DIST_POINT_new()) == NULL ||
+	    (dp->distpoint = DIST_POINT_NAME_new()) == NULL)
+		goto out;
+	dp->distpoint->type = 0;	/* fullName */
+	if ((dp->distpoint->name.fullname = gens_one_new(GEN_URI, uri)) == NULL ||
+	    !sk_DIST_POINT_push(cdp, dp))
+		goto out;
+	dp = NULL;
+	r = X509_ERR_CRYPTO;
+	if (X509_add1_ext_i2d(x, NID_crl_distribution_points, cdp, 0, X509V3_ADD_DEFAULT) != 1)
+		goto out;
+	r = X509_OK;
+out:
+	DIST_POINT_free(dp);
+	CRL_DIST_POINTS_free(cdp);
+	return r;
+}
+
+/* Is @p s a URI we are willing to put in a certificate (printable ASCII)? */
+static int
+uri_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 1024 || strstr(s, "://") == NULL)
+		return 0;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* Fields common to every profile: version, serial, validity, key, names. */
+static int
+set_common(X509 *x, const struct x509_cert_spec *spec, const X509_NAME *subject)
+{
+	ASN1_INTEGER *serial = NULL;
+	ASN1_TIME *nb = NULL, *na = NULL;
+	const X509_NAME *issuer;
+	int r = X509_ERR_INVALID;
+
+	if (spec->not_after <= spec->not_before ||
+	    (nb = x509__time_new(spec->not_before)) == NULL ||
+	    (na = x509__time_new(spec->not_after)) == NULL)
+		goto out;
+	if ((spec->serial[0] & 0x80) != 0 || spec->serial[0] == 0 ||
+	    (serial = x509__integer_new(spec->serial, X509_SERIAL_LEN)) == NULL)
+		goto out;
+	if ((r = x509__key_check_p256(spec->subject_key)) != X509_OK)
+		goto out;
+	issuer = spec->issuer != NULL ? X509_get_subject_name(spec->issuer) : subject;
+	r = X509_ERR_CRYPTO;
+	if (X509_set_version(x, X509_VERSION_3) != 1 ||
+	    X509_set_serialNumber(x, serial) != 1 ||
+	    X509_set1_notBefore(x, nb) != 1 || X509_set1_notAfter(x, na) != 1 ||
+	    X509_set_subject_name(x, subject) != 1 ||
+	    X509_set_issuer_name(x, issuer) != 1 ||
+	    X509_set_pubkey(x, (EVP_PKEY *)spec->subject_key) != 1)
+		goto out;
+	/*
+	 * OpenSSL 3.0 has no setter for the TBS signature AlgorithmIdentifier
+	 * other than signing with a key it holds. The object belongs to @p x and
+	 * is written to the TBS encoding, so we fill it in place.
+	 */
+	if ((r = x509__algid_set((X509_ALGOR *)X509_get0_tbs_sigalg(x))) != X509_OK)
+		goto out;
+	r = X509_OK;
+out:
+	ASN1_INTEGER_free(serial);
+	ASN1_TIME_free(nb);
+	ASN1_TIME_free(na);
+	return r;
+}
+
+static int
+build_ca(X509 *x, const struct x509_cert_spec *spec)
+{
+	static const int ku[] = { 5 /* keyCertSign */, 6 /* cRLSign */, -1 };
+	const ASN1_OCTET_STRING *keyid = NULL;
+	ASN1_OCTET_STRING *own = NULL;
+	char zone[X509_OWNER_NAME_SIZE];
+	int root = spec->profile == X509_PROFILE_ROOT, r;
+
+	if (spec->subject == NULL || X509_NAME_entry_count(spec->subject) == 0 ||
+	    spec->device_id != NULL || spec->index != 0 || spec->crl_uri != NULL ||
+	    (root && (spec->issuer != NULL || spec->zone != NULL)))
+		return X509_ERR_INVALID;
+	if (!root && ((r = x509__issuer_keyid(spec->issuer, &keyid)) != X509_OK ||
+	    (r = x509__zone_normalize(spec->zone, zone, sizeof(zone))) != X509_OK))
+		return r;
+	if ((r = set_common(x, spec, spec->subject)) != X509_OK ||
+	    (r = add_basic_constraints(x, 1, root ? -1 : 0)) != X509_OK ||
+	    (r = add_key_usage(x, ku)) != X509_OK)
+		return r;
+	if (!root && (r = add_name_constraints(x, zone)) != X509_OK)
+		return r;
+	if ((r = add_ski(x, root ? &own : NULL)) != X509_OK)
+		return r;
+	/* A self-signed root names its own key as the authority key. */
+	r = add_aki(x, root ? own : keyid);
+	ASN1_OCTET_STRING_free(own);
+	return r;
+}
+
+static int
+build_device(X509 *x, const struct x509_cert_spec *spec)
+{
+	static const int ku[] = { 0 /* digitalSignature */, -1 };
+	const ASN1_OCTET_STRING *keyid = NULL;
+	char owner[X509_OWNER_NAME_SIZE];
+	X509_NAME *subject = NULL;
+	int cn, r;
+
+	if (spec->subject != NULL)
+		return X509_ERR_INVALID;
+	if (spec->crl_uri != NULL && !uri_valid(spec->crl_uri))
+		return X509_ERR_INVALID;
+	if ((r = x509__issuer_keyid(spec->issuer, &keyid)) != X509_OK ||
+	    (r = x509_owner_name(spec->index, spec->device_id, spec->zone, owner,
+	    sizeof(owner))) != X509_OK)
+		return r;
+	/* RFC 5280 §4.2.1.6: an empty subject needs a critical SAN. */
+	cn = strlen(owner) <= X509_CN_MAX;
+	r = X509_ERR_NOMEM;
+	if ((subject = X509_NAME_new()) == NULL)
+		goto out;
+	r = X509_ERR_CRYPTO;
+	if (cn && X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8,
+	    (const unsigned char *)owner, -1, -1, 0) != 1)
+		goto out;
+	if ((r = set_common(x, spec, subject)) != X509_OK ||
+	    (r = add_basic_constraints(x, 0, -1)) != X509_OK ||
+	    (r = add_key_usage(x, ku)) != X509_OK ||
+	    (r = add_eku_client_auth(x)) != X509_OK ||
+	    (r = add_san_dns(x, owner, !cn)) != X509_OK ||
+	    (r = add_ski(x, NULL)) != X509_OK ||
+	    (r = add_aki(x, keyid)) != X509_OK)
+		goto out;
+	if (spec->crl_uri != NULL && (r = add_crl_dp(x, spec->crl_uri)) != X509_OK)
+		goto out;
+	r = X509_OK;
+out:
+	X509_NAME_free(subject);
+	return r;
+}
+
+int
+x509_cert_tbs_build(const struct x509_cert_spec *spec, unsigned char **tbs,
+		    size_t *tbslen)
+{
+	X509 *x = NULL;
+	unsigned char *der = NULL;
+	int n, r = X509_ERR_INVALID;
+
+	if (spec == NULL || tbs == NULL || tbslen == NULL)
+		goto out;
+	r = X509_ERR_NOMEM;
+	if ((x = X509_new()) == NULL)
+		goto out;
+	switch (spec->profile) {
+	case X509_PROFILE_ROOT:
+	case X509_PROFILE_ISSUING:
+		r = build_ca(x, spec);
+		break;
+	case X509_PROFILE_DEVICE:
+		r = build_device(x, spec);
+		break;
+	default:
+		r = X509_ERR_INVALID;
+		break;
+	}
+	if (r != X509_OK)
+		goto out;
+	n = i2d_re_X509_tbs(x, &der);
+	r = x509__der_take(der, n, tbs, tbslen);
+out:
+	X509_free(x);
+	return r;
+}
