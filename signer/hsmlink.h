@@ -109,6 +109,9 @@ int hsmlink_pid(const hsmlink_t *link);
 /** @return 1 while the link is alive (not dead, not closing). */
 int hsmlink_alive(const hsmlink_t *link);
 
+/** @return how many request frames the link has sent (coalescing shows in it). */
+uint64_t hsmlink_frames_sent(const hsmlink_t *link);
+
 /**
  * Queues n sign requests (1..HSMPROTO_MAX_ITEMS × any number of messages); cb gets all
  * n results once. Requests are checked here: role well formed, kind and format known,

@@ -1,0 +1,752 @@
+/*
+ * hsmd: the HSM process (see hsmd.h).
+ *
+ * Threads: the main thread reads frames from the socket and answers the cheap requests
+ * (PUBKEY, RANDOM, STATUS) itself; SIGN messages become jobs in a queue that the worker
+ * threads, one per PKCS#11 session, take item by item, so that one large batch is
+ * spread over every session and a small one is not held up behind it. The worker that
+ * finishes the last item of a job writes its reply. Replies may therefore leave out of
+ * order; the front matches them by id.
+ */
+#include "signer/hsmd.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "pkcs11/hsm.h"
+#include "policy/yconf.h"
+#include "signer/config.h"
+#include "signer/hsmlimits.h"
+#include "signer/hsmproto.h"
+
+/* Jobs (SIGN messages) queued or being signed at most, and their bytes at most. */
+#define HSMD_MAX_JOBS 64
+#define HSMD_MAX_BYTES (64u * 1024 * 1024)
+
+struct role {
+	char name[HSMPROTO_MAX_ROLE + 1];
+	int key_id;
+	uint8_t fingerprint[32];
+	atomic_uint_fast64_t signatures;
+	atomic_uint_fast64_t refused;
+};
+
+struct job {
+	struct job *next;
+	uint32_t id;
+	size_t n;
+	size_t claimed; /* items handed to workers (under hsmd.mu) */
+	size_t done;    /* items finished (under hsmd.mu) */
+	uint8_t *body;  /* the request body; reqs point into it */
+	size_t body_len;
+	struct hsmproto_sign_req *reqs;
+	struct hsmproto_result *res;
+	uint8_t (*sigs)[HSM_SIG_MAX];
+};
+
+struct hsmd {
+	int fd;
+	struct config *cfg;
+	hsm_t *hsm;
+	hsmlimits_t *limits;
+	struct role *roles;
+	size_t n_roles;
+
+	pthread_mutex_t mu; /* queue, counters, stop */
+	pthread_cond_t work_cv;
+	pthread_cond_t room_cv;
+	struct job *head, *tail;
+	size_t jobs;
+	size_t bytes;
+	int stop;
+
+	pthread_mutex_t wmu; /* writes to fd */
+	pthread_t *workers;
+	unsigned n_workers;
+};
+
+/* Puts printable ASCII into a result's reason (it ends up in logs and the audit log). */
+static void reason_set(struct hsmproto_result *res, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void reason_set(struct hsmproto_result *res, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
+	va_end(ap);
+	for (char *p = res->reason; *p; p++) {
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?';
+	}
+}
+
+static int write_all(struct hsmd *d, const uint8_t *p, size_t len)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&d->wmu);
+	while (len > 0) {
+		ssize_t n = send(d->fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = -1;
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	pthread_mutex_unlock(&d->wmu);
+	/* The front is gone or broken: wake the reader so the process ends. */
+	if (r != 0)
+		shutdown(d->fd, SHUT_RDWR);
+	return r;
+}
+
+static int send_buf(struct hsmd *d, struct hsmproto_buf *b)
+{
+	int r = b->err == 0 ? write_all(d, b->data, b->len) : -1;
+
+	hsmproto_buf_free(b);
+	return r;
+}
+
+/* Sends one result of the given reply type. */
+static int send_result(struct hsmd *d, uint8_t type, uint32_t id, const struct hsmproto_result *res)
+{
+	struct hsmproto_buf b = { 0 };
+
+	hsmproto_results_encode(&b, type, id, res, 1);
+	return send_buf(d, &b);
+}
+
+static struct role *role_find(struct hsmd *d, const char *name)
+{
+	for (size_t i = 0; i < d->n_roles; i++) {
+		if (strcmp(d->roles[i].name, name) == 0)
+			return &d->roles[i];
+	}
+	return NULL;
+}
+
+/* Maps a pkcs11 layer error onto a result status: only a lost HSM is worth a retry. */
+static void hsm_fail(struct hsmd *d, struct hsmproto_result *res, const char *what, int e)
+{
+	const char *detail = hsm_last_error(d->hsm);
+
+	res->status = e == HSM_ERR_UNAVAILABLE ? HSMPROTO_ST_UNAVAILABLE : HSMPROTO_ST_ERROR;
+	reason_set(res, "%s: %s%s%s", what, hsm_strerror(e), detail[0] ? ": " : "", detail);
+}
+
+/* Checks, hashes and signs one item. Runs on a worker thread. */
+static void sign_item(struct hsmd *d, const struct hsmproto_sign_req *q,
+                      struct hsmproto_result *res, uint8_t *sig)
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	struct role *role = role_find(d, q->role);
+	size_t siglen = HSM_SIG_MAX;
+	int e;
+
+	memset(res, 0, sizeof(*res));
+	e = hsmlimits_check(d->limits, q->role, q->kind, q->format, q->data, q->len,
+	                    res->reason, sizeof(res->reason));
+	if (e == HSMLIMITS_REFUSED) {
+		res->status = HSMPROTO_ST_REFUSED;
+		if (role)
+			atomic_fetch_add(&role->refused, 1);
+		reason_set(res, "%s", res->reason);
+		return;
+	}
+	if (e != 0) {
+		res->status = HSMPROTO_ST_ERROR;
+		reason_set(res, "limits: %s", hsmlimits_strerror(e));
+		return;
+	}
+	if (role == NULL) {
+		res->status = HSMPROTO_ST_REFUSED;
+		reason_set(res, "no key is configured for role %s", q->role);
+		return;
+	}
+	/* The digest is ours, over exactly the bytes the limits looked at. */
+	if (EVP_Digest(q->data, q->len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+		res->status = HSMPROTO_ST_ERROR;
+		reason_set(res, "SHA-256 failed");
+		return;
+	}
+	e = hsm_sign(d->hsm, role->key_id, md, sizeof(md),
+	             q->format == HSMPROTO_FORMAT_DER ? HSM_SIG_DER : HSM_SIG_RAW, sig, &siglen);
+	if (e != HSM_OK) {
+		hsm_fail(d, res, "sign", e);
+		return;
+	}
+	atomic_fetch_add(&role->signatures, 1);
+	res->status = HSMPROTO_ST_OK;
+	res->value = sig;
+	res->value_len = siglen;
+}
+
+static void job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	free(j->body);
+	free(j->reqs);
+	free(j->res);
+	free(j->sigs);
+	free(j);
+}
+
+static void *worker_main(void *arg)
+{
+	struct hsmd *d = arg;
+
+	for (;;) {
+		struct job *j;
+		size_t i;
+		int last;
+
+		pthread_mutex_lock(&d->mu);
+		while (!d->stop && d->head == NULL)
+			pthread_cond_wait(&d->work_cv, &d->mu);
+		if (d->stop) {
+			pthread_mutex_unlock(&d->mu);
+			break;
+		}
+		j = d->head;
+		i = j->claimed++;
+		/* Every item handed out: the job leaves the queue but lives until done. */
+		if (j->claimed == j->n) {
+			d->head = j->next;
+			if (d->head == NULL)
+				d->tail = NULL;
+		}
+		pthread_mutex_unlock(&d->mu);
+
+		sign_item(d, &j->reqs[i], &j->res[i], j->sigs[i]);
+
+		pthread_mutex_lock(&d->mu);
+		last = ++j->done == j->n;
+		pthread_mutex_unlock(&d->mu);
+		if (!last)
+			continue;
+		{
+			struct hsmproto_buf b = { 0 };
+
+			hsmproto_results_encode(&b, HSMPROTO_SIGN_REPLY, j->id, j->res, j->n);
+			send_buf(d, &b);
+		}
+		pthread_mutex_lock(&d->mu);
+		d->jobs--;
+		d->bytes -= j->body_len;
+		pthread_cond_signal(&d->room_cv);
+		pthread_mutex_unlock(&d->mu);
+		job_free(j);
+	}
+	return NULL;
+}
+
+/* Queues a decoded SIGN message; waits while too much is in flight. Takes body. */
+static int enqueue_sign(struct hsmd *d, const struct hsmproto_header *h, uint8_t *body)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	int r = -1;
+
+	if (j == NULL) {
+		free(body);
+		return -1;
+	}
+	j->body = body;
+	j->body_len = h->length;
+	j->id = h->id;
+	if (hsmproto_sign_req_decode(h, body, &j->reqs) != HSMPROTO_OK)
+		goto out;
+	j->n = h->count;
+	j->res = calloc(j->n, sizeof(*j->res));
+	j->sigs = calloc(j->n, sizeof(*j->sigs));
+	if (j->res == NULL || j->sigs == NULL)
+		goto out;
+	pthread_mutex_lock(&d->mu);
+	while (!d->stop && d->jobs > 0 &&
+	       (d->jobs >= HSMD_MAX_JOBS || d->bytes + j->body_len > HSMD_MAX_BYTES))
+		pthread_cond_wait(&d->room_cv, &d->mu);
+	if (d->tail)
+		d->tail->next = j;
+	else
+		d->head = j;
+	d->tail = j;
+	d->jobs++;
+	d->bytes += j->body_len;
+	pthread_cond_broadcast(&d->work_cv);
+	pthread_mutex_unlock(&d->mu);
+	j = NULL;
+	r = 0;
+out:
+	job_free(j);
+	return r;
+}
+
+static int answer_pubkey(struct hsmd *d, const struct hsmproto_header *h, const uint8_t *body)
+{
+	struct hsmproto_result res = { 0 };
+	char name[HSMPROTO_MAX_ROLE + 1];
+	unsigned char *spki = NULL;
+	size_t len = 0;
+	struct role *role;
+	int e, r;
+
+	if (hsmproto_pubkey_req_decode(h, body, name) != HSMPROTO_OK)
+		return -1;
+	role = role_find(d, name);
+	if (role == NULL) {
+		res.status = HSMPROTO_ST_REFUSED;
+		reason_set(&res, "no key is configured for role %s", name);
+	} else if ((e = hsm_key_public(d->hsm, role->key_id, &spki, &len)) != HSM_OK) {
+		hsm_fail(d, &res, "public key", e);
+	} else if (len > HSMPROTO_MAX_VALUE) {
+		res.status = HSMPROTO_ST_ERROR;
+		reason_set(&res, "public key too large");
+	} else {
+		res.value = spki;
+		res.value_len = len;
+	}
+	r = send_result(d, HSMPROTO_PUBKEY_REPLY, h->id, &res);
+	free(spki);
+	return r;
+}
+
+static int answer_random(struct hsmd *d, const struct hsmproto_header *h, const uint8_t *body)
+{
+	struct hsmproto_result res = { 0 };
+	uint8_t buf[HSMPROTO_MAX_RANDOM];
+	uint32_t n;
+	int e;
+
+	if (hsmproto_random_req_decode(h, body, &n) != HSMPROTO_OK)
+		return -1;
+	e = hsm_random(d->hsm, buf, n);
+	if (e != HSM_OK) {
+		hsm_fail(d, &res, "random", e);
+	} else {
+		res.value = buf;
+		res.value_len = n;
+	}
+	return send_result(d, HSMPROTO_RANDOM_REPLY, h->id, &res);
+}
+
+static int answer_status(struct hsmd *d, const struct hsmproto_header *h, const uint8_t *body)
+{
+	struct hsmproto_status st = { 0 };
+	struct hsmproto_buf b = { 0 };
+	struct hsm_status hs;
+	int r = -1;
+
+	if (hsmproto_status_req_decode(h, body) != HSMPROTO_OK)
+		return -1;
+	memset(&hs, 0, sizeof(hs));
+	hsm_status_get(d->hsm, &hs);
+	st.state = hs.state == HSM_STATE_UP ? HSMPROTO_STATE_UP
+	         : hs.state == HSM_STATE_RECOVERING ? HSMPROTO_STATE_RECOVERING
+	                                            : HSMPROTO_STATE_DOWN;
+	st.recoveries = hs.recoveries;
+	st.n_roles = d->n_roles;
+	st.roles = calloc(d->n_roles ? d->n_roles : 1, sizeof(*st.roles));
+	if (st.roles == NULL)
+		return -1;
+	for (size_t i = 0; i < d->n_roles; i++) {
+		snprintf(st.roles[i].role, sizeof(st.roles[i].role), "%s", d->roles[i].name);
+		st.roles[i].signatures = atomic_load(&d->roles[i].signatures);
+		st.roles[i].refused = atomic_load(&d->roles[i].refused);
+		memcpy(st.roles[i].fingerprint, d->roles[i].fingerprint, 32);
+	}
+	if (hsmproto_status_encode(&b, h->id, &st) == HSMPROTO_OK)
+		r = send_buf(d, &b);
+	hsmproto_buf_free(&b);
+	free(st.roles);
+	return r;
+}
+
+/* Reads exactly len bytes. @return 1 done, 0 EOF before the first byte, -1 otherwise. */
+static int read_full(int fd, uint8_t *p, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, p + got, len - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return got == 0 ? 0 : -1;
+		got += (size_t)n;
+	}
+	return 1;
+}
+
+/*
+ * The reader loop. Returns 0 when the front closed the socket, 1 on a protocol error
+ * (anything malformed from the front is a bug or an attack; the process stops).
+ */
+static int serve(struct hsmd *d)
+{
+	for (;;) {
+		uint8_t hdr[HSMPROTO_HEADER_LEN], *body = NULL;
+		struct hsmproto_header h;
+		int r = read_full(d->fd, hdr, sizeof(hdr));
+
+		if (r == 0)
+			return 0;
+		if (r < 0) {
+			pthread_mutex_lock(&d->mu);
+			r = d->stop;
+			pthread_mutex_unlock(&d->mu);
+			return r ? 0 : 1;
+		}
+		if (hsmproto_header_decode(hdr, &h) != HSMPROTO_OK)
+			return 1;
+		body = malloc(h.length ? h.length : 1);
+		if (body == NULL || (h.length > 0 && read_full(d->fd, body, h.length) != 1)) {
+			free(body);
+			return 1;
+		}
+		switch (h.type) {
+		case HSMPROTO_SIGN:
+			r = enqueue_sign(d, &h, body);
+			body = NULL;
+			break;
+		case HSMPROTO_PUBKEY:
+			r = answer_pubkey(d, &h, body);
+			break;
+		case HSMPROTO_RANDOM:
+			r = answer_random(d, &h, body);
+			break;
+		case HSMPROTO_STATUS:
+			r = answer_status(d, &h, body);
+			break;
+		default:
+			r = -1; /* replies and HELLO never come from the front */
+		}
+		free(body);
+		if (r != 0)
+			return 1;
+	}
+}
+
+/* ---- start-up ---------------------------------------------------------------------- */
+
+/* The registry zone from the policy file (zone.name); the front checks the rest of it. */
+static int zone_from_policy(const char *path, char *zone, size_t len, char *err, size_t errlen)
+{
+	struct yconf_doc *doc = NULL;
+	const struct yconf_node *z;
+	const char *name;
+	int r = -1;
+
+	if (yconf_doc_load(path, 0, &doc, err, errlen) != YCONF_OK)
+		goto out;
+	z = yconf_node_get(yconf_node_get(yconf_doc_root(doc), "zone"), "name");
+	name = z ? yconf_node_scalar(z) : NULL;
+	if (name == NULL || strlen(name) >= len) {
+		snprintf(err, errlen, "%s: no usable zone.name", path);
+		goto out;
+	}
+	snprintf(zone, len, "%s", name);
+	r = 0;
+out:
+	yconf_doc_free(doc);
+	return r;
+}
+
+/* Reads the issuing CA certificate: its subject name DER and its SPKI DER. */
+static int read_issuer(const char *path, uint8_t **name, size_t *name_len, uint8_t **spki,
+                       size_t *spki_len, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	X509 *cert = NULL;
+	unsigned char *p = NULL;
+	int n, r = -1;
+
+	*name = *spki = NULL;
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	cert = PEM_read_X509(f, NULL, NULL, NULL);
+	if (cert == NULL) {
+		snprintf(err, errlen, "%s: not a PEM certificate", path);
+		goto out;
+	}
+	n = i2d_X509_NAME(X509_get_subject_name(cert), &p);
+	if (n <= 0)
+		goto fail;
+	*name = p;
+	*name_len = (size_t)n;
+	p = NULL;
+	n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &p);
+	if (n <= 0)
+		goto fail;
+	*spki = p;
+	*spki_len = (size_t)n;
+	r = 0;
+	goto out;
+fail:
+	snprintf(err, errlen, "%s: cannot encode the certificate's name or key", path);
+	OPENSSL_free(*name);
+	*name = NULL;
+out:
+	X509_free(cert);
+	if (f)
+		fclose(f);
+	return r;
+}
+
+/* Opens the token, finds every key, tells the limits their public keys. */
+static int open_keys(struct hsmd *d, const uint8_t *ca_spki, size_t ca_spki_len, char *err,
+                     size_t errlen)
+{
+	struct hsm_config hc = {
+		.module_path = d->cfg->hsm.module,
+		.token_uri = d->cfg->hsm.token,
+		.pin_file = d->cfg->hsm.pin_file,
+		.sessions = d->cfg->hsm.sessions,
+		.recover_timeout_ms = d->cfg->hsm.recover_timeout_ms,
+		.errbuf = err,
+		.errbuf_len = errlen,
+	};
+	int e;
+
+	e = hsm_open(&hc, &d->hsm);
+	if (e != HSM_OK) {
+		if (err[0] == '\0')
+			snprintf(err, errlen, "%s", hsm_strerror(e));
+		return -1;
+	}
+	d->roles = calloc(d->cfg->n_keys ? d->cfg->n_keys : 1, sizeof(*d->roles));
+	if (d->roles == NULL)
+		return -1;
+	for (size_t i = 0; i < d->cfg->n_keys; i++) {
+		const struct config_key *k = &d->cfg->keys[i];
+		struct role *role = &d->roles[d->n_roles];
+		unsigned char *spki = NULL;
+		size_t len = 0;
+
+		snprintf(role->name, sizeof(role->name), "%s", k->role);
+		e = hsm_key_add(d->hsm, k->role, k->uri, &role->key_id);
+		if (e == HSM_OK)
+			e = hsm_key_public(d->hsm, role->key_id, &spki, &len);
+		if (e != HSM_OK) {
+			snprintf(err, errlen, "key %s (%s): %s: %s", k->role, k->uri, hsm_strerror(e),
+			         hsm_last_error(d->hsm));
+			return -1;
+		}
+		d->n_roles++;
+		e = hsmlimits_key_set(d->limits, k->role, spki, len);
+		EVP_Digest(spki, len, role->fingerprint, NULL, EVP_sha256(), NULL);
+		/* The issuing CA certificate must certify the very key the HSM holds. */
+		if (e == 0 && strcmp(k->role, HSMLIMITS_ROLE_ISSUING_CA) == 0 &&
+		    (len != ca_spki_len || memcmp(spki, ca_spki, len) != 0)) {
+			snprintf(err, errlen, "key %s does not match the public key of %s", k->role,
+			         d->cfg->ca.issuing_certificate);
+			e = -1;
+		} else if (e != 0) {
+			snprintf(err, errlen, "key %s: %s", k->role, hsmlimits_strerror(e));
+		}
+		free(spki);
+		if (e != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int setup(struct hsmd *d, const char *config_path, const char *const *module_dirs,
+                 char *err, size_t errlen)
+{
+	struct config_load_opts opts = { .module_dirs = module_dirs };
+	uint8_t *name = NULL, *ca_spki = NULL;
+	size_t name_len = 0, ca_spki_len = 0;
+	char zone[256], *cerr = NULL;
+	int e, r = -1;
+
+	e = config_load(config_path, &opts, &d->cfg, &cerr);
+	if (e != CONFIG_OK) {
+		snprintf(err, errlen, "%s", cerr ? cerr : config_strerror(e));
+		goto out;
+	}
+	/* SoftHSM and friends read their configuration from the environment. */
+	for (size_t i = 0; i < d->cfg->hsm.n_env; i++) {
+		if (setenv(d->cfg->hsm.env[i].name, d->cfg->hsm.env[i].value, 1) != 0) {
+			snprintf(err, errlen, "setenv %s failed", d->cfg->hsm.env[i].name);
+			goto out;
+		}
+	}
+	if (zone_from_policy(d->cfg->policy, zone, sizeof(zone), err, errlen) != 0 ||
+	    read_issuer(d->cfg->ca.issuing_certificate, &name, &name_len, &ca_spki,
+	                &ca_spki_len, err, errlen) != 0)
+		goto out;
+	{
+		struct hsmlimits_config lc = {
+			.zone = zone,
+			.issuer_name_der = name,
+			.issuer_name_len = name_len,
+			.max_validity = (int64_t)d->cfg->ca.max_validity,
+		};
+
+		e = hsmlimits_new(&lc, &d->limits);
+		if (e != 0) {
+			snprintf(err, errlen, "limits for zone %.200s: %s", zone, hsmlimits_strerror(e));
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < d->cfg->n_extra_zones; i++) {
+		e = hsmlimits_zone_add(d->limits, d->cfg->extra_zones[i].name);
+		if (e != 0) {
+			snprintf(err, errlen, "extra zone %s: %s (the registry zone itself?)",
+			         d->cfg->extra_zones[i].name, hsmlimits_strerror(e));
+			goto out;
+		}
+	}
+	if (open_keys(d, ca_spki, ca_spki_len, err, errlen) != 0)
+		goto out;
+	r = 0;
+out:
+	free(cerr);
+	OPENSSL_free(name);
+	OPENSSL_free(ca_spki);
+	return r;
+}
+
+static int start_workers(struct hsmd *d)
+{
+	d->workers = calloc(d->cfg->hsm.sessions, sizeof(*d->workers));
+	if (d->workers == NULL)
+		return -1;
+	for (unsigned i = 0; i < d->cfg->hsm.sessions; i++) {
+		if (pthread_create(&d->workers[i], NULL, worker_main, d) != 0)
+			return -1;
+		d->n_workers++;
+	}
+	return 0;
+}
+
+static void stop_workers(struct hsmd *d)
+{
+	pthread_mutex_lock(&d->mu);
+	d->stop = 1;
+	pthread_cond_broadcast(&d->work_cv);
+	pthread_cond_broadcast(&d->room_cv);
+	pthread_mutex_unlock(&d->mu);
+	for (unsigned i = 0; i < d->n_workers; i++)
+		pthread_join(d->workers[i], NULL);
+	/* Jobs left in the queue (or half done) have no one to answer any more. */
+	while (d->head != NULL) {
+		struct job *j = d->head;
+
+		d->head = j->next;
+		job_free(j);
+	}
+	free(d->workers);
+}
+
+int hsmd_run(int fd, const char *config_path, const char *const *module_dirs)
+{
+	struct hsmd d;
+	struct hsmproto_result hello = { 0 };
+	char err[HSMPROTO_MAX_REASON + 1] = "";
+	int r = 1;
+
+	memset(&d, 0, sizeof(d));
+	d.fd = fd;
+	pthread_mutex_init(&d.mu, NULL);
+	pthread_mutex_init(&d.wmu, NULL);
+	pthread_cond_init(&d.work_cv, NULL);
+	pthread_cond_init(&d.room_cv, NULL);
+	/* A vanished front must show up as a write error, not kill us mid-reply. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if (setup(&d, config_path, module_dirs, err, sizeof(err)) != 0 || start_workers(&d) != 0) {
+		hello.status = HSMPROTO_ST_ERROR;
+		reason_set(&hello, "%s", err[0] ? err : "start-up failed");
+		/* Say why to the front; stderr too, in case the front cannot log it. */
+		fprintf(stderr, "regsignd (HSM process): %s\n", hello.reason);
+		send_result(&d, HSMPROTO_HELLO, 0, &hello);
+		goto out;
+	}
+	hello.status = HSMPROTO_ST_OK;
+	if (send_result(&d, HSMPROTO_HELLO, 0, &hello) != 0)
+		goto out;
+	r = serve(&d);
+out:
+	stop_workers(&d);
+	hsm_close(d.hsm);
+	hsmlimits_free(d.limits);
+	free(d.roles);
+	config_free(d.cfg);
+	close(fd);
+	pthread_mutex_destroy(&d.mu);
+	pthread_mutex_destroy(&d.wmu);
+	pthread_cond_destroy(&d.work_cv);
+	pthread_cond_destroy(&d.room_cv);
+	return r;
+}
+
+int hsmd_main(int argc, char **argv)
+{
+	const char **dirs = NULL;
+	const char *config = NULL;
+	size_t n_dirs = 0;
+	int fd = -1, r = 2;
+
+	if (argc < 2 || strcmp(argv[1], HSMD_OPTION) != 0)
+		goto usage;
+	dirs = calloc((size_t)argc, sizeof(*dirs));
+	if (dirs == NULL)
+		return 1;
+	for (int i = 2; i < argc; i++) {
+		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		char *end = NULL;
+
+		if (val == NULL)
+			goto usage;
+		i++;
+		if (strcmp(opt, "--fd") == 0) {
+			long v = strtol(val, &end, 10);
+
+			if (*end != '\0' || v < 3 || v > 1024)
+				goto usage;
+			fd = (int)v;
+		} else if (strcmp(opt, "-c") == 0) {
+			config = val;
+		} else if (strcmp(opt, "--module-dir") == 0) {
+			dirs[n_dirs++] = val;
+		} else {
+			goto usage;
+		}
+	}
+	if (fd < 0 || config == NULL)
+		goto usage;
+	r = hsmd_run(fd, config, dirs);
+	free(dirs);
+	return r;
+usage:
+	free(dirs);
+	fprintf(stderr, "usage: %s " HSMD_OPTION " --fd N -c regsignd.yaml [--module-dir DIR]...\n",
+	        argc > 0 ? argv[0] : "regsignd");
+	return r;
+}
