@@ -1,0 +1,128 @@
+/*
+ * Internals of libregsign-hsm shared by hsm.c (handle, pool, recovery, sign),
+ * hsm_token.c (module, token, sessions, login) and hsm_key.c (keys). Not
+ * installed, not for other folders.
+ *
+ * Locking, in the order a thread may take them:
+ *   rw       shared by every call that uses sessions or key handles; taken
+ *            exclusively by recovery and hsm_key_add(), so a recovery starts
+ *            only when no call is in flight and no call sees half-recovered
+ *            state. Writer-preferring, so a stream of signers cannot starve a
+ *            recovery.
+ *   pool_mu  guards the busy flags of the sessions; pool_cv wakes a waiter.
+ *   err_mu   guards the list of per-thread error buffers.
+ * state, down_err, permanent, the counters and nkeys are atomics so that
+ * hsm_status_get() never waits for a recovery.
+ */
+#ifndef REGSIGN_PKCS11_HSM_IMPL_H
+#define REGSIGN_PKCS11_HSM_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <p11-kit/pkcs11.h>
+
+#include "pkcs11/hsm.h"
+#include "pkcs11/hsm_uri.h"
+
+#define HSM_ERRTEXT_MAX 256
+#define HSM_PIN_MAX 256
+#define HSM_SESSIONS_MAX 256
+
+struct hsm_key {
+	char *role;
+	struct hsm_uri *uri;
+	CK_OBJECT_HANDLE priv;     /* valid for the current login; under rw */
+	unsigned char *spki;       /* public key recorded when the key was added */
+	size_t spki_len;
+	char *label;               /* CKA_LABEL of the private key */
+	unsigned char id[64];      /* CKA_ID of the private key */
+	size_t id_len;
+	unsigned curve_bits;
+	size_t field_len;          /* bytes of r (and of s) */
+	atomic_ulong signatures;
+};
+
+/* One per thread that used the handle, for hsm_last_error(). */
+struct hsm_errbuf {
+	struct hsm_errbuf *next, *prev;
+	struct hsm *h;
+	char text[HSM_ERRTEXT_MAX];
+};
+
+struct hsm {
+	void *dl;
+	CK_FUNCTION_LIST_PTR p11;
+	bool initialized;          /* we called C_Initialize and owe a C_Finalize */
+	char *module_path;
+	char *pin_file;
+	struct hsm_uri *token;
+	unsigned recover_timeout_ms;
+	CK_SLOT_ID slot;
+	char token_label[33];      /* label of the token found, blanks stripped */
+	CK_INFO module_info;       /* of the module, slot and token in use, so key */
+	CK_SLOT_INFO slot_info;    /* URIs with token attributes can be checked */
+	CK_TOKEN_INFO token_info;  /* against them */
+
+	pthread_rwlock_t rw;
+	unsigned long generation;  /* under rw; mirrored in generation_seen */
+
+	pthread_mutex_t pool_mu;
+	pthread_cond_t pool_cv;
+	unsigned nsess;
+	CK_SESSION_HANDLE *sess;
+	bool *busy;
+	bool sess_open;            /* sessions opened and logged in */
+
+	struct hsm_key keys[HSM_MAX_KEYS];
+	atomic_uint nkeys;
+
+	atomic_int state;
+	atomic_int down_err;
+	atomic_bool permanent;
+	atomic_ulong generation_seen;
+	atomic_ulong recoveries;
+	atomic_ulong recovery_failures;
+	char down_text[HSM_ERRTEXT_MAX]; /* why the last recovery failed; under rw */
+
+	pthread_mutex_t keygen_mu; /* one key generation at a time (label check) */
+
+	pthread_key_t errkey;
+	pthread_mutex_t err_mu;
+	struct hsm_errbuf *errs;
+};
+
+/* hsm.c */
+int hsm_fail(struct hsm *h, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int hsm_fail_rv(struct hsm *h, const char *what, CK_RV rv);
+const char *hsm_ckr_name(CK_RV rv);
+int hsm_rv_to_err(CK_RV rv);
+/* Runs fn on one pool session under the shared lock (exclusive: on the first
+ * session under the exclusive lock), recovering and retrying once if fn
+ * returns HSM_ERR_UNAVAILABLE. */
+typedef int (*hsm_session_fn)(struct hsm *h, CK_SESSION_HANDLE s, void *arg);
+int hsm_with_session(struct hsm *h, bool exclusive, hsm_session_fn fn, void *arg);
+
+/* hsm_token.c */
+int hsm_module_load(struct hsm *h);
+void hsm_module_unload(struct hsm *h);
+int hsm_module_init(struct hsm *h);
+void hsm_module_finalize(struct hsm *h, bool force);
+int hsm_token_connect(struct hsm *h);
+void hsm_token_disconnect(struct hsm *h);
+
+/* hsm_key.c */
+/* Finds the key's private and public objects and checks them. first: record
+ * the public key; otherwise it must equal the recorded one. */
+int hsm_key_locate(struct hsm *h, CK_SESSION_HANDLE s, struct hsm_key *k, bool first);
+void hsm_key_clear(struct hsm_key *k);
+int hsm_key_sign_raw(struct hsm *h, CK_SESSION_HANDLE s, const struct hsm_key *k,
+                     const unsigned char *digest, size_t dlen,
+                     unsigned char *raw, size_t *rawlen);
+int hsm_sig_raw_to_der(const unsigned char *raw, size_t rawlen,
+                       unsigned char *der, size_t *derlen);
+
+#endif
