@@ -271,6 +271,11 @@ yconf_node_read(const struct yconf_node *node, const struct yconf_field *f,
             *(bool *)f->out = strcmp(t, "true") == 0;
         return YCONF_OK;
     case YCONF_T_INT:
+        if ((t == NULL || !parse_int(t, &v) || v < f->min || v > f->max) &&
+            f->min == f->max)
+            return yconf_node_errorf(node, err, errlen, "%s must be %" PRId64 ", got %s",
+                                     node_label(node, lb, sizeof lb), f->min,
+                                     describe(node, db, sizeof db));
         if (t == NULL || !parse_int(t, &v) || v < f->min || v > f->max)
             return yconf_node_errorf(node, err, errlen,
                                      "%s must be an integer between %" PRId64 " and %" PRId64

@@ -11,4 +11,8 @@ if(TARGET regsign-policy)
   regsign_add_test(test_policy_ratelimit
                    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_policy_ratelimit.c
                    LIBS regsign-policy TIMEOUT 60 LABELS policy)
+  regsign_add_test(test_policy_fuzz
+                   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_policy_fuzz.c
+                   LIBS regsign-policy TIMEOUT 300 LABELS policy)
+  target_compile_definitions(test_policy_fuzz PRIVATE POLICY_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 endif()

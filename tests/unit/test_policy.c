@@ -181,7 +181,7 @@ test_syntax_and_schema_errors(void **state)
                      YCONF_EIO);
     assert_null(pol);
     expect_error("version: 1", "version: 2",
-                 "p.yaml:1:10: 'version' must be an integer between 1 and 1, got \"2\"");
+                 "p.yaml:1:10: 'version' must be 1, got \"2\"");
     expect_error("    validity: 365d\n", "    validty: 365d\n",
                  "p.yaml:6:5: key 'validty' is not allowed in 'profiles.device' "
                  "(allowed: key-algorithms, validity, backdate, crl-distribution-point, "
