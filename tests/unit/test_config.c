@@ -1,0 +1,426 @@
+/*
+ * Tests of signer/config: regsignd.yaml parsed into struct config, and each kind of
+ * error refused with a message naming file:line and the key.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "signer/config.h"
+
+#define MODULE "/usr/lib/softhsm/libsofthsm2.so"
+
+static const char base[] =
+	"version: 1\n"                                                   /* 1 */
+	"hsm:\n"                                                         /* 2 */
+	"  module: " MODULE "\n"                                         /* 3 */
+	"  token: \"pkcs11:token=regsign-dev\"\n"                        /* 4 */
+	"  pin-file: /abs/pin\n"                                         /* 5 */
+	"  sessions: 3\n"                                                /* 6 */
+	"  recover-timeout: 45s\n"                                       /* 7 */
+	"  environment:\n"                                               /* 8 */
+	"    SOFTHSM2_CONF: /abs/softhsm2.conf\n"                        /* 9 */
+	"keys:\n"                                                        /* 10 */
+	"  issuing-ca: \"pkcs11:token=regsign-dev;object=regsign-issuing-ca\"\n"
+	"  ksk: \"pkcs11:token=regsign-dev;object=regsign-ksk\"\n"       /* 12 */
+	"  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk\"\n"       /* 13 */
+	"  audit: \"pkcs11:token=regsign-dev;object=regsign-audit\"\n"   /* 14 */
+	"extra-zones:\n"                                                 /* 15 */
+	"  - name: ASP.test.\n"                                          /* 16 */
+	"    ksk: \"pkcs11:token=regsign-dev;object=regsign-asp.test-ksk\"\n"
+	"    zsk: \"pkcs11:token=regsign-dev;object=regsign-asp.test-zsk\"\n"
+	"ca:\n"                                                          /* 19 */
+	"  root-certificate: /abs/out/root-ca.pem\n"                     /* 20 */
+	"  issuing-certificate: /abs/out/issuing-ca.pem\n"               /* 21 */
+	"  max-validity: 398d\n"                                         /* 22 */
+	"socket:\n"                                                      /* 23 */
+	"  path: /abs/regsignd.sock\n"                                   /* 24 */
+	"  mode: \"0660\"\n"                                             /* 25 */
+	"  max-frame: 262144\n"                                          /* 26 */
+	"  queue-depth: 1024\n"                                          /* 27 */
+	"policy: /abs/policy.yaml\n"                                     /* 28 */
+	"state:\n"                                                       /* 29 */
+	"  database: /abs/state/regsign.db\n"                            /* 30 */
+	"  audit-log: /abs/state/audit.jsonl\n"                          /* 31 */
+	"  zone-file: /abs/state/zone.db\n"                              /* 32 */
+	"dns:\n"                                                         /* 33 */
+	"  listen: [\"127.0.0.1:5353\", \"[::1]:5353\"]\n"               /* 34 */
+	"  notify: [\"192.0.2.1\", \"192.0.2.2:5300\"]\n"                /* 35 */
+	"  allow-transfer: [\"127.0.0.1\", \"2001:db8::/32\"]\n"         /* 36 */
+	"log:\n"                                                         /* 37 */
+	"  syslog: false\n"                                              /* 38 */
+	"  level: notice\n";                                             /* 39 */
+
+struct env {
+	char dir[64];
+	char path[128];
+};
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+
+	assert_non_null(e);
+	snprintf(e->dir, sizeof(e->dir), "/tmp/regsign-config-XXXXXX");
+	assert_non_null(mkdtemp(e->dir));
+	snprintf(e->path, sizeof(e->path), "%s/regsignd.yaml", e->dir);
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->dir);
+	assert_int_equal(system(cmd), 0);
+	free(e);
+	return 0;
+}
+
+/*
+ * Writes base with edits: pairs of (from, to) strings, each replacing the first
+ * occurrence of from, ended by NULL.
+ */
+static void write_edited(const struct env *e, ...)
+{
+	char *text = strdup(base);
+	const char *from, *to;
+	va_list ap;
+	FILE *f;
+
+	assert_non_null(text);
+	va_start(ap, e);
+	while ((from = va_arg(ap, const char *)) != NULL) {
+		char *at = strstr(text, from), *next;
+
+		to = va_arg(ap, const char *);
+		if (at == NULL)
+			fail_msg("test bug: \"%s\" not in the base config", from);
+		next = malloc(strlen(text) + strlen(to) + 1);
+		assert_non_null(next);
+		memcpy(next, text, (size_t)(at - text));
+		strcpy(next + (at - text), to);
+		strcat(next, at + strlen(from));
+		free(text);
+		text = next;
+	}
+	va_end(ap);
+	f = fopen(e->path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+	free(text);
+}
+
+static void write_config(const struct env *e, const char *from, const char *to)
+{
+	if (from == NULL)
+		write_edited(e, NULL);
+	else
+		write_edited(e, from, to, NULL);
+}
+
+/* Loads the config expecting an error at line (0: any) whose message has needle. */
+static void expect_error(const struct env *e, const struct config_load_opts *opts,
+                         unsigned line, const char *needle)
+{
+	struct config *cfg = NULL;
+	char *err = NULL, prefix[160];
+	int r = config_load(e->path, opts, &cfg, &err);
+
+	assert_int_equal(r, CONFIG_ERR_INVALID);
+	assert_null(cfg);
+	assert_non_null(err);
+	if (line > 0) {
+		snprintf(prefix, sizeof(prefix), "%s:%u:", e->path, line);
+		if (strncmp(err, prefix, strlen(prefix)) != 0)
+			fail_msg("error \"%s\" does not start with \"%s\"", err, prefix);
+	}
+	if (strstr(err, needle) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\"", err, needle);
+	if (getenv("REGSIGN_TEST_VERBOSE"))
+		print_message("%s\n", err);
+	free(err);
+}
+
+static void test_good(void **state)
+{
+	struct env *e = *state;
+	struct config *cfg = NULL;
+	char *err = NULL;
+	const struct config_key *k;
+
+	write_config(e, NULL, NULL);
+	if (config_load(e->path, NULL, &cfg, &err) != CONFIG_OK)
+		fail_msg("good config refused: %s", err);
+	assert_null(err);
+	{
+		/* The module is kept resolved: what is checked is what will be loaded. */
+		char real[4096];
+
+		assert_non_null(realpath(MODULE, real));
+		assert_string_equal(cfg->hsm.module, real);
+	}
+	assert_string_equal(cfg->hsm.token, "pkcs11:token=regsign-dev");
+	assert_string_equal(cfg->hsm.pin_file, "/abs/pin");
+	assert_int_equal(cfg->hsm.sessions, 3);
+	assert_int_equal(cfg->hsm.recover_timeout_ms, 45000);
+	assert_int_equal(cfg->hsm.n_env, 1);
+	assert_string_equal(cfg->hsm.env[0].name, "SOFTHSM2_CONF");
+	assert_string_equal(cfg->hsm.env[0].value, "/abs/softhsm2.conf");
+	/* Four registry keys and two of the extra zone, whose name is lowercased. */
+	assert_int_equal(cfg->n_keys, 6);
+	assert_string_equal(cfg->keys[0].role, "issuing-ca");
+	assert_string_equal(cfg->keys[3].role, "audit");
+	assert_int_equal(cfg->n_extra_zones, 1);
+	assert_string_equal(cfg->extra_zones[0].name, "asp.test.");
+	k = config_key_find(cfg, "asp.test./zsk");
+	assert_non_null(k);
+	assert_string_equal(k->uri, "pkcs11:token=regsign-dev;object=regsign-asp.test-zsk");
+	assert_non_null(config_key_find(cfg, "asp.test./ksk"));
+	assert_null(config_key_find(cfg, "root"));
+	assert_int_equal(cfg->ca.max_validity, 398 * 86400);
+	assert_string_equal(cfg->ca.issuing_certificate, "/abs/out/issuing-ca.pem");
+	assert_int_equal(cfg->socket.mode, 0660);
+	assert_int_equal(cfg->socket.max_frame, 262144);
+	assert_int_equal(cfg->socket.queue_depth, 1024);
+	assert_string_equal(cfg->policy, "/abs/policy.yaml");
+	assert_string_equal(cfg->state.zone_file, "/abs/state/zone.db");
+	assert_int_equal(cfg->dns.n_listen, 2);
+	assert_string_equal(cfg->dns.listen[1], "[::1]:5353");
+	assert_int_equal(cfg->dns.n_notify, 2);
+	assert_int_equal(cfg->dns.n_allow_transfer, 2);
+	assert_false(cfg->log.syslog);
+	assert_int_equal(cfg->log.level, CONFIG_LOG_NOTICE);
+	config_free(cfg);
+	config_free(NULL);
+}
+
+static void test_defaults(void **state)
+{
+	struct env *e = *state;
+	struct config *cfg = NULL;
+	char *err = NULL;
+
+	/* Without the optional keys and sections the defaults apply. */
+	write_edited(e, "  sessions: 3\n  recover-timeout: 45s\n", "",
+	             "  max-validity: 398d\n", "",
+	             "  mode: \"0660\"\n  max-frame: 262144\n  queue-depth: 1024\n", "",
+	             "dns:\n", "", "  listen: [\"127.0.0.1:5353\", \"[::1]:5353\"]\n", "",
+	             "  notify: [\"192.0.2.1\", \"192.0.2.2:5300\"]\n", "",
+	             "  allow-transfer: [\"127.0.0.1\", \"2001:db8::/32\"]\n", "",
+	             "log:\n  syslog: false\n  level: notice\n", "", (const char *)NULL);
+	if (config_load(e->path, NULL, &cfg, &err) != CONFIG_OK)
+		fail_msg("config without optional keys refused: %s", err);
+	assert_int_equal(cfg->hsm.sessions, 2);
+	assert_int_equal(cfg->hsm.recover_timeout_ms, 30000);
+	assert_int_equal(cfg->ca.max_validity, 398 * 86400);
+	assert_int_equal(cfg->socket.mode, 0660);
+	assert_int_equal(cfg->socket.max_frame, 262144);
+	assert_int_equal(cfg->socket.queue_depth, 1024);
+	assert_int_equal(cfg->dns.n_listen, 0);
+	assert_false(cfg->log.syslog);
+	assert_int_equal(cfg->log.level, CONFIG_LOG_INFO);
+	config_free(cfg);
+}
+
+static void test_schema_errors(void **state)
+{
+	struct env *e = *state;
+
+	/* Unknown key, wrong type, out of range, missing required key, bad version. */
+	write_config(e, "  sessions: 3\n", "  sessions: 3\n  sesions: 4\n");
+	expect_error(e, NULL, 7, "sesions");
+	write_config(e, "  sessions: 3\n", "  sessions: many\n");
+	expect_error(e, NULL, 6, "sessions");
+	write_config(e, "  sessions: 3\n", "  sessions: 65\n");
+	expect_error(e, NULL, 6, "sessions");
+	write_config(e, "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk\"\n", "");
+	expect_error(e, NULL, 0, "zsk");
+	write_config(e, "version: 1\n", "version: 2\n");
+	expect_error(e, NULL, 1, "version");
+	write_config(e, "  level: notice\n", "  level: loud\n");
+	expect_error(e, NULL, 39, "level");
+	write_config(e, "  max-validity: 398d\n", "  max-validity: forever\n");
+	expect_error(e, NULL, 22, "max-validity");
+	/* The strict reader refuses YAML tricks, e.g. a duplicate key. */
+	write_config(e, "policy: /abs/policy.yaml\n",
+	             "policy: /abs/policy.yaml\npolicy: /abs/other.yaml\n");
+	expect_error(e, NULL, 0, "policy");
+}
+
+static void test_paths(void **state)
+{
+	struct env *e = *state;
+
+	write_config(e, "  pin-file: /abs/pin\n", "  pin-file: pin\n");
+	expect_error(e, NULL, 5, "absolute");
+	write_config(e, "policy: /abs/policy.yaml\n", "policy: ./policy.yaml\n");
+	expect_error(e, NULL, 28, "absolute");
+	write_config(e, "  zone-file: /abs/state/zone.db\n", "  zone-file: state/zone.db\n");
+	expect_error(e, NULL, 32, "absolute");
+	write_config(e, "  root-certificate: /abs/out/root-ca.pem\n",
+	             "  root-certificate: out/root-ca.pem\n");
+	expect_error(e, NULL, 20, "absolute");
+}
+
+static void test_module(void **state)
+{
+	struct env *e = *state;
+	char line[256], mod[128], allowed[128], link[160];
+	const char *dirs[] = { allowed, NULL };
+	struct config_load_opts opts = { dirs };
+	struct config *cfg = NULL;
+	char *err = NULL;
+	FILE *f;
+
+	/* Relative, missing, and outside the allow-list. */
+	write_config(e, "  module: " MODULE "\n", "  module: libsofthsm2.so\n");
+	expect_error(e, NULL, 3, "absolute");
+	write_config(e, "  module: " MODULE "\n", "  module: /usr/lib/nonexistent/p11.so\n");
+	expect_error(e, NULL, 3, "not a readable file");
+	snprintf(mod, sizeof(mod), "%s/p11.so", e->dir);
+	f = fopen(mod, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(line, sizeof(line), "  module: %s\n", mod);
+	write_config(e, "  module: " MODULE "\n", line);
+	expect_error(e, NULL, 3, "outside the allowed module directories");
+	/* A directory the caller adds is allowed. */
+	snprintf(allowed, sizeof(allowed), "%s", e->dir);
+	assert_int_equal(config_load(e->path, &opts, &cfg, &err), CONFIG_OK);
+	assert_string_equal(cfg->hsm.module, mod);
+	config_free(cfg);
+	/* A symlink inside an allowed directory that leads outside it is refused. */
+	snprintf(allowed, sizeof(allowed), "%s/ok", e->dir);
+	assert_int_equal(mkdir(allowed, 0700), 0);
+	snprintf(link, sizeof(link), "%s/p11.so", allowed);
+	assert_int_equal(symlink(mod, link), 0);
+	snprintf(line, sizeof(line), "  module: %s\n", link);
+	write_config(e, "  module: " MODULE "\n", line);
+	expect_error(e, &opts, 3, "outside the allowed module directories");
+	/* "/usr/lib/../../tmp" style escapes resolve first. */
+	snprintf(line, sizeof(line), "  module: /usr/lib/../..%s\n", mod);
+	write_config(e, "  module: " MODULE "\n", line);
+	expect_error(e, NULL, 3, "outside the allowed module directories");
+}
+
+static void test_uris(void **state)
+{
+	struct env *e = *state;
+
+	write_config(e, "  token: \"pkcs11:token=regsign-dev\"\n",
+	             "  token: \"pkcs11:token=regsign-dev?pin-value=1234\"\n");
+	expect_error(e, NULL, 4, "pin-value");
+	write_config(e, "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk\"\n",
+	             "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk?pin-value=1234\"\n");
+	expect_error(e, NULL, 13, "pin-value");
+	write_config(e, "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk\"\n",
+	             "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk?pin-source=/abs/pin\"\n");
+	expect_error(e, NULL, 13, "pin-source");
+	write_config(e, "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk\"\n",
+	             "  zsk: \"pkcs11:token=regsign-dev\"\n");
+	expect_error(e, NULL, 13, "names no object");
+	write_config(e, "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk\"\n",
+	             "  zsk: \"regsign-zsk\"\n");
+	expect_error(e, NULL, 13, "not a pkcs11: URI");
+	write_config(e, "    zsk: \"pkcs11:token=regsign-dev;object=regsign-asp.test-zsk\"\n",
+	             "    zsk: \"pkcs11:token=regsign-dev;object=x;pin-value=1\"\n");
+	expect_error(e, NULL, 18, "pin-value");
+}
+
+static void test_keys(void **state)
+{
+	struct env *e = *state;
+
+	write_config(e, "  audit: ", "  root-ca: \"pkcs11:token=regsign-dev;object=root\"\n  audit: ");
+	expect_error(e, NULL, 14, "never online");
+	write_config(e, "  audit: ", "  root: \"pkcs11:token=regsign-dev;object=root\"\n  audit: ");
+	expect_error(e, NULL, 14, "never online");
+	write_config(e, "  audit: ", "  dsk: \"pkcs11:token=regsign-dev;object=x\"\n  audit: ");
+	expect_error(e, NULL, 14, "dsk");
+}
+
+static void test_extra_zones(void **state)
+{
+	struct env *e = *state;
+
+	write_config(e, "  - name: ASP.test.\n", "  - name: asp.test\n");
+	expect_error(e, NULL, 16, "absolute zone name");
+	write_config(e, "  - name: ASP.test.\n", "  - name: \"a..test.\"\n");
+	expect_error(e, NULL, 16, "absolute zone name");
+	write_config(e, "ca:\n",
+	             "  - name: asp.test.\n"
+	             "    zsk: \"pkcs11:token=regsign-dev;object=z2\"\n"
+	             "ca:\n");
+	expect_error(e, NULL, 19, "twice");
+	/* The zsk is required, the ksk optional. */
+	write_config(e, "    zsk: \"pkcs11:token=regsign-dev;object=regsign-asp.test-zsk\"\n", "");
+	expect_error(e, NULL, 0, "zsk");
+}
+
+static void test_socket_dns(void **state)
+{
+	struct env *e = *state;
+
+	write_config(e, "  mode: \"0660\"\n", "  mode: \"660\"\n");
+	expect_error(e, NULL, 25, "octal");
+	write_config(e, "  mode: \"0660\"\n", "  mode: \"0999\"\n");
+	expect_error(e, NULL, 25, "octal");
+	write_config(e, "  listen: [\"127.0.0.1:5353\", \"[::1]:5353\"]\n",
+	             "  listen: [\"127.0.0.1\"]\n");
+	expect_error(e, NULL, 34, "address:port");
+	write_config(e, "  listen: [\"127.0.0.1:5353\", \"[::1]:5353\"]\n",
+	             "  listen: [\"localhost:53\"]\n");
+	expect_error(e, NULL, 34, "localhost");
+	write_config(e, "  listen: [\"127.0.0.1:5353\", \"[::1]:5353\"]\n",
+	             "  listen: [\"127.0.0.1:70000\"]\n");
+	expect_error(e, NULL, 34, "address:port");
+	write_config(e, "  allow-transfer: [\"127.0.0.1\", \"2001:db8::/32\"]\n",
+	             "  allow-transfer: [\"127.0.0.1/33\"]\n");
+	expect_error(e, NULL, 36, "address");
+}
+
+static void test_io(void **state)
+{
+	struct env *e = *state;
+	struct config *cfg = NULL;
+	char *err = NULL, path[160];
+
+	snprintf(path, sizeof(path), "%s/missing.yaml", e->dir);
+	assert_int_equal(config_load(path, NULL, &cfg, &err), CONFIG_ERR_IO);
+	assert_null(cfg);
+	assert_non_null(err);
+	assert_non_null(strstr(err, "missing.yaml"));
+	free(err);
+	assert_int_equal(config_load(NULL, NULL, &cfg, NULL), CONFIG_ERR_ARG);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_schema_errors),
+		cmocka_unit_test(test_paths),
+		cmocka_unit_test(test_module),
+		cmocka_unit_test(test_uris),
+		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_extra_zones),
+		cmocka_unit_test(test_socket_dns),
+		cmocka_unit_test(test_io),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
