@@ -3,3 +3,29 @@ if(TARGET regsign-store)
   regsign_add_test(test_store SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_store.c
     LIBS regsign-store PkgConfig::SQLITE TIMEOUT 120)
 endif()
+
+if(TARGET regsign-audit)
+  set(_audit_util ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit_util.c)
+  regsign_add_test(test_audit SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit.c
+    ${_audit_util} LIBS regsign-audit PkgConfig::OPENSSL TIMEOUT 120)
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit_record.c)
+    regsign_add_test(test_audit_record
+      SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit_record.c
+      LIBS regsign-audit PkgConfig::OPENSSL TIMEOUT 120)
+  endif()
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit_verify.c)
+    regsign_add_test(test_audit_verify
+      SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit_verify.c ${_audit_util}
+      LIBS regsign-audit regsign-audit-cli PkgConfig::OPENSSL TIMEOUT 300)
+  endif()
+endif()
+
+# libFuzzer target for the verifier: built with clang only, not run by ctest.
+if(TARGET regsign-audit AND CMAKE_C_COMPILER_ID MATCHES "Clang"
+   AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_audit.c)
+  add_executable(fuzz_audit ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_audit.c)
+  target_compile_options(fuzz_audit PRIVATE -fsanitize=fuzzer)
+  target_link_options(fuzz_audit PRIVATE -fsanitize=fuzzer)
+  target_link_libraries(fuzz_audit PRIVATE regsign-audit)
+  set_target_properties(fuzz_audit PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin/fuzz)
+endif()
