@@ -69,56 +69,6 @@ out:
 	return r;
 }
 
-/* Only EC with the named curve P-256 passes; each refusal is distinct. */
-static int
-key_type_check(X509_PUBKEY *xpk, char *detail, size_t size)
-{
-	ASN1_OBJECT *alg = NULL;
-	X509_ALGOR *palg = NULL;
-	const ASN1_OBJECT *curve;
-	const void *pval = NULL;
-	char oid[80];
-	int nid, ptype = 0;
-
-	if (xpk == NULL || X509_PUBKEY_get0_param(&alg, NULL, NULL, &palg, xpk) != 1) {
-		x509__detail(detail, size, "no subject public key");
-		return X509_ERR_CSR_PARSE;
-	}
-	switch ((nid = OBJ_obj2nid(alg))) {
-	case NID_rsaEncryption:
-	case NID_rsassaPss:
-		x509__detail(detail, size, "RSA key; only EC P-256 is allowed");
-		return X509_ERR_CSR_KEY_RSA;
-	case NID_ED25519:
-	case NID_ED448:
-		x509__detail(detail, size, "%s key; only EC P-256 is allowed", OBJ_nid2sn(nid));
-		return X509_ERR_CSR_KEY_EDDSA;
-	case NID_X9_62_id_ecPublicKey:
-		break;
-	default:
-		OBJ_obj2txt(oid, sizeof(oid), alg, 1);
-		x509__detail(detail, size, "key algorithm %s; only EC P-256 is allowed", oid);
-		return X509_ERR_CSR_KEY_TYPE;
-	}
-	X509_ALGOR_get0(NULL, &ptype, &pval, palg);
-	if (ptype == V_ASN1_SEQUENCE) {
-		x509__detail(detail, size, "EC key with explicit curve parameters; "
-		    "the named curve P-256 is required");
-		return X509_ERR_CSR_KEY_EXPLICIT;
-	}
-	if (ptype != V_ASN1_OBJECT) {
-		x509__detail(detail, size, "EC key without a named curve");
-		return X509_ERR_CSR_KEY_CURVE;
-	}
-	curve = pval;
-	if (OBJ_obj2nid(curve) != NID_X9_62_prime256v1) {
-		OBJ_obj2txt(oid, sizeof(oid), curve, 0);
-		x509__detail(detail, size, "EC key on curve %s; only P-256 is allowed", oid);
-		return X509_ERR_CSR_KEY_CURVE;
-	}
-	return X509_OK;
-}
-
 /* Proof of possession: an ECDSA-with-SHA-2 signature by the request's key. */
 static int
 signature_check(X509_REQ *req, EVP_PKEY *key, char *detail, size_t size)
@@ -166,7 +116,7 @@ csr_parse(const unsigned char *der, size_t len, EVP_PKEY **key,
 	if ((r = request_decode(der, len, &req, detail, detail_size)) != X509_OK)
 		goto out;
 	xpk = X509_REQ_get_X509_PUBKEY(req);
-	if ((r = key_type_check(xpk, detail, detail_size)) != X509_OK)
+	if ((r = x509__spki_check_p256(xpk, detail, detail_size)) != X509_OK)
 		goto out;
 	r = X509_ERR_CSR_PARSE;
 	if ((pk = X509_REQ_get0_pubkey(req)) == NULL || x509__key_check_p256(pk) != X509_OK) {

@@ -61,6 +61,7 @@ x509_strerror(int err)
 	case X509_ERR_TBS_NAME_CONSTRAINTS: return "nameConstraints not allowed";
 	case X509_ERR_TBS_EXTENSION: return "unexpected, duplicate or malformed extension";
 	case X509_ERR_TBS_SERIAL: return "serial number not allowed";
+	case X509_ERR_TBS_KEY: return "subject key is not an EC P-256 named-curve key";
 	}
 	return "unknown error";
 }
@@ -449,5 +450,54 @@ x509__issuer_keyid(const X509 *issuer, const ASN1_OCTET_STRING **keyid)
 	/* The getter caches extensions and so takes a non-const X509. */
 	if ((*keyid = X509_get0_subject_key_id((X509 *)issuer)) == NULL)
 		return X509_ERR_ISSUER;
+	return X509_OK;
+}
+
+int
+x509__spki_check_p256(const X509_PUBKEY *xpk, char *detail, size_t size)
+{
+	ASN1_OBJECT *alg = NULL;
+	X509_ALGOR *palg = NULL;
+	const ASN1_OBJECT *curve;
+	const void *pval = NULL;
+	char oid[80];
+	int nid, ptype = 0;
+
+	if (xpk == NULL || X509_PUBKEY_get0_param(&alg, NULL, NULL, &palg, xpk) != 1) {
+		x509__detail(detail, size, "no subject public key");
+		return X509_ERR_CSR_PARSE;
+	}
+	switch ((nid = OBJ_obj2nid(alg))) {
+	case NID_rsaEncryption:
+	case NID_rsassaPss:
+		x509__detail(detail, size, "RSA key; only EC P-256 is allowed");
+		return X509_ERR_CSR_KEY_RSA;
+	case NID_ED25519:
+	case NID_ED448:
+		x509__detail(detail, size, "%s key; only EC P-256 is allowed", OBJ_nid2sn(nid));
+		return X509_ERR_CSR_KEY_EDDSA;
+	case NID_X9_62_id_ecPublicKey:
+		break;
+	default:
+		OBJ_obj2txt(oid, sizeof(oid), alg, 1);
+		x509__detail(detail, size, "key algorithm %s; only EC P-256 is allowed", oid);
+		return X509_ERR_CSR_KEY_TYPE;
+	}
+	X509_ALGOR_get0(NULL, &ptype, &pval, palg);
+	if (ptype == V_ASN1_SEQUENCE) {
+		x509__detail(detail, size, "EC key with explicit curve parameters; "
+		    "the named curve P-256 is required");
+		return X509_ERR_CSR_KEY_EXPLICIT;
+	}
+	if (ptype != V_ASN1_OBJECT) {
+		x509__detail(detail, size, "EC key without a named curve");
+		return X509_ERR_CSR_KEY_CURVE;
+	}
+	curve = pval;
+	if (OBJ_obj2nid(curve) != NID_X9_62_prime256v1) {
+		OBJ_obj2txt(oid, sizeof(oid), curve, 0);
+		x509__detail(detail, size, "EC key on curve %s; only P-256 is allowed", oid);
+		return X509_ERR_CSR_KEY_CURVE;
+	}
 	return X509_OK;
 }

@@ -74,6 +74,7 @@ enum x509_err {
 	X509_ERR_TBS_NAME_CONSTRAINTS = -49, /**< nameConstraints present */
 	X509_ERR_TBS_EXTENSION = -50, /**< unexpected, duplicate or malformed extension */
 	X509_ERR_TBS_SERIAL = -51,    /**< serial not positive or longer than 20 bytes */
+	X509_ERR_TBS_KEY = -52,       /**< subject key is not EC P-256 by named curve */
 };
 
 /** Static English text for an x509_err value; never NULL. */
@@ -305,7 +306,8 @@ int x509_crl_create(const struct x509_crl_spec *spec, x509_sign_fn sign,
  * Decide whether the issuing-CA key may sign @p tbs. Refuses unless @p tbs is
  * exactly one canonical DER TBSCertificate (v3, ecdsa-with-SHA256, positive
  * serial) whose issuer is byte-identical to @p issuer_name_der; whose validity
- * is non-empty and at most @p max_validity_seconds; with basicConstraints
+ * is non-empty and at most @p max_validity_seconds; whose subject key is EC
+ * P-256 by named curve (the only device key type); with basicConstraints
  * CA:false; keyUsage present without keyCertSign or cRLSign; EKU exactly
  * clientAuth; a SAN of dNSNames only (at least one); every dNSName and the
  * subject (empty, or a single CN) strictly under @p zone; SAN critical when

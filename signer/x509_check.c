@@ -332,9 +332,12 @@ x509_tbs_cert_check_device(const unsigned char *tbs, size_t len,
 		    (long long)(na - nb), (long long)max_validity_seconds);
 		goto out;
 	}
-	r = X509_ERR_TBS_PARSE;
+	/* The only device key type; a key that does not decode is refused too. */
+	r = X509_ERR_TBS_KEY;
+	if (x509__spki_check_p256(X509_get_X509_PUBKEY(x), detail, detail_size) != X509_OK)
+		goto out;
 	if (X509_get0_pubkey(x) == NULL) {
-		x509__detail(detail, detail_size, "subject public key does not parse");
+		x509__detail(detail, detail_size, "subject public key does not decode");
 		goto out;
 	}
 	if ((r = extensions_check(X509_get0_extensions(x), allowed, detail,

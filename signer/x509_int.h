@@ -86,4 +86,13 @@ int x509__zone_normalize(const char *zone, char *buf, size_t size);
  */
 int x509__issuer_keyid(const X509 *issuer, const ASN1_OCTET_STRING **keyid);
 
+/**
+ * Is the SubjectPublicKeyInfo @p xpk EC with the named curve P-256? Read
+ * from its AlgorithmIdentifier, because OpenSSL decodes explicit parameters
+ * describing P-256 into a key indistinguishable from a named-curve one.
+ * Returns 0 or the distinct X509_ERR_CSR_KEY_* (or CSR_PARSE) refusal, with
+ * an explanation in @p detail.
+ */
+int x509__spki_check_p256(const X509_PUBKEY *xpk, char *detail, size_t size);
+
 #endif /* REGSIGN_SIGNER_X509_INT_H */

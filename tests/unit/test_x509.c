@@ -958,6 +958,7 @@ struct variant {
 	int name_constraints;   /* add nameConstraints */
 	int extra_ext;          /* add an unexpected extension */
 	int no_bc;              /* leave basicConstraints out */
+	const char *curve;      /* subject key curve, default P-256 */
 };
 
 static void
@@ -976,7 +977,7 @@ static unsigned char *
 variant_tbs(struct pki *p, const struct variant *v, size_t *len)
 {
 	const char *owner = "1." DEVICE_ID "." ZONE;
-	EVP_PKEY *k = ec_key("P-256");
+	EVP_PKEY *k = ec_key(v->curve ? v->curve : "P-256");
 	X509 *x = X509_new();
 	X509_NAME *subj = X509_NAME_new();
 	X509V3_CTX v3;
@@ -1135,6 +1136,105 @@ test_tbs_check(void **state)
 	v.extra_ext = 1;
 	assert_int_equal(check_variant(p, &v, detail), X509_ERR_TBS_EXTENSION);
 	assert_non_null(strstr(detail, "not allowed"));
+	memset(&v, 0, sizeof(v));
+	v.curve = "P-384";
+	assert_int_equal(check_variant(p, &v, detail), X509_ERR_TBS_KEY);
+	assert_non_null(strstr(detail, "secp384r1"));
+	EVP_PKEY_free(k);
+}
+
+/* ------------------------------------------------------------ mutations */
+
+/* A small deterministic generator, so that a failure can be replayed. */
+static uint32_t
+next_rand(uint32_t *st)
+{
+	*st ^= *st << 13;
+	*st ^= *st >> 17;
+	*st ^= *st << 5;
+	return *st;
+}
+
+/* Copy @p in with one random change: a byte set, a cut, or a byte added. */
+static size_t
+mutate(const unsigned char *in, size_t len, unsigned char *out, uint32_t *st)
+{
+	size_t pos = next_rand(st) % len;
+
+	memcpy(out, in, len);
+	switch (next_rand(st) % 3) {
+	case 0:
+		out[pos] = (unsigned char)next_rand(st);
+		return len;
+	case 1:
+		return pos;
+	default:
+		memmove(out + pos + 1, out + pos, len - pos);
+		out[pos] = (unsigned char)next_rand(st);
+		return len + 1;
+	}
+}
+
+/*
+ * The HSM-side checks see bytes from a possibly hostile front: thousands of
+ * damaged TBSs must each get a defined answer (under ASan: no memory error),
+ * and since most damage breaks the DER, most must be refused.
+ */
+static void
+test_tbs_check_mutations(void **state)
+{
+	struct pki *p = *state;
+	struct x509_cert_spec s;
+	struct x509_crl_entry e = { NULL, 0, 0, CRL_REASON_SUPERSEDED };
+	struct x509_crl_spec cs;
+	EVP_PKEY *k = ec_key("P-256");
+	unsigned char *tbs = NULL, *crl = NULL, *name = NULL, *buf, serial[16];
+	size_t len = 0, crllen = 0, namelen = 0, n;
+	char detail[X509_DETAIL_SIZE];
+	uint32_t st = 0x9e3779b9;
+	int i, r, refused = 0;
+
+	memset(&s, 0, sizeof(s));
+	s.profile = X509_PROFILE_DEVICE;
+	spec_validity(&s, p->now, 60);
+	s.subject_key = k;
+	s.issuer = p->issuing;
+	s.zone = ZONE;
+	s.index = 1;
+	s.device_id = DEVICE_ID;
+	s.crl_uri = CRL_URI;
+	assert_int_equal(x509_cert_tbs_build(&s, &tbs, &len), X509_OK);
+	assert_int_equal(x509_serial_random(serial), X509_OK);
+	e.serial = serial;
+	e.serial_len = sizeof(serial);
+	e.revoked_at = p->now;
+	memset(&cs, 0, sizeof(cs));
+	cs.issuer = p->issuing;
+	cs.this_update = p->now;
+	cs.next_update = p->now + DAY;
+	cs.number = 1;
+	cs.entries = &e;
+	cs.n_entries = 1;
+	assert_int_equal(x509_crl_tbs_build(&cs, &crl, &crllen), X509_OK);
+	assert_int_equal(x509_name_der(X509_get_subject_name(p->issuing), &name, &namelen), X509_OK);
+	assert_non_null(buf = malloc((len > crllen ? len : crllen) + 1));
+
+	for (i = 0; i < 3000; i++) {
+		n = mutate(tbs, len, buf, &st);
+		r = x509_tbs_cert_check_device(buf, n, name, namelen, ZONE, 90 * DAY,
+		    detail, sizeof(detail));
+		assert_true(r == X509_OK || (r <= X509_ERR_TBS_PARSE && r >= X509_ERR_TBS_KEY));
+		refused += r != X509_OK;
+		n = mutate(crl, crllen, buf, &st);
+		r = x509_tbs_crl_check(buf, n, name, namelen, detail, sizeof(detail));
+		assert_true(r == X509_OK || (r <= X509_ERR_TBS_PARSE && r >= X509_ERR_TBS_KEY));
+		refused += r != X509_OK;
+	}
+	assert_true(refused > 3000);
+	free(buf);
+	free(name);
+	free(crl);
+	free(tbs);
 	EVP_PKEY_free(k);
 }
 
@@ -1158,6 +1258,7 @@ main(void)
 		cmocka_unit_test(test_fingerprints),
 		cmocka_unit_test(test_crl),
 		cmocka_unit_test(test_tbs_check),
+		cmocka_unit_test(test_tbs_check_mutations),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
