@@ -218,7 +218,8 @@ const struct policy_caller *policy_caller_by_name(const struct policy *pol,
 
 /*
  * Decision functions. Each fills @p d and returns d->code: POLICY_ALLOW or
- * the reason for refusal. A NULL pointer argument is a refusal with
+ * the reason for refusal. A caller pointer must come from the same policy
+ * object it is used with (after a reload, find the caller again). A NULL pointer argument is a refusal with
  * POLICY_DENY_ARGUMENT, never a crash. Pointers returned through out
  * arguments are owned by the policy.
  */

@@ -41,6 +41,7 @@ struct yconf_doc {
 
 struct parse_ctx {
     yaml_parser_t parser;
+    size_t nodes;              /* nodes built so far, against YCONF_MAX_NODES */
     const char *file;
     char *err;
     size_t errlen;
@@ -360,6 +361,13 @@ parse_children(struct parse_ctx *ctx, struct yconf_node *n, int depth)
                 r = YCONF_ESYNTAX;
                 goto out;
             }
+            /* The duplicate check is quadratic; the cap keeps it cheap. */
+            if (n->count == YCONF_MAX_MAP_KEYS) {
+                yconf_node_errorf(key, ctx->err, ctx->errlen,
+                                  "a map may hold at most %d keys", YCONF_MAX_MAP_KEYS);
+                r = YCONF_ESYNTAX;
+                goto out;
+            }
             for (size_t i = 0; i < n->count; i++) {
                 if (strcmp(n->keys[i]->text, key->text) == 0) {
                     yconf_node_errorf(key, ctx->err, ctx->errlen,
@@ -413,6 +421,10 @@ parse_node(struct parse_ctx *ctx, yaml_event_t *ev, const char *path, int depth,
         goto out;
     if (depth > YCONF_MAX_DEPTH) {
         r = refuse_event(ctx, ev, "nesting is too deep");
+        goto out;
+    }
+    if (++ctx->nodes > YCONF_MAX_NODES) {
+        r = refuse_event(ctx, ev, "too many values in one file");
         goto out;
     }
     if (ev->type == YAML_SCALAR_EVENT) {
@@ -640,25 +652,25 @@ yconf_doc_bytes(const struct yconf_doc *doc, size_t *len)
 enum yconf_kind
 yconf_node_kind(const struct yconf_node *node)
 {
-    return node->kind;
+    return node ? node->kind : (enum yconf_kind)0;
 }
 
 unsigned
 yconf_node_line(const struct yconf_node *node)
 {
-    return node->line;
+    return node ? node->line : 0;
 }
 
 unsigned
 yconf_node_column(const struct yconf_node *node)
 {
-    return node->column;
+    return node ? node->column : 0;
 }
 
 const char *
 yconf_node_path(const struct yconf_node *node)
 {
-    return node->path;
+    return node ? node->path : "";
 }
 
 const char *

@@ -78,6 +78,10 @@ enum yconf_err {
 /** Deepest nesting of maps and sequences a document may have. */
 #define YCONF_MAX_DEPTH 32
 
+/** Most keys one map may hold, and most nodes one document may hold. */
+#define YCONF_MAX_MAP_KEYS 10000
+#define YCONF_MAX_NODES 200000
+
 /** Returns a static English description of a yconf_err value. */
 const char *yconf_strerror(int err);
 
@@ -130,7 +134,10 @@ const char *yconf_doc_name(const struct yconf_doc *doc);
  */
 const unsigned char *yconf_doc_bytes(const struct yconf_doc *doc, size_t *len);
 
-/** Kind of a node. */
+/* The node accessors below accept NULL (an absent key) and then return 0,
+ * "" or NULL. */
+
+/** Kind of a node (0 for NULL). */
 enum yconf_kind yconf_node_kind(const struct yconf_node *node);
 
 /** 1-based line and column where the node starts. */

@@ -130,6 +130,50 @@ test_nul_size_and_depth(void **state)
 }
 
 static void
+test_caps(void **state)
+{
+    char err[YCONF_ERRMAX];
+    size_t cap = 16 * (YCONF_MAX_MAP_KEYS + 2) + 4 * (YCONF_MAX_NODES + 2);
+    char *text = malloc(cap);
+    size_t o = 0;
+    struct yconf_doc *doc = NULL;
+
+    (void)state;
+    assert_non_null(text);
+    for (int i = 0; i <= YCONF_MAX_MAP_KEYS; i++)
+        o += (size_t)snprintf(text + o, cap - o, "k%d: 1\n", i);
+    assert_int_equal(yconf_doc_parse("t.yaml", text, o, 0, &doc, err, sizeof err),
+                     YCONF_ESYNTAX);
+    assert_non_null(strstr(err, "a map may hold at most 10000 keys"));
+    /* One key fewer is fine. */
+    o = 0;
+    for (int i = 0; i < YCONF_MAX_MAP_KEYS; i++)
+        o += (size_t)snprintf(text + o, cap - o, "k%d: 1\n", i);
+    assert_int_equal(yconf_doc_parse("t.yaml", text, o, 0, &doc, err, sizeof err), YCONF_OK);
+    assert_int_equal(yconf_node_count(yconf_doc_root(doc)), YCONF_MAX_MAP_KEYS);
+    yconf_doc_free(doc);
+    doc = NULL;
+    o = 0;
+    text[o++] = '[';
+    for (int i = 0; i < YCONF_MAX_NODES; i++) {
+        text[o++] = '0';
+        text[o++] = ',';
+    }
+    text[o++] = ']';
+    assert_int_equal(yconf_doc_parse("t.yaml", text, o, 0, &doc, err, sizeof err),
+                     YCONF_ESYNTAX);
+    assert_non_null(strstr(err, "too many values in one file"));
+    assert_null(doc);
+    free(text);
+    /* Accessors take NULL for absent keys. */
+    assert_int_equal(yconf_node_kind(NULL), 0);
+    assert_int_equal(yconf_node_line(NULL), 0);
+    assert_string_equal(yconf_node_path(NULL), "");
+    assert_null(yconf_node_scalar(NULL));
+    assert_null(yconf_node_get(NULL, "a"));
+}
+
+static void
 test_load_file(void **state)
 {
     char path[] = "/tmp/test_yconf_XXXXXX";
@@ -364,6 +408,7 @@ main(void)
         cmocka_unit_test(test_tree_positions),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_nul_size_and_depth),
+        cmocka_unit_test(test_caps),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_schema_values),
         cmocka_unit_test(test_schema_errors),
