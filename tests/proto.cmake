@@ -4,3 +4,5 @@ regsign_add_test(test_buf SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_buf.c
   LIBS regsign-proto TIMEOUT 60)
 regsign_add_test(test_proto SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_proto.c
   LIBS regsign-proto TIMEOUT 60)
+regsign_add_test(test_client SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_client.c
+  LIBS regsign-client Threads::Threads TIMEOUT 120)

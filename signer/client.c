@@ -1,0 +1,785 @@
+/*
+ * libregsign-client. See client.h for the API and docs/PROTOCOL.md for the
+ * protocol.
+ *
+ * The socket is non-blocking and every wait is a poll() with the caller's
+ * timeout. Writing and reading are interleaved: while queued requests are
+ * written, replies that arrive are read into the receive buffer, because a
+ * server that applies backpressure stops reading a client that does not read
+ * its replies, and a client that only wrote would then block forever.
+ *
+ * Outstanding requests live in a table of `window` slots indexed by
+ * id & (window - 1). Ids are handed out in sequence, skipping those whose
+ * slot is still taken by a request that has not been answered yet.
+ */
+#include "signer/client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "signer/buf.h"
+#include "signer/proto.h"
+
+/* The public header repeats the protocol's numbers; keep them equal. */
+_Static_assert(REGSIGN_PROTOCOL_VERSION == PROTO_VERSION, "version");
+_Static_assert((int)REGSIGN_OP_ZONE_STATUS == (int)PROTO_OP_ZONE_STATUS, "ops");
+_Static_assert((int)REGSIGN_OP_HELLO == (int)PROTO_OP_HELLO, "ops");
+_Static_assert((int)REGSIGN_CODE_VERSION == (int)PROTO_CODE_VERSION, "codes");
+_Static_assert((int)REGSIGN_CODE_BAD_FRAME == (int)PROTO_CODE_BAD_FRAME, "codes");
+
+#define DEFAULT_TIMEOUT_MS 30000
+#define DEFAULT_WINDOW 1024
+#define MAX_WINDOW 65536
+/* Queued request bytes are written once they pass this. */
+#define TX_FLUSH_AT (64 * 1024)
+/* The queue never holds more than the threshold plus one frame. */
+#define TX_MAX (TX_FLUSH_AT + PROTO_REQUEST_MAX + PROTO_LEN_SIZE)
+#define RX_CHUNK (64 * 1024)
+
+struct regsign_client {
+	int fd;
+	int timeout_ms;
+	uint32_t window; /* power of two */
+	uint32_t next_id;
+	uint32_t outstanding;
+	uint8_t *slot_op;  /* window entries; 0 = free */
+	uint32_t *slot_id; /* window entries */
+	struct buf_writer tx;
+	size_t tx_off; /* bytes of tx already written */
+	uint8_t *rx;
+	size_t rx_off, rx_len, rx_cap;
+	int eof; /* the server closed its side */
+	char errmsg[256];
+};
+
+const char *regsign_client_strerror(int err)
+{
+	switch (err) {
+	case REGSIGN_CLIENT_OK:
+		return "success";
+	case REGSIGN_CLIENT_ERR_REFUSED:
+		return "refused by the server";
+	case REGSIGN_CLIENT_ERR_CONNECT:
+		return "cannot connect";
+	case REGSIGN_CLIENT_ERR_IO:
+		return "connection failed";
+	case REGSIGN_CLIENT_ERR_TIMEOUT:
+		return "timed out";
+	case REGSIGN_CLIENT_ERR_PROTOCOL:
+		return "malformed reply from the server";
+	case REGSIGN_CLIENT_ERR_INVALID:
+		return "invalid argument";
+	case REGSIGN_CLIENT_ERR_WINDOW:
+		return "too many requests outstanding";
+	case REGSIGN_CLIENT_ERR_NOMEM:
+		return "out of memory";
+	}
+	return "unknown error";
+}
+
+const char *regsign_code_name(uint32_t code)
+{
+	const char *n = proto_code_name(code);
+
+	if (code == REGSIGN_CODE_OK)
+		return "OK";
+	return n != NULL ? n : "UNKNOWN";
+}
+
+int regsign_code_retryable(uint32_t code)
+{
+	return proto_code_retryable(code);
+}
+
+void regsign_reply_clear(struct regsign_reply *rep)
+{
+	if (rep == NULL)
+		return;
+	free(rep->message);
+	free(rep->server_name);
+	free(rep->cert.data);
+	for (size_t i = 0; i < rep->chain_count; i++)
+		free(rep->chain[i].data);
+	free(rep->chain);
+	free(rep->serial_hex);
+	free(rep->data.data);
+	memset(rep, 0, sizeof(*rep));
+}
+
+static void set_err(regsign_client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_err(regsign_client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
+	va_end(ap);
+}
+
+int regsign_client_new(regsign_client **out)
+{
+	regsign_client *c;
+
+	*out = NULL;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return REGSIGN_CLIENT_ERR_NOMEM;
+	c->fd = -1;
+	c->timeout_ms = DEFAULT_TIMEOUT_MS;
+	c->window = DEFAULT_WINDOW;
+	c->next_id = 1;
+	buf_writer_init(&c->tx, TX_MAX);
+	*out = c;
+	return REGSIGN_CLIENT_OK;
+}
+
+/* Drops the connection; buffered replies stay readable by recv. */
+static void conn_close(regsign_client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	buf_writer_reset(&c->tx);
+	c->tx_off = 0;
+}
+
+void regsign_client_free(regsign_client *c)
+{
+	if (c == NULL)
+		return;
+	conn_close(c);
+	buf_writer_release(&c->tx);
+	free(c->slot_op);
+	free(c->slot_id);
+	free(c->rx);
+	free(c);
+}
+
+void regsign_client_set_timeout(regsign_client *c, int timeout_ms)
+{
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : -1;
+}
+
+int regsign_client_set_window(regsign_client *c, uint32_t window)
+{
+	uint32_t w = 1;
+
+	if (c->fd >= 0 || c->slot_op != NULL || window == 0 || window > MAX_WINDOW) {
+		set_err(c, "window must be 1..%d and set before connecting", MAX_WINDOW);
+		return REGSIGN_CLIENT_ERR_INVALID;
+	}
+	while (w < window)
+		w <<= 1;
+	c->window = w;
+	return REGSIGN_CLIENT_OK;
+}
+
+const char *regsign_client_errmsg(const regsign_client *c)
+{
+	return c->errmsg;
+}
+
+int regsign_client_fd(const regsign_client *c)
+{
+	return c->fd;
+}
+
+uint32_t regsign_client_outstanding(const regsign_client *c)
+{
+	return c->outstanding;
+}
+
+int regsign_client_connect(regsign_client *c, const char *path)
+{
+	struct sockaddr_un sa;
+	int fd = -1, flags;
+	int r = REGSIGN_CLIENT_ERR_CONNECT;
+
+	if (c->fd >= 0 || c->slot_op != NULL) {
+		set_err(c, "already connected");
+		return REGSIGN_CLIENT_ERR_INVALID;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (path == NULL || strlen(path) >= sizeof(sa.sun_path) || path[0] == '\0') {
+		set_err(c, "socket path empty or longer than %zu bytes", sizeof(sa.sun_path) - 1);
+		return REGSIGN_CLIENT_ERR_INVALID;
+	}
+	memcpy(sa.sun_path, path, strlen(path));
+	c->slot_op = calloc(c->window, sizeof(*c->slot_op));
+	c->slot_id = calloc(c->window, sizeof(*c->slot_id));
+	if (c->slot_op == NULL || c->slot_id == NULL) {
+		r = REGSIGN_CLIENT_ERR_NOMEM;
+		set_err(c, "out of memory");
+		goto out;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		set_err(c, "socket: %s", strerror(errno));
+		goto out;
+	}
+	/* Connect blocking (a Unix socket connects at once or fails), then
+	 * switch to non-blocking for the poll loop. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		set_err(c, "connect %s: %s", path, strerror(errno));
+		goto out;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+		set_err(c, "fcntl: %s", strerror(errno));
+		goto out;
+	}
+	c->fd = fd;
+	fd = -1;
+	c->eof = 0;
+	c->errmsg[0] = '\0';
+	r = REGSIGN_CLIENT_OK;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (r != REGSIGN_CLIENT_OK) {
+		free(c->slot_op);
+		free(c->slot_id);
+		c->slot_op = NULL;
+		c->slot_id = NULL;
+	}
+	return r;
+}
+
+/* Fails the connection: closes it and records why. */
+static int conn_fail(regsign_client *c, int err, const char *what)
+{
+	set_err(c, "%s", what);
+	conn_close(c);
+	return err;
+}
+
+/*
+ * Reads whatever is available without blocking. Returns OK (possibly
+ * having read nothing), or ERR_IO / ERR_NOMEM after failing the connection.
+ */
+static int rx_fill(regsign_client *c)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (c->rx_off > 0 && c->rx_off == c->rx_len)
+			c->rx_off = c->rx_len = 0;
+		if (c->rx_cap - c->rx_len < RX_CHUNK) {
+			/* Compact first; grow only when that does not free a chunk. */
+			if (c->rx_off > 0) {
+				memmove(c->rx, c->rx + c->rx_off, c->rx_len - c->rx_off);
+				c->rx_len -= c->rx_off;
+				c->rx_off = 0;
+			}
+			if (c->rx_cap - c->rx_len < RX_CHUNK) {
+				size_t cap = c->rx_cap ? c->rx_cap * 2 : 2 * RX_CHUNK;
+				uint8_t *p = realloc(c->rx, cap);
+
+				if (p == NULL)
+					return conn_fail(c, REGSIGN_CLIENT_ERR_NOMEM, "out of memory");
+				c->rx = p;
+				c->rx_cap = cap;
+			}
+		}
+		n = recv(c->fd, c->rx + c->rx_len, c->rx_cap - c->rx_len, MSG_DONTWAIT);
+		if (n > 0) {
+			c->rx_len += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			c->eof = 1;
+			return REGSIGN_CLIENT_OK;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return REGSIGN_CLIENT_OK;
+		if (errno == EINTR)
+			continue;
+		set_err(c, "read: %s", strerror(errno));
+		conn_close(c);
+		return REGSIGN_CLIENT_ERR_IO;
+	}
+}
+
+/* Waits for the socket; returns OK, ERR_TIMEOUT or ERR_IO. */
+static int conn_wait(regsign_client *c, short events, short *revents)
+{
+	struct pollfd p = { .fd = c->fd, .events = events };
+	int n;
+
+	do
+		n = poll(&p, 1, c->timeout_ms);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return conn_fail(c, REGSIGN_CLIENT_ERR_IO, "poll failed");
+	if (n == 0)
+		return conn_fail(c, REGSIGN_CLIENT_ERR_TIMEOUT, "timed out waiting for the server");
+	*revents = p.revents;
+	return REGSIGN_CLIENT_OK;
+}
+
+int regsign_client_flush(regsign_client *c)
+{
+	int r = REGSIGN_CLIENT_OK;
+
+	while (r == REGSIGN_CLIENT_OK && c->tx_off < buf_writer_len(&c->tx)) {
+		const uint8_t *p = buf_writer_data(&c->tx) + c->tx_off;
+		size_t left = buf_writer_len(&c->tx) - c->tx_off;
+		ssize_t n;
+		short ev = 0;
+
+		if (c->fd < 0)
+			return REGSIGN_CLIENT_ERR_IO;
+		n = send(c->fd, p, left, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			c->tx_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			/* Keep what was received: the server may have said why
+			 * it closed (e.g. TOO_LARGE) before doing so. */
+			rx_fill(c);
+			set_err(c, "write: %s", strerror(errno));
+			conn_close(c);
+			return REGSIGN_CLIENT_ERR_IO;
+		}
+		/* After the server's EOF, POLLIN would stay ready forever. */
+		r = conn_wait(c, POLLOUT | (c->eof ? 0 : POLLIN), &ev);
+		if (r == REGSIGN_CLIENT_OK && !c->eof && (ev & (POLLIN | POLLHUP | POLLERR)))
+			r = rx_fill(c);
+	}
+	if (r == REGSIGN_CLIENT_OK) {
+		buf_writer_reset(&c->tx);
+		c->tx_off = 0;
+	}
+	return r;
+}
+
+static const char *str_or_empty(const char *s)
+{
+	return s != NULL ? s : "";
+}
+
+/* Builds the codec's request from the public one (borrowing its memory). */
+static void request_build(const struct regsign_request *in, uint32_t id,
+			  struct proto_request *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->op = (uint8_t)in->op;
+	q->id = id;
+	switch (in->op) {
+	case REGSIGN_OP_HELLO:
+		q->u.hello.min_version = in->min_version ? in->min_version : PROTO_VERSION;
+		q->u.hello.max_version = in->max_version ? in->max_version : PROTO_VERSION;
+		q->u.hello.client = proto_bytes_str(str_or_empty(in->client_name));
+		break;
+	case REGSIGN_OP_ISSUE:
+	case REGSIGN_OP_REISSUE:
+		/* ISSUE and REISSUE have the same layout. */
+		q->u.issue.device_id = proto_bytes_str(str_or_empty(in->device_id));
+		q->u.issue.index = in->index;
+		q->u.issue.profile = proto_bytes_str(str_or_empty(in->profile));
+		q->u.issue.csr_der.ptr = in->csr_der;
+		q->u.issue.csr_der.len = in->csr_len;
+		if (in->op == REGSIGN_OP_REISSUE) {
+			struct proto_issue tmp = q->u.issue;
+
+			q->u.reissue.device_id = tmp.device_id;
+			q->u.reissue.old_index = tmp.index;
+			q->u.reissue.profile = tmp.profile;
+			q->u.reissue.csr_der = tmp.csr_der;
+		}
+		break;
+	case REGSIGN_OP_REVOKE:
+		q->u.revoke.device_id = proto_bytes_str(str_or_empty(in->device_id));
+		q->u.revoke.index = in->index;
+		q->u.revoke.serial_hex = proto_bytes_str(str_or_empty(in->serial_hex));
+		q->u.revoke.reason = proto_bytes_str(str_or_empty(in->reason));
+		break;
+	case REGSIGN_OP_PUBLISH:
+	case REGSIGN_OP_UNPUBLISH:
+		q->u.rr.owner = proto_bytes_str(str_or_empty(in->owner));
+		q->u.rr.rrtype = proto_bytes_str(str_or_empty(in->rrtype));
+		q->u.rr.ttl = in->op == REGSIGN_OP_PUBLISH ? in->ttl : 0;
+		q->u.rr.rdata = proto_bytes_str(str_or_empty(in->rdata));
+		break;
+	case REGSIGN_OP_SIGN_RRSET:
+		q->u.sign_rrset.zone = proto_bytes_str(str_or_empty(in->zone));
+		q->u.sign_rrset.rrset_wire.ptr = in->rrset_wire;
+		q->u.sign_rrset.rrset_wire.len = in->rrset_len;
+		q->u.sign_rrset.inception = in->inception;
+		q->u.sign_rrset.expiration = in->expiration;
+		break;
+	default:
+		break;
+	}
+}
+
+int regsign_client_send(regsign_client *c, const struct regsign_request *req, uint32_t *id)
+{
+	struct proto_request q;
+	uint32_t slot, rid;
+	int e;
+
+	if (id != NULL)
+		*id = 0;
+	if (c->fd < 0) {
+		set_err(c, "not connected");
+		return REGSIGN_CLIENT_ERR_IO;
+	}
+	if (req->op < REGSIGN_OP_HELLO || req->op > REGSIGN_OP_ZONE_STATUS) {
+		set_err(c, "unknown operation %d", (int)req->op);
+		return REGSIGN_CLIENT_ERR_INVALID;
+	}
+	if (c->outstanding >= c->window) {
+		set_err(c, "%u requests outstanding", c->outstanding);
+		return REGSIGN_CLIENT_ERR_WINDOW;
+	}
+	/* Replies come back out of order, so the slot of the next id in
+	 * sequence may still be taken: skip to the next free one (there is
+	 * one, since fewer than window requests are outstanding). */
+	rid = c->next_id;
+	while (c->slot_op[rid & (c->window - 1)] != 0)
+		rid = rid == UINT32_MAX ? 1 : rid + 1;
+	slot = rid & (c->window - 1);
+	request_build(req, rid, &q);
+	e = proto_request_encode(&c->tx, &q);
+	if (e == PROTO_ERR_NOMEM)
+		return conn_fail(c, REGSIGN_CLIENT_ERR_NOMEM, "out of memory");
+	if (e != PROTO_OK) {
+		set_err(c, "cannot encode %s: %s", proto_op_name(q.op), proto_strerror(e));
+		return REGSIGN_CLIENT_ERR_INVALID;
+	}
+	c->slot_op[slot] = q.op;
+	c->slot_id[slot] = rid;
+	c->outstanding++;
+	c->next_id = rid == UINT32_MAX ? 1 : rid + 1;
+	if (id != NULL)
+		*id = rid;
+	if (buf_writer_len(&c->tx) - c->tx_off >= TX_FLUSH_AT)
+		return regsign_client_flush(c);
+	return REGSIGN_CLIENT_OK;
+}
+
+static int blob_copy(struct proto_bytes b, struct regsign_blob *out)
+{
+	out->data = (unsigned char *)proto_bytes_strdup(b);
+	out->len = out->data != NULL ? b.len : 0;
+	return out->data != NULL ? 0 : -1;
+}
+
+static int text_copy(struct proto_bytes b, char **out)
+{
+	*out = proto_bytes_strdup(b);
+	return *out != NULL ? 0 : -1;
+}
+
+static int chain_copy(const struct proto_chain *ch, struct regsign_reply *rep)
+{
+	if (ch->count == 0)
+		return 0;
+	rep->chain = calloc(ch->count, sizeof(*rep->chain));
+	if (rep->chain == NULL)
+		return -1;
+	rep->chain_count = ch->count;
+	for (uint32_t i = 0; i < ch->count; i++) {
+		if (blob_copy(ch->der[i], &rep->chain[i]) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Copies a decoded reply into caller-owned memory. Returns 0 or -1 (memory). */
+static int reply_copy(const struct proto_reply *p, struct regsign_reply *rep)
+{
+	int e = 0;
+
+	rep->id = p->id;
+	rep->op = (enum regsign_op)p->op;
+	if (p->type == PROTO_REPLY_ERROR) {
+		rep->code = p->u.error.code;
+		return text_copy(p->u.error.message, &rep->message);
+	}
+	switch (p->op) {
+	case PROTO_OP_HELLO:
+		rep->version = p->u.hello.version;
+		rep->max_frame = p->u.hello.max_frame;
+		e = text_copy(p->u.hello.server, &rep->server_name);
+		break;
+	case PROTO_OP_ISSUE:
+	case PROTO_OP_REISSUE:
+		rep->zone_serial = p->u.cert.zone_serial;
+		rep->index = p->u.cert.index;
+		e = blob_copy(p->u.cert.cert_der, &rep->cert);
+		if (e == 0)
+			e = chain_copy(&p->u.cert.chain, rep);
+		if (e == 0)
+			e = text_copy(p->u.cert.serial_hex, &rep->serial_hex);
+		break;
+	case PROTO_OP_REVOKE:
+		rep->revoked_at = p->u.revoke.revoked_at;
+		rep->zone_serial = p->u.revoke.zone_serial;
+		e = text_copy(p->u.revoke.serial_hex, &rep->serial_hex);
+		break;
+	case PROTO_OP_CRL:
+		e = blob_copy(p->u.crl_der, &rep->data);
+		break;
+	case PROTO_OP_CHAIN:
+		e = chain_copy(&p->u.chain, rep);
+		break;
+	case PROTO_OP_STATUS:
+	case PROTO_OP_ZONE_STATUS:
+		e = blob_copy(p->u.json, &rep->data);
+		break;
+	case PROTO_OP_PUBLISH:
+	case PROTO_OP_UNPUBLISH:
+		rep->zone_serial = p->u.zone_serial;
+		break;
+	case PROTO_OP_SIGN_RRSET:
+		e = blob_copy(p->u.rrsig_wire, &rep->data);
+		break;
+	}
+	return e;
+}
+
+/*
+ * Takes one complete frame from the receive buffer if there is one.
+ * Returns 1 and fills *rep's result in *res when a reply was taken, 0 when
+ * more bytes are needed, or a negative error.
+ */
+static int rx_take(regsign_client *c, struct regsign_reply *rep, int *res)
+{
+	const uint8_t *f = c->rx + c->rx_off;
+	size_t avail = c->rx_len - c->rx_off, size;
+	struct proto_reply p;
+	uint32_t slot;
+	int e;
+
+	e = proto_frame_peek(f, avail, PROTO_REPLY_MAX, &size);
+	if (e == PROTO_ERR_SHORT)
+		return 0;
+	if (e != PROTO_OK)
+		return conn_fail(c, REGSIGN_CLIENT_ERR_PROTOCOL, "reply frame length out of range");
+	if (avail < size) {
+		/* Make sure the buffer can hold the whole frame (bounded by
+		 * the peek above) before reading on. */
+		if (c->rx_cap - c->rx_off < size) {
+			uint8_t *n;
+
+			memmove(c->rx, f, avail);
+			c->rx_off = 0;
+			c->rx_len = avail;
+			if (c->rx_cap < size + RX_CHUNK) {
+				n = realloc(c->rx, size + RX_CHUNK);
+				if (n == NULL)
+					return conn_fail(c, REGSIGN_CLIENT_ERR_NOMEM, "out of memory");
+				c->rx = n;
+				c->rx_cap = size + RX_CHUNK;
+			}
+		}
+		return 0;
+	}
+	e = proto_reply_decode(f, size, PROTO_REPLY_MAX, &p);
+	if (e != PROTO_OK) {
+		set_err(c, "bad reply: %s", proto_strerror(e));
+		conn_close(c);
+		return REGSIGN_CLIENT_ERR_PROTOCOL;
+	}
+	if (p.type == PROTO_REPLY_ERROR && p.id == 0) {
+		/* The server could not tell which request failed and closes
+		 * the connection after such an error (PROTOCOL.md §5). */
+		conn_close(c);
+	} else {
+		/* Only an id we sent, answered with the operation we sent. */
+		slot = p.id & (c->window - 1);
+		if (c->slot_op[slot] == 0 || c->slot_id[slot] != p.id ||
+		    (p.type == PROTO_REPLY_OK && p.op != c->slot_op[slot])) {
+			set_err(c, "reply to an unknown request id %u", p.id);
+			conn_close(c);
+			return REGSIGN_CLIENT_ERR_PROTOCOL;
+		}
+		if (p.type == PROTO_REPLY_ERROR)
+			p.op = c->slot_op[slot];
+		c->slot_op[slot] = 0;
+		c->outstanding--;
+	}
+	if (reply_copy(&p, rep) != 0) {
+		regsign_reply_clear(rep);
+		c->rx_off += size;
+		set_err(c, "out of memory");
+		*res = REGSIGN_CLIENT_ERR_NOMEM;
+		return 1;
+	}
+	if (p.type == PROTO_REPLY_ERROR) {
+		set_err(c, "%s: %s", regsign_code_name(rep->code), rep->message);
+		*res = REGSIGN_CLIENT_ERR_REFUSED;
+	} else {
+		*res = REGSIGN_CLIENT_OK;
+	}
+	c->rx_off += size;
+	return 1;
+}
+
+int regsign_client_recv(regsign_client *c, struct regsign_reply *rep)
+{
+	int flush_r, r;
+
+	memset(rep, 0, sizeof(*rep));
+	if (c->outstanding == 0) {
+		set_err(c, "no request outstanding");
+		return REGSIGN_CLIENT_ERR_INVALID;
+	}
+	/* A failed flush still lets us hand out replies already received. */
+	flush_r = regsign_client_flush(c);
+	if (flush_r == REGSIGN_CLIENT_ERR_TIMEOUT)
+		return flush_r;
+	for (;;) {
+		int res = REGSIGN_CLIENT_OK;
+		short ev;
+
+		r = c->rx != NULL ? rx_take(c, rep, &res) : 0;
+		if (r < 0)
+			return r;
+		if (r == 1)
+			return res;
+		if (flush_r != REGSIGN_CLIENT_OK)
+			return flush_r;
+		if (c->fd < 0)
+			return REGSIGN_CLIENT_ERR_IO;
+		if (c->eof)
+			return conn_fail(c, REGSIGN_CLIENT_ERR_IO, "connection closed by the server");
+		r = conn_wait(c, POLLIN, &ev);
+		if (r != REGSIGN_CLIENT_OK)
+			return r;
+		r = rx_fill(c);
+		if (r != REGSIGN_CLIENT_OK)
+			return r;
+	}
+}
+
+int regsign_client_call(regsign_client *c, const struct regsign_request *req,
+			struct regsign_reply *rep)
+{
+	int r;
+
+	memset(rep, 0, sizeof(*rep));
+	if (c->fd < 0) {
+		set_err(c, "not connected");
+		return REGSIGN_CLIENT_ERR_IO;
+	}
+	if (c->outstanding != 0) {
+		set_err(c, "pipelined requests outstanding");
+		return REGSIGN_CLIENT_ERR_INVALID;
+	}
+	r = regsign_client_send(c, req, NULL);
+	if (r != REGSIGN_CLIENT_OK && c->outstanding == 0)
+		return r;
+	return regsign_client_recv(c, rep);
+}
+
+int regsign_client_hello(regsign_client *c, const char *client_name, struct regsign_reply *rep)
+{
+	struct regsign_request q = { .op = REGSIGN_OP_HELLO, .client_name = client_name };
+
+	return regsign_client_call(c, &q, rep);
+}
+
+int regsign_client_issue(regsign_client *c, const char *device_id, uint32_t index,
+			 const char *profile, const void *csr_der, size_t csr_len,
+			 struct regsign_reply *rep)
+{
+	struct regsign_request q = { .op = REGSIGN_OP_ISSUE, .device_id = device_id,
+				     .index = index, .profile = profile,
+				     .csr_der = csr_der, .csr_len = csr_len };
+
+	return regsign_client_call(c, &q, rep);
+}
+
+int regsign_client_revoke(regsign_client *c, const char *device_id, uint32_t index,
+			  const char *serial_hex, const char *reason, struct regsign_reply *rep)
+{
+	struct regsign_request q = { .op = REGSIGN_OP_REVOKE, .device_id = device_id,
+				     .index = index, .serial_hex = serial_hex,
+				     .reason = reason };
+
+	return regsign_client_call(c, &q, rep);
+}
+
+int regsign_client_reissue(regsign_client *c, const char *device_id, uint32_t old_index,
+			   const char *profile, const void *csr_der, size_t csr_len,
+			   struct regsign_reply *rep)
+{
+	struct regsign_request q = { .op = REGSIGN_OP_REISSUE, .device_id = device_id,
+				     .index = old_index, .profile = profile,
+				     .csr_der = csr_der, .csr_len = csr_len };
+
+	return regsign_client_call(c, &q, rep);
+}
+
+static int call_simple(regsign_client *c, enum regsign_op op, struct regsign_reply *rep)
+{
+	struct regsign_request q = { .op = op };
+
+	return regsign_client_call(c, &q, rep);
+}
+
+int regsign_client_crl(regsign_client *c, struct regsign_reply *rep)
+{
+	return call_simple(c, REGSIGN_OP_CRL, rep);
+}
+
+int regsign_client_chain(regsign_client *c, struct regsign_reply *rep)
+{
+	return call_simple(c, REGSIGN_OP_CHAIN, rep);
+}
+
+int regsign_client_status(regsign_client *c, struct regsign_reply *rep)
+{
+	return call_simple(c, REGSIGN_OP_STATUS, rep);
+}
+
+int regsign_client_zone_status(regsign_client *c, struct regsign_reply *rep)
+{
+	return call_simple(c, REGSIGN_OP_ZONE_STATUS, rep);
+}
+
+int regsign_client_publish(regsign_client *c, const char *owner, const char *rrtype,
+			   uint32_t ttl, const char *rdata, struct regsign_reply *rep)
+{
+	struct regsign_request q = { .op = REGSIGN_OP_PUBLISH, .owner = owner,
+				     .rrtype = rrtype, .ttl = ttl, .rdata = rdata };
+
+	return regsign_client_call(c, &q, rep);
+}
+
+int regsign_client_unpublish(regsign_client *c, const char *owner, const char *rrtype,
+			     const char *rdata, struct regsign_reply *rep)
+{
+	struct regsign_request q = { .op = REGSIGN_OP_UNPUBLISH, .owner = owner,
+				     .rrtype = rrtype, .rdata = rdata };
+
+	return regsign_client_call(c, &q, rep);
+}
+
+int regsign_client_sign_rrset(regsign_client *c, const char *zone, const void *rrset_wire,
+			      size_t rrset_len, uint32_t inception, uint32_t expiration,
+			      struct regsign_reply *rep)
+{
+	struct regsign_request q = { .op = REGSIGN_OP_SIGN_RRSET, .zone = zone,
+				     .rrset_wire = rrset_wire, .rrset_len = rrset_len,
+				     .inception = inception, .expiration = expiration };
+
+	return regsign_client_call(c, &q, rep);
+}
