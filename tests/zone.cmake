@@ -1,7 +1,9 @@
 # Tests of zonesigner/ (libregsign-zone). Owner: brief D.
 if(TARGET regsign-zone)
   set(ZONE_TEST_SUPPORT ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zone_support.c)
-  regsign_add_test(test_zone_dnskey
-    SOURCES unit/test_zone_dnskey.c ${ZONE_TEST_SUPPORT}
-    LIBS regsign-zone)
+  foreach(t dnskey change)
+    regsign_add_test(test_zone_${t}
+      SOURCES unit/test_zone_${t}.c ${ZONE_TEST_SUPPORT}
+      LIBS regsign-zone)
+  endforeach()
 endif()

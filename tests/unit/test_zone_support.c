@@ -169,3 +169,184 @@ out:
 	EVP_MD_CTX_free(md);
 	return ok;
 }
+
+/* ---- In-memory signer and test zones ---- */
+
+#include <openssl/x509.h>
+
+#include "zonesigner/zone.h"
+#include "zonesigner/zone_file.h"
+#include "zonesigner/zone_ldns.h"
+
+void tzs_signer_init(struct tzs_signer *s)
+{
+	struct zone_dnskey k;
+
+	memset(s, 0, sizeof(*s));
+	do {
+		EVP_PKEY_free(s->ksk);
+		EVP_PKEY_free(s->zsk);
+		s->ksk = tzs_p256_new();
+		s->zsk = tzs_p256_new();
+		assert_int_equal(zone_dnskey_from_pkey(s->ksk, ZONE_DNSKEY_FLAGS_KSK, &k), 0);
+		s->ksk_tag = k.key_tag;
+		assert_int_equal(zone_dnskey_from_pkey(s->zsk, ZONE_DNSKEY_FLAGS_ZSK, &k), 0);
+		s->zsk_tag = k.key_tag;
+	} while (s->ksk_tag == s->zsk_tag);
+}
+
+void tzs_signer_free(struct tzs_signer *s)
+{
+	EVP_PKEY_free(s->ksk);
+	EVP_PKEY_free(s->zsk);
+	memset(s, 0, sizeof(*s));
+}
+
+int tzs_sign(void *ctx, struct zone_sigreq *reqs, size_t n)
+{
+	struct tzs_signer *s = ctx;
+
+	s->calls++;
+	s->last = n;
+	if (s->fail) {
+		s->fail = 0;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *d = reqs[i].data;
+		uint16_t covered, tag;
+		assert_true(reqs[i].len > 18);
+		covered = (uint16_t)(d[0] << 8 | d[1]);
+		tag = (uint16_t)(d[16] << 8 | d[17]);
+		assert_int_equal(d[2], 13);
+		assert_int_equal(tag, reqs[i].key_tag);
+		if (covered == 48) {
+			assert_int_equal(reqs[i].role, ZONE_KEY_KSK);
+			assert_int_equal(tag, s->ksk_tag);
+		} else {
+			assert_int_equal(reqs[i].role, ZONE_KEY_ZSK);
+			assert_int_equal(tag, s->zsk_tag);
+		}
+		if (tzs_p256_sign(reqs[i].role == ZONE_KEY_KSK ? s->ksk : s->zsk, d, reqs[i].len,
+				  reqs[i].sig) != 0)
+			return -1;
+	}
+	s->sigs += n;
+	return 0;
+}
+
+struct zone *tzs_zone_new(struct tzs_signer *s, const uint8_t *ca, size_t calen)
+{
+	struct zone_params p;
+	struct zone *z = NULL;
+
+	zone_params_init(&p);
+	assert_int_equal(zone_dnskey_from_pkey(s->ksk, ZONE_DNSKEY_FLAGS_KSK, &p.ksk), 0);
+	assert_int_equal(zone_dnskey_from_pkey(s->zsk, ZONE_DNSKEY_FLAGS_ZSK, &p.zsk), 0);
+	p.ca_der = ca;
+	p.ca_len = calen;
+	assert_int_equal(zone_new(&p, &z), 0);
+	return z;
+}
+
+uint8_t *tzs_cert_new(const char *cn, size_t *len)
+{
+	EVP_PKEY *k = tzs_p256_new();
+	X509 *x = X509_new();
+	X509_NAME *name = X509_NAME_new();
+	unsigned char *der = NULL;
+	int n;
+
+	assert_non_null(x);
+	assert_non_null(name);
+	assert_true(X509_set_version(x, 2));
+	assert_true(ASN1_INTEGER_set(X509_get_serialNumber(x), 1));
+	assert_true(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn,
+					       -1, -1, 0));
+	assert_true(X509_set_subject_name(x, name));
+	assert_true(X509_set_issuer_name(x, name));
+	assert_non_null(X509_gmtime_adj(X509_getm_notBefore(x), 0));
+	assert_non_null(X509_gmtime_adj(X509_getm_notAfter(x), 86400));
+	assert_true(X509_set_pubkey(x, k));
+	assert_true(X509_sign(x, k, EVP_sha256()) > 0);
+	n = i2d_X509(x, &der);
+	assert_true(n > 0);
+	*len = (size_t)n;
+	X509_NAME_free(name);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return der;
+}
+
+void tzs_verify_zone(const struct zone *z, const char *dir, const char *name)
+{
+	char *path = NULL, *cmd = NULL, *out = NULL;
+	int st;
+
+	tzs_require_tool("ldns-verify-zone");
+	tzs_require_tool("dnssec-verify");
+	assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
+	assert_int_equal(zone_file_write(z, path), 0);
+	assert_true(asprintf(&cmd, "ldns-verify-zone -V 2 '%s'", path) > 0);
+	st = tzs_run(cmd, &out);
+	if (st != 0)
+		fail_msg("ldns-verify-zone failed (%d):\n%s", st, out);
+	free(cmd);
+	free(out);
+	assert_true(asprintf(&cmd, "dnssec-verify -q -o %s '%s'", zone_origin(z), path) > 0);
+	st = tzs_run(cmd, &out);
+	if (st != 0)
+		fail_msg("dnssec-verify failed (%d):\n%s", st, out);
+	free(cmd);
+	free(out);
+	free(path);
+}
+
+struct text_acc {
+	char **lines;
+	size_t n, cap;
+};
+
+static int acc_rr(void *ctx, const ldns_rr *rr)
+{
+	struct text_acc *a = ctx;
+
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 64;
+		a->lines = realloc(a->lines, a->cap * sizeof(*a->lines));
+		assert_non_null(a->lines);
+	}
+	a->lines[a->n] = ldns_rr2str_fmt(ldns_output_format_nocomments, rr);
+	assert_non_null(a->lines[a->n]);
+	a->n++;
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *tzs_zone_text(const struct zone *z)
+{
+	struct text_acc a = { 0 };
+	size_t len = 1;
+	char *out;
+
+	assert_int_equal(zone_foreach_rr(z, acc_rr, &a), 0);
+	qsort(a.lines, a.n, sizeof(*a.lines), cmp_str);
+	for (size_t i = 0; i < a.n; i++)
+		len += strlen(a.lines[i]);
+	out = malloc(len);
+	assert_non_null(out);
+	char *w = out;
+	for (size_t i = 0; i < a.n; i++) {
+		size_t l = strlen(a.lines[i]);
+		memcpy(w, a.lines[i], l);
+		w += l;
+		free(a.lines[i]);
+	}
+	*w = '\0';
+	free(a.lines);
+	return out;
+}

@@ -31,4 +31,36 @@ int tzs_p256_sign(EVP_PKEY *key, const uint8_t *data, size_t len, uint8_t sig[64
 /** Verify a raw r||s signature of SHA-256(data); 1 valid, 0 not. */
 int tzs_p256_verify(EVP_PKEY *key, const uint8_t *data, size_t len, const uint8_t sig[64]);
 
+/* ---- An in-memory stand-in for the HSM and a test zone ---- */
+
+struct zone;
+struct zone_sigreq;
+
+struct tzs_signer {
+	EVP_PKEY *ksk, *zsk;
+	uint16_t ksk_tag, zsk_tag;
+	size_t calls;      /* batches signed */
+	size_t sigs;       /* signatures made */
+	size_t last;       /* size of the last batch */
+	int fail;          /* when set, the next batch fails */
+};
+
+/** Make a KSK and a ZSK (distinct key tags). */
+void tzs_signer_init(struct tzs_signer *s);
+void tzs_signer_free(struct tzs_signer *s);
+/**
+ * The zone_sign_fn of the tests: checks that each request names the right
+ * role and key tag, that the RRSIG data's key tag and type covered agree
+ * (DNSKEY only by the KSK), then signs SHA-256(data) with ECDSA.
+ */
+int tzs_sign(void *ctx, struct zone_sigreq *reqs, size_t n);
+/** A zone "iotregistry.test." with the signer's keys (and an optional CA cert). */
+struct zone *tzs_zone_new(struct tzs_signer *s, const uint8_t *ca, size_t calen);
+/** A self-signed certificate (DER, malloc'd) for CERT records. */
+uint8_t *tzs_cert_new(const char *cn, size_t *len);
+/** Write the zone to DIR/name and run ldns-verify-zone and dnssec-verify on it (both must pass). */
+void tzs_verify_zone(const struct zone *z, const char *dir, const char *name);
+/** The whole zone as sorted presentation lines (one string, malloc'd). */
+char *tzs_zone_text(const struct zone *z);
+
 #endif

@@ -1,0 +1,152 @@
+/*
+ * The structural self-check. A commit runs it on the names it touched and
+ * their neighbours before the new serial is published; a load runs it on
+ * everything. With verification on, every signature checked is also
+ * verified against the zone's DNSKEYs, NSEC included: because the NSEC next
+ * name and bitmap are derived from the tree, a stale NSEC signature shows up
+ * as a verification failure.
+ */
+#include "zonesigner/zone_internal.h"
+#include "zonesigner/zone_time.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int check_set(const struct zone *z, const struct zone_node *n, const uint8_t *owner,
+		     size_t ownerlen, int labels, const struct zone_rrset *s,
+		     const uint8_t *nextkey, size_t nextlen, int64_t now, bool verify,
+		     bool expired_ok)
+{
+	struct zone_sig sig;
+	enum zone_key_role role;
+	uint16_t tag;
+	uint32_t now32 = zone_time32(now);
+	uint8_t nsec[ZONE_NSEC_MAX + 2];
+	size_t nlen;
+	struct zone_rrview v = { s->type, s->ttl, s->nrr, s->rrs, s->rrslen };
+	uint8_t *data = NULL;
+	size_t dlen;
+	int ok;
+
+	zone_sig_get(s->sig, &sig);
+	zone_sign_key_for(z, s->type, &role, &tag);
+	if (sig.key_tag != tag)
+		return ZONE_ECHECK;
+	if (!zone_serial_lt(sig.inception, sig.expiration))
+		return ZONE_ECHECK;
+	if (!expired_ok &&
+	    (!zone_serial_le(sig.inception, now32) || !zone_serial_lt(now32, sig.expiration)))
+		return ZONE_ECHECK;
+	if (zone_set_flags(zone_node_key(n), n->keylen, s->type) != s->flags)
+		return ZONE_ECHECK;
+	if (s->type == ZONE_RRTYPE_NSEC && s->ttl != z->nsec_ttl)
+		return ZONE_ECHECK;
+	if (!verify)
+		return 0;
+	if (s->type == ZONE_RRTYPE_NSEC) {
+		if (zone_nsec_rdata(z, n, nextkey, nextlen, nsec + 2, &nlen) != 0)
+			return ZONE_ECHECK;
+		zone_put16(nsec, (uint16_t)nlen);
+		v.nrr = 1;
+		v.rrs = nsec;
+		v.rrslen = nlen + 2;
+	}
+	if (zone_sign_data(z, owner, ownerlen, labels, &v, sig.inception, sig.expiration,
+			   sig.key_tag, &data, &dlen) != 0)
+		return ZONE_ECHECK;
+	ok = zone_sign_verify(z, sig.key_tag, data, dlen, sig.rs);
+	free(data);
+	return ok ? 0 : ZONE_ECHECK;
+}
+
+int zone_check_node(const struct zone *z, const struct zone_node *n, const uint8_t *nextkey,
+		    size_t nextlen, int64_t now, bool verify, bool expired_ok)
+{
+	uint8_t owner[ZONE_WIRE_MAX];
+	size_t ownerlen, pos = 0;
+	struct zone_rrset s;
+	int labels, r;
+	bool device_ns = zone_key_is_device_ns(zone_node_key(n), n->keylen);
+
+	if (zone_node_validate(n) != 0 ||
+	    zone_name_key_to_wire(zone_node_key(n), n->keylen, z->apex, z->apexlen, owner,
+				  &ownerlen) != 0)
+		return ZONE_ECHECK;
+	labels = zone_owner_labels(z, zone_node_key(n), n->keylen);
+	if (labels < 0)
+		return ZONE_ECHECK;
+	while ((r = zone_node_rrset_next(n, &pos, &s)) == 1) {
+		/* The device namespace holds device records and nothing else. */
+		if (device_ns && s.type != ZONE_RRTYPE_NSEC && !(s.flags & ZONE_SET_DEVICE))
+			return ZONE_ECHECK;
+		if (check_set(z, n, owner, ownerlen, labels, &s, nextkey, nextlen, now, verify,
+			      expired_ok) != 0)
+			return ZONE_ECHECK;
+	}
+	return r == 0 ? 0 : ZONE_ECHECK;
+}
+
+static int has_rdata(const struct zone_rrset *s, const uint8_t *rd, size_t len)
+{
+	size_t q = 0;
+
+	for (unsigned i = 0; i < s->nrr; i++) {
+		size_t l = zone_get16(s->rrs + q);
+		if (l == len && memcmp(s->rrs + q + 2, rd, len) == 0)
+			return 1;
+		q += 2 + l;
+	}
+	return 0;
+}
+
+int zone_check_apex(const struct zone *z, const struct zone_node *apex)
+{
+	struct zone_rrset s;
+	uint8_t rd[ZONE_DNSKEY_RDATA_LEN];
+
+	if (apex == NULL || apex->keylen != 0)
+		return ZONE_ECHECK;
+	if (zone_node_rrset_find(apex, ZONE_RRTYPE_SOA, &s) != 1 || s.nrr != 1)
+		return ZONE_ECHECK;
+	if (zone_node_rrset_find(apex, ZONE_RRTYPE_NS, &s) != 1)
+		return ZONE_ECHECK;
+	if (zone_node_rrset_find(apex, ZONE_RRTYPE_DNSKEY, &s) != 1)
+		return ZONE_ECHECK;
+	zone_dnskey_rdata(&z->ksk, rd);
+	if (!has_rdata(&s, rd, sizeof(rd)))
+		return ZONE_ECHECK;
+	zone_dnskey_rdata(&z->zsk, rd);
+	if (!has_rdata(&s, rd, sizeof(rd)))
+		return ZONE_ECHECK;
+	return 0;
+}
+
+int zone_check_all(const struct zone *z, int64_t now, bool verify, bool expired_ok)
+{
+	struct zone_tree_iter it;
+	const struct zone_node *n, *next, *first = zone_tree_first(&z->tree);
+	size_t count = 0;
+
+	if (z->state != ZONE_STATE_READY || zone_check_apex(z, first) != 0)
+		return ZONE_ECHECK;
+	zone_tree_iter_init(&it, &z->tree);
+	n = zone_tree_iter_next(&it);
+	while (n != NULL) {
+		next = zone_tree_iter_next(&it);
+		const struct zone_node *nx = next ? next : first;
+		if (next != NULL && zone_name_key_cmp(zone_node_key(n), n->keylen,
+						      zone_node_key(next), next->keylen) >= 0)
+			return ZONE_ECHECK;
+		if (zone_check_node(z, n, zone_node_key(nx), nx->keylen, now, verify,
+				    expired_ok) != 0)
+			return ZONE_ECHECK;
+		count++;
+		n = next;
+	}
+	return count == z->tree.count ? 0 : ZONE_ECHECK;
+}
+
+int zone_check(const struct zone *z, int64_t now, bool verify)
+{
+	return zone_check_all(z, now, verify, false);
+}

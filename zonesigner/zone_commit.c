@@ -1,0 +1,499 @@
+/*
+ * Committing a change: new SOA serial, NSEC records whose next name or
+ * bitmap changed, one signing batch, the IXFR diff, the swap into the tree,
+ * the self-check of what was touched (undone on failure). Nothing in the
+ * zone changes before the signatures are in hand, and the swap itself only
+ * moves pointers, so every failure leaves the zone as it was.
+ */
+#include "zonesigner/zone_change.h"
+#include "zonesigner/zone_change_int.h"
+#include "zonesigner/zone_diff.h"
+#include "zonesigner/zone_time.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct target {
+	struct chg_entry *e;
+	size_t sigoff;   /* offset of the signature in e->node->data */
+	uint32_t inception, expiration;
+	uint16_t tag;
+};
+
+struct batch {
+	struct zone_sigreq *reqs;
+	struct target *tg;
+	size_t n;
+};
+
+static void batch_clear(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		free((void *)b->reqs[i].data);
+	free(b->reqs);
+	free(b->tg);
+	memset(b, 0, sizeof(*b));
+}
+
+/* The new SOA: the apex of a new zone, or the serial bumped. */
+static int prepare_soa(struct zone_change *c, uint32_t serial)
+{
+	struct zone *z = c->z;
+	struct chg_entry *e;
+	struct zone_eset *s;
+	uint8_t *rd;
+	size_t len;
+	int r = zone_chg_get(c, NULL, 0, &e);
+
+	if (r != 0)
+		return r;
+	if (z->state == ZONE_STATE_EMPTY)
+		return zone_apex_edit(z, serial, &e->edit);
+	s = zone_edit_set(&e->edit, ZONE_RRTYPE_SOA, false, 0, 0, NULL);
+	if (s == NULL || s->nrr != 1 || s->rr[0].len < 22)
+		return ZONE_ECHECK;
+	len = s->rr[0].len;
+	rd = malloc(len);
+	if (rd == NULL)
+		return ZONE_ENOMEM;
+	memcpy(rd, s->rr[0].data, len);
+	zone_put32(rd + len - 20, serial);
+	zone_eset_del(s, s->rr[0].data, len);
+	r = zone_eset_add(s, rd, len);
+	free(rd);
+	s->dirty = true;
+	return r < 0 ? r : 0;
+}
+
+/* A node's tree successor, wrapping to the apex (the first name). */
+static const struct zone_node *tree_next(const struct zone_tree *t, const uint8_t *key,
+					 size_t keylen)
+{
+	const struct zone_node *n = zone_tree_succ(t, key, keylen);
+
+	return n ? n : zone_tree_first(t);
+}
+
+/* The greatest name below key after the change: tree names not deleted by
+ * the change, or entries that exist after it. NULL only if nothing is less. */
+static const uint8_t *new_pred(const struct zone_change *c, const uint8_t *key, size_t keylen,
+			       size_t *plen)
+{
+	const struct zone_tree *t = &c->z->tree;
+	const struct zone_node *a = zone_tree_pred(t, key, keylen);
+	const struct chg_entry *b = NULL, *ae;
+	bool found;
+	size_t i = zone_chg_find(c, key, keylen, &found);
+
+	while (a != NULL && (ae = zone_chg_lookup(c, zone_node_key(a), a->keylen)) != NULL &&
+	       !ae->exists)
+		a = zone_tree_pred(t, zone_node_key(a), a->keylen);
+	while (i-- > 0) {
+		if (c->v[i]->exists) {
+			b = c->v[i];
+			break;
+		}
+	}
+	if (b != NULL && (a == NULL || zone_name_key_cmp(b->key, b->keylen, zone_node_key(a),
+							   a->keylen) > 0)) {
+		*plen = b->keylen;
+		return b->key;
+	}
+	if (a == NULL)
+		return NULL;
+	*plen = a->keylen;
+	return zone_node_key(a);
+}
+
+/* The least name above key after the change, wrapping to the apex. */
+static const uint8_t *new_succ(const struct zone_change *c, const uint8_t *key, size_t keylen,
+			       size_t *slen)
+{
+	const struct zone_tree *t = &c->z->tree;
+	const struct zone_node *a = zone_tree_succ(t, key, keylen);
+	const struct chg_entry *b = NULL, *ae;
+	bool found;
+	size_t i = zone_chg_find(c, key, keylen, &found);
+
+	while (a != NULL && (ae = zone_chg_lookup(c, zone_node_key(a), a->keylen)) != NULL &&
+	       !ae->exists)
+		a = zone_tree_succ(t, zone_node_key(a), a->keylen);
+	for (i += found ? 1 : 0; i < c->n; i++) {
+		if (c->v[i]->exists) {
+			b = c->v[i];
+			break;
+		}
+	}
+	if (b != NULL && (a == NULL || zone_name_key_cmp(b->key, b->keylen, zone_node_key(a),
+							   a->keylen) < 0)) {
+		*slen = b->keylen;
+		return b->key;
+	}
+	if (a == NULL) {
+		*slen = 0;
+		return (const uint8_t *)"";
+	}
+	*slen = a->keylen;
+	return zone_node_key(a);
+}
+
+static bool types_differ(const struct zone_node *old, const struct zone_edit *e)
+{
+	size_t pos = 0, i = 0;
+	struct zone_rrset s;
+
+	while (zone_node_rrset_next(old, &pos, &s) == 1) {
+		if (i >= e->n || e->sets[i].type != s.type)
+			return true;
+		i++;
+	}
+	return i != e->n;
+}
+
+/* Work out existence, the predecessors whose NSEC must change, every new
+ * next name, and which NSEC records need a new signature. */
+static int plan_nsec(struct zone_change *c)
+{
+	struct zone *z = c->z;
+	uint8_t (*keys)[ZONE_KEY_MAX] = NULL;
+	size_t *lens = NULL, nk = 0, n0 = c->n;
+	int r = ZONE_ENOMEM;
+
+	for (size_t i = 0; i < c->n; i++) {
+		c->v[i]->exists = zone_edit_has_data(&c->v[i]->edit);
+		if (!c->v[i]->exists)
+			zone_edit_clear(&c->v[i]->edit);
+	}
+	keys = malloc((n0 ? n0 : 1) * sizeof(*keys));
+	lens = malloc((n0 ? n0 : 1) * sizeof(*lens));
+	if (keys == NULL || lens == NULL)
+		goto out;
+	for (size_t i = 0; i < n0; i++) {
+		struct chg_entry *e = c->v[i];
+		const uint8_t *p;
+		if ((e->old != NULL) == e->exists)
+			continue;  /* neither inserted nor removed */
+		p = new_pred(c, e->key, e->keylen, &lens[nk]);
+		if (p == NULL)
+			continue;  /* the apex itself */
+		memcpy(keys[nk], p, lens[nk]);
+		nk++;
+	}
+	for (size_t i = 0; i < nk; i++) {
+		struct chg_entry *e;
+		if (zone_chg_lookup(c, keys[i], lens[i]) != NULL)
+			continue;
+		r = zone_chg_get(c, keys[i], lens[i], &e);
+		if (r != 0)
+			goto out;
+		e->exists = zone_edit_has_data(&e->edit);
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		struct chg_entry *e = c->v[i];
+		struct zone_eset *s;
+		const uint8_t *nx;
+		bool dirty;
+		int err = 0;
+
+		if (!e->exists)
+			continue;
+		nx = new_succ(c, e->key, e->keylen, &e->nextlen);
+		memcpy(e->next, nx, e->nextlen);
+		dirty = e->old == NULL || types_differ(e->old, &e->edit);
+		if (!dirty) {
+			const struct zone_node *on = tree_next(&z->tree, e->key, e->keylen);
+			dirty = zone_name_key_cmp(zone_node_key(on), on->keylen, e->next,
+						  e->nextlen) != 0;
+		}
+		s = zone_edit_set(&e->edit, ZONE_RRTYPE_NSEC, true, z->nsec_ttl, 0, &err);
+		r = err ? err : ZONE_ENOMEM;
+		if (s == NULL)
+			goto out;
+		if (dirty || s->ttl != z->nsec_ttl) {
+			s->ttl = z->nsec_ttl;
+			s->dirty = true;
+		}
+	}
+	r = 0;
+out:
+	free(keys);
+	free(lens);
+	return r;
+}
+
+static int request(struct zone_change *c, struct chg_entry *e, const struct zone_rrset *s,
+		   int64_t now, struct batch *b)
+{
+	struct zone *z = c->z;
+	uint8_t owner[ZONE_WIRE_MAX], nsec[ZONE_NSEC_MAX + 2];
+	size_t ownerlen, nlen;
+	struct zone_rrview v = { s->type, s->ttl, s->nrr, s->rrs, s->rrslen };
+	struct zone_sigreq *q = &b->reqs[b->n];
+	struct target *t = &b->tg[b->n];
+	int labels, r;
+	uint8_t *data = NULL;
+	size_t dlen;
+
+	r = zone_name_key_to_wire(e->key, e->keylen, z->apex, z->apexlen, owner, &ownerlen);
+	if (r != 0)
+		return r;
+	labels = zone_owner_labels(z, e->key, e->keylen);
+	if (labels < 0)
+		return labels;
+	if (s->type == ZONE_RRTYPE_NSEC) {
+		r = zone_nsec_rdata(z, e->node, e->next, e->nextlen, nsec + 2, &nlen);
+		if (r != 0)
+			return r;
+		zone_put16(nsec, (uint16_t)nlen);
+		v.nrr = 1;
+		v.rrs = nsec;
+		v.rrslen = nlen + 2;
+	}
+	memset(q, 0, sizeof(*q));
+	t->e = e;
+	t->sigoff = (size_t)(s->sig - e->node->data);
+	zone_sign_times(z, e->key, e->keylen, s->type, s->flags, now, &t->inception,
+			&t->expiration);
+	zone_sign_key_for(z, s->type, &q->role, &t->tag);
+	q->key_tag = t->tag;
+	r = zone_sign_data(z, owner, ownerlen, labels, &v, t->inception, t->expiration, t->tag,
+			   &data, &dlen);
+	if (r != 0)
+		return r;
+	q->data = data;
+	q->len = dlen;
+	b->n++;
+	return 0;
+}
+
+/* Encode the new nodes and build one request per RRset to sign. */
+static int encode(struct zone_change *c, int64_t now, struct batch *b)
+{
+	size_t total = 0;
+	int r;
+
+	for (size_t i = 0; i < c->n; i++) {
+		struct chg_entry *e = c->v[i];
+		size_t dirty = 0;
+		if (!e->exists) {
+			e->op = e->old ? OP_REMOVE : OP_NONE;
+			continue;
+		}
+		for (size_t j = 0; j < e->edit.n; j++)
+			dirty += e->edit.sets[j].dirty;
+		if (dirty == 0) {
+			e->op = OP_NONE;
+			continue;
+		}
+		e->op = e->old ? OP_REPLACE : OP_INSERT;
+		r = zone_node_encode(e->key, e->keylen, &e->edit, &e->node);
+		if (r != 0)
+			return r;
+		total += dirty;
+	}
+	b->reqs = calloc(total ? total : 1, sizeof(*b->reqs));
+	b->tg = calloc(total ? total : 1, sizeof(*b->tg));
+	if (b->reqs == NULL || b->tg == NULL)
+		return ZONE_ENOMEM;
+	for (size_t i = 0; i < c->n; i++) {
+		struct chg_entry *e = c->v[i];
+		size_t pos = 0, j = 0;
+		struct zone_rrset s;
+		if (e->node == NULL)
+			continue;
+		while ((r = zone_node_rrset_next(e->node, &pos, &s)) == 1) {
+			if (e->edit.sets[j++].dirty && (r = request(c, e, &s, now, b)) != 0)
+				return r;
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int build_diff(struct zone_change *c, struct zone_diff *d)
+{
+	struct zone *z = c->z;
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < c->n; i++) {
+		struct chg_entry *e = c->v[i];
+		ldns_rr_list *ol, *nl;
+		if (e->op == OP_NONE)
+			continue;
+		ol = ldns_rr_list_new();
+		nl = ldns_rr_list_new();
+		r = (ol && nl) ? 0 : ZONE_ENOMEM;
+		if (r == 0 && e->old != NULL) {
+			const struct zone_node *on = tree_next(&z->tree, e->key, e->keylen);
+			r = zone_node_emit(z, e->old, zone_node_key(on), on->keylen, ol);
+		}
+		if (r == 0 && e->node != NULL)
+			r = zone_node_emit(z, e->node, e->next, e->nextlen, nl);
+		if (r == 0)
+			r = zone_diff_add_rrs(d, ol, nl);
+		if (r == 0)
+			r = zone_diff_add_name(d, e->key, e->keylen);
+		ldns_rr_list_deep_free(ol);
+		ldns_rr_list_deep_free(nl);
+	}
+	return r;
+}
+
+static void undo(struct zone_change *c, size_t applied)
+{
+	struct zone_tree *t = &c->z->tree;
+
+	while (applied-- > 0) {
+		struct chg_entry *e = c->v[applied];
+		switch (e->op) {
+		case OP_INSERT:
+			zone_tree_remove(t, e->key, e->keylen);
+			break;
+		case OP_REPLACE:
+			zone_tree_replace(t, e->old);
+			break;
+		case OP_REMOVE:
+			zone_tree_insert(t, e->old);
+			break;
+		case OP_NONE:
+			break;
+		}
+	}
+}
+
+/* Swap the new nodes in; returns how many entries were applied. */
+static int apply(struct zone_change *c, size_t *applied)
+{
+	struct zone_tree *t = &c->z->tree;
+
+	for (*applied = 0; *applied < c->n; (*applied)++) {
+		struct chg_entry *e = c->v[*applied];
+		switch (e->op) {
+		case OP_INSERT:
+			if (zone_tree_insert(t, e->node) != 0)
+				return ZONE_ECHECK;
+			break;
+		case OP_REPLACE:
+			if (zone_tree_replace(t, e->node) != e->old)
+				return ZONE_ECHECK;
+			break;
+		case OP_REMOVE:
+			if (zone_tree_remove(t, e->key, e->keylen) != e->old)
+				return ZONE_ECHECK;
+			break;
+		case OP_NONE:
+			break;
+		}
+	}
+	return 0;
+}
+
+/* The self-check of the touched names and their neighbours, in the tree. */
+static int check(struct zone_change *c, int64_t now, const struct batch *b)
+{
+	struct zone *z = c->z;
+	const struct zone_tree *t = &z->tree;
+
+	if (zone_check_apex(z, zone_tree_first(t)) != 0)
+		return ZONE_ECHECK;
+	for (size_t i = 0; i < b->n; i++) {
+		if (!zone_serial_le(b->tg[i].inception, zone_time32(now)) ||
+		    !zone_serial_lt(zone_time32(now), b->tg[i].expiration))
+			return ZONE_ECHECK;
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		struct chg_entry *e = c->v[i];
+		const struct zone_node *n, *nx;
+		if (e->exists) {
+			n = zone_tree_find(t, e->key, e->keylen);
+			/* The chain computed before the swap must be the tree's. */
+			nx = tree_next(t, e->key, e->keylen);
+			if (n == NULL || zone_name_key_cmp(zone_node_key(nx), nx->keylen, e->next,
+							   e->nextlen) != 0)
+				return ZONE_ECHECK;
+		} else {
+			if (zone_tree_find(t, e->key, e->keylen) != NULL)
+				return ZONE_ECHECK;
+			if (e->op == OP_NONE)
+				continue;
+			n = zone_tree_pred(t, e->key, e->keylen);
+			if (n == NULL)
+				return ZONE_ECHECK;
+			nx = tree_next(t, zone_node_key(n), n->keylen);
+		}
+		if (e->op == OP_NONE && e->exists)
+			continue;
+		if (zone_check_node(z, n, zone_node_key(nx), nx->keylen, now, z->verify, true) != 0)
+			return ZONE_ECHECK;
+	}
+	return 0;
+}
+
+int zone_change_commit(struct zone_change *c, int64_t now, zone_sign_fn sign, void *ctx,
+		       struct zone_diff **diff)
+{
+	struct zone *z = c->z;
+	struct batch b = { 0 };
+	struct zone_diff *d = NULL;
+	uint32_t serial;
+	size_t applied = 0;
+	int r = ZONE_ESTATE;
+
+	*diff = NULL;
+	if (c->done || sign == NULL)
+		goto out;
+	c->done = true;
+	if (z->state == ZONE_STATE_EMPTY)
+		serial = z->initial_serial;
+	else if (z->state == ZONE_STATE_READY)
+		serial = zone_serial_next(z->serial, z->serial_policy == ZONE_SERIAL_UNIXTIME, now);
+	else
+		goto out;
+	r = prepare_soa(c, serial);
+	if (r == 0)
+		r = plan_nsec(c);
+	if (r == 0)
+		r = encode(c, now, &b);
+	if (r != 0)
+		goto out;
+	if (sign(ctx, b.reqs, b.n) != 0) {
+		r = ZONE_ESIGN;
+		goto out;
+	}
+	for (size_t i = 0; i < b.n; i++)
+		zone_sig_put(b.tg[i].e->node->data + b.tg[i].sigoff, b.tg[i].inception,
+			     b.tg[i].expiration, b.tg[i].tag, b.reqs[i].sig);
+	r = zone_diff_new(z->state == ZONE_STATE_EMPTY ? 0 : z->serial, serial, &d);
+	if (r == 0)
+		r = build_diff(c, d);
+	if (r != 0)
+		goto out;
+	d->nsigs = b.n;
+	r = apply(c, &applied);
+	if (r == 0)
+		r = check(c, now, &b);
+	if (r != 0) {
+		undo(c, applied);
+		goto out;
+	}
+	/* Published: the old nodes go, the new ones belong to the tree. */
+	for (size_t i = 0; i < c->n; i++) {
+		struct chg_entry *e = c->v[i];
+		if (e->op == OP_REPLACE || e->op == OP_REMOVE)
+			free(e->old);
+		if (e->op != OP_NONE) {
+			e->old = NULL;
+			e->node = NULL;
+		}
+	}
+	z->serial = serial;
+	z->state = ZONE_STATE_READY;
+	*diff = d;
+	d = NULL;
+	r = 0;
+out:
+	batch_clear(&b);
+	zone_diff_free(d);
+	return r;
+}

@@ -1,0 +1,239 @@
+/*
+ * The zone as RRs: each node expands into its RRsets, its NSEC (next name
+ * from the tree) and the RRSIGs rebuilt from the stored signatures; ldns
+ * turns them into presentation form for the zone file.
+ */
+#include "zonesigner/zone_file.h"
+#include "zonesigner/zone_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int zone_rr_make(const uint8_t *owner, size_t ownerlen, uint16_t type, uint32_t ttl,
+		 const uint8_t *rdata, size_t rdlen, ldns_rr **out)
+{
+	size_t len = ownerlen + 10 + rdlen, pos = 0;
+	uint8_t *w;
+	int r = ZONE_ENOMEM;
+
+	if (rdlen > 65535)
+		return ZONE_ERANGE;
+	w = malloc(len);
+	if (w == NULL)
+		return ZONE_ENOMEM;
+	memcpy(w, owner, ownerlen);
+	zone_put16(w + ownerlen, type);
+	zone_put16(w + ownerlen + 2, 1);
+	zone_put32(w + ownerlen + 4, ttl);
+	zone_put16(w + ownerlen + 8, (uint16_t)rdlen);
+	memcpy(w + ownerlen + 10, rdata, rdlen);
+	if (ldns_wire2rr(out, w, len, &pos, LDNS_SECTION_ANSWER) == LDNS_STATUS_OK)
+		r = 0;
+	else
+		r = ZONE_EFORMAT;
+	free(w);
+	return r;
+}
+
+static int push(ldns_rr_list *list, const uint8_t *owner, size_t ownerlen, uint16_t type,
+		uint32_t ttl, const uint8_t *rdata, size_t rdlen)
+{
+	ldns_rr *rr = NULL;
+	int r = zone_rr_make(owner, ownerlen, type, ttl, rdata, rdlen, &rr);
+
+	if (r != 0)
+		return r;
+	if (!ldns_rr_list_push_rr(list, rr)) {
+		ldns_rr_free(rr);
+		return ZONE_ENOMEM;
+	}
+	return 0;
+}
+
+int zone_node_emit(const struct zone *z, const struct zone_node *n, const uint8_t *nextkey,
+		   size_t nextlen, ldns_rr_list *list)
+{
+	uint8_t owner[ZONE_WIRE_MAX], nsec[ZONE_NSEC_MAX], rrsig[18 + ZONE_WIRE_MAX + 64];
+	size_t ownerlen, pos = 0, nlen, plen;
+	struct zone_rrset s;
+	struct zone_sig sig;
+	int labels, r;
+
+	r = zone_name_key_to_wire(zone_node_key(n), n->keylen, z->apex, z->apexlen, owner,
+				  &ownerlen);
+	if (r != 0)
+		return r;
+	labels = zone_owner_labels(z, zone_node_key(n), n->keylen);
+	if (labels < 0)
+		return labels;
+	while ((r = zone_node_rrset_next(n, &pos, &s)) == 1) {
+		if (s.type == ZONE_RRTYPE_NSEC) {
+			r = zone_nsec_rdata(z, n, nextkey, nextlen, nsec, &nlen);
+			if (r == 0)
+				r = push(list, owner, ownerlen, s.type, s.ttl, nsec, nlen);
+		} else {
+			size_t q = 0;
+			for (unsigned i = 0; r == 1 && i < s.nrr; i++) {
+				size_t l = zone_get16(s.rrs + q);
+				if (push(list, owner, ownerlen, s.type, s.ttl, s.rrs + q + 2, l) != 0)
+					r = ZONE_ENOMEM;
+				q += 2 + l;
+			}
+			if (r == 1)
+				r = 0;
+		}
+		if (r != 0)
+			return r;
+		zone_sig_get(s.sig, &sig);
+		plen = zone_sign_rrsig_prefix(z, labels, s.type, s.ttl, sig.inception,
+					      sig.expiration, sig.key_tag, rrsig);
+		memcpy(rrsig + plen, sig.rs, 64);
+		r = push(list, owner, ownerlen, ZONE_RRTYPE_RRSIG, s.ttl, rrsig, plen + 64);
+		if (r != 0)
+			return r;
+	}
+	return r;
+}
+
+int zone_foreach_rr(const struct zone *z, int (*cb)(void *ctx, const ldns_rr *rr), void *ctx)
+{
+	struct zone_tree_iter it;
+	struct zone_node *n, *next;
+	const struct zone_node *first = zone_tree_first(&z->tree);
+	ldns_rr_list *list = NULL;
+	int r = 0;
+
+	zone_tree_iter_init(&it, &z->tree);
+	n = zone_tree_iter_next(&it);
+	while (n != NULL) {
+		next = zone_tree_iter_next(&it);
+		const struct zone_node *nx = next ? next : first;
+		list = ldns_rr_list_new();
+		if (list == NULL)
+			return ZONE_ENOMEM;
+		r = zone_node_emit(z, n, zone_node_key(nx), nx->keylen, list);
+		for (size_t i = 0; r == 0 && i < ldns_rr_list_rr_count(list); i++)
+			r = cb(ctx, ldns_rr_list_rr(list, i));
+		ldns_rr_list_deep_free(list);
+		if (r != 0)
+			return r;
+		n = next;
+	}
+	return 0;
+}
+
+int zone_name_rrs(const struct zone *z, const char *owner, ldns_rr_list **out)
+{
+	int r = ZONE_EINVAL;
+	ldns_rdf *d = NULL;
+	uint8_t key[ZONE_KEY_MAX];
+	size_t keylen;
+	const struct zone_node *n, *next;
+	ldns_rr_list *list = NULL;
+
+	d = ldns_dname_new_frm_str(owner);
+	if (d == NULL || zone_name_key_from_wire(ldns_rdf_data(d), ldns_rdf_size(d), z->apex,
+						 z->apexlen, key, &keylen) != 0)
+		goto out;
+	r = ZONE_ENOMEM;
+	list = ldns_rr_list_new();
+	if (list == NULL)
+		goto out;
+	n = zone_tree_find(&z->tree, key, keylen);
+	if (n != NULL) {
+		next = zone_tree_succ(&z->tree, key, keylen);
+		if (next == NULL)
+			next = zone_tree_first(&z->tree);
+		r = zone_node_emit(z, n, zone_node_key(next), next->keylen, list);
+		if (r != 0)
+			goto out;
+	}
+	*out = list;
+	list = NULL;
+	r = 0;
+out:
+	ldns_rr_list_deep_free(list);
+	ldns_rdf_deep_free(d);
+	return r;
+}
+
+struct file_ctx {
+	FILE *f;
+};
+
+static int write_rr(void *ctx, const ldns_rr *rr)
+{
+	struct file_ctx *fc = ctx;
+	char *s = ldns_rr2str_fmt(ldns_output_format_nocomments, rr);
+	int r = 0;
+
+	if (s == NULL)
+		return ZONE_ENOMEM;
+	if (fputs(s, fc->f) == EOF)
+		r = ZONE_EIO;
+	free(s);
+	return r;
+}
+
+int zone_file_write(const struct zone *z, const char *path)
+{
+	int r = ZONE_ENOMEM, fd = -1, dfd = -1, saved;
+	char *tmp = NULL, *dircopy = NULL;
+	struct file_ctx fc = { NULL };
+
+	if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0) {
+		tmp = NULL;
+		goto out;
+	}
+	dircopy = strdup(path);
+	if (dircopy == NULL)
+		goto out;
+	r = ZONE_EIO;
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		goto out;
+	fc.f = fdopen(fd, "w");
+	if (fc.f == NULL)
+		goto out;
+	fd = -1;
+	r = zone_foreach_rr(z, write_rr, &fc);
+	if (r != 0)
+		goto out;
+	r = ZONE_EIO;
+	if (fflush(fc.f) != 0 || fsync(fileno(fc.f)) != 0)
+		goto out;
+	if (fclose(fc.f) != 0) {
+		fc.f = NULL;
+		goto out;
+	}
+	fc.f = NULL;
+	if (rename(tmp, path) != 0)
+		goto out;
+	free(tmp);
+	tmp = NULL;
+	/* The rename is durable only once the directory entry is on disk. */
+	dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY);
+	if (dfd < 0 || fsync(dfd) != 0)
+		goto out;
+	r = 0;
+out:
+	saved = errno;
+	if (fc.f != NULL)
+		fclose(fc.f);
+	if (fd >= 0)
+		close(fd);
+	if (dfd >= 0)
+		close(dfd);
+	if (tmp != NULL) {
+		unlink(tmp);
+		free(tmp);
+	}
+	free(dircopy);
+	errno = saved;
+	return r;
+}

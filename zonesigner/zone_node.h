@@ -1,0 +1,189 @@
+/**
+ * @file zone_node.h
+ * @brief One owner name of the zone in one allocation (internal module).
+ *
+ * A node holds the name's canonical key (zone_name.h) followed by its RRsets
+ * in wire form, sorted by type:
+ *
+ *     type(2) flags(1) ttl(4) nrr(2) { rdlen(2) rdata }*nrr  signature(74)
+ *     signature = inception(4) expiration(4) key_tag(2) r||s(64)
+ *
+ * all integers big-endian, so the bytes after the key are also the per-name
+ * export the daemon stores (zone.h). The NSEC RRset is kept as an entry with
+ * no RDATA: its next name and type bitmap follow from the tree and the types
+ * present, and only its signature is stored. The rest of the RRSIG RDATA is
+ * implied (algorithm 13, labels from the owner, original TTL = the RRset's,
+ * signer = the apex). The node also carries the links of the AVL tree that
+ * orders the zone (zone_tree.h). RDATA inside an RRset is kept sorted in
+ * canonical order (RFC 4034 section 6.3) without duplicates.
+ */
+#ifndef REGSIGN_ZONE_NODE_H
+#define REGSIGN_ZONE_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ZONE_SIG_LEN 74        /**< stored signature: times, key tag, r||s */
+#define ZONE_SET_HDR 9         /**< type, flags, ttl, nrr */
+#define ZONE_SET_DEVICE 0x01   /**< device record: short validity */
+#define ZONE_RRTYPE_NSEC 47
+#define ZONE_RRTYPE_RRSIG 46
+#define ZONE_RRTYPE_SOA 6
+#define ZONE_RRTYPE_NS 2
+#define ZONE_RRTYPE_DNSKEY 48
+#define ZONE_RRTYPE_CERT 37
+#define ZONE_RRTYPE_TLSA 52
+
+struct zone_node {
+	struct zone_node *left, *right; /* AVL links */
+	uint32_t subdue;  /* earliest re-sign due time in this subtree (serial) */
+	uint32_t subexp;  /* earliest expiration in this subtree (serial) */
+	uint32_t len;     /* bytes of data[] */
+	uint16_t keylen;  /* the key is data[0 .. keylen) */
+	uint8_t height;   /* AVL height, leaf = 1 */
+	uint8_t spare;
+	uint8_t data[];
+};
+
+/** A view of one stored RRset; pointers into the node. */
+struct zone_rrset {
+	uint16_t type;
+	uint8_t flags;
+	uint32_t ttl;
+	uint16_t nrr;
+	const uint8_t *rrs;   /* nrr times rdlen(2) + rdata */
+	size_t rrslen;
+	uint8_t *sig;         /* ZONE_SIG_LEN bytes inside the node */
+};
+
+/** A stored signature, decoded. */
+struct zone_sig {
+	uint32_t inception, expiration;
+	uint16_t key_tag;
+	const uint8_t *rs;    /* 64 bytes */
+};
+
+static inline const uint8_t *zone_node_key(const struct zone_node *n)
+{
+	return n->data;
+}
+
+/**
+ * @brief Walk the RRsets of a node (bounds-checked: nodes may come from the
+ * store). Start with *pos = 0.
+ * @return 1 with @p out filled, 0 at the end, ZONE_EFORMAT when malformed.
+ */
+int zone_node_rrset_next(const struct zone_node *n, size_t *pos, struct zone_rrset *out);
+
+/** @brief Find the RRset of @p type; 1 found, 0 absent. */
+int zone_node_rrset_find(const struct zone_node *n, uint16_t type, struct zone_rrset *out);
+
+/** @brief Decode a stored signature. */
+void zone_sig_get(const uint8_t *sig, struct zone_sig *out);
+
+/** @brief Store a signature (times, tag, r||s) into ZONE_SIG_LEN bytes. */
+void zone_sig_put(uint8_t *sig, uint32_t inception, uint32_t expiration, uint16_t tag,
+		  const uint8_t rs[64]);
+
+/**
+ * @brief Validate the RRset area of a node from outside (the store): every
+ * length in bounds, types strictly increasing, an NSEC entry without RDATA,
+ * RDATA sorted without duplicates.
+ * @return 0 or ZONE_EFORMAT.
+ */
+int zone_node_validate(const struct zone_node *n);
+
+/**
+ * @brief Allocate a node from a key and an RRset area (copied).
+ * @return 0, ZONE_ENOMEM, ZONE_ERANGE.
+ */
+int zone_node_new(const uint8_t *key, size_t keylen, const uint8_t *sets, size_t setslen,
+		  struct zone_node **out);
+
+/** @brief Copy of a node (links cleared). NULL on allocation failure. */
+struct zone_node *zone_node_dup(const struct zone_node *n);
+
+/* ---- Mutable form used while a change is prepared. ---- */
+
+struct zone_rd {
+	uint16_t len;
+	uint8_t *data;   /* owned */
+};
+
+struct zone_eset {
+	uint16_t type;
+	uint8_t flags;
+	uint32_t ttl;
+	bool dirty;      /* must be (re)signed */
+	size_t nrr, cap;
+	struct zone_rd *rr;   /* sorted canonical, no duplicates */
+	uint8_t sig[ZONE_SIG_LEN];
+};
+
+struct zone_edit {
+	size_t n, cap;
+	struct zone_eset *sets;  /* sorted by type */
+};
+
+/** @brief Decode a node's RRsets into @p e (which must be empty). 0, ZONE_ENOMEM, ZONE_EFORMAT. */
+int zone_edit_from_node(const struct zone_node *n, struct zone_edit *e);
+
+/** @brief Free everything an edit owns and make it empty. */
+void zone_edit_clear(struct zone_edit *e);
+
+/**
+ * @brief The RRset of @p type, created empty (with @p ttl and @p flags,
+ * dirty) when absent and @p create. NULL when absent and not created, or on
+ * allocation failure (then *err is ZONE_ENOMEM).
+ */
+struct zone_eset *zone_edit_set(struct zone_edit *e, uint16_t type, bool create,
+				uint32_t ttl, uint8_t flags, int *err);
+
+/** @brief Remove the RRset of @p type; 1 removed, 0 absent. */
+int zone_edit_del_set(struct zone_edit *e, uint16_t type);
+
+/** @brief Add RDATA to a set (kept sorted): 1 added, 0 already there, ZONE_ENOMEM. */
+int zone_eset_add(struct zone_eset *s, const uint8_t *rd, size_t len);
+
+/** @brief Remove RDATA from a set: 1 removed, 0 absent. */
+int zone_eset_del(struct zone_eset *s, const uint8_t *rd, size_t len);
+
+/** @brief Whether the edit has data other than its NSEC entry. */
+bool zone_edit_has_data(const struct zone_edit *e);
+
+/**
+ * @brief Encode key + edit into a new node (signatures copied as they are).
+ * @return 0, ZONE_ENOMEM, ZONE_ERANGE.
+ */
+int zone_node_encode(const uint8_t *key, size_t keylen, const struct zone_edit *e,
+		     struct zone_node **out);
+
+/** @brief Canonical RDATA order (RFC 4034 6.3): memcmp, shorter first on a tie. */
+int zone_rd_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+
+static inline uint16_t zone_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t zone_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void zone_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void zone_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+#endif
