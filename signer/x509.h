@@ -314,8 +314,11 @@ int x509_crl_create(const struct x509_crl_spec *spec, x509_sign_fn sign,
  * the subject is empty; no nameConstraints; and no extension other than
  * basicConstraints, keyUsage, extKeyUsage, subjectAltName, SKI, AKI and
  * cRLDistributionPoints, none twice.
- * @p detail (may be NULL) gets a one-line English explanation of a refusal.
- * Errors: X509_ERR_INVALID and the X509_ERR_TBS_* codes.
+ * @p zone may carry a final dot; @p detail (may be NULL) gets a one-line
+ * English explanation of a refusal. The caller (who has a clock) checks that
+ * notBefore is near the present if it cares; this function has no "now".
+ * Errors: X509_ERR_INVALID (NULL input, bad zone, cap <= 0) and the
+ * X509_ERR_TBS_* codes.
  */
 int x509_tbs_cert_check_device(const unsigned char *tbs, size_t len,
 			       const unsigned char *issuer_name_der,

@@ -680,6 +680,21 @@ test_assemble(void **state)
 	    X509_get0_pubkey(p->issuing), &x), X509_ERR_INVALID);
 	assert_null(x);
 
+	/* A BER TBS (non-minimal length), validly signed: its re-encoding is
+	 * not what was signed, so it must not become a certificate. */
+	assert_true(tbs[1] == 0x82);
+	tbs2 = realloc(tbs2, len + 1);
+	tbs2[0] = 0x30;
+	tbs2[1] = 0x83;
+	tbs2[2] = 0x00;
+	memcpy(tbs2 + 3, tbs + 2, len - 2);
+	assert_int_equal(x509_sha256(tbs2, len + 1, md), X509_OK);
+	siglen = sizeof(sig);
+	assert_int_equal(x509_sign_with_pkey(p->issuing_key, md, sig, &siglen), 0);
+	assert_int_equal(x509_cert_assemble(tbs2, len + 1, sig, siglen,
+	    X509_get0_pubkey(p->issuing), &x), X509_ERR_ASSEMBLY);
+	assert_null(x);
+
 	/* A signer that fails. */
 	assert_int_equal(x509_cert_create(&s, failing_signer, NULL, &x), X509_ERR_SIGN);
 	assert_null(x);
