@@ -25,3 +25,18 @@ set_target_properties(regsign-client-shared PROPERTIES
   LINK_DEPENDS ${CMAKE_CURRENT_BINARY_DIR}/regsign-client.map)
 target_link_options(regsign-client-shared PRIVATE
   -Wl,--version-script=${CMAKE_CURRENT_BINARY_DIR}/regsign-client.map)
+
+# The regsign CLI: a command table (regsign.c) and one file per group of
+# subcommands. `regsign audit` comes from signer/store.cmake's
+# regsign-audit-cli when that part of the tree is present.
+add_executable(regsign
+  ${CMAKE_CURRENT_LIST_DIR}/regsign.c
+  ${CMAKE_CURRENT_LIST_DIR}/cli_util.c
+  ${CMAKE_CURRENT_LIST_DIR}/cli_cert.c
+  ${CMAKE_CURRENT_LIST_DIR}/cli_info.c
+  ${CMAKE_CURRENT_LIST_DIR}/cli_zone.c)
+target_link_libraries(regsign PRIVATE regsign-client PkgConfig::OPENSSL PkgConfig::LDNS)
+if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/cli_audit.c AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/audit.c)
+  target_link_libraries(regsign PRIVATE regsign-audit-cli)
+  target_compile_definitions(regsign PRIVATE REGSIGN_HAVE_CLI_AUDIT=1)
+endif()
