@@ -6,3 +6,10 @@ regsign_add_test(test_proto SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_proto.
   LIBS regsign-proto TIMEOUT 60)
 regsign_add_test(test_client SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_client.c
   LIBS regsign-client Threads::Threads TIMEOUT 120)
+
+# The independent Python client (tests/python/regsign_client.py) against the
+# C codec (test_proto --vectors) and the examples in docs/PROTOCOL.md.
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+regsign_add_script_test(test_proto_python_codec
+  COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/python/test_codec.py
+  TIMEOUT 120)
