@@ -77,7 +77,15 @@ struct hsmd {
 	unsigned n_workers;
 };
 
-/* Puts printable ASCII into a result's reason (it ends up in logs and the audit log). */
+/* Keeps a reason to printable ASCII (it ends up in logs and the audit log). */
+static void reason_clean(struct hsmproto_result *res)
+{
+	for (char *p = res->reason; *p; p++) {
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?';
+	}
+}
+
 static void reason_set(struct hsmproto_result *res, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -88,10 +96,7 @@ static void reason_set(struct hsmproto_result *res, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(res->reason, sizeof(res->reason), fmt, ap);
 	va_end(ap);
-	for (char *p = res->reason; *p; p++) {
-		if (*p < 0x20 || *p > 0x7e)
-			*p = '?';
-	}
+	reason_clean(res);
 }
 
 static int write_all(struct hsmd *d, const uint8_t *p, size_t len)
@@ -170,7 +175,7 @@ static void sign_item(struct hsmd *d, const struct hsmproto_sign_req *q,
 		res->status = HSMPROTO_ST_REFUSED;
 		if (role)
 			atomic_fetch_add(&role->refused, 1);
-		reason_set(res, "%s", res->reason);
+		reason_clean(res);
 		return;
 	}
 	if (e != 0) {

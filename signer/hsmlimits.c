@@ -217,7 +217,7 @@ static int spki_key_tag(const uint8_t *spki, size_t len, uint16_t flags, uint16_
 {
 	const unsigned char *p = spki;
 	EVP_PKEY *pkey = NULL;
-	uint8_t rdata[4 + 65];
+	uint8_t rdata[3 + 65]; /* flags, protocol, algorithm over the 0x04 of 04||x||y */
 	char group[32];
 	size_t n = 0;
 	int r = HSMLIMITS_ERR_KEY;

@@ -84,6 +84,7 @@ struct hsmlink {
 	int dead;
 	int closing;
 	int ready_seen;
+	int reported;
 	int64_t exit_status;
 	int term_signal;
 	void (*close_cb)(void *arg);
@@ -241,7 +242,7 @@ static void on_write(uv_write_t *req, int status)
 	(void)l;
 }
 
-static void on_dead(struct hsmlink *l, int64_t exit_status, int term_signal);
+static void on_dead(struct hsmlink *l, int kill_now);
 static void on_timer(uv_timer_t *t);
 
 /*
@@ -398,21 +399,35 @@ static void close_handle(uv_handle_t *h)
 		uv_close(h, on_handle_closed);
 }
 
+/* Tells the owner, once, that the HSM process is gone and how it ended. */
+static void report_death(struct hsmlink *l)
+{
+	if (l->reported || l->closing)
+		return;
+	l->reported = 1;
+	uv_timer_stop(&l->timer);
+	if (l->opts.death_cb)
+		l->opts.death_cb(l, l->exit_status, l->term_signal, l->opts.arg);
+}
+
 /*
- * The HSM process is gone (or must be treated so): fail everything, make sure it is
- * really dead, tell the owner once.
+ * The link is lost (EOF, read or write error, a malformed reply): nothing more will come
+ * from it, so every request fails now. The death is reported once the process has been
+ * reaped, so that the owner learns its exit status; one that lingers is killed.
  */
-static void on_dead(struct hsmlink *l, int64_t exit_status, int term_signal)
+static void on_dead(struct hsmlink *l, int kill_now)
 {
 	if (l->dead || l->closing)
 		return;
 	l->dead = 1;
 	uv_read_stop((uv_stream_t *)&l->pipe);
-	if (!l->exited)
+	if (kill_now && !l->exited)
 		uv_process_kill(&l->proc, SIGKILL);
 	fail_all(l);
-	if (l->opts.death_cb)
-		l->opts.death_cb(l, exit_status, term_signal, l->opts.arg);
+	if (l->exited)
+		report_death(l);
+	else
+		uv_timer_start(&l->timer, on_timer, HSMLINK_EOF_WAIT_MS, 0);
 }
 
 static void on_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
@@ -429,16 +444,23 @@ static void on_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
 		close_handle((uv_handle_t *)&l->proc);
 		return;
 	}
+	if (l->dead) {
+		report_death(l);
+		return;
+	}
 	/*
 	 * What the process wrote before it exited (a HELLO saying why, replies) may still
-	 * be unread; EOF follows right after it and reports the death with this status. The
-	 * timer only covers an EOF that never comes.
+	 * be unread; EOF follows it and then reports the death. The timer only covers an
+	 * EOF that never comes.
 	 */
-	if (!l->dead)
-		uv_timer_start(&l->timer, on_timer, HSMLINK_EOF_WAIT_MS, 0);
+	uv_timer_start(&l->timer, on_timer, HSMLINK_EOF_WAIT_MS, 0);
 }
 
-/* Closing: the HSM process did not exit in time. Otherwise: declare the link dead. */
+/*
+ * Closing: the HSM process did not exit in time. Link alive: declare it lost (a write
+ * failed, or the process exited and EOF never came). Link lost: the process did not
+ * exit in time after it.
+ */
 static void on_timer(uv_timer_t *t)
 {
 	struct hsmlink *l = t->data;
@@ -448,7 +470,13 @@ static void on_timer(uv_timer_t *t)
 			uv_process_kill(&l->proc, SIGKILL);
 		return;
 	}
-	on_dead(l, l->exit_status, l->term_signal);
+	if (!l->dead) {
+		on_dead(l, 1);
+		return;
+	}
+	if (!l->exited)
+		uv_process_kill(&l->proc, SIGKILL);
+	report_death(l);
 }
 
 void hsmlink_close(hsmlink_t *l, void (*close_cb)(void *arg), void *arg)
@@ -550,13 +578,13 @@ static void parse_input(struct hsmlink *l)
 		struct hsmproto_header h;
 
 		if (hsmproto_header_decode(l->in + off, &h) != HSMPROTO_OK) {
-			on_dead(l, -1, -1);
+			on_dead(l, 1);
 			return;
 		}
 		if (l->in_len - off - HSMPROTO_HEADER_LEN < h.length)
 			break;
 		if (handle_frame(l, &h, l->in + off + HSMPROTO_HEADER_LEN) != 0) {
-			on_dead(l, -1, -1);
+			on_dead(l, 1);
 			return;
 		}
 		off += HSMPROTO_HEADER_LEN + h.length;
@@ -597,7 +625,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	(void)buf;
 	if (nread < 0) {
 		/* EOF, a read error, or no memory for the input (UV_ENOBUFS): link lost. */
-		on_dead(l, l->exit_status, l->term_signal);
+		on_dead(l, 0);
 		return;
 	}
 	l->in_len += (size_t)nread;
@@ -684,7 +712,7 @@ int hsmlink_spawn(uv_loop_t *loop, const struct hsmlink_options *opts, hsmlink_t
 		close(sv[0]);
 		free(args);
 		*out = l;
-		on_dead(l, -1, -1);
+		on_dead(l, 1);
 		return HSMLINK_OK; /* the caller sees death_cb and closes the link */
 	}
 	sv[0] = -1;

@@ -21,7 +21,10 @@
  * non-zero so that its supervisor restarts both processes.
  *
  * All functions must be called on the loop's thread. Callbacks run on the loop's thread,
- * never from inside the call that queued the request.
+ * never from inside the call that queued the request (hsmlink_close excepted: it fails
+ * what is pending before it returns). The process must ignore SIGPIPE, as every libuv
+ * program that writes to sockets: a write to a dead HSM process must fail, not kill.
+ * After death_cb the caller still calls hsmlink_close to release the link.
  */
 #ifndef REGSIGN_SIGNER_HSMLINK_H
 #define REGSIGN_SIGNER_HSMLINK_H
@@ -87,7 +90,8 @@ struct hsmlink_options {
 	void (*ready_cb)(hsmlink_t *link, int status, const char *reason, void *arg);
 	/**
 	 * Called once when the HSM process is found gone, after every pending request got
-	 * UNAVAILABLE. exit_status / term_signal are -1 when not known yet (EOF came first).
+	 * UNAVAILABLE, with its exit status and terminating signal (0 if none). They are -1
+	 * when it had not exited a second after the link was lost (it is then killed).
 	 * Not called after hsmlink_close. May be NULL.
 	 */
 	void (*death_cb)(hsmlink_t *link, int64_t exit_status, int term_signal, void *arg);

@@ -56,7 +56,7 @@ static size_t spki_of(EVP_PKEY *k, uint8_t **out)
 /* RFC 4034 Appendix B, written independently of the code under test. */
 static uint16_t key_tag(EVP_PKEY *k, uint16_t flags)
 {
-	uint8_t rd[4 + 65];
+	uint8_t rd[3 + 65]; /* DNSKEY RDATA: 4 bytes, then x||y (64) */
 	size_t n = 0;
 	uint32_t ac = 0;
 

@@ -1,0 +1,914 @@
+/*
+ * End-to-end tests of the HSM process (signer/hsmd) through its link (signer/hsmlink)
+ * on a real SoftHSM token: batches signed and verified with OpenSSL, hard limits
+ * refused per item, STATUS counters, coalescing, death by SIGKILL, start-up failure,
+ * and the raw protocol against a directly spawned HSM process.
+ *
+ * This program is also the HSM process: started with "--hsm-process" it runs
+ * hsmd_main(), as regsignd itself does.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <uv.h>
+
+#include "pkcs11/hsm.h"
+#include "signer/hsmd.h"
+#include "signer/hsmlimits.h"
+#include "signer/hsmlink.h"
+#include "signer/hsmproto.h"
+#include "signer/x509.h"
+#include "tests/fixture/softhsm.h"
+
+#define ZONE "iotregistry.test."
+#define DAY 86400
+#define N_RRSIG 100
+#define N_SPLIT ((int)HSMPROTO_MAX_ITEMS + 200)
+#define N_KILL 3000
+
+static const char *const key_labels[] = {
+	"regsign-issuing-ca", "regsign-ksk", "regsign-zsk", "regsign-audit", "regsign-asp-zsk",
+};
+
+struct env {
+	struct fixture_token t;
+	char exe[4096];
+	char config[4096];
+	char bad_config[4096];
+	X509 *ca;
+	EVP_PKEY *ca_pub; /* the HSM's issuing-ca public key */
+	EVP_PKEY *dev_key;
+};
+
+/* ---- loop helpers ------------------------------------------------------------------- */
+
+struct ctx {
+	uv_loop_t loop;
+	hsmlink_t *link;
+	int ready;
+	int ready_status;
+	char ready_reason[256];
+	int dead;
+	int64_t exit_status;
+	int term_signal;
+	int closed;
+	/* results of the last calls */
+	int calls_done;
+	size_t n_res;
+	struct hsmlink_result *res;
+	uint8_t (*vals)[HSMPROTO_MAX_VALUE];
+	uint8_t value[HSMPROTO_MAX_VALUE];
+	size_t value_len;
+	int value_status;
+	struct hsmproto_status st;
+	int st_status;
+};
+
+static void on_ready(hsmlink_t *l, int status, const char *reason, void *arg)
+{
+	struct ctx *c = arg;
+
+	(void)l;
+	c->ready = 1;
+	c->ready_status = status;
+	snprintf(c->ready_reason, sizeof(c->ready_reason), "%s", reason);
+}
+
+static void on_death(hsmlink_t *l, int64_t exit_status, int term_signal, void *arg)
+{
+	struct ctx *c = arg;
+
+	(void)l;
+	c->dead++;
+	c->exit_status = exit_status;
+	c->term_signal = term_signal;
+}
+
+static void on_closed(void *arg)
+{
+	((struct ctx *)arg)->closed = 1;
+}
+
+/* Keeps a copy of every result (the originals live only during the callback). */
+static void on_sign(void *arg, const struct hsmlink_result *res, size_t n)
+{
+	struct ctx *c = arg;
+
+	c->res = realloc(c->res, n * sizeof(*c->res));
+	c->vals = realloc(c->vals, n * sizeof(*c->vals));
+	assert_non_null(c->res);
+	assert_non_null(c->vals);
+	for (size_t i = 0; i < n; i++) {
+		c->res[i] = res[i];
+		c->res[i].reason = strdup(res[i].reason);
+		assert_true(res[i].value_len <= HSMPROTO_MAX_VALUE);
+		memcpy(c->vals[i], res[i].value ? res[i].value : (const uint8_t *)"", res[i].value_len);
+		c->res[i].value = c->vals[i];
+	}
+	c->n_res = n;
+	c->calls_done++;
+}
+
+static void on_value(void *arg, const struct hsmlink_result *res)
+{
+	struct ctx *c = arg;
+
+	c->value_status = res->status;
+	c->value_len = res->value_len;
+	memcpy(c->value, res->value ? res->value : (const uint8_t *)"", res->value_len);
+	c->calls_done++;
+}
+
+static void on_status(void *arg, int status, const struct hsmproto_status *st)
+{
+	struct ctx *c = arg;
+
+	c->st_status = status;
+	hsmproto_status_clear(&c->st);
+	if (st != NULL) {
+		c->st = *st;
+		c->st.roles = calloc(st->n_roles + 1, sizeof(*st->roles));
+		assert_non_null(c->st.roles);
+		memcpy(c->st.roles, st->roles, st->n_roles * sizeof(*st->roles));
+	}
+	c->calls_done++;
+}
+
+static void ctx_free_results(struct ctx *c)
+{
+	for (size_t i = 0; i < c->n_res; i++)
+		free((void *)c->res[i].reason);
+	free(c->res);
+	free(c->vals);
+	c->res = NULL;
+	c->vals = NULL;
+	c->n_res = 0;
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	(void)t;
+	fail_msg("timed out waiting on the HSM process");
+}
+
+/* Runs the loop until *flag >= want (a generous liveness bound of 120 s). */
+static void run_until(struct ctx *c, const int *flag, int want)
+{
+	uv_timer_t timer;
+
+	uv_timer_init(&c->loop, &timer);
+	uv_timer_start(&timer, on_timeout, 120000, 0);
+	while (*flag < want)
+		uv_run(&c->loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&timer, NULL);
+	uv_run(&c->loop, UV_RUN_NOWAIT);
+}
+
+static void spawn(struct ctx *c, const struct env *e, const char *config)
+{
+	struct hsmlink_options o;
+
+	memset(c, 0, sizeof(*c));
+	assert_int_equal(uv_loop_init(&c->loop), 0);
+	memset(&o, 0, sizeof(o));
+	o.exe_path = e->exe;
+	o.config_path = config;
+	o.ready_cb = on_ready;
+	o.death_cb = on_death;
+	o.arg = c;
+	assert_int_equal(hsmlink_spawn(&c->loop, &o, &c->link), HSMLINK_OK);
+	assert_true(hsmlink_pid(c->link) > 0);
+	run_until(c, &c->ready, 1);
+}
+
+/* Closes the link and checks that the loop ends with nothing left open. */
+static void finish(struct ctx *c)
+{
+	hsmlink_close(c->link, on_closed, c);
+	run_until(c, &c->closed, 1);
+	assert_int_equal(uv_run(&c->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(&c->loop), 0);
+	ctx_free_results(c);
+	hsmproto_status_clear(&c->st);
+}
+
+/* ---- DNS and crypto helpers --------------------------------------------------------- */
+
+static uint16_t key_tag(EVP_PKEY *k, uint16_t flags)
+{
+	uint8_t rd[3 + 65]; /* DNSKEY RDATA: 4 bytes, then x||y (64) */
+	size_t n = 0;
+	uint32_t ac = 0;
+
+	assert_true(EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+	                                            rd + 3, 65, &n));
+	assert_int_equal(n, 65);
+	rd[0] = (uint8_t)(flags >> 8);
+	rd[1] = (uint8_t)flags;
+	rd[2] = 3;
+	rd[3] = 13;
+	for (size_t i = 0; i < sizeof(rd); i++)
+		ac += (i & 1) ? rd[i] : (uint32_t)rd[i] << 8;
+	ac += ac >> 16;
+	return (uint16_t)ac;
+}
+
+static size_t name_wire(const char *name, uint8_t *out)
+{
+	size_t n = 0;
+
+	while (*name) {
+		const char *dot = strchr(name, '.');
+		size_t ll = (size_t)(dot - name);
+
+		out[n++] = (uint8_t)ll;
+		memcpy(out + n, name, ll);
+		n += ll;
+		name = dot + 1;
+	}
+	out[n++] = 0;
+	return n;
+}
+
+/* RRSIG data of one A (or DNSKEY-typed) record "h<i>.<zone>" or the apex. */
+static size_t rrsig_data(uint8_t *buf, uint16_t type, uint16_t tag, int i, int apex)
+{
+	char owner[64];
+	size_t n = 0;
+	uint8_t labels = apex ? 2 : 3;
+
+	snprintf(owner, sizeof(owner), "h%d." ZONE, i);
+	buf[n++] = (uint8_t)(type >> 8);
+	buf[n++] = (uint8_t)type;
+	buf[n++] = 13;
+	buf[n++] = labels;
+	memcpy(buf + n, "\x00\x00\x01\x2c" "\x65\x55\x60\x00" "\x65\x54\x0e\x80", 12);
+	n += 12;
+	buf[n++] = (uint8_t)(tag >> 8);
+	buf[n++] = (uint8_t)tag;
+	n += name_wire(ZONE, buf + n);
+	n += name_wire(apex ? ZONE : owner, buf + n);
+	buf[n++] = (uint8_t)(type >> 8);
+	buf[n++] = (uint8_t)type;
+	memcpy(buf + n, "\x00\x01" "\x00\x00\x01\x2c" "\x00\x04", 8);
+	n += 8;
+	buf[n++] = 192;
+	buf[n++] = 0;
+	buf[n++] = 2;
+	buf[n++] = (uint8_t)i;
+	return n;
+}
+
+static EVP_PKEY *pkey_from_spki(const uint8_t *spki, size_t len)
+{
+	const unsigned char *p = spki;
+	EVP_PKEY *k = d2i_PUBKEY(NULL, &p, (long)len);
+
+	assert_non_null(k);
+	return k;
+}
+
+/* Verifies a raw r||s ECDSA P-256 signature over SHA-256(data) with OpenSSL. */
+static int verify_raw(EVP_PKEY *k, const uint8_t *data, size_t len, const uint8_t *sig,
+                      size_t siglen)
+{
+	unsigned char der[X509_ECDSA_SIG_MAX];
+	size_t derlen = sizeof(der);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	int ok;
+
+	assert_non_null(md);
+	assert_int_equal(siglen, 64);
+	assert_int_equal(x509_ecdsa_sig_from_raw(sig, siglen, der, &derlen), X509_OK);
+	assert_int_equal(EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, k), 1);
+	ok = EVP_DigestVerify(md, der, derlen, data, len) == 1;
+	EVP_MD_CTX_free(md);
+	return ok;
+}
+
+/* Asks the HSM process for a role's public key. */
+static EVP_PKEY *get_pubkey(struct ctx *c, const char *role, uint8_t fp[32])
+{
+	int want = c->calls_done + 1;
+	EVP_PKEY *k;
+
+	assert_int_equal(hsmlink_pubkey(c->link, role, on_value, c), HSMLINK_OK);
+	run_until(c, &c->calls_done, want);
+	assert_int_equal(c->value_status, HSMPROTO_ST_OK);
+	k = pkey_from_spki(c->value, c->value_len);
+	if (fp)
+		assert_int_equal(EVP_Digest(c->value, c->value_len, fp, NULL, EVP_sha256(), NULL), 1);
+	return k;
+}
+
+/* ---- setup -------------------------------------------------------------------------- */
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void write_config(const struct env *e, const char *path, const char *zsk_label)
+{
+	static char buf[65536];
+	int n = snprintf(buf, sizeof(buf),
+	         "version: 1\n"
+	         "hsm:\n"
+	         "  module: %s\n"
+	         "  token: \"%s\"\n"
+	         "  pin-file: %s\n"
+	         "  sessions: 2\n"
+	         "  recover-timeout: 5s\n"
+	         "  environment:\n"
+	         "    SOFTHSM2_CONF: %s\n"
+	         "keys:\n"
+	         "  issuing-ca: \"%s;object=regsign-issuing-ca\"\n"
+	         "  ksk: \"%s;object=regsign-ksk\"\n"
+	         "  zsk: \"%s;object=%s\"\n"
+	         "  audit: \"%s;object=regsign-audit\"\n"
+	         "extra-zones:\n"
+	         "  - name: asp.test.\n"
+	         "    zsk: \"%s;object=regsign-asp-zsk\"\n"
+	         "ca:\n"
+	         "  root-certificate: %s/root-ca.pem\n"
+	         "  issuing-certificate: %s/issuing-ca.pem\n"
+	         "  max-validity: 398d\n"
+	         "socket:\n"
+	         "  path: %s/regsignd.sock\n"
+	         "policy: %s/policy.yaml\n"
+	         "state:\n"
+	         "  database: %s/regsign.db\n"
+	         "  audit-log: %s/audit.jsonl\n"
+	         "  zone-file: %s/zone.db\n",
+	         e->t.module, e->t.uri, e->t.pin_file, e->t.conf, e->t.uri, e->t.uri, e->t.uri,
+	         zsk_label, e->t.uri, e->t.uri, e->t.dir, e->t.dir, e->t.dir, e->t.dir, e->t.dir,
+	         e->t.dir, e->t.dir);
+
+	assert_true(n > 0 && (size_t)n < sizeof(buf));
+	write_file(path, buf);
+}
+
+static void write_pem(const char *path, X509 *cert)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(PEM_write_X509(f, cert), 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Makes the keys in the token, and an issuing CA certificate for the HSM's CA key. */
+static void make_keys_and_certs(struct env *e)
+{
+	struct hsm_config hc = { e->t.module, e->t.uri, e->t.pin_file, 1, 1000, NULL, 0 };
+	struct x509_cert_spec spec;
+	EVP_PKEY *root_key = EVP_EC_gen("P-256");
+	X509_NAME *xn = NULL;
+	X509 *root = NULL;
+	unsigned char id[16], *spki = NULL;
+	size_t len = 0;
+	char path[4200];
+	hsm_t *h = NULL;
+	int key_id;
+
+	assert_non_null(root_key);
+	assert_int_equal(hsm_open(&hc, &h), HSM_OK);
+	for (size_t i = 0; i < sizeof(key_labels) / sizeof(key_labels[0]); i++)
+		assert_int_equal(hsm_keygen_ec(h, key_labels[i], id), HSM_OK);
+	fixture_token_key_uri(&e->t, "regsign-issuing-ca", path, sizeof(path));
+	assert_int_equal(hsm_key_add(h, "issuing-ca", path, &key_id), HSM_OK);
+	assert_int_equal(hsm_key_public(h, key_id, &spki, &len), HSM_OK);
+	e->ca_pub = pkey_from_spki(spki, len);
+	free(spki);
+	hsm_close(h);
+
+	memset(&spec, 0, sizeof(spec));
+	spec.profile = X509_PROFILE_ROOT;
+	assert_int_equal(x509_serial_random(spec.serial), X509_OK);
+	spec.not_before = time(NULL) - 3600;
+	spec.not_after = spec.not_before + 3650 * DAY;
+	spec.subject_key = root_key;
+	assert_int_equal(x509_name_parse("/O=Test/CN=Test Root CA", &xn), X509_OK);
+	spec.subject = xn;
+	assert_int_equal(x509_cert_create(&spec, x509_sign_with_pkey, root_key, &root), X509_OK);
+	X509_NAME_free(xn);
+	spec.profile = X509_PROFILE_ISSUING;
+	assert_int_equal(x509_serial_random(spec.serial), X509_OK);
+	spec.subject_key = e->ca_pub;
+	spec.issuer = root;
+	spec.zone = "iotregistry.test";
+	assert_int_equal(x509_name_parse("/O=Test/CN=Test Issuing CA", &xn), X509_OK);
+	spec.subject = xn;
+	assert_int_equal(x509_cert_create(&spec, x509_sign_with_pkey, root_key, &e->ca), X509_OK);
+	X509_NAME_free(xn);
+	snprintf(path, sizeof(path), "%s/root-ca.pem", e->t.dir);
+	write_pem(path, root);
+	snprintf(path, sizeof(path), "%s/issuing-ca.pem", e->t.dir);
+	write_pem(path, e->ca);
+	X509_free(root);
+	EVP_PKEY_free(root_key);
+}
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	char path[4200];
+	ssize_t n;
+
+	assert_non_null(e);
+	fixture_token_new(&e->t, "hsmd-test");
+	n = readlink("/proc/self/exe", e->exe, sizeof(e->exe) - 1);
+	assert_true(n > 0);
+	e->exe[n] = '\0';
+	make_keys_and_certs(e);
+	e->dev_key = EVP_EC_gen("P-256");
+	assert_non_null(e->dev_key);
+	snprintf(path, sizeof(path), "%s/policy.yaml", e->t.dir);
+	write_file(path, "version: 1\nzone:\n  name: " ZONE "\n");
+	snprintf(e->config, sizeof(e->config), "%s/regsignd.yaml", e->t.dir);
+	write_config(e, e->config, "regsign-zsk");
+	snprintf(e->bad_config, sizeof(e->bad_config), "%s/bad.yaml", e->t.dir);
+	write_config(e, e->bad_config, "no-such-key");
+	/* The HSM process must get SoftHSM's configuration from hsm.environment alone. */
+	unsetenv("SOFTHSM2_CONF");
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+
+	X509_free(e->ca);
+	EVP_PKEY_free(e->ca_pub);
+	EVP_PKEY_free(e->dev_key);
+	fixture_token_free(&e->t);
+	free(e);
+	return 0;
+}
+
+/* ---- tests -------------------------------------------------------------------------- */
+
+static void test_sign_batch(void **state)
+{
+	struct env *e = *state;
+	static uint8_t data[N_RRSIG][256];
+	struct hsmlink_sign_req reqs[N_RRSIG];
+	size_t lens[N_RRSIG];
+	struct ctx c;
+	uint8_t fp[32];
+	EVP_PKEY *zsk;
+	uint16_t tag;
+
+	spawn(&c, e, e->config);
+	if (c.ready_status != HSMPROTO_ST_OK)
+		fail_msg("HSM process not ready: %s", c.ready_reason);
+	zsk = get_pubkey(&c, "zsk", fp);
+	tag = key_tag(zsk, 256);
+	for (int i = 0; i < N_RRSIG; i++) {
+		lens[i] = rrsig_data(data[i], 1, tag, i, 0);
+		reqs[i] = (struct hsmlink_sign_req){ "zsk", HSMPROTO_KIND_RRSIG_DATA,
+		                                     HSMPROTO_FORMAT_RAW, data[i], lens[i] };
+	}
+	assert_int_equal(hsmlink_sign(c.link, reqs, N_RRSIG, on_sign, &c), HSMLINK_OK);
+	/* hsmlink copied the data: scribbling over it now changes nothing. */
+	{
+		static uint8_t saved[N_RRSIG][256];
+
+		memcpy(saved, data, sizeof(data));
+		memset(data, 0xee, sizeof(data));
+		run_until(&c, &c.calls_done, 2);
+		memcpy(data, saved, sizeof(data));
+	}
+	assert_int_equal(c.n_res, N_RRSIG);
+	for (int i = 0; i < N_RRSIG; i++) {
+		if (c.res[i].status != HSMPROTO_ST_OK)
+			fail_msg("item %d: %s %s", i, hsmproto_status_name(c.res[i].status),
+			         c.res[i].reason);
+		assert_true(verify_raw(zsk, data[i], lens[i], c.res[i].value, c.res[i].value_len));
+	}
+	/* A signature does not verify over other data. */
+	assert_false(verify_raw(zsk, data[1], lens[1], c.res[0].value, c.res[0].value_len));
+
+	/* STATUS counts them and gives the key's fingerprint. */
+	assert_int_equal(hsmlink_status(c.link, on_status, &c), HSMLINK_OK);
+	run_until(&c, &c.calls_done, 3);
+	assert_int_equal(c.st_status, HSMPROTO_ST_OK);
+	assert_int_equal(c.st.state, HSMPROTO_STATE_UP);
+	assert_int_equal(c.st.n_roles, 5);
+	{
+		int found = 0;
+
+		for (size_t i = 0; i < c.st.n_roles; i++) {
+			if (strcmp(c.st.roles[i].role, "zsk") == 0) {
+				found = 1;
+				assert_int_equal(c.st.roles[i].signatures, N_RRSIG);
+				assert_int_equal(c.st.roles[i].refused, 0);
+				assert_memory_equal(c.st.roles[i].fingerprint, fp, 32);
+			}
+		}
+		assert_true(found);
+	}
+	EVP_PKEY_free(zsk);
+	finish(&c);
+}
+
+static void test_mixed_batch(void **state)
+{
+	struct env *e = *state;
+	uint8_t a[256], dnskey[256], ksk_data[256], cp[64];
+	struct hsmlink_sign_req reqs[7];
+	struct x509_cert_spec spec;
+	unsigned char *tbs = NULL;
+	size_t tbslen = 0, la, ld, lk;
+	EVP_PKEY *zsk, *ksk, *audit;
+	X509 *cert = NULL;
+	struct ctx c;
+
+	spawn(&c, e, e->config);
+	assert_int_equal(c.ready_status, HSMPROTO_ST_OK);
+	zsk = get_pubkey(&c, "zsk", NULL);
+	ksk = get_pubkey(&c, "ksk", NULL);
+	audit = get_pubkey(&c, "audit", NULL);
+	la = rrsig_data(a, 1, key_tag(zsk, 256), 1, 0);
+	ld = rrsig_data(dnskey, 48, key_tag(zsk, 256), 0, 1);
+	lk = rrsig_data(ksk_data, 48, key_tag(ksk, 257), 0, 1);
+	memcpy(cp, HSMLIMITS_CHECKPOINT_PREFIX, HSMLIMITS_CHECKPOINT_PREFIX_LEN);
+	memcpy(cp + HSMLIMITS_CHECKPOINT_PREFIX_LEN, "seq=1", 5);
+	memset(&spec, 0, sizeof(spec));
+	spec.profile = X509_PROFILE_DEVICE;
+	assert_int_equal(x509_serial_random(spec.serial), X509_OK);
+	spec.not_before = time(NULL) - 3600;
+	spec.not_after = spec.not_before + 365 * DAY;
+	spec.subject_key = e->dev_key;
+	spec.issuer = e->ca;
+	spec.zone = "iotregistry.test";
+	spec.index = 1;
+	spec.device_id = "8912230200031010008f";
+	assert_int_equal(x509_cert_tbs_build(&spec, &tbs, &tbslen), X509_OK);
+
+	reqs[0] = (struct hsmlink_sign_req){ "zsk", HSMPROTO_KIND_RRSIG_DATA, HSMPROTO_FORMAT_RAW, a, la };
+	reqs[1] = (struct hsmlink_sign_req){ "zsk", HSMPROTO_KIND_RRSIG_DATA, HSMPROTO_FORMAT_RAW, dnskey, ld };
+	reqs[2] = (struct hsmlink_sign_req){ "root", HSMPROTO_KIND_TBS_CERT, HSMPROTO_FORMAT_DER, tbs, tbslen };
+	reqs[3] = (struct hsmlink_sign_req){ "ksk", HSMPROTO_KIND_RRSIG_DATA, HSMPROTO_FORMAT_RAW, ksk_data, lk };
+	reqs[4] = (struct hsmlink_sign_req){ "issuing-ca", HSMPROTO_KIND_TBS_CERT, HSMPROTO_FORMAT_DER, tbs, tbslen };
+	reqs[5] = (struct hsmlink_sign_req){ "audit", HSMPROTO_KIND_CHECKPOINT, HSMPROTO_FORMAT_RAW,
+	                                     cp, HSMLIMITS_CHECKPOINT_PREFIX_LEN + 5 };
+	/* A role the limits know but the configuration has no key for. */
+	reqs[6] = (struct hsmlink_sign_req){ "asp.test./ksk", HSMPROTO_KIND_RRSIG_DATA, HSMPROTO_FORMAT_RAW, a, la };
+	assert_int_equal(hsmlink_sign(c.link, reqs, 7, on_sign, &c), HSMLINK_OK);
+	run_until(&c, &c.calls_done, 4);
+	assert_int_equal(c.n_res, 7);
+	assert_int_equal(c.res[0].status, HSMPROTO_ST_OK);
+	assert_true(verify_raw(zsk, a, la, c.res[0].value, c.res[0].value_len));
+	assert_int_equal(c.res[1].status, HSMPROTO_ST_REFUSED);
+	assert_non_null(strstr(c.res[1].reason, "DNSKEY"));
+	assert_int_equal(c.res[1].value_len, 0);
+	assert_int_equal(c.res[2].status, HSMPROTO_ST_REFUSED);
+	assert_non_null(strstr(c.res[2].reason, "root"));
+	assert_int_equal(c.res[3].status, HSMPROTO_ST_OK);
+	assert_true(verify_raw(ksk, ksk_data, lk, c.res[3].value, c.res[3].value_len));
+	/* The CA's DER signature assembles into a certificate that verifies. */
+	assert_int_equal(c.res[4].status, HSMPROTO_ST_OK);
+	assert_int_equal(x509_cert_assemble(tbs, tbslen, c.res[4].value, c.res[4].value_len,
+	                                    e->ca_pub, &cert), X509_OK);
+	assert_int_equal(c.res[5].status, HSMPROTO_ST_OK);
+	assert_true(verify_raw(audit, cp, HSMLIMITS_CHECKPOINT_PREFIX_LEN + 5, c.res[5].value,
+	                       c.res[5].value_len));
+	assert_int_equal(c.res[6].status, HSMPROTO_ST_REFUSED);
+
+	/* Requests refused before anything is sent. */
+	reqs[0].role = "ZSK";
+	assert_int_equal(hsmlink_sign(c.link, reqs, 1, on_sign, &c), HSMLINK_ERR_ARG);
+	reqs[0].role = "zsk";
+	reqs[0].kind = 9;
+	assert_int_equal(hsmlink_sign(c.link, reqs, 1, on_sign, &c), HSMLINK_ERR_ARG);
+	assert_int_equal(hsmlink_pubkey(c.link, "Bad Role", on_value, &c), HSMLINK_ERR_ARG);
+
+	/* PUBKEY of an unknown role is refused; RANDOM gives the bytes asked for. */
+	assert_int_equal(hsmlink_pubkey(c.link, "root", on_value, &c), HSMLINK_OK);
+	run_until(&c, &c.calls_done, 5);
+	assert_int_equal(c.value_status, HSMPROTO_ST_REFUSED);
+	assert_int_equal(hsmlink_random(c.link, 48, on_value, &c), HSMLINK_OK);
+	run_until(&c, &c.calls_done, 6);
+	assert_int_equal(c.value_status, HSMPROTO_ST_OK);
+	assert_int_equal(c.value_len, 48);
+
+	/* STATUS counts the refusals per role. */
+	assert_int_equal(hsmlink_status(c.link, on_status, &c), HSMLINK_OK);
+	run_until(&c, &c.calls_done, 7);
+	for (size_t i = 0; i < c.st.n_roles; i++) {
+		if (strcmp(c.st.roles[i].role, "zsk") == 0) {
+			assert_int_equal(c.st.roles[i].signatures, 1);
+			assert_int_equal(c.st.roles[i].refused, 1);
+		}
+		if (strcmp(c.st.roles[i].role, "issuing-ca") == 0)
+			assert_int_equal(c.st.roles[i].signatures, 1);
+	}
+	X509_free(cert);
+	free(tbs);
+	EVP_PKEY_free(zsk);
+	EVP_PKEY_free(ksk);
+	EVP_PKEY_free(audit);
+	finish(&c);
+}
+
+/* Ten single requests made in one loop iteration travel in one frame. */
+static void test_coalescing_and_split(void **state)
+{
+	struct env *e = *state;
+	struct hsmlink_sign_req *reqs = calloc(N_SPLIT, sizeof(*reqs));
+	uint8_t (*data)[256] = calloc(N_SPLIT, sizeof(*data));
+	struct ctx c;
+	EVP_PKEY *zsk;
+	uint64_t before;
+	uint16_t tag;
+
+	assert_non_null(reqs);
+	assert_non_null(data);
+	spawn(&c, e, e->config);
+	assert_int_equal(c.ready_status, HSMPROTO_ST_OK);
+	zsk = get_pubkey(&c, "zsk", NULL);
+	tag = key_tag(zsk, 256);
+	for (int i = 0; i < N_SPLIT; i++) {
+		size_t n = rrsig_data(data[i], 1, tag, i % 256, 0);
+
+		reqs[i] = (struct hsmlink_sign_req){ "zsk", HSMPROTO_KIND_RRSIG_DATA,
+		                                     HSMPROTO_FORMAT_RAW, data[i], n };
+	}
+	before = hsmlink_frames_sent(c.link);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(hsmlink_sign(c.link, &reqs[i], 1, on_sign, &c), HSMLINK_OK);
+	run_until(&c, &c.calls_done, 1 + 10);
+	assert_int_equal(hsmlink_frames_sent(c.link) - before, 1);
+	assert_int_equal(c.res[0].status, HSMPROTO_ST_OK);
+
+	/* A batch above the per-message maximum is split, and answered in one callback. */
+	before = hsmlink_frames_sent(c.link);
+	assert_int_equal(hsmlink_sign(c.link, reqs, N_SPLIT, on_sign, &c), HSMLINK_OK);
+	run_until(&c, &c.calls_done, 1 + 10 + 1);
+	assert_int_equal(hsmlink_frames_sent(c.link) - before, 2);
+	assert_int_equal(c.n_res, N_SPLIT);
+	for (int i = 0; i < N_SPLIT; i += 97) {
+		assert_int_equal(c.res[i].status, HSMPROTO_ST_OK);
+		assert_true(verify_raw(zsk, data[i], reqs[i].len, c.res[i].value,
+		                       c.res[i].value_len));
+	}
+	assert_int_equal(c.res[N_SPLIT - 1].status, HSMPROTO_ST_OK);
+	assert_true(verify_raw(zsk, data[N_SPLIT - 1], reqs[N_SPLIT - 1].len,
+	                       c.res[N_SPLIT - 1].value, c.res[N_SPLIT - 1].value_len));
+	EVP_PKEY_free(zsk);
+	free(reqs);
+	free(data);
+	finish(&c);
+}
+
+/* kill -9 the HSM process with a batch in flight. */
+static void test_kill(void **state)
+{
+	struct env *e = *state;
+	struct hsmlink_sign_req *reqs = calloc(N_KILL, sizeof(*reqs));
+	uint8_t (*data)[256] = calloc(N_KILL, sizeof(*data));
+	struct ctx c;
+	EVP_PKEY *zsk;
+	uint16_t tag;
+	int pid;
+
+	assert_non_null(reqs);
+	assert_non_null(data);
+	spawn(&c, e, e->config);
+	assert_int_equal(c.ready_status, HSMPROTO_ST_OK);
+	zsk = get_pubkey(&c, "zsk", NULL);
+	tag = key_tag(zsk, 256);
+	for (int i = 0; i < N_KILL; i++) {
+		size_t n = rrsig_data(data[i], 1, tag, i % 256, 0);
+
+		reqs[i] = (struct hsmlink_sign_req){ "zsk", HSMPROTO_KIND_RRSIG_DATA,
+		                                     HSMPROTO_FORMAT_RAW, data[i], n };
+	}
+	pid = hsmlink_pid(c.link);
+	assert_int_equal(hsmlink_sign(c.link, reqs, N_KILL, on_sign, &c), HSMLINK_OK);
+	assert_int_equal(hsmlink_status(c.link, on_status, &c), HSMLINK_OK);
+	uv_run(&c.loop, UV_RUN_NOWAIT); /* the batch leaves */
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	run_until(&c, &c.dead, 1);
+	/* Both calls were answered before the death callback, the batch UNAVAILABLE. */
+	assert_int_equal(c.calls_done, 1 + 2);
+	assert_int_equal(c.n_res, N_KILL);
+	for (int i = 0; i < N_KILL; i++)
+		assert_int_equal(c.res[i].status, HSMPROTO_ST_UNAVAILABLE);
+	/* The STATUS, answered by the HSM process at once, may have come back before. */
+	assert_true(c.st_status == HSMPROTO_ST_UNAVAILABLE || c.st_status == HSMPROTO_ST_OK);
+	assert_int_equal(c.dead, 1);
+	/* Reported once reaped, so the signal is known. */
+	assert_int_equal(c.term_signal, SIGKILL);
+	/* The link is dead for good. */
+	assert_false(hsmlink_alive(c.link));
+	assert_int_equal(hsmlink_sign(c.link, reqs, 1, on_sign, &c), HSMLINK_ERR_DEAD);
+	assert_int_equal(hsmlink_status(c.link, on_status, &c), HSMLINK_ERR_DEAD);
+	EVP_PKEY_free(zsk);
+	free(reqs);
+	free(data);
+	finish(&c);
+	assert_int_equal(c.dead, 1);
+}
+
+static void test_startup_failure(void **state)
+{
+	struct env *e = *state;
+	struct hsmlink_options o;
+	struct ctx c;
+
+	/* A key that is not in the token: HELLO says why, then the process exits 1. */
+	spawn(&c, e, e->bad_config);
+	assert_int_equal(c.ready_status, HSMPROTO_ST_ERROR);
+	if (strstr(c.ready_reason, "zsk") == NULL)
+		fail_msg("reason \"%s\" does not name the key", c.ready_reason);
+	run_until(&c, &c.dead, 1);
+	assert_int_equal(c.exit_status, 1);
+	finish(&c);
+
+	/* A binary that does not exist. */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(uv_loop_init(&c.loop), 0);
+	memset(&o, 0, sizeof(o));
+	o.exe_path = "/nonexistent/regsignd";
+	o.config_path = e->config;
+	assert_int_equal(hsmlink_spawn(&c.loop, &o, &c.link), HSMLINK_ERR_SPAWN);
+	assert_null(c.link);
+	assert_int_equal(uv_run(&c.loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(uv_loop_close(&c.loop), 0);
+}
+
+/* ---- the raw protocol against a directly started HSM process ------------------------ */
+
+struct raw {
+	int fd;
+	pid_t pid;
+};
+
+static void raw_start(struct raw *r, const struct env *e)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	r->pid = fork();
+	assert_true(r->pid >= 0);
+	if (r->pid == 0) {
+		char *argv[] = { (char *)e->exe, (char *)HSMD_OPTION, (char *)"--fd", (char *)"3",
+		                 (char *)"-c", (char *)e->config, NULL };
+
+		close(sv[0]);
+		if (dup2(sv[1], 3) < 0)
+			_exit(99);
+		execv(e->exe, argv);
+		_exit(98);
+	}
+	close(sv[1]);
+	r->fd = sv[0];
+}
+
+static void raw_read(struct raw *r, struct hsmproto_header *h, uint8_t **body)
+{
+	uint8_t hdr[HSMPROTO_HEADER_LEN];
+	size_t got = 0;
+
+	while (got < sizeof(hdr)) {
+		ssize_t n = read(r->fd, hdr + got, sizeof(hdr) - got);
+
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	assert_int_equal(hsmproto_header_decode(hdr, h), HSMPROTO_OK);
+	*body = malloc(h->length + 1);
+	assert_non_null(*body);
+	for (got = 0; got < h->length;) {
+		ssize_t n = read(r->fd, *body + got, h->length - got);
+
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+}
+
+static int raw_wait(struct raw *r)
+{
+	int st = 0;
+
+	assert_int_equal(waitpid(r->pid, &st, 0), r->pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+static void raw_hello(struct raw *r)
+{
+	struct hsmproto_header h;
+	struct hsmproto_result *res = NULL;
+	uint8_t *body;
+
+	raw_read(r, &h, &body);
+	assert_int_equal(h.type, HSMPROTO_HELLO);
+	assert_int_equal(hsmproto_results_decode(&h, body, &res), HSMPROTO_OK);
+	if (res[0].status != HSMPROTO_ST_OK)
+		fail_msg("HELLO: %s", res[0].reason);
+	free(res);
+	free(body);
+}
+
+static void test_raw_protocol(void **state)
+{
+	struct env *e = *state;
+	struct hsmproto_buf b = { 0 };
+	struct hsmproto_header h;
+	struct hsmproto_result *res = NULL;
+	struct raw r;
+	uint8_t *body;
+
+	/* A well-formed request is answered; closing the socket ends the process with 0. */
+	raw_start(&r, e);
+	raw_hello(&r);
+	assert_int_equal(hsmproto_pubkey_req_encode(&b, 42, "nobody"), HSMPROTO_OK);
+	assert_int_equal(write(r.fd, b.data, b.len), (ssize_t)b.len);
+	hsmproto_buf_free(&b);
+	raw_read(&r, &h, &body);
+	assert_int_equal(h.type, HSMPROTO_PUBKEY_REPLY);
+	assert_int_equal(h.id, 42);
+	assert_int_equal(hsmproto_results_decode(&h, body, &res), HSMPROTO_OK);
+	assert_int_equal(res[0].status, HSMPROTO_ST_REFUSED);
+	free(res);
+	free(body);
+	close(r.fd);
+	assert_int_equal(raw_wait(&r), 0);
+
+	/* A malformed frame (bad version) from the front ends the process with 1. */
+	raw_start(&r, e);
+	raw_hello(&r);
+	assert_int_equal(hsmproto_status_req_encode(&b, 1), HSMPROTO_OK);
+	b.data[0] = 9;
+	assert_int_equal(write(r.fd, b.data, b.len), (ssize_t)b.len);
+	hsmproto_buf_free(&b);
+	assert_int_equal(raw_wait(&r), 1);
+	close(r.fd);
+
+	/* So does a reply type, which never comes from the front. */
+	raw_start(&r, e);
+	raw_hello(&r);
+	{
+		struct hsmproto_result x;
+
+		memset(&x, 0, sizeof(x));
+		assert_int_equal(hsmproto_results_encode(&b, HSMPROTO_SIGN_REPLY, 1, &x, 1), 0);
+	}
+	assert_int_equal(write(r.fd, b.data, b.len), (ssize_t)b.len);
+	hsmproto_buf_free(&b);
+	assert_int_equal(raw_wait(&r), 1);
+	close(r.fd);
+
+	/* And a truncated frame followed by EOF. */
+	raw_start(&r, e);
+	raw_hello(&r);
+	assert_int_equal(hsmproto_pubkey_req_encode(&b, 1, "zsk"), HSMPROTO_OK);
+	assert_int_equal(write(r.fd, b.data, b.len - 1), (ssize_t)b.len - 1);
+	hsmproto_buf_free(&b);
+	shutdown(r.fd, SHUT_WR);
+	assert_int_equal(raw_wait(&r), 1);
+	close(r.fd);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sign_batch),
+		cmocka_unit_test(test_mixed_batch),
+		cmocka_unit_test(test_coalescing_and_split),
+		cmocka_unit_test(test_kill),
+		cmocka_unit_test(test_startup_failure),
+		cmocka_unit_test(test_raw_protocol),
+	};
+
+	/* Started by hsmlink (or the raw test) as the HSM process. */
+	if (argc > 1 && strcmp(argv[1], HSMD_OPTION) == 0)
+		return hsmd_main(argc, argv);
+	/* As in regsignd's front: a dead peer must be a write error, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
