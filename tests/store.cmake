@@ -23,9 +23,12 @@ endif()
 # libFuzzer target for the verifier: built with clang only, not run by ctest.
 if(TARGET regsign-audit AND CMAKE_C_COMPILER_ID MATCHES "Clang"
    AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_audit.c)
-  add_executable(fuzz_audit ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_audit.c)
-  target_compile_options(fuzz_audit PRIVATE -fsanitize=fuzzer)
-  target_link_options(fuzz_audit PRIVATE -fsanitize=fuzzer)
-  target_link_libraries(fuzz_audit PRIVATE regsign-audit)
+  # The parser's sources are compiled into the target itself so that they
+  # carry the fuzzer's coverage instrumentation.
+  add_executable(fuzz_audit ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_audit.c
+    ${CMAKE_SOURCE_DIR}/signer/audit_record.c ${CMAKE_SOURCE_DIR}/signer/audit_verify.c)
+  target_compile_options(fuzz_audit PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_options(fuzz_audit PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_libraries(fuzz_audit PRIVATE PkgConfig::OPENSSL)
   set_target_properties(fuzz_audit PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin/fuzz)
 endif()
