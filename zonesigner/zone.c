@@ -561,7 +561,7 @@ out:
 	return r;
 }
 
-int zone_load_finish(struct zone *z, int64_t now)
+int zone_load_finish(struct zone *z, int64_t now, bool verify)
 {
 	const struct zone_node *apex;
 	struct zone_rrset soa;
@@ -575,7 +575,7 @@ int zone_load_finish(struct zone *z, int64_t now)
 		return ZONE_ECHECK;
 	z->serial = zone_get32(soa.rrs + 2 + zone_get16(soa.rrs) - 20);
 	z->state = ZONE_STATE_READY;
-	if (zone_check_all(z, now, false, true) != 0) {
+	if (zone_check_all(z, now, verify, true) != 0) {
 		z->state = ZONE_STATE_BROKEN;
 		return ZONE_ECHECK;
 	}

@@ -200,11 +200,15 @@ int zone_load_name(struct zone *z, const uint8_t *key, size_t keylen, const uint
 
 /**
  * @brief End a load: takes the serial from the apex SOA and runs the full
- * structural check (zone_check without verify). Expired signatures are not
- * an error here: they are due and zone_resign_due() renews them first.
+ * structural check. With @p verify every signature is also verified, which
+ * is the only way to notice a lost row (the NSEC next names are derived from
+ * the names present, so only the signatures remember the old chain); it
+ * costs one ECDSA verification per RRset (about two per device). Expired
+ * signatures are not an error here: they are due, and zone_resign_due()
+ * renews them first.
  * @return 0, ZONE_ECHECK (the zone stays unusable), ZONE_ESTATE.
  */
-int zone_load_finish(struct zone *z, int64_t now);
+int zone_load_finish(struct zone *z, int64_t now, bool verify);
 
 /* ---- Bulk import ---- */
 

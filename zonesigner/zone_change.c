@@ -137,10 +137,33 @@ static bool has_data(const struct zone_change *c, const uint8_t *key, size_t key
 	return zone_tree_find(&c->z->tree, key, keylen) != NULL;
 }
 
+/* Whether any name at or below key has data in the change's view. */
+static bool subtree_has_data(const struct zone_change *c, const uint8_t *key, size_t keylen)
+{
+	const struct zone_tree *t = &c->z->tree;
+	const struct zone_node *n = zone_tree_find(t, key, keylen);
+	bool found;
+
+	if (n == NULL)
+		n = zone_tree_succ(t, key, keylen);
+	for (; n != NULL && zone_name_key_is_below(zone_node_key(n), n->keylen, key, keylen);
+	     n = zone_tree_succ(t, zone_node_key(n), n->keylen))
+		if (has_data(c, zone_node_key(n), n->keylen))
+			return true;
+	for (size_t i = zone_chg_find(c, key, keylen, &found); i < c->n; i++) {
+		if (!zone_name_key_is_below(c->v[i]->key, c->v[i]->keylen, key, keylen))
+			break;
+		if (zone_edit_has_data(&c->v[i]->edit))
+			return true;
+	}
+	return false;
+}
+
 int zone_change_device_add(struct zone_change *c, const struct zone_device *d)
 {
 	struct zone_devname dn[2];
-	size_t n = 0;
+	uint8_t key[ZONE_KEY_MAX];
+	size_t n = 0, keylen;
 	struct chg_entry *e;
 	int r;
 
@@ -149,12 +172,15 @@ int zone_change_device_add(struct zone_change *c, const struct zone_device *d)
 	r = zone_device_edits(c->z, d, dn, &n);
 	if (r != 0)
 		return r;
-	/* Check every name first so that a refusal has no effect at all. */
-	for (size_t i = 0; i < n; i++) {
-		if (has_data(c, dn[i].key, dn[i].keylen)) {
-			r = ZONE_EEXIST;
-			goto out;
-		}
+	/* The device's whole subtree (<index>.<id> and below) must be free: a
+	 * DANCE-only device leaves <index>.<id> itself empty. Checked before
+	 * anything is touched, so a refusal has no effect at all. */
+	r = zone_device_key(d->id, d->index, key, &keylen);
+	if (r != 0)
+		goto out;
+	if (subtree_has_data(c, key, keylen)) {
+		r = ZONE_EEXIST;
+		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		r = zone_chg_get(c, dn[i].key, dn[i].keylen, &e);
