@@ -79,7 +79,16 @@ int main(int argc, char **argv)
     }
     r = ceremony_run(spec, &env, err, CEREMONY_RUN_ERRMAX);
     if (r == CEREMONY_ERR_EXISTS) {
-        fprintf(stderr, "regsign-ceremony: refused, nothing was made: %s\n", err);
+        /* One conflict per line: the operator fixes them all in one go. */
+        fprintf(stderr, "regsign-ceremony: refused, nothing was made:\n");
+        for (char *item = err, *next; item != NULL; item = next) {
+            next = strstr(item, "; ");
+            if (next != NULL) {
+                *next = '\0';
+                next += 2;
+            }
+            fprintf(stderr, "  - %s\n", item);
+        }
         goto out;
     }
     if (r != CEREMONY_OK) {

@@ -62,7 +62,7 @@ out:
 /*
  * Values are written on one line each: a value with a newline (a description
  * from the ceremony file, say) would let it forge lines of the transcript, so
- * control characters are replaced by '?'.
+ * a tab becomes a space and any other control character a '?'.
  */
 static void write_line(ceremony_transcript_t *t, const char *indent,
                        const char *key, const char *fmt, va_list ap)
@@ -71,7 +71,9 @@ static void write_line(ceremony_transcript_t *t, const char *indent,
 
     vsnprintf(value, sizeof value, fmt, ap);
     for (char *p = value; *p != '\0'; p++) {
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+        if (*p == '\t')
+            *p = ' ';
+        else if ((unsigned char)*p < 0x20 || *p == 0x7f)
             *p = '?';
     }
     if (fprintf(t->f, "%s%s: %s\n", indent, key, value) < 0 && t->err == 0)

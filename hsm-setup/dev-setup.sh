@@ -168,15 +168,20 @@ install -m 0644 -- "$ceremony_example" "$dir/ceremony.yaml"
 	--pin-file "$dir/pin" --out "$dir/out" "$dir/ceremony.yaml" ||
 	die "the key ceremony failed; $dir is left as it is for inspection"
 
-# The example policy, its callers' uid and gid set to the invoking user's so
-# that the regsign CLI run by this user may talk to the daemon.
+# The example policy, its 'frontend' caller's uid and gid set to the invoking
+# user's so that the front end or regsign CLI run by this user may talk to the
+# daemon. Other callers keep the example's identities.
 uid=$(id -u)
 gid=$(id -g)
-sed -E -e "s/^([[:space:]-]*uid:[[:space:]]*)[0-9]+/\\1$uid/" \
-	-e "s/^([[:space:]-]*gid:[[:space:]]*)[0-9]+/\\1$gid/" \
-	"$policy_example" >"$dir/policy.yaml.tmp"
-grep -Eq "^[[:space:]-]*uid:[[:space:]]*$uid([[:space:]]|\$)" "$dir/policy.yaml.tmp" ||
-	die "could not set the caller uid in $dir/policy.yaml.tmp"
+awk -v uid="$uid" -v gid="$gid" '
+	/^[^[:space:]#]/ { in_callers = ($1 == "callers:"); in_frontend = 0 }
+	in_callers && /^[[:space:]]*- name:/ { in_frontend = ($3 == "frontend") }
+	in_frontend && /^[[:space:]]+uid:[[:space:]]*[0-9]+/ { sub(/uid:[[:space:]]*[0-9]+/, "uid: " uid); n++ }
+	in_frontend && /^[[:space:]]+gid:[[:space:]]*[0-9]+/ { sub(/gid:[[:space:]]*[0-9]+/, "gid: " gid) }
+	{ print }
+	END { exit n == 1 ? 0 : 1 }
+' "$policy_example" >"$dir/policy.yaml.tmp" ||
+	die "could not set the uid of caller 'frontend' in $dir/policy.yaml.tmp"
 chmod 0644 -- "$dir/policy.yaml.tmp"
 mv -- "$dir/policy.yaml.tmp" "$dir/policy.yaml"
 

@@ -9,6 +9,17 @@ if(TARGET regsign-ceremony-file)
     CEREMONY_EXAMPLE="${CMAKE_SOURCE_DIR}/hsm-setup/ceremony.example.yaml")
 endif()
 
+if(TARGET regsign-ceremony AND TARGET regsign-config AND TARGET regsign-policy)
+  # dev-setup.sh's files read back by the daemon's own parsers.
+  regsign_add_test(test_ceremony_devfiles
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_ceremony_devfiles.c
+    LIBS regsign-ceremony-file regsign-config regsign-policy regsign-hsm
+         PkgConfig::OPENSSL
+    TIMEOUT 300)
+  # The test runs dev-setup.sh, which runs the tool: build it first.
+  add_dependencies(test_ceremony_devfiles regsign-ceremony)
+endif()
+
 if(TARGET regsign-ceremony)
   foreach(script example refuse dev_setup)
     regsign_add_script_test(ceremony_${script}

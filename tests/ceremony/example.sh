@@ -94,7 +94,7 @@ python3 - "$tmp/root.txt" "$tmp/issuing.txt" <<'EOF' || fail "certificate conten
 import re, sys
 root, issuing = open(sys.argv[1]).read(), open(sys.argv[2]).read()
 def ext(text, name):
-    m = re.search(r"X509v3 %s:( critical)?\n\s+(.*(?:\n\s{16,}.*)*)" % name, text)
+    m = re.search(r"X509v3 %s:( critical)? *\n\s+(.*(?:\n\s{16,}.*)*)" % name, text)
     if not m:
         sys.exit("extension %s missing" % name)
     return bool(m.group(1)), re.sub(r"\s+", " ", m.group(2)).strip()
@@ -129,6 +129,66 @@ if "Issuer: C = CA, O = IoT Registry (test), CN = IoT Registry Test Root CA" not
     sys.exit("issuing issuer is not the root")
 EOF
 ok "root: CA:true and keyCertSign+cRLSign critical; issuing: pathlen 0, nameConstraints iotregistry.test critical"
+
+# The constraints hold in practice: leaf certificates signed by the token's
+# issuing key (through libp11's OpenSSL engine) verify under the zone, fail
+# outside it, and a CA below the issuing CA breaks its pathlen 0.
+engine=/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
+[ -r "$engine" ] || fail "$engine not found (install libengine-pkcs11-openssl)"
+cat >"$tmp/engine.cnf" <<EOF
+openssl_conf = openssl_init
+[openssl_init]
+engines = engine_section
+[engine_section]
+pkcs11 = pkcs11_section
+[pkcs11_section]
+engine_id = pkcs11
+dynamic_path = $engine
+MODULE_PATH = $module
+init = 0
+EOF
+# sign_with_issuing CSR OUT [EXTFILE]: certificate signed in the token.
+sign_with_issuing() {
+	local ext=()
+	[ $# -lt 3 ] || ext=(-extfile "$3")
+	[ $# -ge 3 ] || ext=(-copy_extensions copy)
+	OPENSSL_CONF=$tmp/engine.cnf PIN=$(cat "$tok/pin") openssl x509 -req -in "$1" \
+		-CA "$out/issuing-ca.pem" -engine pkcs11 -CAkeyform engine \
+		-CAkey "pkcs11:token=$label;object=regsign-issuing-ca;type=private" \
+		-passin env:PIN -days 30 "${ext[@]}" -out "$2" >/dev/null 2>&1 ||
+		fail "cannot sign $1 with the token's issuing key"
+}
+# leaf_csr NAME: a CSR with CN and SAN NAME (key in $tmp/NAME.key).
+leaf_csr() {
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$tmp/$1.key" -subj "/CN=$1" -addext "subjectAltName=DNS:$1" \
+		-out "$tmp/$1.csr" 2>/dev/null || fail "cannot make a CSR for $1"
+}
+leaf_csr 1.8912230200031010008f.iotregistry.test
+sign_with_issuing "$tmp/1.8912230200031010008f.iotregistry.test.csr" "$tmp/in-zone.pem"
+openssl verify -x509_strict -CAfile "$out/root-ca.pem" -untrusted "$out/issuing-ca.pem" \
+	"$tmp/in-zone.pem" >/dev/null 2>&1 || fail "a leaf inside the zone does not verify"
+leaf_csr device.example.com
+sign_with_issuing "$tmp/device.example.com.csr" "$tmp/outside.pem"
+if openssl verify -x509_strict -CAfile "$out/root-ca.pem" -untrusted "$out/issuing-ca.pem" \
+	"$tmp/outside.pem" >"$tmp/nc.txt" 2>&1; then
+	fail "a leaf outside the zone verifies: nameConstraints not enforced"
+fi
+grep -q "permitted subtree violation" "$tmp/nc.txt" || fail "outside leaf: $(cat "$tmp/nc.txt")"
+printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n' >"$tmp/subca.ext"
+leaf_csr sub.iotregistry.test
+sign_with_issuing "$tmp/sub.iotregistry.test.csr" "$tmp/subca.pem" "$tmp/subca.ext"
+leaf_csr 2.8912230200031010008f.iotregistry.test
+openssl x509 -req -in "$tmp/2.8912230200031010008f.iotregistry.test.csr" -CA "$tmp/subca.pem" \
+	-CAkey "$tmp/sub.iotregistry.test.key" -days 10 -copy_extensions copy \
+	-out "$tmp/under-subca.pem" >/dev/null 2>&1 || fail "cannot sign below the sub-CA"
+cat "$out/issuing-ca.pem" "$tmp/subca.pem" >"$tmp/untrusted.pem"
+if openssl verify -x509_strict -CAfile "$out/root-ca.pem" -untrusted "$tmp/untrusted.pem" \
+	"$tmp/under-subca.pem" >"$tmp/pl.txt" 2>&1; then
+	fail "a chain through a CA below the issuing CA verifies: pathlen 0 not enforced"
+fi
+grep -q "path length constraint exceeded" "$tmp/pl.txt" || fail "sub-CA chain: $(cat "$tmp/pl.txt")"
+ok "nameConstraints and pathlen 0 enforced by openssl verify on certificates signed in the token"
 
 # The certificates certify the token's keys.
 for pair in root-ca:regsign-root-ca issuing-ca:regsign-issuing-ca; do

@@ -32,13 +32,8 @@ need pkcs11-tool opensc
 need openssl openssl
 need python3 python3
 
-# LeakSanitizer (sanitizer build) must judge our code, not SoftHSM's own
-# allocations that live until the process exits: suppress leaks whose stack
-# goes through the SoftHSM module.
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/regsign-ceremony-test.XXXXXX")
 trap 'rm -rf -- "$tmp"' EXIT
-printf 'leak:libsofthsm2.so\n' >"$tmp/lsan.supp"
-export LSAN_OPTIONS="suppressions=$tmp/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 # new_token DIR LABEL: a fresh SoftHSM token in DIR (DIR/softhsm2.conf,
 # DIR/tokens, DIR/pin with mode 0600); exports SOFTHSM2_CONF for it.

@@ -311,6 +311,7 @@ static void test_transcript(void **state)
     assert_int_equal(ceremony_transcript_header(t, "description", "a\nstep 9: forged"), 0);
     assert_int_equal(ceremony_transcript_step(t, 86400, "key %s", "root-ca"), 0);
     assert_int_equal(ceremony_transcript_hex(t, "id", id, sizeof id), 0);
+    assert_int_equal(ceremony_transcript_field(t, "ds", "a\tb"), 0);
     assert_int_equal(ceremony_transcript_step(t, 86401, "key zsk"), 0);
     assert_int_equal(ceremony_transcript_close(t, 86402, NULL), 0);
     assert_int_equal(ceremony_transcript_close(NULL, 0, NULL), 0);
@@ -320,7 +321,7 @@ static void test_transcript(void **state)
     /* A newline in a value cannot start a line of its own. */
     assert_non_null(strstr(text, "description: a?step 9: forged\n"));
     assert_non_null(strstr(text, "\nstep 1: key root-ca\n  time: 1970-01-02T00:00:00Z\n"
-                                 "  id: 00abff\n"));
+                                 "  id: 00abff\n  ds: a b\n"));
     assert_non_null(strstr(text, "\nstep 2: key zsk\n  time: 1970-01-02T00:00:01Z\n"));
     assert_non_null(strstr(text, "finished: 1970-01-02T00:00:02Z\nresult: complete\n"));
     free(text);
