@@ -13,3 +13,8 @@ find_package(Python3 REQUIRED COMPONENTS Interpreter)
 regsign_add_script_test(test_proto_python_codec
   COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/python/test_codec.py
   TIMEOUT 120)
+# The regsign CLI (over libregsign-client) against a fake server built on the
+# Python codec; and the Python client's own pipelining.
+regsign_add_script_test(test_proto_cli
+  COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/python/test_cli.py
+  TIMEOUT 300)
