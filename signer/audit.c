@@ -77,6 +77,7 @@ audit_strerror(int err)
 	case AUDIT_EFORMAT: return "not a canonical audit record";
 	case AUDIT_EBADLOG: return "audit log does not verify";
 	case AUDIT_EKEY: return "bad audit public key";
+	case AUDIT_ESTALE: return "records were added while the checkpoint was being signed";
 	default: return "unknown audit error";
 	}
 }
@@ -439,24 +440,39 @@ abandon(audit_log_t *a, uint64_t intent_seq)
 	return rc;
 }
 
-int
-audit_checkpoint(audit_log_t *a, const struct audit_role_count *counts, size_t n,
-                 audit_sign_fn sign, void *sign_ctx, char head[65])
+struct audit_checkpoint_pending {
+	struct audit_record rec;
+	unsigned char *msg;
+	size_t len;
+};
+
+void
+audit_checkpoint_abort(audit_checkpoint_pending_t *cp)
 {
-	struct audit_record *r = NULL;
-	unsigned char *msg = NULL, sig[64];
-	char hash[65];
-	size_t mlen, len;
+	if (cp == NULL)
+		return;
+	free(cp->msg);
+	free(cp);
+}
+
+int
+audit_checkpoint_begin(audit_log_t *a, const struct audit_role_count *counts, size_t n,
+                       audit_checkpoint_pending_t **out, const unsigned char **msg, size_t *len)
+{
+	audit_checkpoint_pending_t *cp = NULL;
+	struct audit_record *r;
 	int rc = AUDIT_EINVAL;
 
-	if (a == NULL || sign == NULL || n > AUDIT_ROLES_MAX || (n && counts == NULL) ||
-	    store_txn_active(a->st))
+	if (a == NULL || out == NULL || msg == NULL || len == NULL || n > AUDIT_ROLES_MAX ||
+	    (n && counts == NULL))
 		return AUDIT_EINVAL;
 	if (a->sticky)
 		return a->sticky;
-	if ((r = calloc(1, sizeof(*r))) == NULL)
+	if ((cp = calloc(1, sizeof(*cp))) == NULL)
 		return AUDIT_ENOMEM;
+	r = &cp->rec;
 	r->type = AUDIT_T_CHECKPOINT;
+	/* Built on the committed chain: _end refuses it if that moved on. */
 	r->seq = a->seq + 1;
 	memcpy(r->prev, a->prev, sizeof(r->prev));
 	memcpy(r->head, a->prev, sizeof(r->head));
@@ -468,14 +484,37 @@ audit_checkpoint(audit_log_t *a, const struct audit_role_count *counts, size_t n
 		r->sigs[i].count = counts[i].count;
 	}
 	r->n_sigs = n;
-	if ((rc = audit_checkpoint_message(r, &msg, &mlen)) != 0)
+	if ((rc = audit_checkpoint_message(r, &cp->msg, &cp->len)) != 0)
 		goto out;
-	if (sign(sign_ctx, msg, mlen, sig) != 0) {
-		rc = AUDIT_ESIGN;
+	*msg = cp->msg;
+	*len = cp->len;
+	*out = cp;
+	cp = NULL;
+	rc = 0;
+out:
+	audit_checkpoint_abort(cp);
+	return rc;
+}
+
+int
+audit_checkpoint_end(audit_log_t *a, audit_checkpoint_pending_t *cp,
+                     const unsigned char sig_raw[64], char head[65])
+{
+	struct audit_record *r;
+	char hash[65];
+	size_t len;
+	int rc = AUDIT_EINVAL;
+
+	if (a == NULL || cp == NULL || sig_raw == NULL || store_txn_active(a->st))
+		goto out;
+	if ((rc = a->sticky) != 0)
+		goto out;
+	r = &cp->rec;
+	if (r->seq != a->seq + 1 || strcmp(r->prev, a->prev) != 0) {
+		rc = AUDIT_ESTALE;
 		goto out;
 	}
-	EVP_EncodeBlock((unsigned char *)r->sig, sig, sizeof(sig));
-
+	EVP_EncodeBlock((unsigned char *)r->sig, sig_raw, 64);
 	if ((rc = from_store(store_txn_begin(a->st))) != 0)
 		goto out;
 	if ((rc = append(a, r, &len)) == 0) {
@@ -500,9 +539,29 @@ audit_checkpoint(audit_log_t *a, const struct audit_role_count *counts, size_t n
 		memcpy(head, hash, sizeof(hash));
 	rc = 0;
 out:
-	free(msg);
-	free(r);
+	audit_checkpoint_abort(cp);
 	return rc;
+}
+
+int
+audit_checkpoint(audit_log_t *a, const struct audit_role_count *counts, size_t n,
+                 audit_sign_fn sign, void *sign_ctx, char head[65])
+{
+	audit_checkpoint_pending_t *cp = NULL;
+	const unsigned char *msg;
+	unsigned char sig[64];
+	size_t len;
+	int rc;
+
+	if (a == NULL || sign == NULL || store_txn_active(a->st))
+		return AUDIT_EINVAL;
+	if ((rc = audit_checkpoint_begin(a, counts, n, &cp, &msg, &len)) != 0)
+		return rc;
+	if (sign(sign_ctx, msg, len, sig) != 0) {
+		audit_checkpoint_abort(cp);
+		return AUDIT_ESIGN;
+	}
+	return audit_checkpoint_end(a, cp, sig, head);
 }
 
 int

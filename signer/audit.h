@@ -69,6 +69,7 @@ enum audit_error {
 	AUDIT_EFORMAT = -12,  /**< a line is not a canonical audit record */
 	AUDIT_EBADLOG = -13,  /**< verification failed (see the verifier's message) */
 	AUDIT_EKEY = -14,     /**< the audit public key cannot be read or is not P-256 */
+	AUDIT_ESTALE = -15,   /**< records were added between checkpoint begin and end */
 };
 
 /** Static English text for an error code; never NULL. */
@@ -214,6 +215,30 @@ struct audit_role_count {
  */
 int audit_checkpoint(audit_log_t *a, const struct audit_role_count *counts, size_t n,
                      audit_sign_fn sign, void *sign_ctx, char head[65]);
+
+/** A checkpoint waiting for its signature (see audit_checkpoint_begin()). */
+typedef struct audit_checkpoint_pending audit_checkpoint_pending_t;
+
+/**
+ * First half of audit_checkpoint() for a daemon whose signer answers
+ * asynchronously (the HSM link): build the checkpoint on the current last
+ * record and return the bytes to sign (@p msg, valid until _end/_abort,
+ * owned by @p out). Nothing is written yet.
+ */
+int audit_checkpoint_begin(audit_log_t *a, const struct audit_role_count *counts, size_t n,
+                           audit_checkpoint_pending_t **out, const unsigned char **msg,
+                           size_t *len);
+
+/**
+ * Second half: store the signed checkpoint (own transaction; none may be
+ * open), fsync the file, give the head. AUDIT_ESTALE (nothing written) if
+ * records were committed since _begin: begin again. Frees @p cp always.
+ */
+int audit_checkpoint_end(audit_log_t *a, audit_checkpoint_pending_t *cp,
+                         const unsigned char sig_raw[64], char head[65]);
+
+/** Drop a pending checkpoint without writing it. NULL is a no-op. */
+void audit_checkpoint_abort(audit_checkpoint_pending_t *cp);
 
 /**
  * The audit head: hash of the latest checkpoint line (hex) and that

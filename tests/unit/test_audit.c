@@ -343,6 +343,28 @@ test_checkpoint(void **state)
 	assert_int_equal(audit_checkpoint(f->a, counts, 3, tu_sign, f->key, NULL), AUDIT_EINVAL);
 	assert_int_equal(store_txn_rollback(f->st), 0);
 
+	/* Two-step form for an asynchronous signer. */
+	{
+		audit_checkpoint_pending_t *cp = NULL;
+		const unsigned char *msg;
+		unsigned char sig[64];
+		size_t mlen;
+		assert_int_equal(audit_checkpoint_begin(f->a, counts, 1, &cp, &msg, &mlen), 0);
+		assert_int_equal(tu_sign(f->key, msg, mlen, sig), 0);
+		/* A record committed meanwhile makes the checkpoint stale. */
+		assert_int_equal(audit_event(f->a, "hsm-lost", NULL), 0);
+		assert_int_equal(audit_checkpoint_end(f->a, cp, sig, NULL), AUDIT_ESTALE);
+		assert_int_equal(audit_last_seq(f->a), 5);
+		assert_int_equal(audit_checkpoint_begin(f->a, counts, 1, &cp, &msg, &mlen), 0);
+		assert_int_equal(tu_sign(f->key, msg, mlen, sig), 0);
+		assert_int_equal(audit_checkpoint_end(f->a, cp, sig, head), 0);
+		assert_int_equal(audit_last_seq(f->a), 6);
+		verify_ok(f, head, 6);
+		assert_int_equal(audit_checkpoint_begin(f->a, counts, 1, &cp, &msg, &mlen), 0);
+		audit_checkpoint_abort(cp);
+		audit_checkpoint_abort(NULL);
+	}
+
 	/* The head survives a restart. */
 	fx_close(f);
 	fx_open(f);
@@ -351,8 +373,8 @@ test_checkpoint(void **state)
 	assert_int_equal(audit_event(f->a, "stop", NULL), 0);
 	assert_int_equal(audit_checkpoint(f->a, counts, 0, tu_sign, f->key, head2), 0);
 	assert_string_not_equal(head, head2);
-	verify_ok(f, head, 6); /* the older head is still reached */
-	verify_ok(f, head2, 6);
+	verify_ok(f, head, 8); /* the older head is still reached */
+	verify_ok(f, head2, 8);
 }
 
 static void
@@ -586,7 +608,7 @@ test_no_file_and_strerror(void **state)
 	store_close(st);
 	tu_rmdir(dir);
 
-	for (int e = 0; e >= AUDIT_EKEY; e--)
+	for (int e = 0; e >= AUDIT_ESTALE; e--)
 		assert_string_not_equal(audit_strerror(e), "unknown audit error");
 	assert_true(audit_error_is_fatal(AUDIT_EFSYNC));
 	assert_false(audit_error_is_fatal(AUDIT_EINVAL));
