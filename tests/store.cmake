@@ -18,6 +18,13 @@ if(TARGET regsign-audit)
       SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit_verify.c ${_audit_util}
       LIBS regsign-audit regsign-audit-cli PkgConfig::OPENSSL TIMEOUT 300)
   endif()
+  # The real CLI binary (signer/proto.cmake links regsign-audit-cli into it).
+  if(TARGET regsign AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit_cli.c)
+    regsign_add_test(test_audit_cli
+      SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_audit_cli.c ${_audit_util}
+      LIBS regsign-audit PkgConfig::OPENSSL TIMEOUT 120)
+    add_dependencies(test_audit_cli regsign)
+  endif()
 endif()
 
 # libFuzzer target for the verifier: built with clang only, not run by ctest.
