@@ -105,11 +105,23 @@ static void on_closed(void *arg)
 	((struct ctx *)arg)->closed = 1;
 }
 
+static void ctx_free_results(struct ctx *c)
+{
+	for (size_t i = 0; i < c->n_res; i++)
+		free((void *)c->res[i].reason);
+	free(c->res);
+	free(c->vals);
+	c->res = NULL;
+	c->vals = NULL;
+	c->n_res = 0;
+}
+
 /* Keeps a copy of every result (the originals live only during the callback). */
 static void on_sign(void *arg, const struct hsmlink_result *res, size_t n)
 {
 	struct ctx *c = arg;
 
+	ctx_free_results(c);
 	c->res = realloc(c->res, n * sizeof(*c->res));
 	c->vals = realloc(c->vals, n * sizeof(*c->vals));
 	assert_non_null(c->res);
@@ -148,17 +160,6 @@ static void on_status(void *arg, int status, const struct hsmproto_status *st)
 		memcpy(c->st.roles, st->roles, st->n_roles * sizeof(*st->roles));
 	}
 	c->calls_done++;
-}
-
-static void ctx_free_results(struct ctx *c)
-{
-	for (size_t i = 0; i < c->n_res; i++)
-		free((void *)c->res[i].reason);
-	free(c->res);
-	free(c->vals);
-	c->res = NULL;
-	c->vals = NULL;
-	c->n_res = 0;
 }
 
 static void on_timeout(uv_timer_t *t)
@@ -856,6 +857,28 @@ static void test_raw_protocol(void **state)
 	assert_int_equal(res[0].status, HSMPROTO_ST_REFUSED);
 	free(res);
 	free(body);
+	/* A SIGN for the root role is refused item by item, not as a protocol error. */
+	{
+		struct hsmproto_sign_req q;
+
+		memset(&q, 0, sizeof(q));
+		strcpy(q.role, "root");
+		q.kind = HSMPROTO_KIND_TBS_CERT;
+		q.format = HSMPROTO_FORMAT_DER;
+		q.data = (const uint8_t *)"\x30\x00";
+		q.len = 2;
+		assert_int_equal(hsmproto_sign_req_encode(&b, 43, &q, 1), HSMPROTO_OK);
+	}
+	assert_int_equal(write(r.fd, b.data, b.len), (ssize_t)b.len);
+	hsmproto_buf_free(&b);
+	raw_read(&r, &h, &body);
+	assert_int_equal(h.type, HSMPROTO_SIGN_REPLY);
+	assert_int_equal(h.id, 43);
+	assert_int_equal(hsmproto_results_decode(&h, body, &res), HSMPROTO_OK);
+	assert_int_equal(res[0].status, HSMPROTO_ST_REFUSED);
+	free(res);
+	free(body);
+	/* Under the sanitizers a leak in the HSM process would change this exit status. */
 	close(r.fd);
 	assert_int_equal(raw_wait(&r), 0);
 
