@@ -397,6 +397,9 @@ int proto_request_decode(const void *frame, size_t len, uint32_t max,
 	d = op_find(h.type);
 	if (d == NULL)
 		return PROTO_ERR_UNKNOWN_TYPE;
+	/* Id 0 is the server's "cannot tell which request" marker. */
+	if (h.id == 0)
+		return PROTO_ERR_BAD_FRAME;
 	e = decode_fields(&r, d->req, d->nreq, req);
 	return frame_close(&r, e);
 }

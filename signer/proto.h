@@ -290,7 +290,8 @@ int proto_header_parse(const void *frame, size_t len, uint32_t max, struct proto
  * *req is zeroed first; as soon as the header is read, req->op and req->id
  * are set (even when the function then fails), so a server can answer an
  * unknown or malformed request with the right id: reply with id req->id and
- * code proto_err_code(r). Returns PROTO_OK or a negative enum proto_err.
+ * code proto_err_code(r). A request with id 0 is PROTO_ERR_BAD_FRAME.
+ * Returns PROTO_OK or a negative enum proto_err.
  * Strings in *req point into @p frame.
  */
 int proto_request_decode(const void *frame, size_t len, uint32_t max,

@@ -18,3 +18,14 @@ regsign_add_script_test(test_proto_python_codec
 regsign_add_script_test(test_proto_cli
   COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/python/test_cli.py
   TIMEOUT 300)
+
+# libFuzzer target for the codec; only clang has -fsanitize=fuzzer. The codec
+# sources are compiled in so that they carry the coverage instrumentation.
+# Not registered with ctest (run it by hand: fuzz_proto -max_total_time=60).
+if(CMAKE_C_COMPILER_ID MATCHES "Clang")
+  add_executable(fuzz_proto ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_proto.c
+    ${CMAKE_SOURCE_DIR}/signer/buf.c ${CMAKE_SOURCE_DIR}/signer/proto.c)
+  target_compile_options(fuzz_proto PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_options(fuzz_proto PRIVATE -fsanitize=fuzzer,address,undefined)
+  set_target_properties(fuzz_proto PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin/fuzz)
+endif()

@@ -257,6 +257,8 @@ def decode_request(frame, maximum=REQUEST_MAX):
     ftype, req_id, r = _open(frame, maximum)
     if ftype not in OP_NAMES:
         raise ProtocolError("UNKNOWN_OP", "request type %d" % ftype)
+    if req_id == 0:
+        raise ProtocolError("BAD_FRAME", "request id 0")
     name = OP_NAMES[ftype]
     return name, req_id, _decode_fields(r, REQUEST_FIELDS[name])
 

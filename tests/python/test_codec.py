@@ -164,6 +164,13 @@ class Refusals(unittest.TestCase):
         chain9 = struct.pack(">IBIBI", 10, 0x80, 1, 6, 9)
         self.assertRefused("BAD_FRAME", rc.decode_reply, chain9)
 
+    def test_id_zero(self):
+        self.assertRefused("BAD_FRAME", rc.decode_request, struct.pack(">IBI", 5, 5, 0))
+        with self.assertRaises(ValueError):
+            rc.encode_request("CRL", 0)
+        # Replies may carry id 0 (an error the server cannot attribute).
+        self.assertEqual(rc.decode_reply(rc.encode_error(0, "TOO_LARGE", "x")).id, 0)
+
     def test_unknown_types(self):
         for t in (0, 12, 0x80, 0xFF):
             self.assertRefused("UNKNOWN_OP", rc.decode_request, struct.pack(">IBI", 5, t, 1))

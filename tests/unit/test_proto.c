@@ -413,6 +413,14 @@ static void test_oversized(void **state)
 	assert_int_equal(h.type, PROTO_OP_CRL);
 	assert_int_equal(h.id, 1);
 	assert_int_equal(proto_header_parse(crl_req, 8, PROTO_REQUEST_MAX, &h), PROTO_ERR_SHORT);
+	/* Id 0 is reserved for the server: a request with it is malformed. */
+	{
+		static const uint8_t id0[] = { 0, 0, 0, 5, PROTO_OP_CRL, 0, 0, 0, 0 };
+
+		assert_int_equal(proto_request_decode(id0, sizeof(id0), PROTO_REQUEST_MAX, &d),
+				 PROTO_ERR_BAD_FRAME);
+		assert_int_equal(d.op, PROTO_OP_CRL);
+	}
 	assert_int_equal(proto_err_code(PROTO_ERR_TOO_LARGE), PROTO_CODE_TOO_LARGE);
 }
 
