@@ -26,6 +26,7 @@
 #include <openssl/x509.h>
 
 #include "pkcs11/hsm.h"
+#include "policy/policy.h"
 #include "policy/yconf.h"
 #include "signer/config.h"
 #include "signer/hsmlimits.h"
@@ -456,26 +457,28 @@ static int serve(struct hsmd *d)
 
 /* ---- start-up ---------------------------------------------------------------------- */
 
-/* The registry zone from the policy file (zone.name); the front checks the rest of it. */
+/*
+ * The registry zone, from the policy file. The HSM process loads the whole policy (and
+ * so refuses to start on one the front would refuse too) but keeps only the zone name:
+ * its limits are fixed for its lifetime, whatever a later policy reload says.
+ */
 static int zone_from_policy(const char *path, char *zone, size_t len, char *err, size_t errlen)
 {
-	struct yconf_doc *doc = NULL;
-	const struct yconf_node *z;
-	const char *name;
+	struct policy *pol = NULL;
+	const struct policy_zone *z;
 	int r = -1;
 
-	if (yconf_doc_load(path, 0, &doc, err, errlen) != YCONF_OK)
+	if (policy_load(path, &pol, err, errlen) != YCONF_OK)
 		goto out;
-	z = yconf_node_get(yconf_node_get(yconf_doc_root(doc), "zone"), "name");
-	name = z ? yconf_node_scalar(z) : NULL;
-	if (name == NULL || strlen(name) >= len) {
+	z = policy_zone(pol);
+	if (z == NULL || z->name == NULL || strlen(z->name) >= len) {
 		snprintf(err, errlen, "%s: no usable zone.name", path);
 		goto out;
 	}
-	snprintf(zone, len, "%s", name);
+	snprintf(zone, len, "%s", z->name);
 	r = 0;
 out:
-	yconf_doc_free(doc);
+	policy_free(pol);
 	return r;
 }
 

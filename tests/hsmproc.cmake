@@ -3,10 +3,12 @@ regsign_add_test(test_hsmproto
   SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsmproto.c
   LIBS regsign-hsmproto TIMEOUT 60 LABELS hsmproc)
 
-if(TARGET regsign-hsmlimits AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsmlimits.c)
+# test_hsmlimits also feeds the limits what the zone signer really produces.
+if(TARGET regsign-hsmlimits AND TARGET regsign-zone
+   AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsmlimits.c)
   regsign_add_test(test_hsmlimits
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsmlimits.c
-    LIBS regsign-hsmlimits regsign-x509 PkgConfig::LDNS PkgConfig::OPENSSL
+    LIBS regsign-hsmlimits regsign-x509 regsign-zone PkgConfig::LDNS PkgConfig::OPENSSL
     TIMEOUT 60 LABELS hsmproc)
 endif()
 

@@ -433,7 +433,6 @@ static void make_keys_and_certs(struct env *e)
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
-	char path[4200];
 	ssize_t n;
 
 	assert_non_null(e);
@@ -444,8 +443,14 @@ static int setup(void **state)
 	make_keys_and_certs(e);
 	e->dev_key = EVP_EC_gen("P-256");
 	assert_non_null(e->dev_key);
-	snprintf(path, sizeof(path), "%s/policy.yaml", e->t.dir);
-	write_file(path, "version: 1\nzone:\n  name: " ZONE "\n");
+	/* The example policy (registry zone iotregistry.test.) is what the HSM reads. */
+	{
+		char cmd[9000];
+
+		snprintf(cmd, sizeof(cmd), "cp '%s/policy/policy.example.yaml' '%s/policy.yaml'",
+		         REGSIGN_SOURCE_DIR, e->t.dir);
+		assert_int_equal(system(cmd), 0);
+	}
 	snprintf(e->config, sizeof(e->config), "%s/regsignd.yaml", e->t.dir);
 	write_config(e, e->config, "regsign-zsk");
 	snprintf(e->bad_config, sizeof(e->bad_config), "%s/bad.yaml", e->t.dir);

@@ -20,6 +20,8 @@
 #include "signer/hsmlimits.h"
 #include "signer/hsmproto.h"
 #include "signer/x509.h"
+#include "zonesigner/zone.h"
+#include "zonesigner/zone_dnskey.h"
 
 #define ZONE "iotregistry.test."
 #define DAY 86400
@@ -654,6 +656,103 @@ static void test_root_and_unknown(void **state)
 	                 HSMLIMITS_REFUSED);
 }
 
+/* ---- what the zone signer really asks for ------------------------------------------ */
+
+struct zone_ctx {
+	const struct env *e;
+	size_t checked;
+	char failure[300];
+};
+
+/* Signs SHA-256(data) with an in-memory key into a raw r||s. */
+static void sign_raw(EVP_PKEY *k, const uint8_t *data, size_t len, uint8_t sig[64])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char der[80];
+	const unsigned char *p = der;
+	size_t dlen = sizeof(der);
+	ECDSA_SIG *es;
+
+	assert_non_null(md);
+	assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, k), 1);
+	assert_int_equal(EVP_DigestSign(md, der, &dlen, data, len), 1);
+	es = d2i_ECDSA_SIG(NULL, &p, (long)dlen);
+	assert_non_null(es);
+	assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_r(es), sig, 32), 32);
+	assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(es), sig + 32, 32), 32);
+	ECDSA_SIG_free(es);
+	EVP_MD_CTX_free(md);
+}
+
+/*
+ * The zone's signing callback: every request must pass the limits of the role the zone
+ * names, and fail those of the other DNSSEC role, before the in-memory key signs it.
+ */
+static int zone_sign_cb(void *arg, struct zone_sigreq *reqs, size_t n)
+{
+	struct zone_ctx *c = arg;
+	char reason[256];
+
+	for (size_t i = 0; i < n; i++) {
+		int ksk = reqs[i].role == ZONE_KEY_KSK;
+		const char *role = ksk ? "ksk" : "zsk", *other = ksk ? "zsk" : "ksk";
+
+		if (hsmlimits_check(c->e->l, role, HSMPROTO_KIND_RRSIG_DATA, HSMPROTO_FORMAT_RAW,
+		                    reqs[i].data, reqs[i].len, reason, sizeof(reason)) != 0) {
+			snprintf(c->failure, sizeof(c->failure), "%s refused: %s", role, reason);
+			return -1;
+		}
+		if (hsmlimits_check(c->e->l, other, HSMPROTO_KIND_RRSIG_DATA, HSMPROTO_FORMAT_RAW,
+		                    reqs[i].data, reqs[i].len, reason, sizeof(reason)) == 0) {
+			snprintf(c->failure, sizeof(c->failure), "%s allowed the %s's data", other,
+			         role);
+			return -1;
+		}
+		sign_raw(ksk ? c->e->ksk : c->e->zsk, reqs[i].data, reqs[i].len, reqs[i].sig);
+		c->checked++;
+	}
+	return 0;
+}
+
+static void test_zonesigner_data(void **state)
+{
+	struct env *e = *state;
+	struct zone_ctx c = { e, 0, "" };
+	struct zone_params p;
+	struct zone_device devs[3];
+	uint8_t hash[3][32];
+	struct zone *z = NULL;
+	int64_t now = time(NULL);
+	static const char *const ids[] = { "8912230200031010008f", "89122302000310100090",
+	                                   "89122302000310100091" };
+	int r;
+
+	zone_params_init(&p);
+	p.origin = ZONE;
+	assert_int_equal(zone_dnskey_from_pkey(e->ksk, ZONE_DNSKEY_FLAGS_KSK, &p.ksk), 0);
+	assert_int_equal(zone_dnskey_from_pkey(e->zsk, ZONE_DNSKEY_FLAGS_ZSK, &p.zsk), 0);
+	/* The zone's key tags are the ones the limits computed from the SPKIs. */
+	assert_int_equal(p.ksk.key_tag, e->ksk_tag);
+	assert_int_equal(p.zsk.key_tag, e->zsk_tag);
+	assert_int_equal(zone_new(&p, &z), 0);
+	memset(devs, 0, sizeof(devs));
+	for (int i = 0; i < 3; i++) {
+		memset(hash[i], i + 1, 32);
+		devs[i].id = ids[i];
+		devs[i].index = 1;
+		devs[i].styles = ZONE_STYLE_SEED | ZONE_STYLE_DANCE;
+		devs[i].cert_sha256 = hash[i];
+		devs[i].spki_sha256 = hash[i];
+	}
+	r = zone_bulk_import(z, devs, 3, now, zone_sign_cb, &c, 0);
+	if (r != 0)
+		fail_msg("zone_bulk_import: %d %s", r, c.failure);
+	/* Apex SOA, NS, DNSKEY, NSEC and each device's records: all went through. */
+	assert_true(c.checked >= 10);
+	assert_int_equal(zone_check(z, now, true), 0);
+	zone_free(z);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -667,6 +766,7 @@ int main(void)
 		cmocka_unit_test(test_rrsig_malformed),
 		cmocka_unit_test(test_checkpoint),
 		cmocka_unit_test(test_root_and_unknown),
+		cmocka_unit_test(test_zonesigner_data),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
