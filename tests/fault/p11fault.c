@@ -407,6 +407,10 @@ static int load_real(void)
 		snprintf(control_path, sizeof(control_path), "%s", control);
 		control_seen = false;
 		reset_rules();
+		/* Another control file is another test: its counts start at 0. */
+		ncounters = 0;
+		overlaps = mixups = injected = invalidations = 0;
+		concurrent_max = 0;
 	}
 	if (stats != NULL)
 		snprintf(stats_path, sizeof(stats_path), "%s", stats);
