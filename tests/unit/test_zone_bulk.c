@@ -1,0 +1,262 @@
+/*
+ * Bulk import: a zone of N devices built in one pass, its signatures
+ * requested in batches, verified by ldns-verify-zone and dnssec-verify;
+ * refusals leave the zone unchanged; and the memory the zone keeps per
+ * device record (with its RRSIG and its NSEC + RRSIG) at 1,000,000 devices,
+ * which must stay at or under 600 bytes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <malloc.h>
+
+#include <cmocka.h>
+
+#include "test_zone_support.h"
+#include "zonesigner/zone.h"
+#include "zonesigner/zone_change.h"
+#include "zonesigner/zone_file.h"
+
+struct fix {
+	struct tzs_signer s;
+	struct zone *z;
+	char *dir;
+	int64_t now;
+};
+
+static int setup(void **state)
+{
+	struct fix *f = calloc(1, sizeof(*f));
+
+	tzs_signer_init(&f->s);
+	f->z = tzs_zone_new(&f->s, NULL, 0);
+	f->dir = tzs_tmpdir();
+	f->now = (int64_t)time(NULL);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fix *f = *state;
+
+	zone_free(f->z);
+	tzs_signer_free(&f->s);
+	tzs_rmtree(f->dir);
+	free(f->dir);
+	free(f);
+	return 0;
+}
+
+struct devs {
+	struct zone_device *d;
+	char (*id)[40];
+	uint8_t (*h)[32];
+	size_t n;
+};
+
+static void devs_make(struct devs *v, size_t n, uint64_t seed, bool mixed)
+{
+	uint64_t x = seed;
+
+	v->n = n;
+	v->d = calloc(n, sizeof(*v->d));
+	v->id = calloc(n, sizeof(*v->id));
+	v->h = calloc(n, sizeof(*v->h));
+	assert_non_null(v->d);
+	for (size_t i = 0; i < n; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		/* 20 hex digits like an ICCID; the index makes them unique. */
+		snprintf(v->id[i], sizeof(v->id[i]), "%012llx%08zx",
+			 (unsigned long long)(x >> 16) & 0xffffffffffffull, i);
+		memcpy(v->h[i], &x, sizeof(x));
+		v->d[i].id = v->id[i];
+		v->d[i].index = 1;
+		v->d[i].styles = ZONE_STYLE_SEED;
+		if (mixed && i % 5 == 1)
+			v->d[i].styles = ZONE_STYLE_SEED | ZONE_STYLE_DANCE;
+		if (mixed && i % 5 == 2)
+			v->d[i].styles = ZONE_STYLE_DANCE;
+		v->d[i].cert_sha256 = v->h[i];
+		v->d[i].spki_sha256 = v->h[i];
+	}
+}
+
+static void devs_free(struct devs *v)
+{
+	free(v->d);
+	free(v->id);
+	free(v->h);
+}
+
+static void test_bulk_small(void **state)
+{
+	struct fix *f = *state;
+	struct devs v;
+	struct zone_change *c = NULL;
+	struct zone_diff *d = NULL;
+	char *before;
+
+	devs_make(&v, 500, 42, true);
+	assert_int_equal(zone_bulk_import(f->z, v.d, v.n, f->now, tzs_sign, &f->s, 64), 0);
+	/* 300 seed-only/seed+dance CERT names, 200 TLSA names; a data RRset and
+	 * an NSEC each; the apex's SOA, NS, DNSKEY and NSEC. */
+	size_t names = 400 + 200;
+	assert_int_equal(zone_names(f->z), names + 1);
+	assert_int_equal(f->s.sigs, 2 * names + 4);
+	assert_int_equal(f->s.calls, (2 * names + 4 + 63) / 64);
+	assert_int_equal(zone_serial(f->z), 1);
+	assert_int_equal(zone_check(f->z, f->now, true), 0);
+	tzs_verify_zone(f->z, f->dir, "bulk.zone");
+	/* Incremental changes carry on from there. */
+	assert_int_equal(zone_change_begin(f->z, &c), 0);
+	assert_int_equal(zone_change_device_remove(c, v.id[7], 1), 0);
+	assert_int_equal(zone_change_commit(c, f->now, tzs_sign, &f->s, &d), 0);
+	assert_int_equal(zone_diff_signatures(d), 2);
+	zone_change_free(c);
+	zone_diff_free(d);
+	/* A second import into a zone with devices is refused, unchanged. */
+	before = tzs_zone_text(f->z);
+	assert_int_equal(zone_bulk_import(f->z, v.d, 3, f->now, tzs_sign, &f->s, 0), ZONE_ESTATE);
+	char *after = tzs_zone_text(f->z);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	devs_free(&v);
+}
+
+static void test_bulk_refusals(void **state)
+{
+	struct fix *f = *state;
+	struct devs v;
+	char *before, *after;
+	struct zone_change *c = NULL;
+	struct zone_diff *d = NULL;
+	ldns_rr *rr = NULL;
+
+	/* A zone with an apex and a published name first. */
+	assert_int_equal(ldns_rr_new_frm_str(&rr, "www.iotregistry.test. 60 IN A 192.0.2.1", 0,
+					     NULL, NULL), LDNS_STATUS_OK);
+	assert_int_equal(zone_change_begin(f->z, &c), 0);
+	assert_int_equal(zone_change_rr_add(c, rr), 0);
+	assert_int_equal(zone_change_commit(c, f->now, tzs_sign, &f->s, &d), 0);
+	zone_change_free(c);
+	zone_diff_free(d);
+	ldns_rr_free(rr);
+	before = tzs_zone_text(f->z);
+	devs_make(&v, 300, 7, false);
+	/* A duplicate in the input. */
+	v.d[10].id = v.id[20];
+	assert_int_equal(zone_bulk_import(f->z, v.d, v.n, f->now, tzs_sign, &f->s, 0), ZONE_EEXIST);
+	v.d[10].id = v.id[10];
+	/* A bad device. */
+	v.d[3].index = 0;
+	assert_int_equal(zone_bulk_import(f->z, v.d, v.n, f->now, tzs_sign, &f->s, 0), ZONE_EINVAL);
+	v.d[3].index = 1;
+	/* Signing fails in the middle (the second batch). */
+	size_t calls = f->s.calls;
+	f->s.fail = 0;
+	struct tzs_signer *s = &f->s;
+	assert_int_equal(zone_bulk_import(f->z, v.d, v.n, f->now, tzs_sign, &(struct tzs_signer){
+		.ksk = s->ksk, .zsk = s->zsk, .ksk_tag = s->ksk_tag, .zsk_tag = s->zsk_tag,
+		.fail = 1 }, 100), ZONE_ESIGN);
+	(void)calls;
+	after = tzs_zone_text(f->z);
+	assert_string_equal(before, after);
+	free(after);
+	/* Then it works, keeping the published name, with a new serial. */
+	uint32_t serial = zone_serial(f->z);
+	assert_int_equal(zone_bulk_import(f->z, v.d, v.n, f->now, tzs_sign, &f->s, 100), 0);
+	assert_int_equal(zone_serial(f->z), serial + 1);
+	assert_int_equal(zone_names(f->z), 2 + 300);
+	assert_int_equal(zone_check(f->z, f->now, true), 0);
+	tzs_verify_zone(f->z, f->dir, "bulk2.zone");
+	free(before);
+	devs_free(&v);
+}
+
+/* A signer that does no cryptography: the memory test measures the zone. */
+static int fake_sign(void *ctx, struct zone_sigreq *reqs, size_t n)
+{
+	size_t *count = ctx;
+
+	for (size_t i = 0; i < n; i++)
+		memset(reqs[i].sig, (int)(i & 0xff), 64);
+	*count += n;
+	return 0;
+}
+
+static void test_bulk_memory(void **state)
+{
+	struct fix *f = *state;
+	const char *env = getenv("REGSIGN_ZONE_BULK_N");
+	size_t n = env ? strtoul(env, NULL, 10) : 1000000;
+	struct devs v;
+	size_t sigs = 0;
+	struct zone_status st;
+	struct timespec a, b;
+
+	zone_free(f->z);
+	devs_make(&v, n, 99, false);
+	malloc_trim(0);
+	struct mallinfo2 m0 = mallinfo2();
+	/* The signatures are fake: the self-check must not verify them. */
+	struct zone_params p;
+	zone_params_init(&p);
+	assert_int_equal(zone_dnskey_from_pkey(f->s.ksk, ZONE_DNSKEY_FLAGS_KSK, &p.ksk), 0);
+	assert_int_equal(zone_dnskey_from_pkey(f->s.zsk, ZONE_DNSKEY_FLAGS_ZSK, &p.zsk), 0);
+	p.verify = false;
+	assert_int_equal(zone_new(&p, &f->z), 0);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_int_equal(zone_bulk_import(f->z, v.d, v.n, f->now, fake_sign, &sigs, 0), 0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	malloc_trim(0);
+	struct mallinfo2 m1 = mallinfo2();
+	assert_int_equal(sigs, 2 * n + 4);
+	assert_int_equal(zone_names(f->z), n + 1);
+	zone_status_get(f->z, f->now, &st);
+	double usable = (double)st.bytes / (double)n;
+	double heap = (double)(m1.uordblks - m0.uordblks) / (double)n;
+	print_message("bulk import of %zu devices: %.2f s; zone heap %.1f bytes/device "
+		      "(usable sizes %.1f), %zu signatures requested\n", n,
+		      (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9, heap,
+		      usable, sigs);
+	assert_true(usable <= 600.0);
+#ifndef REGSIGN_SANITIZE
+	/* mallinfo2 counts glibc's own chunk overhead; sanitizers replace malloc. */
+	assert_true(heap <= 600.0);
+	assert_true(heap >= usable);
+#endif
+	/* One incremental device on the big zone. */
+	struct zone_change *c = NULL;
+	struct zone_diff *d = NULL;
+	struct zone_device dev = { .id = "ffffffffffffffffffff", .index = 1,
+				   .styles = ZONE_STYLE_SEED, .cert_sha256 = v.h[0] };
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	assert_int_equal(zone_change_begin(f->z, &c), 0);
+	assert_int_equal(zone_change_device_add(c, &dev), 0);
+	assert_int_equal(zone_change_commit(c, f->now, tzs_sign, &f->s, &d), 0);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	assert_int_equal(zone_diff_signatures(d), 4);
+	print_message("one device added to the %zu-device zone in %.3f ms (4 real signatures)\n",
+		      n, ((double)(b.tv_sec - a.tv_sec) * 1e3 +
+			  (double)(b.tv_nsec - a.tv_nsec) / 1e6));
+	zone_change_free(c);
+	zone_diff_free(d);
+	devs_free(&v);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_bulk_small, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_memory, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
