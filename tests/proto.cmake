@@ -29,3 +29,10 @@ if(CMAKE_C_COMPILER_ID MATCHES "Clang")
   target_link_options(fuzz_proto PRIVATE -fsanitize=fuzzer,address,undefined)
   set_target_properties(fuzz_proto PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin/fuzz)
 endif()
+
+# A C front end's view: client.h alone compiles, links with the shared
+# library alone and runs; the library exports only regsign_* names.
+regsign_add_script_test(test_proto_client_abi
+  COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/python/test_client_abi.py
+          ${CMAKE_C_COMPILER} ${REGSIGN_SANITIZE}
+  TIMEOUT 120)
