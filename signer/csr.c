@@ -100,6 +100,7 @@ csr_parse(const unsigned char *der, size_t len, EVP_PKEY **key,
 {
 	X509_REQ *req = NULL;
 	X509_PUBKEY *xpk;
+	X509_ALGOR *palg = NULL;
 	EVP_PKEY *pk;
 	unsigned char *enc = NULL, *spki_copy = NULL;
 	size_t spki_copy_len = 0;
@@ -116,7 +117,12 @@ csr_parse(const unsigned char *der, size_t len, EVP_PKEY **key,
 	if ((r = request_decode(der, len, &req, detail, detail_size)) != X509_OK)
 		goto out;
 	xpk = X509_REQ_get_X509_PUBKEY(req);
-	if ((r = x509__spki_check_p256(xpk, detail, detail_size)) != X509_OK)
+	r = X509_ERR_CSR_PARSE;
+	if (xpk == NULL || X509_PUBKEY_get0_param(NULL, NULL, NULL, &palg, xpk) != 1) {
+		x509__detail(detail, detail_size, "no subject public key");
+		goto out;
+	}
+	if ((r = x509__spki_check_p256(palg, NULL, detail, detail_size)) != X509_OK)
 		goto out;
 	r = X509_ERR_CSR_PARSE;
 	if ((pk = X509_REQ_get0_pubkey(req)) == NULL || x509__key_check_p256(pk) != X509_OK) {

@@ -454,19 +454,20 @@ x509__issuer_keyid(const X509 *issuer, const ASN1_OCTET_STRING **keyid)
 }
 
 int
-x509__spki_check_p256(const X509_PUBKEY *xpk, char *detail, size_t size)
+x509__spki_check_p256(const X509_ALGOR *palg, const ASN1_BIT_STRING *key,
+		      char *detail, size_t size)
 {
-	ASN1_OBJECT *alg = NULL;
-	X509_ALGOR *palg = NULL;
-	const ASN1_OBJECT *curve;
+	const ASN1_OBJECT *alg = NULL, *curve;
 	const void *pval = NULL;
+	const unsigned char *d;
 	char oid[80];
-	int nid, ptype = 0;
+	int nid, ptype = 0, n;
 
-	if (xpk == NULL || X509_PUBKEY_get0_param(&alg, NULL, NULL, &palg, xpk) != 1) {
+	if (palg == NULL) {
 		x509__detail(detail, size, "no subject public key");
 		return X509_ERR_CSR_PARSE;
 	}
+	X509_ALGOR_get0(&alg, &ptype, &pval, palg);
 	switch ((nid = OBJ_obj2nid(alg))) {
 	case NID_rsaEncryption:
 	case NID_rsassaPss:
@@ -483,7 +484,6 @@ x509__spki_check_p256(const X509_PUBKEY *xpk, char *detail, size_t size)
 		x509__detail(detail, size, "key algorithm %s; only EC P-256 is allowed", oid);
 		return X509_ERR_CSR_KEY_TYPE;
 	}
-	X509_ALGOR_get0(NULL, &ptype, &pval, palg);
 	if (ptype == V_ASN1_SEQUENCE) {
 		x509__detail(detail, size, "EC key with explicit curve parameters; "
 		    "the named curve P-256 is required");
@@ -498,6 +498,16 @@ x509__spki_check_p256(const X509_PUBKEY *xpk, char *detail, size_t size)
 		OBJ_obj2txt(oid, sizeof(oid), curve, 0);
 		x509__detail(detail, size, "EC key on curve %s; only P-256 is allowed", oid);
 		return X509_ERR_CSR_KEY_CURVE;
+	}
+	if (key == NULL)
+		return X509_OK;
+	n = ASN1_STRING_length(key);
+	d = ASN1_STRING_get0_data(key);
+	if ((key->flags & ASN1_STRING_FLAG_BITS_LEFT) != 0 && (key->flags & 0x07) != 0)
+		n = -1;
+	if (!((n == 65 && d[0] == 0x04) || (n == 33 && (d[0] == 0x02 || d[0] == 0x03)))) {
+		x509__detail(detail, size, "not a P-256 point encoding");
+		return X509_ERR_CSR_PARSE;
 	}
 	return X509_OK;
 }

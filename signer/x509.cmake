@@ -3,6 +3,7 @@
 # so both the daemon and the key-ceremony tool can link it.
 add_library(regsign-x509 STATIC
   ${CMAKE_CURRENT_LIST_DIR}/x509.c
+  ${CMAKE_CURRENT_LIST_DIR}/x509_asn1.c
   ${CMAKE_CURRENT_LIST_DIR}/x509_cert.c
   ${CMAKE_CURRENT_LIST_DIR}/x509_crl.c
   ${CMAKE_CURRENT_LIST_DIR}/x509_sig.c

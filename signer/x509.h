@@ -251,6 +251,21 @@ int x509_cert_assemble(const unsigned char *tbs, size_t tbslen,
 		       const EVP_PKEY *issuer_key, X509 **cert);
 
 /**
+ * The same assembly and checks as x509_cert_assemble, returning only the
+ * certificate's DER (*@p der, malloc()ed for the caller). The parse-back is
+ * done with the library's own Certificate template instead of d2i_X509:
+ * OpenSSL 3.0 decodes the public key of every certificate it parses, which
+ * costs about twice the signature check, and a daemon issuing at the HSM's
+ * rate only needs the bytes. Checks: canonical DER that re-encodes byte for
+ * byte, TBS exactly @p tbs, both algorithms ecdsa-with-SHA256, signature
+ * valid under @p issuer_key. Errors: as x509_cert_assemble.
+ */
+int x509_cert_assemble_der(const unsigned char *tbs, size_t tbslen,
+			   const unsigned char *sig, size_t siglen,
+			   const EVP_PKEY *issuer_key, unsigned char **der,
+			   size_t *derlen);
+
+/**
  * Build the TBS of @p spec, sign SHA-256(TBS) through @p sign(@p ctx, ...)
  * and assemble (x509_cert_tbs_build + x509_cert_assemble). The issuer key
  * used for the check is spec->subject_key for ROOT, else the issuer's key.

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include <openssl/asn1.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
@@ -278,6 +279,40 @@ uri_valid(const char *s)
 	return 1;
 }
 
+/*
+ * The SubjectPublicKeyInfo of @p key (EC P-256, checked by the caller), set
+ * from its encoded point. X509_set_pubkey would do the same through OpenSSL
+ * 3.0's encoder and decoder framework, at the cost of several signatures.
+ */
+static int
+set_spki(X509 *x, const EVP_PKEY *key)
+{
+	unsigned char *pt = NULL;
+	size_t ptlen = 0;
+	int r = X509_ERR_CRYPTO;
+
+	if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+	    NULL, 0, &ptlen) != 1 || ptlen == 0 || ptlen > 133)
+		goto out;
+	r = X509_ERR_NOMEM;
+	if ((pt = OPENSSL_malloc(ptlen)) == NULL)
+		goto out;
+	r = X509_ERR_CRYPTO;
+	if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+	    pt, ptlen, &ptlen) != 1)
+		goto out;
+	/* On success the point buffer belongs to the certificate. */
+	if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x),
+	    OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
+	    OBJ_nid2obj(NID_X9_62_prime256v1), pt, (int)ptlen) != 1)
+		goto out;
+	pt = NULL;
+	r = X509_OK;
+out:
+	OPENSSL_free(pt);
+	return r;
+}
+
 /* Fields common to every profile: version, serial, validity, key, names. */
 static int
 set_common(X509 *x, const struct x509_cert_spec *spec, const X509_NAME *subject)
@@ -303,7 +338,7 @@ set_common(X509 *x, const struct x509_cert_spec *spec, const X509_NAME *subject)
 	    X509_set1_notBefore(x, nb) != 1 || X509_set1_notAfter(x, na) != 1 ||
 	    X509_set_subject_name(x, subject) != 1 ||
 	    X509_set_issuer_name(x, issuer) != 1 ||
-	    X509_set_pubkey(x, (EVP_PKEY *)spec->subject_key) != 1)
+	    (r = set_spki(x, spec->subject_key)) != X509_OK)
 		goto out;
 	/*
 	 * OpenSSL 3.0 has no setter for the TBS signature AlgorithmIdentifier

@@ -2,11 +2,13 @@
  * x509_check.c - what the issuing-CA key may sign, decided by the HSM process
  * from the TBS bytes alone.
  *
- * A TBS is parsed by wrapping it in a Certificate / CertificateList with a
- * placeholder signature and handing that to d2i_X509 / d2i_X509_CRL: OpenSSL
- * then does all of the ASN.1 and we only look at fields. The TBS must also
- * re-encode to exactly the bytes given, so that nothing the parser skipped
- * or normalized (BER lengths, odd encodings) can hide in what gets signed.
+ * A TBSCertificate is decoded with the library's own template (x509_asn1.c:
+ * OpenSSL's types for every field, the public key left undecoded, because
+ * OpenSSL 3.0's key decoding would cost more than the signature). A
+ * TBSCertList is wrapped in a CertificateList with a placeholder signature
+ * and handed to d2i_X509_CRL, which decodes no key. Either way the TBS must
+ * re-encode to exactly the bytes given, so that nothing a parser skipped or
+ * normalized (BER lengths, odd encodings) can hide in what gets signed.
  * Every rule here is a hard limit of the role, independent of policy.
  */
 #include <stdlib.h>
@@ -24,35 +26,6 @@
 static const unsigned char placeholder_sig[] = {
 	0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01
 };
-
-static X509 *
-tbs_cert_parse(const unsigned char *tbs, size_t len)
-{
-	unsigned char *wrapped = NULL, *re = NULL;
-	const unsigned char *p;
-	size_t wlen = 0;
-	X509 *x = NULL;
-	int n;
-
-	if (!x509__is_one_sequence(tbs, len) ||
-	    x509__signed_wrap(tbs, len, placeholder_sig, sizeof(placeholder_sig),
-	    &wrapped, &wlen) != X509_OK)
-		goto out;
-	p = wrapped;
-	if ((x = d2i_X509(NULL, &p, (long)wlen)) == NULL || p != wrapped + wlen)
-		goto bad;
-	if ((n = i2d_re_X509_tbs(x, &re)) <= 0 || (size_t)n != len ||
-	    memcmp(re, tbs, len) != 0)
-		goto bad;
-	goto out;
-bad:
-	X509_free(x);
-	x = NULL;
-out:
-	OPENSSL_free(re);
-	OPENSSL_free(wrapped);
-	return x;
-}
 
 static X509_CRL *
 tbs_crl_parse(const unsigned char *tbs, size_t len)
@@ -204,9 +177,9 @@ string_below_zone(const ASN1_STRING *s, const char *zone)
 /* Subject empty or a single CN below the zone; SAN dNSNames only, below
  * the zone, critical when the subject is empty. */
 static int
-names_check(X509 *x, const char *zone, char *detail, size_t size)
+names_check(const X509__TBS *t, const char *zone, char *detail, size_t size)
 {
-	const X509_NAME *subject = X509_get_subject_name(x);
+	const X509_NAME *subject = t->subject;
 	GENERAL_NAMES *san = NULL;
 	int crit = -1, i, n, r = X509_ERR_TBS_NAME;
 
@@ -217,7 +190,7 @@ names_check(X509 *x, const char *zone, char *detail, size_t size)
 		x509__detail(detail, size, "subject must be empty or one CN below %s", zone);
 		goto out;
 	}
-	if ((san = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL)) == NULL ||
+	if ((san = X509V3_get_d2i(t->extensions, NID_subject_alt_name, &crit, NULL)) == NULL ||
 	    sk_GENERAL_NAME_num(san) == 0) {
 		x509__detail(detail, size, "subjectAltName missing or malformed");
 		goto out;
@@ -244,7 +217,7 @@ out:
 }
 
 static int
-usage_check(X509 *x, char *detail, size_t size)
+usage_check(const X509__TBS *t, char *detail, size_t size)
 {
 	BASIC_CONSTRAINTS *bc = NULL;
 	ASN1_BIT_STRING *ku = NULL;
@@ -252,21 +225,21 @@ usage_check(X509 *x, char *detail, size_t size)
 	int r;
 
 	r = X509_ERR_TBS_CA;
-	if ((bc = X509_get_ext_d2i(x, NID_basic_constraints, NULL, NULL)) == NULL ||
+	if ((bc = X509V3_get_d2i(t->extensions, NID_basic_constraints, NULL, NULL)) == NULL ||
 	    bc->ca != 0 || bc->pathlen != NULL) {
 		x509__detail(detail, size, "basicConstraints %s", bc == NULL ?
 		    "missing or malformed" : "is not CA:false");
 		goto out;
 	}
 	r = X509_ERR_TBS_KEY_USAGE;
-	if ((ku = X509_get_ext_d2i(x, NID_key_usage, NULL, NULL)) == NULL ||
+	if ((ku = X509V3_get_d2i(t->extensions, NID_key_usage, NULL, NULL)) == NULL ||
 	    ASN1_BIT_STRING_get_bit(ku, 5) || ASN1_BIT_STRING_get_bit(ku, 6)) {
 		x509__detail(detail, size, "keyUsage %s", ku == NULL ?
 		    "missing or malformed" : "allows keyCertSign or cRLSign");
 		goto out;
 	}
 	r = X509_ERR_TBS_EKU;
-	if ((eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL)) == NULL ||
+	if ((eku = X509V3_get_d2i(t->extensions, NID_ext_key_usage, NULL, NULL)) == NULL ||
 	    sk_ASN1_OBJECT_num(eku) != 1 ||
 	    OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, 0)) != NID_client_auth) {
 		x509__detail(detail, size, "extendedKeyUsage must be exactly clientAuth");
@@ -292,10 +265,9 @@ x509_tbs_cert_check_device(const unsigned char *tbs, size_t len,
 		NID_subject_alt_name, NID_subject_key_identifier,
 		NID_authority_key_identifier, NID_crl_distribution_points, NID_undef
 	};
-	const ASN1_BIT_STRING *iuid = NULL, *suid = NULL;
 	char z[X509_OWNER_NAME_SIZE];
 	int64_t nb = 0, na = 0;
-	X509 *x = NULL;
+	X509__TBS *t = NULL;
 	int r = X509_ERR_INVALID;
 
 	x509__detail(detail, detail_size, "%s", "");
@@ -303,53 +275,47 @@ x509_tbs_cert_check_device(const unsigned char *tbs, size_t len,
 	    x509__zone_normalize(zone, z, sizeof(z)) != X509_OK)
 		goto out;
 	r = X509_ERR_TBS_PARSE;
-	if ((x = tbs_cert_parse(tbs, len)) == NULL) {
+	if ((t = x509__tbs_decode(tbs, len)) == NULL) {
 		x509__detail(detail, detail_size, "not one canonical DER TBSCertificate");
 		goto out;
 	}
-	X509_get0_uids(x, &iuid, &suid);
-	if (iuid != NULL || suid != NULL) {
+	if (t->issuer_uid != NULL || t->subject_uid != NULL) {
 		x509__detail(detail, detail_size, "unique identifiers present");
 		goto out;
 	}
 	r = X509_ERR_TBS_VERSION;
-	if (X509_get_version(x) != X509_VERSION_3)
+	if (t->version == NULL || ASN1_INTEGER_get(t->version) != X509_VERSION_3)
 		goto out;
 	r = X509_ERR_TBS_SIGALG;
-	if (!x509__algid_is_ecdsa_sha256(X509_get0_tbs_sigalg(x)))
+	if (!x509__algid_is_ecdsa_sha256(t->sigalg))
 		goto out;
 	r = X509_ERR_TBS_SERIAL;
-	if (!serial_ok(X509_get0_serialNumber(x)))
+	if (!serial_ok(t->serial))
 		goto out;
 	r = X509_ERR_TBS_ISSUER;
-	if (!name_is(X509_get_issuer_name(x), issuer_name_der, issuer_name_len))
+	if (!name_is(t->issuer, issuer_name_der, issuer_name_len))
 		goto out;
 	r = X509_ERR_TBS_VALIDITY;
-	if (!time_canonical(X509_get0_notBefore(x), &nb) ||
-	    !time_canonical(X509_get0_notAfter(x), &na) || na <= nb ||
+	if (!time_canonical(t->validity->notBefore, &nb) ||
+	    !time_canonical(t->validity->notAfter, &na) || na <= nb ||
 	    na - nb > max_validity_seconds) {
 		x509__detail(detail, detail_size, "validity of %lld s, cap %lld s",
 		    (long long)(na - nb), (long long)max_validity_seconds);
 		goto out;
 	}
-	/* The only device key type; a key that does not decode is refused too. */
+	/* The only device key type. */
 	r = X509_ERR_TBS_KEY;
-	if (x509__spki_check_p256(X509_get_X509_PUBKEY(x), detail, detail_size) != X509_OK)
+	if (x509__spki_check_p256(t->spki->alg, t->spki->key, detail, detail_size) != X509_OK)
 		goto out;
-	if (X509_get0_pubkey(x) == NULL) {
-		x509__detail(detail, detail_size, "subject public key does not decode");
-		goto out;
-	}
-	if ((r = extensions_check(X509_get0_extensions(x), allowed, detail,
-	    detail_size)) != X509_OK ||
-	    (r = usage_check(x, detail, detail_size)) != X509_OK ||
-	    (r = names_check(x, z, detail, detail_size)) != X509_OK)
+	if ((r = extensions_check(t->extensions, allowed, detail, detail_size)) != X509_OK ||
+	    (r = usage_check(t, detail, detail_size)) != X509_OK ||
+	    (r = names_check(t, z, detail, detail_size)) != X509_OK)
 		goto out;
 	r = X509_OK;
 out:
 	if (r != X509_OK && detail != NULL && detail_size > 0 && detail[0] == '\0')
 		x509__detail(detail, detail_size, "%s", x509_strerror(r));
-	X509_free(x);
+	x509__tbs_free(t);
 	return r;
 }
 

@@ -87,12 +87,50 @@ int x509__zone_normalize(const char *zone, char *buf, size_t size);
 int x509__issuer_keyid(const X509 *issuer, const ASN1_OCTET_STRING **keyid);
 
 /**
- * Is the SubjectPublicKeyInfo @p xpk EC with the named curve P-256? Read
- * from its AlgorithmIdentifier, because OpenSSL decodes explicit parameters
- * describing P-256 into a key indistinguishable from a named-curve one.
+ * Is the SubjectPublicKeyInfo with algorithm @p alg (and, if @p key is not
+ * NULL, the subjectPublicKey bits @p key) EC with the named curve P-256? Read
+ * from the AlgorithmIdentifier, because OpenSSL decodes explicit parameters
+ * describing P-256 into a key indistinguishable from a named-curve one. The
+ * bits, when given, must be one uncompressed (65 bytes) or compressed (33)
+ * point encoding; whether the point is on the curve is not checked here.
  * Returns 0 or the distinct X509_ERR_CSR_KEY_* (or CSR_PARSE) refusal, with
  * an explanation in @p detail.
  */
-int x509__spki_check_p256(const X509_PUBKEY *xpk, char *detail, size_t size);
+int x509__spki_check_p256(const X509_ALGOR *alg, const ASN1_BIT_STRING *key,
+			  char *detail, size_t size);
+
+/* SubjectPublicKeyInfo with the key left undecoded (see x509_asn1.c). */
+typedef struct x509__spki_st {
+	X509_ALGOR *alg;
+	ASN1_BIT_STRING *key;
+} X509__SPKI;
+
+/* TBSCertificate (RFC 5280 §4.1) with an undecoded public key. */
+typedef struct x509__tbs_st {
+	ASN1_INTEGER *version;          /* NULL means v1 */
+	ASN1_INTEGER *serial;
+	X509_ALGOR *sigalg;
+	X509_NAME *issuer;
+	X509_VAL *validity;
+	X509_NAME *subject;
+	X509__SPKI *spki;
+	ASN1_BIT_STRING *issuer_uid;
+	ASN1_BIT_STRING *subject_uid;
+	STACK_OF(X509_EXTENSION) *extensions;
+} X509__TBS;
+
+/* Certificate (RFC 5280 §4.1) over X509__TBS. */
+typedef struct x509__cert_st {
+	X509__TBS *tbs;
+	X509_ALGOR *alg;
+	ASN1_BIT_STRING *sig;
+} X509__CERT;
+
+/** Decode exactly @p len bytes of canonical DER, or NULL. */
+X509__TBS *x509__tbs_decode(const unsigned char *der, size_t len);
+void x509__tbs_free(X509__TBS *tbs);
+/** Decode exactly @p len bytes of canonical DER, or NULL. */
+X509__CERT *x509__cert_decode(const unsigned char *der, size_t len);
+void x509__cert_free(X509__CERT *cert);
 
 #endif /* REGSIGN_SIGNER_X509_INT_H */

@@ -258,6 +258,64 @@ assemble_prepare(const unsigned char *tbs, size_t tbslen,
 	return x509__signed_wrap(tbs, tbslen, sig, siglen, der, derlen);
 }
 
+/* Does ECDSA-with-SHA256 signature @p sig over @p data verify with @p key? */
+static int
+signature_valid(const unsigned char *data, size_t len, const unsigned char *sig,
+		size_t siglen, const EVP_PKEY *key)
+{
+	unsigned char md[X509_DIGEST_LEN];
+	EVP_PKEY_CTX *ctx = NULL;
+	int ok = 0;
+
+	if (x509_sha256(data, len, md) != X509_OK ||
+	    (ctx = EVP_PKEY_CTX_new((EVP_PKEY *)key, NULL)) == NULL ||
+	    EVP_PKEY_verify_init(ctx) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1)
+		goto out;
+	ok = EVP_PKEY_verify(ctx, sig, siglen, md, sizeof(md)) == 1;
+out:
+	EVP_PKEY_CTX_free(ctx);
+	return ok;
+}
+
+int
+x509_cert_assemble_der(const unsigned char *tbs, size_t tbslen,
+		       const unsigned char *sig, size_t siglen,
+		       const EVP_PKEY *issuer_key, unsigned char **der,
+		       size_t *derlen)
+{
+	X509__CERT *c = NULL;
+	unsigned char *enc = NULL;
+	size_t enclen = 0;
+	int r;
+
+	if (derlen == NULL)
+		return X509_ERR_INVALID;
+	if ((r = assemble_prepare(tbs, tbslen, sig, siglen, issuer_key, der,
+	    &enc, &enclen)) != X509_OK)
+		goto out;
+	/*
+	 * The whole certificate decodes and re-encodes to the same bytes, and
+	 * the wrapper put @p tbs first, verbatim: so the certificate's TBS is
+	 * exactly what was signed, and it is canonical DER.
+	 */
+	r = X509_ERR_ASSEMBLY;
+	if ((c = x509__cert_decode(enc, enclen)) == NULL ||
+	    !x509__algid_is_ecdsa_sha256(c->alg) ||
+	    X509_ALGOR_cmp(c->alg, c->tbs->sigalg) != 0 ||
+	    !bits_equal(c->sig, sig, siglen))
+		goto out;
+	r = X509_ERR_SIG_VERIFY;
+	if (!signature_valid(tbs, tbslen, sig, siglen, issuer_key))
+		goto out;
+	r = x509__der_take(enc, (int)enclen, der, derlen);
+	enc = NULL;
+out:
+	OPENSSL_free(enc);
+	x509__cert_free(c);
+	return r;
+}
+
 int
 x509_cert_assemble(const unsigned char *tbs, size_t tbslen,
 		   const unsigned char *sig, size_t siglen,
@@ -266,14 +324,15 @@ x509_cert_assemble(const unsigned char *tbs, size_t tbslen,
 	X509 *x = NULL;
 	unsigned char *der = NULL, *re = NULL;
 	const unsigned char *p;
-	const ASN1_BIT_STRING *bits = NULL;
-	const X509_ALGOR *alg = NULL;
 	size_t derlen = 0;
 	int n, r;
 
-	if ((r = assemble_prepare(tbs, tbslen, sig, siglen, issuer_key, cert,
+	if (cert == NULL)
+		return X509_ERR_INVALID;
+	if ((r = x509_cert_assemble_der(tbs, tbslen, sig, siglen, issuer_key,
 	    &der, &derlen)) != X509_OK)
 		goto out;
+	/* And OpenSSL itself agrees that this is that certificate. */
 	r = X509_ERR_ASSEMBLY;
 	p = der;
 	if ((x = d2i_X509(NULL, &p, (long)derlen)) == NULL || p != der + derlen)
@@ -281,20 +340,12 @@ x509_cert_assemble(const unsigned char *tbs, size_t tbslen,
 	if ((n = i2d_re_X509_tbs(x, &re)) <= 0 || (size_t)n != tbslen ||
 	    memcmp(re, tbs, tbslen) != 0)
 		goto out;
-	X509_get0_signature(&bits, &alg, x);
-	if (!x509__algid_is_ecdsa_sha256(alg) ||
-	    X509_ALGOR_cmp(alg, X509_get0_tbs_sigalg(x)) != 0 ||
-	    !bits_equal(bits, sig, siglen))
-		goto out;
-	r = X509_ERR_SIG_VERIFY;
-	if (X509_verify(x, (EVP_PKEY *)issuer_key) != 1)
-		goto out;
 	*cert = x;
 	x = NULL;
 	r = X509_OK;
 out:
 	OPENSSL_free(re);
-	OPENSSL_free(der);
+	free(der);
 	X509_free(x);
 	return r;
 }

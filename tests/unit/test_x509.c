@@ -615,14 +615,46 @@ failing_signer(void *ctx, const unsigned char digest[X509_DIGEST_LEN],
 	return -1;
 }
 
+/*
+ * Both assembly entries must give the same answer; when they accept, the
+ * same bytes, with the signed TBS inside verbatim.
+ */
+static int
+assemble_both(const unsigned char *tbs, size_t len, const unsigned char *sig,
+	      size_t siglen, const EVP_PKEY *key)
+{
+	unsigned char *a = NULL, *b = NULL;
+	size_t alen = 0, blen = 0;
+	X509 *x = NULL;
+	int r1, r2;
+
+	r1 = x509_cert_assemble(tbs, len, sig, siglen, key, &x);
+	r2 = x509_cert_assemble_der(tbs, len, sig, siglen, key, &b, &blen);
+	assert_int_equal(r1, r2);
+	if (r1 == X509_OK) {
+		assert_int_equal(x509_cert_der(x, &a, &alen), X509_OK);
+		assert_int_equal(alen, blen);
+		assert_memory_equal(a, b, alen);
+		assert_non_null(memmem(a, alen, tbs, len));
+	} else {
+		assert_null(x);
+		assert_null(b);
+	}
+	free(a);
+	free(b);
+	X509_free(x);
+	return r1;
+}
+
 static void
 test_assemble(void **state)
 {
 	struct pki *p = *state;
 	struct x509_cert_spec s;
 	EVP_PKEY *k = ec_key("P-256");
-	unsigned char *tbs = NULL, *tbs2 = NULL, md[32], sig[80], bad[90], *der = NULL;
-	size_t len = 0, len2 = 0, siglen = sizeof(sig), derlen = 0;
+	const EVP_PKEY *ik = X509_get0_pubkey(p->issuing), *rk = X509_get0_pubkey(p->root);
+	unsigned char *tbs = NULL, *tbs2 = NULL, md[32], sig[80], bad[90];
+	size_t len = 0, len2 = 0, siglen = sizeof(sig);
 	X509 *x = NULL;
 
 	memset(&s, 0, sizeof(s));
@@ -638,46 +670,32 @@ test_assemble(void **state)
 	assert_int_equal(x509_sign_with_pkey(p->issuing_key, md, sig, &siglen), 0);
 
 	/* The good case: the DER's TBS is exactly what was signed. */
-	assert_int_equal(x509_cert_assemble(tbs, len, sig, siglen,
-	    X509_get0_pubkey(p->issuing), &x), X509_OK);
-	assert_int_equal(x509_cert_der(x, &der, &derlen), X509_OK);
-	assert_non_null(memmem(der, derlen, tbs, len));
-	free(der);
-	X509_free(x);
-	x = NULL;
+	assert_int_equal(assemble_both(tbs, len, sig, siglen, ik), X509_OK);
 
 	/* Signed by another key, or checked against another key. */
-	assert_int_equal(x509_cert_assemble(tbs, len, sig, siglen,
-	    X509_get0_pubkey(p->root), &x), X509_ERR_SIG_VERIFY);
+	assert_int_equal(assemble_both(tbs, len, sig, siglen, rk), X509_ERR_SIG_VERIFY);
 	/* A flipped byte in s: still DER, no longer valid. */
 	memcpy(bad, sig, siglen);
 	bad[siglen - 1] ^= 0x01;
-	assert_int_equal(x509_cert_assemble(tbs, len, bad, siglen,
-	    X509_get0_pubkey(p->issuing), &x), X509_ERR_SIG_VERIFY);
+	assert_int_equal(assemble_both(tbs, len, bad, siglen, ik), X509_ERR_SIG_VERIFY);
 	/* Not DER: a trailing byte, a truncated value, a raw r||s. */
 	memcpy(bad, sig, siglen);
 	bad[siglen] = 0;
-	assert_int_equal(x509_cert_assemble(tbs, len, bad, siglen + 1,
-	    X509_get0_pubkey(p->issuing), &x), X509_ERR_SIG_FORMAT);
-	assert_int_equal(x509_cert_assemble(tbs, len, sig, siglen - 1,
-	    X509_get0_pubkey(p->issuing), &x), X509_ERR_SIG_FORMAT);
+	assert_int_equal(assemble_both(tbs, len, bad, siglen + 1, ik), X509_ERR_SIG_FORMAT);
+	assert_int_equal(assemble_both(tbs, len, sig, siglen - 1, ik), X509_ERR_SIG_FORMAT);
 	memset(bad, 0x11, 64);
-	assert_int_equal(x509_cert_assemble(tbs, len, bad, 64,
-	    X509_get0_pubkey(p->issuing), &x), X509_ERR_SIG_FORMAT);
+	assert_int_equal(assemble_both(tbs, len, bad, 64, ik), X509_ERR_SIG_FORMAT);
 	/* A signature over a different TBS. */
 	s.index = 8;
 	assert_int_equal(x509_cert_tbs_build(&s, &tbs2, &len2), X509_OK);
-	assert_int_equal(x509_cert_assemble(tbs2, len2, sig, siglen,
-	    X509_get0_pubkey(p->issuing), &x), X509_ERR_SIG_VERIFY);
+	assert_int_equal(assemble_both(tbs2, len2, sig, siglen, ik), X509_ERR_SIG_VERIFY);
 	/* A TBS with a trailing byte, and one that is not a SEQUENCE. */
 	tbs2 = realloc(tbs2, len + 1);
 	memcpy(tbs2, tbs, len);
 	tbs2[len] = 0;
-	assert_int_equal(x509_cert_assemble(tbs2, len + 1, sig, siglen,
-	    X509_get0_pubkey(p->issuing), &x), X509_ERR_INVALID);
+	assert_int_equal(assemble_both(tbs2, len + 1, sig, siglen, ik), X509_ERR_INVALID);
 	tbs2[0] = 0x31;
-	assert_int_equal(x509_cert_assemble(tbs2, len, sig, siglen,
-	    X509_get0_pubkey(p->issuing), &x), X509_ERR_INVALID);
+	assert_int_equal(assemble_both(tbs2, len, sig, siglen, ik), X509_ERR_INVALID);
 	assert_null(x);
 
 	/* A BER TBS (non-minimal length), validly signed: its re-encoding is
@@ -691,8 +709,7 @@ test_assemble(void **state)
 	assert_int_equal(x509_sha256(tbs2, len + 1, md), X509_OK);
 	siglen = sizeof(sig);
 	assert_int_equal(x509_sign_with_pkey(p->issuing_key, md, sig, &siglen), 0);
-	assert_int_equal(x509_cert_assemble(tbs2, len + 1, sig, siglen,
-	    X509_get0_pubkey(p->issuing), &x), X509_ERR_ASSEMBLY);
+	assert_int_equal(assemble_both(tbs2, len + 1, sig, siglen, ik), X509_ERR_ASSEMBLY);
 	assert_null(x);
 
 	/* A signer that fails. */
