@@ -23,7 +23,7 @@
 
 #include "signer/client.h"
 
-/** Exit statuses of socket commands (documented in docs/PROTOCOL.md §10). */
+/** Exit statuses of socket commands (documented in docs/PROTOCOL.md §11). */
 enum cli_exit {
 	CLI_EXIT_OK = 0,
 	CLI_EXIT_REFUSED = 1, /**< the server answered ERROR */
