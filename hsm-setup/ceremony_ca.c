@@ -27,6 +27,12 @@ static int ca_fail(char *err, size_t errlen, int r, const char *fmt, ...)
     return r;
 }
 
+/* What the signing callback needs, and what it reports back. */
+struct sign_ctx {
+    const struct ceremony_signer *signer;
+    int hsm_r;          /* hsm_sign()'s result, for the error message */
+};
+
 /*
  * The x509 library's signing callback, answered by the token: SHA-256 of the
  * TBS in, DER ECDSA-Sig-Value out.
@@ -34,12 +40,13 @@ static int ca_fail(char *err, size_t errlen, int r, const char *fmt, ...)
 static int sign_in_token(void *ctx, const unsigned char digest[X509_DIGEST_LEN],
                          unsigned char *sig, size_t *siglen)
 {
-    const struct ceremony_signer *signer = ctx;
+    struct sign_ctx *sc = ctx;
     unsigned char buf[HSM_SIG_MAX];
     size_t len = sizeof buf;
 
-    if (hsm_sign(signer->hsm, signer->key_id, digest, X509_DIGEST_LEN,
-                 HSM_SIG_DER, buf, &len) != HSM_OK || len > *siglen)
+    sc->hsm_r = hsm_sign(sc->signer->hsm, sc->signer->key_id, digest,
+                         X509_DIGEST_LEN, HSM_SIG_DER, buf, &len);
+    if (sc->hsm_r != HSM_OK || len > *siglen)
         return -1;
     memcpy(sig, buf, len);
     *siglen = len;
@@ -78,11 +85,16 @@ out:
 }
 
 /* A 16-byte serial from the token's RNG, made a positive DER INTEGER. */
-static int token_serial(const struct ceremony_signer *signer,
-                        unsigned char serial[X509_SERIAL_LEN])
+static int token_serial(const struct ceremony_signer *signer, const char *label,
+                        unsigned char serial[X509_SERIAL_LEN], char *err,
+                        size_t errlen)
 {
-    if (hsm_random(signer->hsm, serial, X509_SERIAL_LEN) != HSM_OK)
-        return CEREMONY_ERR_HSM;
+    int r = hsm_random(signer->hsm, serial, X509_SERIAL_LEN);
+
+    if (r != HSM_OK)
+        return ca_fail(err, errlen, CEREMONY_ERR_HSM,
+                       "the token gave no random serial for \"%s\": %s (%s)",
+                       label, hsm_strerror(r), hsm_last_error(signer->hsm));
     x509_serial_normalize(serial);
     return CEREMONY_OK;
 }
@@ -96,6 +108,7 @@ static int make_ca(const struct ceremony_ca *ca, enum x509_profile profile,
 {
     struct x509_cert_spec spec = { .profile = profile, .issuer = issuer,
                                    .zone = zone };
+    struct sign_ctx sc = { .signer = signer, .hsm_r = HSM_OK };
     const unsigned char *p = spki;
     EVP_PKEY *key = NULL;
     X509_NAME *name = NULL;
@@ -112,17 +125,21 @@ static int make_ca(const struct ceremony_ca *ca, enum x509_profile profile,
         ca_fail(err, errlen, r, "cannot build the subject of \"%s\"", ca->label);
         goto out;
     }
-    r = token_serial(signer, spec.serial);
-    if (r != CEREMONY_OK) {
-        ca_fail(err, errlen, r, "the token gave no random serial for \"%s\"",
-                ca->label);
+    r = token_serial(signer, ca->label, spec.serial, err, errlen);
+    if (r != CEREMONY_OK)
         goto out;
-    }
     spec.not_before = (int64_t)now;
     spec.not_after = (int64_t)now + ca->validity;
     spec.subject_key = key;
     spec.subject = name;
-    xr = x509_cert_create(&spec, sign_in_token, (void *)signer, out);
+    xr = x509_cert_create(&spec, sign_in_token, &sc, out);
+    if (xr == X509_ERR_SIGN && sc.hsm_r != HSM_OK) {
+        r = ca_fail(err, errlen, CEREMONY_ERR_HSM,
+                    "signing the certificate of \"%s\" in the token: %s (%s)",
+                    ca->label, hsm_strerror(sc.hsm_r),
+                    hsm_last_error(signer->hsm));
+        goto out;
+    }
     if (xr != X509_OK) {
         r = ca_fail(err, errlen,
                     xr == X509_ERR_SIGN ? CEREMONY_ERR_HSM : CEREMONY_ERR_X509,

@@ -21,7 +21,7 @@ if(TARGET regsign-ceremony AND TARGET regsign-config AND TARGET regsign-policy)
 endif()
 
 if(TARGET regsign-ceremony)
-  foreach(script example refuse dev_setup)
+  foreach(script example refuse failure dev_setup)
     regsign_add_script_test(ceremony_${script}
       COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/ceremony/${script}.sh
       TIMEOUT 300)

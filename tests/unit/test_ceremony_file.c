@@ -285,6 +285,80 @@ static void test_hex(void **state)
     assert_string_equal(ceremony_hex(b, 0, buf, sizeof buf), "");
 }
 
+/*
+ * Mutations of a valid file (bytes changed, lines cut or repeated) must each
+ * load cleanly or fail with a message; under ASan this also shows that no
+ * path through the reader touches memory it should not.
+ */
+static uint32_t next_rand(uint32_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    return *x;
+}
+
+static void test_mutations(void **state)
+{
+    static const char alphabet[] = ":- \n{}[]\"'&*!#a0.\t";
+    struct tdir *d = *state;
+    uint32_t seed = 0x2545f491u;
+    size_t base_len = strlen(base_yaml), accepted = 0;
+    char buf[2048], err[CEREMONY_ERRMAX];
+
+    for (int i = 0; i < 2000; i++) {
+        struct ceremony_spec *spec = NULL;
+        size_t len = base_len;
+        unsigned n = 1 + next_rand(&seed) % 3;
+        FILE *f;
+        int r;
+
+        memcpy(buf, base_yaml, base_len);
+        for (unsigned m = 0; m < n; m++) {
+            size_t at = next_rand(&seed) % len;
+            switch (next_rand(&seed) % 4) {
+            case 0: /* change one byte */
+                buf[at] = alphabet[next_rand(&seed) % (sizeof alphabet - 1)];
+                break;
+            case 1: /* cut the file short */
+                len = at;
+                break;
+            case 2: /* repeat the tail from a point (duplicate keys etc.) */
+                if (len + (len - at) < sizeof buf) {
+                    memcpy(buf + len, buf + at, len - at);
+                    len += len - at;
+                }
+                break;
+            default: /* a byte that is not UTF-8 */
+                buf[at] = (char)0xff;
+                break;
+            }
+            if (len == 0)
+                break;
+        }
+        f = fopen(d->file, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(buf, 1, len, f), len);
+        assert_int_equal(fclose(f), 0);
+        err[0] = '\0';
+        r = ceremony_spec_load(d->file, &spec, err, sizeof err);
+        if (r == CEREMONY_FILE_OK) {
+            assert_non_null(spec->root.label);
+            assert_non_null(spec->audit_label);
+            assert_non_null(spec->registry.name);
+            accepted++;
+            ceremony_spec_free(spec);
+        } else {
+            assert_null(spec);
+            assert_true(r < 0);
+            if (err[0] == '\0')
+                fail_msg("mutation %d refused (%d) without a message", i, r);
+        }
+    }
+    /* Some mutations (inside quoted strings, say) keep the file valid. */
+    assert_true(accepted > 0 && accepted < 2000);
+}
+
 static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -346,6 +420,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_zones, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_validity_order, setup_dir, teardown_dir),
         cmocka_unit_test_setup_teardown(test_missing_file, setup_dir, teardown_dir),
+        cmocka_unit_test_setup_teardown(test_mutations, setup_dir, teardown_dir),
         cmocka_unit_test(test_zone_file_names),
         cmocka_unit_test(test_hex),
         cmocka_unit_test_setup_teardown(test_transcript, setup_dir, teardown_dir),
