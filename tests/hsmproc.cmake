@@ -18,11 +18,22 @@ if(TARGET regsign-config AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_config
     LIBS regsign-config TIMEOUT 60 LABELS hsmproc)
 endif()
 
-if(TARGET regsign-hsmproc AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsmd.c)
+# The HSM process end to end on SoftHSM, also behind the fault-injection module
+# (target regsign-p11fault of tests/pkcs11.cmake, included after this file: CMake
+# resolves the name when it generates).
+if(TARGET regsign-hsmproc AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/fault/p11fault.c
+   AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsmd.c)
   regsign_add_test(test_hsmd
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsmd.c
     LIBS regsign-hsmproc regsign-x509 PkgConfig::LIBUV PkgConfig::OPENSSL
     TIMEOUT 300 LABELS hsmproc)
+  target_compile_definitions(test_hsmd PRIVATE
+    P11FAULT_PATH="$<TARGET_FILE:regsign-p11fault>")
+  add_dependencies(test_hsmd regsign-p11fault)
+  # SoftHSM leaks what a simulated HSM restart interrupts (tests/fault/lsan-softhsm.supp);
+  # the HSM processes this test starts inherit the setting.
+  set_property(TEST test_hsmd APPEND PROPERTY ENVIRONMENT
+    "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/fault/lsan-softhsm.supp:print_suppressions=0")
 endif()
 
 # libFuzzer target of the protocol decoders. Only clang has libFuzzer; the codec is

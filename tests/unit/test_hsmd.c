@@ -51,6 +51,9 @@ struct env {
 	char exe[4096];
 	char config[4096];
 	char bad_config[4096];
+	char fault_config[4096];
+	char fault_ctl[4200];
+	char fault_dir[4096];
 	X509 *ca;
 	EVP_PKEY *ca_pub; /* the HSM's issuing-ca public key */
 	EVP_PKEY *dev_key;
@@ -181,7 +184,8 @@ static void run_until(struct ctx *c, const int *flag, int want)
 	uv_run(&c->loop, UV_RUN_NOWAIT);
 }
 
-static void spawn(struct ctx *c, const struct env *e, const char *config)
+static void spawn_dirs(struct ctx *c, const struct env *e, const char *config,
+                       const char *const *dirs)
 {
 	struct hsmlink_options o;
 
@@ -193,9 +197,15 @@ static void spawn(struct ctx *c, const struct env *e, const char *config)
 	o.ready_cb = on_ready;
 	o.death_cb = on_death;
 	o.arg = c;
+	o.module_dirs = dirs;
 	assert_int_equal(hsmlink_spawn(&c->loop, &o, &c->link), HSMLINK_OK);
 	assert_true(hsmlink_pid(c->link) > 0);
 	run_until(c, &c->ready, 1);
+}
+
+static void spawn(struct ctx *c, const struct env *e, const char *config)
+{
+	spawn_dirs(c, e, config, NULL);
 }
 
 /* Closes the link and checks that the loop ends with nothing left open. */
@@ -329,7 +339,8 @@ static void write_file(const char *path, const char *text)
 	assert_int_equal(fclose(f), 0);
 }
 
-static void write_config(const struct env *e, const char *path, const char *zsk_label)
+static void write_config_module(const struct env *e, const char *path, const char *zsk_label,
+                                const char *module, const char *extra_env)
 {
 	static char buf[65536];
 	int n = snprintf(buf, sizeof(buf),
@@ -339,9 +350,10 @@ static void write_config(const struct env *e, const char *path, const char *zsk_
 	         "  token: \"%s\"\n"
 	         "  pin-file: %s\n"
 	         "  sessions: 2\n"
-	         "  recover-timeout: 5s\n"
+	         "  recover-timeout: 2s\n"
 	         "  environment:\n"
 	         "    SOFTHSM2_CONF: %s\n"
+	         "%s"
 	         "keys:\n"
 	         "  issuing-ca: \"%s;object=regsign-issuing-ca\"\n"
 	         "  ksk: \"%s;object=regsign-ksk\"\n"
@@ -361,12 +373,17 @@ static void write_config(const struct env *e, const char *path, const char *zsk_
 	         "  database: %s/regsign.db\n"
 	         "  audit-log: %s/audit.jsonl\n"
 	         "  zone-file: %s/zone.db\n",
-	         e->t.module, e->t.uri, e->t.pin_file, e->t.conf, e->t.uri, e->t.uri, e->t.uri,
+	         module, e->t.uri, e->t.pin_file, e->t.conf, extra_env, e->t.uri, e->t.uri, e->t.uri,
 	         zsk_label, e->t.uri, e->t.uri, e->t.dir, e->t.dir, e->t.dir, e->t.dir, e->t.dir,
 	         e->t.dir, e->t.dir);
 
 	assert_true(n > 0 && (size_t)n < sizeof(buf));
 	write_file(path, buf);
+}
+
+static void write_config(const struct env *e, const char *path, const char *zsk_label)
+{
+	write_config_module(e, path, zsk_label, e->t.module, "");
 }
 
 static void write_pem(const char *path, X509 *cert)
@@ -455,6 +472,20 @@ static int setup(void **state)
 	write_config(e, e->config, "regsign-zsk");
 	snprintf(e->bad_config, sizeof(e->bad_config), "%s/bad.yaml", e->t.dir);
 	write_config(e, e->bad_config, "no-such-key");
+	/* The same keys behind the fault-injection module, which forwards to SoftHSM. */
+	{
+		char extra[9000], *slash;
+
+		snprintf(e->fault_dir, sizeof(e->fault_dir), "%s", P11FAULT_PATH);
+		slash = strrchr(e->fault_dir, '/');
+		assert_non_null(slash);
+		*slash = '\0';
+		snprintf(e->fault_ctl, sizeof(e->fault_ctl), "%s/ctl", e->t.dir);
+		snprintf(extra, sizeof(extra), "    P11FAULT_MODULE: %s\n    P11FAULT_CONTROL: %s\n",
+		         e->t.module, e->fault_ctl);
+		snprintf(e->fault_config, sizeof(e->fault_config), "%s/fault.yaml", e->t.dir);
+		write_config_module(e, e->fault_config, "regsign-zsk", P11FAULT_PATH, extra);
+	}
 	/* The HSM process must get SoftHSM's configuration from hsm.environment alone. */
 	unsetenv("SOFTHSM2_CONF");
 	*state = e;
@@ -766,6 +797,94 @@ static void test_startup_failure(void **state)
 	assert_int_equal(uv_loop_close(&c.loop), 0);
 }
 
+/* ---- HSM loss and recovery, through the fault-injection module --------------------- */
+
+/* Replaces the fault module's control file atomically, as its README asks. */
+static void fault_ctl(const struct env *e, const char *text)
+{
+	char tmp[4300];
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", e->fault_ctl);
+	write_file(tmp, text);
+	assert_int_equal(rename(tmp, e->fault_ctl), 0);
+}
+
+/* Signs n RRSIG datas with the ZSK and returns how many came back with status want. */
+static int sign_some(struct ctx *c, EVP_PKEY *zsk, int n, int want)
+{
+	static uint8_t data[16][256];
+	struct hsmlink_sign_req reqs[16];
+	int done = c->calls_done + 1, got = 0;
+
+	assert_true(n <= 16);
+	for (int i = 0; i < n; i++) {
+		size_t len = rrsig_data(data[i], 1, key_tag(zsk, 256), i, 0);
+
+		reqs[i] = (struct hsmlink_sign_req){ "zsk", HSMPROTO_KIND_RRSIG_DATA,
+		                                     HSMPROTO_FORMAT_RAW, data[i], len };
+	}
+	assert_int_equal(hsmlink_sign(c->link, reqs, (size_t)n, on_sign, c), HSMLINK_OK);
+	run_until(c, &c->calls_done, done);
+	for (int i = 0; i < n; i++) {
+		if (c->res[i].status != want)
+			continue;
+		got++;
+		if (want == HSMPROTO_ST_OK)
+			assert_true(verify_raw(zsk, data[i], reqs[i].len, c->res[i].value,
+			                       c->res[i].value_len));
+	}
+	return got;
+}
+
+static void get_status(struct ctx *c)
+{
+	int done = c->calls_done + 1;
+
+	assert_int_equal(hsmlink_status(c->link, on_status, c), HSMLINK_OK);
+	run_until(c, &c->calls_done, done);
+	assert_int_equal(c->st_status, HSMPROTO_ST_OK);
+}
+
+static void test_recovery(void **state)
+{
+	struct env *e = *state;
+	const char *dirs[] = { e->fault_dir, NULL };
+	struct ctx c;
+	EVP_PKEY *zsk;
+
+	fault_ctl(e, "# nothing yet\n");
+	spawn_dirs(&c, e, e->fault_config, dirs);
+	if (c.ready_status != HSMPROTO_ST_OK)
+		fail_msg("HSM process behind the fault module not ready: %s", c.ready_reason);
+	zsk = get_pubkey(&c, "zsk", NULL);
+	assert_int_equal(sign_some(&c, zsk, 8, HSMPROTO_ST_OK), 8);
+
+	/* The HSM "restarts": sessions and login gone. The HSM process recovers in place. */
+	fault_ctl(e, "invalidate\n");
+	assert_int_equal(sign_some(&c, zsk, 8, HSMPROTO_ST_OK), 8);
+	get_status(&c);
+	assert_int_equal(c.st.state, HSMPROTO_STATE_UP);
+	assert_true(c.st.recoveries >= 1);
+
+	/* The token stays away longer than recover-timeout: UNAVAILABLE, retryable. */
+	fault_ctl(e, "invalidate\ndown inf\n");
+	assert_int_equal(sign_some(&c, zsk, 2, HSMPROTO_ST_UNAVAILABLE), 2);
+	if (strstr(c.res[0].reason, "sign") == NULL)
+		fail_msg("UNAVAILABLE reason \"%s\" does not say what failed", c.res[0].reason);
+	get_status(&c);
+	assert_int_not_equal(c.st.state, HSMPROTO_STATE_UP);
+
+	/* Back again: the next request recovers, and the process never restarted. */
+	fault_ctl(e, "# back\n");
+	assert_int_equal(sign_some(&c, zsk, 8, HSMPROTO_ST_OK), 8);
+	get_status(&c);
+	assert_int_equal(c.st.state, HSMPROTO_STATE_UP);
+	assert_true(c.st.recoveries >= 2);
+	assert_int_equal(c.dead, 0);
+	EVP_PKEY_free(zsk);
+	finish(&c);
+}
+
 /* ---- the raw protocol against a directly started HSM process ------------------------ */
 
 struct raw {
@@ -930,6 +1049,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_coalescing_and_split),
 		cmocka_unit_test(test_kill),
 		cmocka_unit_test(test_startup_failure),
+		cmocka_unit_test(test_recovery),
 		cmocka_unit_test(test_raw_protocol),
 	};
 
