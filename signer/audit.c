@@ -1,7 +1,8 @@
 /*
  * The audit log: records appended to the store inside the caller's
  * transaction, exported to the JSON-lines file once committed, signed
- * checkpoints, and the repairs made at open. See audit.h.
+ * checkpoints (the file itself and the repairs made at open live in
+ * audit_export.c). See audit.h.
  *
  * State is kept twice: what is committed (seq, prev, head) and what the
  * open transaction has added on top (pend_*). The store's commit hook
@@ -10,53 +11,14 @@
  * in the store, and a rolled-back record never does.
  */
 #include "signer/audit.h"
+#include "signer/audit_int.h"
 #include "signer/audit_record.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-static const char ZERO_HASH[65] =
-	"0000000000000000000000000000000000000000000000000000000000000000";
-
-struct pending {
-	char *line;
-	size_t len;
-	uint64_t seq;
-};
-
-struct audit_log {
-	store_t *st;
-	char *path;
-	uint64_t rotate_bytes;
-	unsigned flags;
-	int fd;
-	uint64_t file_size;
-	uint64_t file_first_seq;   /* seq of the current file's first line, 0 if empty */
-	/* committed */
-	uint64_t seq;
-	char prev[65];
-	int has_head;
-	char head[65];
-	uint64_t head_seq;
-	/* added by the open transaction */
-	uint64_t pend_seq;
-	char pend_prev[65];
-	int pend_has_head;
-	char pend_head[65];
-	uint64_t pend_head_seq;
-	struct pending *pend;
-	size_t npend, cappend;
-	int sticky;                /* export failure: returned by every later call */
-	char *buf;                 /* AUDIT_LINE_MAX + 1 bytes of scratch */
-};
 
 const char *
 audit_strerror(int err)
@@ -88,8 +50,8 @@ audit_error_is_fatal(int err)
 	return err == AUDIT_EFSYNC || err == AUDIT_EIO || err == AUDIT_ECORRUPT;
 }
 
-static int
-from_store(int r)
+int
+audit__from_store(int r)
 {
 	switch (r) {
 	case STORE_OK: return 0;
@@ -102,106 +64,10 @@ from_store(int r)
 	}
 }
 
-static int
-from_errno(int e)
-{
-	return e == ENOSPC || e == EDQUOT ? AUDIT_EFULL : e == ENOMEM ? AUDIT_ENOMEM : AUDIT_EIO;
-}
-
-/* ---- The file --------------------------------------------------------------- */
-
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return from_errno(errno);
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int
-fsync_fd(int fd)
-{
-	return fsync(fd) == 0 ? 0 : AUDIT_EFSYNC;
-}
-
-/* fsync the directory holding @p path, so a rename or creation is durable. */
-static int
-fsync_dir_of(const char *path)
-{
-	char *copy = strdup(path);
-	int fd, r = AUDIT_ENOMEM;
-	if (copy == NULL)
-		return r;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(copy);
-	if (fd < 0)
-		return from_errno(errno);
-	r = fsync_fd(fd);
-	close(fd);
-	return r;
-}
-
-static int
-file_open(audit_log_t *a)
-{
-	struct stat sb;
-	a->fd = open(a->path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-	if (a->fd < 0 || fstat(a->fd, &sb) != 0)
-		return from_errno(errno);
-	a->file_size = (uint64_t)sb.st_size;
-	return 0;
-}
-
-/* Start a new file: the full one is renamed PATH.<first seq, 12 digits>. */
-static int
-file_rotate(audit_log_t *a)
-{
-	char *old = NULL;
-	int r;
-	if ((r = fsync_fd(a->fd)) != 0)
-		return r;
-	if (asprintf(&old, "%s.%012llu", a->path, (unsigned long long)a->file_first_seq) < 0)
-		return AUDIT_ENOMEM;
-	close(a->fd);
-	a->fd = -1;
-	r = rename(a->path, old) == 0 ? 0 : from_errno(errno);
-	free(old);
-	if (r == 0 && (r = file_open(a)) == 0 && (r = fsync_dir_of(a->path)) == 0)
-		a->file_first_seq = 0;
-	return r;
-}
-
-static int
-file_append(audit_log_t *a, uint64_t seq, const char *line, size_t len)
-{
-	int r;
-	if (a->rotate_bytes && a->file_size > 0 && a->file_size + len + 1 > a->rotate_bytes &&
-	    (r = file_rotate(a)) != 0)
-		return r;
-	/* One write per line (line and newline together), so a crash leaves at
-	 * worst one torn line at the end. */
-	memcpy(a->buf, line, len);
-	a->buf[len] = '\n';
-	if ((r = write_all(a->fd, a->buf, len + 1)) != 0)
-		return r;
-	a->file_size += len + 1;
-	if (a->file_first_seq == 0)
-		a->file_first_seq = seq;
-	return 0;
-}
-
 /* ---- Store hooks -------------------------------------------------------------- */
 
-static void
-pending_clear(audit_log_t *a)
+void
+audit__pending_clear(audit_log_t *a)
 {
 	for (size_t i = 0; i < a->npend; i++)
 		free(a->pend[i].line);
@@ -211,8 +77,8 @@ pending_clear(audit_log_t *a)
 	a->pend_has_head = 0;
 }
 
-static void
-on_commit(void *ctx)
+void
+audit__on_commit(void *ctx)
 {
 	audit_log_t *a = ctx;
 	int r = 0;
@@ -224,24 +90,24 @@ on_commit(void *ctx)
 		a->head_seq = a->pend_head_seq;
 	}
 	for (size_t i = 0; a->fd >= 0 && r == 0 && i < a->npend; i++)
-		r = file_append(a, a->pend[i].seq, a->pend[i].line, a->pend[i].len);
+		r = audit__file_append(a, a->pend[i].seq, a->pend[i].line, a->pend[i].len);
 	if (r == 0 && a->fd >= 0 && a->npend > 0 && (a->flags & AUDIT_OPT_FSYNC_EACH))
-		r = fsync_fd(a->fd);
+		r = audit__fsync_fd(a->fd);
 	if (r != 0 && a->sticky == 0)
 		a->sticky = r;
-	pending_clear(a);
+	audit__pending_clear(a);
 }
 
-static void
-on_rollback(void *ctx)
+void
+audit__on_rollback(void *ctx)
 {
-	pending_clear(ctx);
+	audit__pending_clear(ctx);
 }
 
 /* ---- Appending records ----------------------------------------------------------- */
 
-static int
-txn_enter(audit_log_t *a, int *own)
+int
+audit__txn_enter(audit_log_t *a, int *own)
 {
 	*own = 0;
 	if (a->sticky)
@@ -249,11 +115,11 @@ txn_enter(audit_log_t *a, int *own)
 	if (store_txn_active(a->st))
 		return 0;
 	*own = 1;
-	return from_store(store_txn_begin(a->st));
+	return audit__from_store(store_txn_begin(a->st));
 }
 
-static int
-txn_leave(audit_log_t *a, int own, int r)
+int
+audit__txn_leave(audit_log_t *a, int own, int r)
 {
 	if (!own)
 		return r;
@@ -261,7 +127,7 @@ txn_leave(audit_log_t *a, int own, int r)
 		(void)store_txn_rollback(a->st);
 		return r;
 	}
-	if ((r = from_store(store_txn_commit(a->st))) != 0)
+	if ((r = audit__from_store(store_txn_commit(a->st))) != 0)
 		return r;
 	return a->sticky;
 }
@@ -291,7 +157,7 @@ append(audit_log_t *a, struct audit_record *r, size_t *len_out)
 	if ((copy = malloc(len + 2)) == NULL)
 		return AUDIT_ENOMEM;
 	memcpy(copy, a->buf, len + 1);
-	if ((rc = from_store(store_audit_append(a->st, r->seq, copy, len))) != 0) {
+	if ((rc = audit__from_store(store_audit_append(a->st, r->seq, copy, len))) != 0) {
 		free(copy);
 		return rc;
 	}
@@ -352,11 +218,11 @@ audit_request(audit_log_t *a, const struct audit_request *req, uint64_t *seq)
 		audit_hex(req->policy_sha256, 32, r->policy);
 	audit_text_copy(r->detail, sizeof(r->detail), req->detail);
 
-	if ((rc = txn_enter(a, &own)) != 0)
+	if ((rc = audit__txn_enter(a, &own)) != 0)
 		goto out;
 	if ((rc = append(a, r, NULL)) == 0 && r->allow)
-		rc = from_store(store_audit_intent_open(a->st, r->seq));
-	rc = txn_leave(a, own, rc);
+		rc = audit__from_store(store_audit_intent_open(a->st, r->seq));
+	rc = audit__txn_leave(a, own, rc);
 	if (rc == 0 && seq)
 		*seq = r->seq;
 out:
@@ -390,13 +256,13 @@ audit_result(audit_log_t *a, uint64_t intent_seq, const struct audit_result *res
 	r->zone_serial = res->zone_serial;
 	audit_text_copy(r->detail, sizeof(r->detail), res->detail);
 
-	if ((rc = txn_enter(a, &own)) != 0)
+	if ((rc = audit__txn_enter(a, &own)) != 0)
 		goto out;
 	rc = store_audit_intent_close(a->st, intent_seq);
-	rc = rc == STORE_ENOTFOUND ? AUDIT_ENOINTENT : from_store(rc);
+	rc = rc == STORE_ENOTFOUND ? AUDIT_ENOINTENT : audit__from_store(rc);
 	if (rc == 0)
 		rc = append(a, r, NULL);
-	rc = txn_leave(a, own, rc);
+	rc = audit__txn_leave(a, own, rc);
 out:
 	free(r);
 	return rc;
@@ -416,15 +282,15 @@ audit_event(audit_log_t *a, const char *event, const char *detail)
 	if ((rc = ident_copy(r->event, sizeof(r->event), event)) != 0)
 		goto out;
 	audit_text_copy(r->detail, sizeof(r->detail), detail);
-	if ((rc = txn_enter(a, &own)) == 0)
-		rc = txn_leave(a, own, append(a, r, NULL));
+	if ((rc = audit__txn_enter(a, &own)) == 0)
+		rc = audit__txn_leave(a, own, append(a, r, NULL));
 out:
 	free(r);
 	return rc;
 }
 
-static int
-abandon(audit_log_t *a, uint64_t intent_seq)
+int
+audit__abandon(audit_log_t *a, uint64_t intent_seq)
 {
 	struct audit_record *r = calloc(1, sizeof(*r));
 	int rc;
@@ -433,7 +299,7 @@ abandon(audit_log_t *a, uint64_t intent_seq)
 	r->type = AUDIT_T_ABANDONED;
 	r->ref = intent_seq;
 	audit_text_copy(r->detail, sizeof(r->detail), "no result before the daemon stopped");
-	rc = from_store(store_audit_intent_close(a->st, intent_seq));
+	rc = audit__from_store(store_audit_intent_close(a->st, intent_seq));
 	if (rc == 0)
 		rc = append(a, r, NULL);
 	free(r);
@@ -515,23 +381,23 @@ audit_checkpoint_end(audit_log_t *a, audit_checkpoint_pending_t *cp,
 		goto out;
 	}
 	EVP_EncodeBlock((unsigned char *)r->sig, sig_raw, 64);
-	if ((rc = from_store(store_txn_begin(a->st))) != 0)
+	if ((rc = audit__from_store(store_txn_begin(a->st))) != 0)
 		goto out;
 	if ((rc = append(a, r, &len)) == 0) {
 		audit_line_hash(a->buf, len, hash);
-		rc = from_store(store_meta_set(a->st, "audit.head", hash, 64));
+		rc = audit__from_store(store_meta_set(a->st, "audit.head", hash, 64));
 	}
 	if (rc == 0)
-		rc = from_store(store_meta_set_u64(a->st, "audit.head_seq", r->seq));
+		rc = audit__from_store(store_meta_set_u64(a->st, "audit.head_seq", r->seq));
 	if (rc == 0) {
 		a->pend_has_head = 1;
 		memcpy(a->pend_head, hash, sizeof(hash));
 		a->pend_head_seq = r->seq;
 	}
-	if ((rc = txn_leave(a, 1, rc)) != 0)
+	if ((rc = audit__txn_leave(a, 1, rc)) != 0)
 		goto out;
 	/* A checkpoint is the point up to which the file is known to be on disk. */
-	if (a->fd >= 0 && (rc = fsync_fd(a->fd)) != 0) {
+	if (a->fd >= 0 && (rc = audit__fsync_fd(a->fd)) != 0) {
 		a->sticky = rc;
 		goto out;
 	}
@@ -591,7 +457,7 @@ audit_log_flush(audit_log_t *a)
 		return AUDIT_EINVAL;
 	if (a->sticky)
 		return a->sticky;
-	if (a->fd >= 0 && fsync_fd(a->fd) != 0)
+	if (a->fd >= 0 && audit__fsync_fd(a->fd) != 0)
 		a->sticky = AUDIT_EFSYNC;
 	return a->sticky;
 }
@@ -602,7 +468,7 @@ audit_log_close(audit_log_t *a)
 	if (a == NULL)
 		return;
 	store_txn_hooks_set(a->st, NULL, NULL, NULL);
-	pending_clear(a);
+	audit__pending_clear(a);
 	if (a->fd >= 0) {
 		(void)fsync(a->fd);
 		close(a->fd);
@@ -611,362 +477,4 @@ audit_log_close(audit_log_t *a)
 	free(a->buf);
 	free(a->path);
 	free(a);
-}
-
-/* ---- Open: state from the store, repair of the file -------------------------------- */
-
-static int
-pread_all(int fd, char *buf, size_t n, uint64_t off)
-{
-	while (n > 0) {
-		ssize_t got = pread(fd, buf, n, (off_t)off);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			return got < 0 ? from_errno(errno) : AUDIT_EIO;
-		buf += got;
-		n -= (size_t)got;
-		off += (uint64_t)got;
-	}
-	return 0;
-}
-
-/*
- * The last line of a file of @p size bytes that ends in a newline: its
- * offset and length (newline excluded), its text in @p buf (AUDIT_LINE_MAX
- * + 2 bytes). AUDIT_EEXPORT if it is longer than any record can be.
- */
-static int
-last_line(int fd, uint64_t size, char *buf, uint64_t *start, size_t *len)
-{
-	size_t want = size < AUDIT_LINE_MAX + 2 ? (size_t)size : AUDIT_LINE_MAX + 2;
-	size_t i;
-	int r;
-	if ((r = pread_all(fd, buf, want, size - want)) != 0)
-		return r;
-	for (i = want - 1; i > 0 && buf[i - 1] != '\n'; i--)
-		;
-	if (i == 0 && want < size)
-		return AUDIT_EEXPORT;
-	*start = size - want + i;
-	*len = want - 1 - i;
-	memmove(buf, buf + i, *len);
-	buf[*len] = '\0';
-	return 0;
-}
-
-/* Seq of the last line of an existing audit file (rotated or current). */
-static int
-file_last_seq(int fd, uint64_t size, char *buf, uint64_t *seq)
-{
-	struct audit_record rec;
-	uint64_t start;
-	size_t len;
-	int r;
-	if ((r = last_line(fd, size, buf, &start, &len)) != 0)
-		return r;
-	if (audit_record_parse(buf, len, &rec, NULL, 0) != 0)
-		return AUDIT_EEXPORT;
-	*seq = rec.seq;
-	return 0;
-}
-
-/* Where the chain stands in the newest rotated file (0 if there is none). */
-static int
-rotated_last_seq(audit_log_t *a, uint64_t *seq)
-{
-	char *dcopy = strdup(a->path), *bcopy = strdup(a->path), *best = NULL, *full = NULL;
-	const char *base, *dir;
-	struct dirent *de;
-	struct stat sb;
-	DIR *d = NULL;
-	size_t blen;
-	int fd = -1, r = AUDIT_ENOMEM;
-
-	*seq = 0;
-	if (dcopy == NULL || bcopy == NULL)
-		goto out;
-	base = basename(bcopy);
-	blen = strlen(base);
-	dir = dirname(dcopy);
-	if ((d = opendir(dir)) == NULL) {
-		r = from_errno(errno);
-		goto out;
-	}
-	while ((de = readdir(d)) != NULL) {
-		const char *suf = de->d_name + blen + 1;
-		if (strncmp(de->d_name, base, blen) != 0 || de->d_name[blen] != '.' ||
-		    strlen(suf) != 12 || strspn(suf, "0123456789") != 12)
-			continue;
-		if (best == NULL || strcmp(de->d_name, best) > 0) {
-			free(best);
-			if ((best = strdup(de->d_name)) == NULL)
-				goto out;
-		}
-	}
-	r = 0;
-	if (best == NULL)
-		goto out;
-	r = AUDIT_ENOMEM;
-	if (asprintf(&full, "%s/%s", dir, best) < 0) {
-		full = NULL;
-		goto out;
-	}
-	if ((fd = open(full, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) != 0) {
-		r = from_errno(errno);
-		goto out;
-	}
-	r = sb.st_size > 0 ? file_last_seq(fd, (uint64_t)sb.st_size, a->buf, seq) : 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (d)
-		closedir(d);
-	free(full);
-	free(best);
-	free(dcopy);
-	free(bcopy);
-	return r;
-}
-
-struct line_copy {
-	char *line;
-	size_t len;
-};
-
-static int
-copy_first_cb(void *ctx, uint64_t seq, const char *line, size_t len)
-{
-	struct line_copy *c = ctx;
-	(void)seq;
-	if ((c->line = malloc(len + 1)) == NULL)
-		return AUDIT_ENOMEM;
-	memcpy(c->line, line, len);
-	c->len = len;
-	return 1; /* stop after the first */
-}
-
-struct reexport {
-	audit_log_t *a;
-	uint64_t n;
-	int err;
-};
-
-static int
-reexport_cb(void *ctx, uint64_t seq, const char *line, size_t len)
-{
-	struct reexport *x = ctx;
-	if (len > AUDIT_LINE_MAX) {
-		x->err = AUDIT_ECORRUPT;
-		return 1;
-	}
-	if ((x->err = file_append(x->a, seq, line, len)) != 0)
-		return 1;
-	x->n++;
-	return 0;
-}
-
-/* Cut the file at @p to bytes (a torn tail) and make the cut durable. */
-static int
-file_cut(audit_log_t *a, uint64_t to, struct audit_open_report *rep)
-{
-	if (ftruncate(a->fd, (off_t)to) != 0)
-		return from_errno(errno);
-	rep->torn_bytes += a->file_size - to;
-	a->file_size = to;
-	return fsync_fd(a->fd);
-}
-
-/* Make the file a prefix of the store's chain again, then complete it. */
-static int
-file_repair(audit_log_t *a, struct audit_open_report *rep)
-{
-	struct audit_record rec;
-	struct line_copy want = { NULL, 0 };
-	struct reexport x = { a, 0, 0 };
-	uint64_t start, fseq = 0;
-	size_t len;
-	int r;
-
-	if ((r = file_open(a)) != 0)
-		return r;
-	if (a->file_size > 0) {
-		/* A last line without its newline was being written at a crash. */
-		size_t want_n = a->file_size < AUDIT_LINE_MAX + 2 ? (size_t)a->file_size
-		                                                  : AUDIT_LINE_MAX + 2;
-		if ((r = pread_all(a->fd, a->buf, want_n, a->file_size - want_n)) != 0)
-			return r;
-		if (a->buf[want_n - 1] != '\n') {
-			size_t i = want_n;
-			while (i > 0 && a->buf[i - 1] != '\n')
-				i--;
-			if (i == 0 && want_n < a->file_size)
-				return AUDIT_EEXPORT;
-			if ((r = file_cut(a, a->file_size - want_n + i, rep)) != 0)
-				return r;
-		}
-	}
-	if (a->file_size > 0) {
-		/* A complete last line that is not a record (e.g. zeros left by
-		 * a crash) is torn too; anything earlier is evidence and stays. */
-		if ((r = last_line(a->fd, a->file_size, a->buf, &start, &len)) != 0)
-			return r;
-		if (audit_record_parse(a->buf, len, &rec, NULL, 0) != 0 &&
-		    (r = file_cut(a, start, rep)) != 0)
-			return r;
-	}
-	if (a->file_size > 0) {
-		if ((r = file_last_seq(a->fd, a->file_size, a->buf, &fseq)) != 0)
-			return r;
-		if (fseq > a->seq)
-			return AUDIT_EEXPORT; /* the file has records the store lacks */
-		r = store_audit_foreach(a->st, fseq, copy_first_cb, &want);
-		if (r < 0) {
-			free(want.line);
-			return r == AUDIT_ENOMEM ? r : from_store(r);
-		}
-		/* The file's last line must be the store's record of that seq. */
-		if ((r = last_line(a->fd, a->file_size, a->buf, &start, &len)) == 0 &&
-		    (want.line == NULL || want.len != len || memcmp(want.line, a->buf, len) != 0))
-			r = AUDIT_EEXPORT;
-		free(want.line);
-		if (r != 0)
-			return r;
-		/* The first line names the file when it is rotated. */
-		size_t n = a->file_size < AUDIT_LINE_MAX + 1 ? (size_t)a->file_size : AUDIT_LINE_MAX + 1;
-		char *nl;
-		if ((r = pread_all(a->fd, a->buf, n, 0)) != 0)
-			return r;
-		if ((nl = memchr(a->buf, '\n', n)) == NULL ||
-		    audit_record_parse(a->buf, (size_t)(nl - a->buf), &rec, NULL, 0) != 0)
-			return AUDIT_EEXPORT;
-		a->file_first_seq = rec.seq;
-	} else if ((r = rotated_last_seq(a, &fseq)) != 0) {
-		return r;
-	} else if (fseq > a->seq) {
-		return AUDIT_EEXPORT;
-	}
-	if (fseq < a->seq) {
-		r = store_audit_foreach(a->st, fseq + 1, reexport_cb, &x);
-		rep->reexported = x.n;
-		if (x.err)
-			return x.err;
-		if (r < 0)
-			return from_store(r);
-		if ((r = fsync_fd(a->fd)) != 0)
-			return r;
-	}
-	return 0;
-}
-
-/* Committed chain state from the store: last seq, its hash, the head. */
-static int
-state_load(audit_log_t *a)
-{
-	struct audit_record rec;
-	unsigned char *v = NULL;
-	char *line = NULL;
-	size_t len;
-	int r;
-
-	memcpy(a->prev, ZERO_HASH, sizeof(a->prev));
-	r = store_audit_last(a->st, &a->seq, &line, &len);
-	if (r == STORE_ENOTFOUND) {
-		a->seq = 0;
-	} else if (r != 0) {
-		return from_store(r);
-	} else {
-		r = audit_record_parse(line, len, &rec, NULL, 0);
-		if (r == 0 && rec.seq != a->seq)
-			r = AUDIT_ECORRUPT;
-		if (r == 0)
-			audit_line_hash(line, len, a->prev);
-		free(line);
-		if (r != 0)
-			return r == AUDIT_ENOMEM ? r : AUDIT_ECORRUPT;
-	}
-	r = store_meta_get(a->st, "audit.head", &v, &len);
-	if (r == 0 && len == 64) {
-		memcpy(a->head, v, 64);
-		a->head[64] = '\0';
-		r = from_store(store_meta_get_u64(a->st, "audit.head_seq", &a->head_seq));
-		a->has_head = r == 0;
-	} else if (r == 0) {
-		r = AUDIT_ECORRUPT;
-	} else {
-		r = r == STORE_ENOTFOUND ? 0 : from_store(r);
-	}
-	free(v);
-	return r;
-}
-
-int
-audit_log_open(audit_log_t **out, store_t *st, const struct audit_opts *opts,
-               struct audit_open_report *report)
-{
-	struct audit_open_report rep = { 0, 0, 0 };
-	audit_log_t *a = NULL;
-	uint64_t *intents = NULL;
-	size_t nintents = 0;
-	char detail[256];
-	int r = AUDIT_EINVAL, own = 0;
-
-	if (out == NULL || st == NULL || store_txn_active(st))
-		return AUDIT_EINVAL;
-	*out = NULL;
-	r = AUDIT_ENOMEM;
-	if ((a = calloc(1, sizeof(*a))) == NULL || (a->buf = malloc(AUDIT_LINE_MAX + 2)) == NULL)
-		goto out;
-	a->st = st;
-	a->fd = -1;
-	if (opts && opts->path) {
-		if ((a->path = strdup(opts->path)) == NULL)
-			goto out;
-		a->rotate_bytes = opts->rotate_bytes;
-		a->flags = opts->flags;
-	}
-	if ((r = state_load(a)) != 0)
-		goto out;
-	pending_clear(a);
-	if (a->path && (r = file_repair(a, &rep)) != 0)
-		goto out;
-	store_txn_hooks_set(st, on_commit, on_rollback, a);
-
-	/* What was found is itself recorded, in one transaction. */
-	if ((r = from_store(store_audit_intents_open(st, &intents, &nintents))) != 0)
-		goto out;
-	if (rep.torn_bytes == 0 && rep.reexported == 0 && nintents == 0)
-		goto done;
-	if ((r = txn_enter(a, &own)) != 0)
-		goto out;
-	if (rep.torn_bytes) {
-		snprintf(detail, sizeof(detail), "cut %llu bytes of a torn last line from %s",
-		         (unsigned long long)rep.torn_bytes, a->path);
-		r = audit_event(a, "torn-line-cut", detail);
-	}
-	if (r == 0 && rep.reexported) {
-		snprintf(detail, sizeof(detail), "%llu records re-exported from the store",
-		         (unsigned long long)rep.reexported);
-		r = audit_event(a, "export-resync", detail);
-	}
-	for (size_t i = 0; r == 0 && i < nintents; i++)
-		r = abandon(a, intents[i]);
-	if ((r = txn_leave(a, own, r)) != 0)
-		goto out;
-	rep.abandoned = nintents;
-done:
-	if (a->fd >= 0 && (r = fsync_fd(a->fd)) != 0)
-		goto out;
-	if (report)
-		*report = rep;
-	*out = a;
-	a = NULL;
-	r = 0;
-out:
-	free(intents);
-	if (a) {
-		store_txn_hooks_set(st, NULL, NULL, NULL);
-		audit_log_close(a);
-	}
-	return r;
 }

@@ -6,27 +6,14 @@
  * same few statements thousands of times a second under group commit.
  */
 #include "signer/store.h"
+#include "signer/store_int.h"
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* 'RGS1': tells a regsign database from any other SQLite file. */
 #define STORE_APPLICATION_ID 0x52475331
-
-enum stmt_id {
-	S_BEGIN, S_COMMIT, S_ROLLBACK,
-	S_CERT_INSERT, S_DEVICE_BUMP, S_CERT_BY_INDEX, S_CERT_BY_SERIAL, S_SERIAL_EXISTS,
-	S_DEVICE_INFO, S_DEVICE_LIVE, S_CERT_BY_DEVICE, S_CERT_REVOKE, S_REVOKED,
-	S_CRL_NEXT, S_CRL_SAVE, S_CRL_LOAD,
-	S_META_SET, S_META_GET,
-	S_AUDIT_APPEND, S_AUDIT_LAST, S_AUDIT_COUNT, S_AUDIT_FROM,
-	S_INTENT_OPEN, S_INTENT_CLOSE, S_INTENTS,
-	S_ZONE_PUT, S_ZONE_DEL, S_ZONE_ALL, S_ZMETA_SET, S_ZMETA_GET,
-	S_JOURNAL_ADD, S_JOURNAL_ALL, S_JOURNAL_TRIM,
-	S_COUNT
-};
 
 #define CERT_COLS "device, idx, serial, status, revoked_at, reason, caller_uid, " \
 	"caller_name, der, csr_sha256, profile, not_before, not_after, issued_at"
@@ -108,16 +95,6 @@ static const char *const schema_steps[STORE_SCHEMA_VERSION] = {
 	" diff BLOB NOT NULL, time INTEGER NOT NULL);",
 };
 
-struct store {
-	sqlite3 *db;
-	sqlite3_stmt *stmt[S_COUNT];
-	int in_txn;
-	int readonly;
-	void (*on_commit)(void *ctx);
-	void (*on_rollback)(void *ctx);
-	void *hook_ctx;
-};
-
 const char *
 store_strerror(int err)
 {
@@ -152,8 +129,8 @@ store_error_is_fatal(int err)
 /* Map an extended SQLite result code to our errors. fsync failures are
  * told apart from other I/O errors because the daemon must never retry
  * after one (the kernel may have dropped the dirty pages). */
-static int
-map_rc(int rc)
+int
+store__map_rc(int rc)
 {
 	switch (rc) {
 	case SQLITE_OK: case SQLITE_DONE: case SQLITE_ROW: return STORE_OK;
@@ -175,33 +152,33 @@ map_rc(int rc)
 	}
 }
 
-static int
-stmt_get(store_t *st, enum stmt_id id, sqlite3_stmt **out)
+int
+store__stmt_get(store_t *st, enum stmt_id id, sqlite3_stmt **out)
 {
 	if (st->stmt[id] == NULL) {
 		int rc = sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
 		                            &st->stmt[id], NULL);
 		if (rc != SQLITE_OK)
-			return map_rc(sqlite3_extended_errcode(st->db));
+			return store__map_rc(sqlite3_extended_errcode(st->db));
 	}
 	*out = st->stmt[id];
 	return 0;
 }
 
-static void
-stmt_done(sqlite3_stmt *s)
+void
+store__stmt_done(sqlite3_stmt *s)
 {
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 }
 
 /* Run a statement that returns no rows, binding nothing more. */
-static int
-step_done(store_t *st, sqlite3_stmt *s)
+int
+store__step_done(store_t *st, sqlite3_stmt *s)
 {
 	int rc = sqlite3_step(s);
-	int r = rc == SQLITE_DONE ? 0 : map_rc(sqlite3_extended_errcode(st->db));
-	stmt_done(s);
+	int r = rc == SQLITE_DONE ? 0 : store__map_rc(sqlite3_extended_errcode(st->db));
+	store__stmt_done(s);
 	return r;
 }
 
@@ -209,9 +186,9 @@ static int
 exec_id(store_t *st, enum stmt_id id)
 {
 	sqlite3_stmt *s;
-	int r = stmt_get(st, id, &s);
+	int r = store__stmt_get(st, id, &s);
 	if (r == 0)
-		r = step_done(st, s);
+		r = store__step_done(st, s);
 	return r;
 }
 
@@ -290,8 +267,8 @@ store_txn_hooks_set(store_t *st, void (*on_commit)(void *), void (*on_rollback)(
  * the commit hooks see it like any other and multi-statement writes stay
  * atomic.
  */
-static int
-wr_begin(store_t *st, int *own)
+int
+store__wr_begin(store_t *st, int *own)
 {
 	int r;
 	*own = 0;
@@ -304,8 +281,8 @@ wr_begin(store_t *st, int *own)
 	return r;
 }
 
-static int
-wr_end(store_t *st, int own, int r)
+int
+store__wr_end(store_t *st, int own, int r)
 {
 	if (!own)
 		return r;
@@ -331,7 +308,7 @@ pragma_int(store_t *st, const char *sql, int *out)
 	r = 0;
 out:
 	if (r != 0)
-		r = map_rc(sqlite3_extended_errcode(st->db));
+		r = store__map_rc(sqlite3_extended_errcode(st->db));
 	if (r == 0 && s == NULL)
 		r = STORE_ESQL;
 	sqlite3_finalize(s);
@@ -342,7 +319,7 @@ static int
 exec_sql(store_t *st, const char *sql)
 {
 	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-		return map_rc(sqlite3_extended_errcode(st->db));
+		return store__map_rc(sqlite3_extended_errcode(st->db));
 	return 0;
 }
 
@@ -401,7 +378,7 @@ store_durability_get(store_t *st, struct store_durability *out)
 	memset(out, 0, sizeof(*out));
 	if (sqlite3_prepare_v2(st->db, "PRAGMA journal_mode", -1, &s, NULL) != SQLITE_OK ||
 	    sqlite3_step(s) != SQLITE_ROW) {
-		r = map_rc(sqlite3_extended_errcode(st->db));
+		r = store__map_rc(sqlite3_extended_errcode(st->db));
 		sqlite3_finalize(s);
 		return r ? r : STORE_ESQL;
 	}
@@ -432,7 +409,7 @@ store_open(store_t **out, const char *path, const struct store_open_opts *opts)
 	flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE |
 	        (st->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
 	if (sqlite3_open_v2(path, &st->db, flags, opts->vfs) != SQLITE_OK) {
-		r = st->db ? map_rc(sqlite3_extended_errcode(st->db)) : STORE_ENOMEM;
+		r = st->db ? store__map_rc(sqlite3_extended_errcode(st->db)) : STORE_ENOMEM;
 		goto out;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
@@ -476,366 +453,9 @@ store_close(store_t *st)
 	free(st);
 }
 
-/* ---- Certificates ------------------------------------------------------ */
-
-static int
-text_ok(const char *s, size_t max)
-{
-	return s != NULL && *s != '\0' && strlen(s) <= max;
-}
-
-static void
-copy_text(char *dst, size_t cap, sqlite3_stmt *s, int col)
-{
-	const unsigned char *t = sqlite3_column_text(s, col);
-	snprintf(dst, cap, "%s", t ? (const char *)t : "");
-}
-
-static void
-copy_blob(unsigned char *dst, size_t cap, size_t *len, sqlite3_stmt *s, int col)
-{
-	size_t n = (size_t)sqlite3_column_bytes(s, col);
-	const void *p = sqlite3_column_blob(s, col);
-	if (n > cap)
-		n = cap;
-	if (p != NULL && n > 0)
-		memcpy(dst, p, n);
-	if (len)
-		*len = n;
-}
-
-/* Fill @c from a row of CERT_COLS. With @p copy_der the DER is duplicated
- * for the caller, else it points into SQLite's row (callbacks only). */
-static int
-cert_from_row(sqlite3_stmt *s, struct store_cert *c, int copy_der)
-{
-	const void *der = sqlite3_column_blob(s, 8);
-	size_t der_len = (size_t)sqlite3_column_bytes(s, 8);
-
-	memset(c, 0, sizeof(*c));
-	copy_text(c->device, sizeof(c->device), s, 0);
-	c->index = (uint32_t)sqlite3_column_int64(s, 1);
-	copy_blob(c->serial, sizeof(c->serial), &c->serial_len, s, 2);
-	c->status = sqlite3_column_int(s, 3);
-	c->revoked_at = sqlite3_column_int64(s, 4);
-	c->reason = sqlite3_column_int(s, 5);
-	c->caller_uid = (uint32_t)sqlite3_column_int64(s, 6);
-	copy_text(c->caller_name, sizeof(c->caller_name), s, 7);
-	copy_blob(c->csr_sha256, sizeof(c->csr_sha256), NULL, s, 9);
-	copy_text(c->profile, sizeof(c->profile), s, 10);
-	c->not_before = sqlite3_column_int64(s, 11);
-	c->not_after = sqlite3_column_int64(s, 12);
-	c->issued_at = sqlite3_column_int64(s, 13);
-	c->der_len = der_len;
-	if (!copy_der) {
-		c->der = (unsigned char *)der;
-		return 0;
-	}
-	if ((c->der = malloc(der_len ? der_len : 1)) == NULL)
-		return STORE_ENOMEM;
-	if (der_len)
-		memcpy(c->der, der, der_len);
-	return 0;
-}
-
-void
-store_cert_clear(struct store_cert *c)
-{
-	if (c == NULL)
-		return;
-	free(c->der);
-	memset(c, 0, sizeof(*c));
-}
-
-int
-store_cert_insert(store_t *st, const struct store_cert *c)
-{
-	sqlite3_stmt *s;
-	int own, r;
-
-	if (st == NULL || c == NULL || !text_ok(c->device, STORE_DEVICE_MAX) || c->index == 0 ||
-	    c->serial_len == 0 || c->serial_len > STORE_SERIAL_MAX || c->der == NULL ||
-	    c->der_len == 0 || strlen(c->caller_name) > STORE_NAME_MAX ||
-	    !text_ok(c->profile, STORE_NAME_MAX))
-		return STORE_EINVAL;
-	if ((r = wr_begin(st, &own)) != 0)
-		return r;
-	/* Certificate rows are never deleted, so a used (device, index) is
-	 * always found here, revoked or not: indexes are never reused. */
-	if ((r = store_cert_get_by_index(st, c->device, c->index, NULL)) != STORE_ENOTFOUND) {
-		r = r == 0 ? STORE_EEXISTS : r;
-		goto out;
-	}
-	if ((r = stmt_get(st, S_CERT_INSERT, &s)) != 0)
-		goto out;
-	sqlite3_bind_text(s, 1, c->device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, c->index);
-	sqlite3_bind_blob(s, 3, c->serial, (int)c->serial_len, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 4, c->caller_uid);
-	sqlite3_bind_text(s, 5, c->caller_name, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(s, 6, c->der, (int)c->der_len, SQLITE_STATIC);
-	sqlite3_bind_blob(s, 7, c->csr_sha256, 32, SQLITE_STATIC);
-	sqlite3_bind_text(s, 8, c->profile, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 9, c->not_before);
-	sqlite3_bind_int64(s, 10, c->not_after);
-	sqlite3_bind_int64(s, 11, c->issued_at);
-	if ((r = step_done(st, s)) != 0)
-		goto out;
-	if ((r = stmt_get(st, S_DEVICE_BUMP, &s)) != 0)
-		goto out;
-	sqlite3_bind_text(s, 1, c->device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, c->index);
-	r = step_done(st, s);
-out:
-	return wr_end(st, own, r);
-}
-
-/* Run a one-row certificate query; @p out may be NULL (existence check). */
-static int
-cert_query_one(store_t *st, sqlite3_stmt *s, struct store_cert *out)
-{
-	int rc = sqlite3_step(s), r;
-	if (rc == SQLITE_ROW)
-		r = out ? cert_from_row(s, out, 1) : 0;
-	else if (rc == SQLITE_DONE)
-		r = STORE_ENOTFOUND;
-	else
-		r = map_rc(sqlite3_extended_errcode(st->db));
-	stmt_done(s);
-	return r;
-}
-
-int
-store_cert_get_by_index(store_t *st, const char *device, uint32_t index, struct store_cert *out)
-{
-	sqlite3_stmt *s;
-	int r;
-	if (st == NULL || !text_ok(device, STORE_DEVICE_MAX))
-		return STORE_EINVAL;
-	if ((r = stmt_get(st, S_CERT_BY_INDEX, &s)) != 0)
-		return r;
-	sqlite3_bind_text(s, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, index);
-	return cert_query_one(st, s, out);
-}
-
-int
-store_cert_get_by_serial(store_t *st, const unsigned char *serial, size_t serial_len,
-                         struct store_cert *out)
-{
-	sqlite3_stmt *s;
-	int r;
-	if (st == NULL || serial == NULL || serial_len == 0 || serial_len > STORE_SERIAL_MAX)
-		return STORE_EINVAL;
-	if ((r = stmt_get(st, S_CERT_BY_SERIAL, &s)) != 0)
-		return r;
-	sqlite3_bind_blob(s, 1, serial, (int)serial_len, SQLITE_STATIC);
-	return cert_query_one(st, s, out);
-}
-
-int
-store_cert_find_repeat(store_t *st, const char *device, uint32_t index,
-                       const unsigned char csr_sha256[32], struct store_cert *out)
-{
-	struct store_cert c;
-	int r;
-	if (csr_sha256 == NULL || out == NULL)
-		return STORE_EINVAL;
-	if ((r = store_cert_get_by_index(st, device, index, &c)) != 0)
-		return r;
-	if (memcmp(c.csr_sha256, csr_sha256, 32) != 0) {
-		store_cert_clear(&c);
-		return STORE_ECONFLICT;
-	}
-	*out = c;
-	return 0;
-}
-
-int
-store_serial_exists(store_t *st, const unsigned char *serial, size_t serial_len)
-{
-	sqlite3_stmt *s;
-	int r, rc;
-	if (st == NULL || serial == NULL || serial_len == 0 || serial_len > STORE_SERIAL_MAX)
-		return STORE_EINVAL;
-	if ((r = stmt_get(st, S_SERIAL_EXISTS, &s)) != 0)
-		return r;
-	sqlite3_bind_blob(s, 1, serial, (int)serial_len, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : map_rc(sqlite3_extended_errcode(st->db));
-	stmt_done(s);
-	return r;
-}
-
-int
-store_device_info_get(store_t *st, const char *device, int64_t now, struct store_device_info *out)
-{
-	sqlite3_stmt *s;
-	int r, rc;
-	if (st == NULL || out == NULL || !text_ok(device, STORE_DEVICE_MAX))
-		return STORE_EINVAL;
-	memset(out, 0, sizeof(*out));
-	if ((r = stmt_get(st, S_DEVICE_INFO, &s)) != 0)
-		return r;
-	sqlite3_bind_text(s, 1, device, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		out->highest_index = (uint32_t)sqlite3_column_int64(s, 0);
-		out->total = (uint32_t)sqlite3_column_int64(s, 1);
-	}
-	r = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : map_rc(sqlite3_extended_errcode(st->db));
-	stmt_done(s);
-	if (r != 0 || out->total == 0)
-		return r;
-	if ((r = stmt_get(st, S_DEVICE_LIVE, &s)) != 0)
-		return r;
-	sqlite3_bind_text(s, 1, device, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, now);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		out->live = (uint32_t)sqlite3_column_int64(s, 0);
-	r = rc == SQLITE_ROW ? 0 : map_rc(sqlite3_extended_errcode(st->db));
-	stmt_done(s);
-	return r;
-}
-
-int
-store_cert_foreach_device(store_t *st, const char *device, store_cert_cb cb, void *ctx)
-{
-	struct store_cert c;
-	sqlite3_stmt *s;
-	int r, rc;
-	if (st == NULL || cb == NULL || !text_ok(device, STORE_DEVICE_MAX))
-		return STORE_EINVAL;
-	if ((r = stmt_get(st, S_CERT_BY_DEVICE, &s)) != 0)
-		return r;
-	sqlite3_bind_text(s, 1, device, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		cert_from_row(s, &c, 0);
-		if ((r = cb(ctx, &c)) != 0)
-			goto out;
-	}
-	r = rc == SQLITE_DONE ? 0 : map_rc(sqlite3_extended_errcode(st->db));
-out:
-	stmt_done(s);
-	return r;
-}
-
-int
-store_cert_revoke(store_t *st, const unsigned char *serial, size_t serial_len, int64_t when,
-                  int reason, struct store_cert *out)
-{
-	struct store_cert c;
-	sqlite3_stmt *s;
-	int own, r;
-
-	memset(&c, 0, sizeof(c));
-	if (st == NULL || serial == NULL || serial_len == 0 || serial_len > STORE_SERIAL_MAX)
-		return STORE_EINVAL;
-	if ((r = wr_begin(st, &own)) != 0)
-		return r;
-	if ((r = store_cert_get_by_serial(st, serial, serial_len, &c)) != 0)
-		goto out;
-	if (c.status == STORE_CERT_REVOKED) {
-		r = STORE_EALREADY;
-		goto out;
-	}
-	if ((r = stmt_get(st, S_CERT_REVOKE, &s)) != 0)
-		goto out;
-	sqlite3_bind_blob(s, 1, serial, (int)serial_len, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, when);
-	sqlite3_bind_int(s, 3, reason);
-	if ((r = step_done(st, s)) != 0)
-		goto out;
-	c.status = STORE_CERT_REVOKED;
-	c.revoked_at = when;
-	c.reason = reason;
-out:
-	if (r == STORE_EALREADY) {
-		/* Nothing changed; an own transaction just ends. */
-		int e = wr_end(st, own, 0);
-		r = e != 0 ? e : STORE_EALREADY;
-	} else {
-		r = wr_end(st, own, r);
-	}
-	if ((r == 0 || r == STORE_EALREADY) && out != NULL) {
-		*out = c;
-		memset(&c, 0, sizeof(c));
-	}
-	store_cert_clear(&c);
-	return r;
-}
-
-int
-store_revoked_foreach(store_t *st, store_revoked_cb cb, void *ctx)
-{
-	struct store_revoked e;
-	sqlite3_stmt *s;
-	int r, rc;
-	if (st == NULL || cb == NULL)
-		return STORE_EINVAL;
-	if ((r = stmt_get(st, S_REVOKED, &s)) != 0)
-		return r;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		e.serial = sqlite3_column_blob(s, 0);
-		e.serial_len = (size_t)sqlite3_column_bytes(s, 0);
-		e.revoked_at = sqlite3_column_int64(s, 1);
-		e.reason = sqlite3_column_int(s, 2);
-		if ((r = cb(ctx, &e)) != 0)
-			goto out;
-	}
-	r = rc == SQLITE_DONE ? 0 : map_rc(sqlite3_extended_errcode(st->db));
-out:
-	stmt_done(s);
-	return r;
-}
-
-/* ---- CRL ------------------------------------------------------------------ */
-
-int
-store_crl_number_next(store_t *st, uint64_t *out)
-{
-	sqlite3_stmt *s;
-	int own, r, rc;
-	if (st == NULL || out == NULL)
-		return STORE_EINVAL;
-	if ((r = wr_begin(st, &own)) != 0)
-		return r;
-	if ((r = stmt_get(st, S_CRL_NEXT, &s)) != 0)
-		goto out;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		*out = (uint64_t)sqlite3_column_int64(s, 0);
-		rc = sqlite3_step(s);
-	}
-	r = rc == SQLITE_DONE ? 0 : map_rc(sqlite3_extended_errcode(st->db));
-	stmt_done(s);
-out:
-	return wr_end(st, own, r);
-}
-
-int
-store_crl_save(store_t *st, uint64_t number, int64_t this_update, const unsigned char *der,
-               size_t der_len)
-{
-	sqlite3_stmt *s;
-	int own, r;
-	if (st == NULL || der == NULL || der_len == 0 || number > INT64_MAX)
-		return STORE_EINVAL;
-	if ((r = wr_begin(st, &own)) != 0)
-		return r;
-	if ((r = stmt_get(st, S_CRL_SAVE, &s)) == 0) {
-		sqlite3_bind_int64(s, 1, (int64_t)number);
-		sqlite3_bind_int64(s, 2, this_update);
-		sqlite3_bind_blob(s, 3, der, (int)der_len, SQLITE_STATIC);
-		r = step_done(st, s);
-	}
-	return wr_end(st, own, r);
-}
-
 /* Copy a blob column into a fresh buffer with a NUL after its end. */
-static int
-dup_column(sqlite3_stmt *s, int col, unsigned char **out, size_t *len)
+int
+store__dup_column(sqlite3_stmt *s, int col, unsigned char **out, size_t *len)
 {
 	size_t n = (size_t)sqlite3_column_bytes(s, col);
 	const void *p = sqlite3_column_blob(s, col);
@@ -852,390 +472,7 @@ dup_column(sqlite3_stmt *s, int col, unsigned char **out, size_t *len)
 }
 
 int
-store_crl_load(store_t *st, uint64_t *number, int64_t *this_update, unsigned char **der,
-               size_t *der_len)
+store__text_ok(const char *s, size_t max)
 {
-	sqlite3_stmt *s;
-	int r, rc;
-	if (st == NULL)
-		return STORE_EINVAL;
-	if ((r = stmt_get(st, S_CRL_LOAD, &s)) != 0)
-		return r;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		r = 0;
-		if (number)
-			*number = (uint64_t)sqlite3_column_int64(s, 0);
-		if (this_update)
-			*this_update = sqlite3_column_int64(s, 1);
-		if (der)
-			r = dup_column(s, 2, der, der_len);
-	} else {
-		r = rc == SQLITE_DONE ? STORE_ENOTFOUND : map_rc(sqlite3_extended_errcode(st->db));
-	}
-	stmt_done(s);
-	return r;
-}
-
-/* ---- Key/value tables ---------------------------------------------------------- */
-
-static int
-kv_set(store_t *st, enum stmt_id id, const char *key, const void *val, size_t len)
-{
-	sqlite3_stmt *s;
-	int own, r;
-	if (st == NULL || !text_ok(key, 128) || (val == NULL && len != 0))
-		return STORE_EINVAL;
-	if ((r = wr_begin(st, &own)) != 0)
-		return r;
-	if ((r = stmt_get(st, id, &s)) == 0) {
-		sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(s, 2, len ? val : "", (int)len, SQLITE_STATIC);
-		r = step_done(st, s);
-	}
-	return wr_end(st, own, r);
-}
-
-static int
-kv_get(store_t *st, enum stmt_id id, const char *key, unsigned char **val, size_t *len)
-{
-	sqlite3_stmt *s;
-	int r, rc;
-	if (st == NULL || val == NULL || !text_ok(key, 128))
-		return STORE_EINVAL;
-	if ((r = stmt_get(st, id, &s)) != 0)
-		return r;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		r = dup_column(s, 0, val, len);
-	else
-		r = rc == SQLITE_DONE ? STORE_ENOTFOUND : map_rc(sqlite3_extended_errcode(st->db));
-	stmt_done(s);
-	return r;
-}
-
-int
-store_meta_set(store_t *st, const char *key, const void *val, size_t len)
-{
-	return kv_set(st, S_META_SET, key, val, len);
-}
-
-int
-store_meta_get(store_t *st, const char *key, unsigned char **val, size_t *len)
-{
-	return kv_get(st, S_META_GET, key, val, len);
-}
-
-int
-store_zone_meta_set(store_t *st, const char *key, const void *val, size_t len)
-{
-	return kv_set(st, S_ZMETA_SET, key, val, len);
-}
-
-int
-store_zone_meta_get(store_t *st, const char *key, unsigned char **val, size_t *len)
-{
-	return kv_get(st, S_ZMETA_GET, key, val, len);
-}
-
-/* Integers are kept as decimal text so that every meta value reads back
- * the same way whatever wrote it. */
-int
-store_meta_set_u64(store_t *st, const char *key, uint64_t v)
-{
-	char buf[24];
-	int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
-	return store_meta_set(st, key, buf, (size_t)n);
-}
-
-int
-store_meta_get_u64(store_t *st, const char *key, uint64_t *v)
-{
-	unsigned char *val = NULL;
-	unsigned long long x;
-	char *end;
-	size_t len;
-	int r;
-	if (v == NULL)
-		return STORE_EINVAL;
-	if ((r = store_meta_get(st, key, &val, &len)) != 0)
-		return r;
-	r = STORE_ECORRUPT;
-	if (len == 0 || val[0] < '0' || val[0] > '9')
-		goto out;
-	x = strtoull((const char *)val, &end, 10);
-	if ((size_t)(end - (char *)val) != len)
-		goto out;
-	*v = x;
-	r = 0;
-out:
-	free(val);
-	return r;
-}
-
-/* ---- Audit rows ------------------------------------------------------------------ */
-
-static int
-exec_seq(store_t *st, enum stmt_id id, uint64_t seq, int want_change)
-{
-	sqlite3_stmt *s;
-	int own, r;
-	if (st == NULL || seq == 0 || seq > INT64_MAX)
-		return STORE_EINVAL;
-	if ((r = wr_begin(st, &own)) != 0)
-		return r;
-	if ((r = stmt_get(st, id, &s)) == 0) {
-		sqlite3_bind_int64(s, 1, (int64_t)seq);
-		r = step_done(st, s);
-		if (r == 0 && want_change && sqlite3_changes(st->db) == 0)
-			r = STORE_ENOTFOUND;
-	}
-	return wr_end(st, own, r);
-}
-
-int
-store_audit_append(store_t *st, uint64_t seq, const char *line, size_t len)
-{
-	sqlite3_stmt *s;
-	int own, r;
-	if (st == NULL || line == NULL || len == 0 || len > INT32_MAX || seq == 0 ||
-	    seq > INT64_MAX)
-		return STORE_EINVAL;
-	if ((r = wr_begin(st, &own)) != 0)
-		return r;
-	if ((r = stmt_get(st, S_AUDIT_APPEND, &s)) == 0) {
-		sqlite3_bind_int64(s, 1, (int64_t)seq);
-		sqlite3_bind_text(s, 2, line, (int)len, SQLITE_STATIC);
-		r = step_done(st, s);
-	}
-	return wr_end(st, own, r);
-}
-
-int
-store_audit_last(store_t *st, uint64_t *seq, char **line, size_t *len)
-{
-	sqlite3_stmt *s;
-	int r, rc;
-	if (st == NULL)
-		return STORE_EINVAL;
-	if ((r = stmt_get(st, S_AUDIT_LAST, &s)) != 0)
-		return r;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		r = 0;
-		if (seq)
-			*seq = (uint64_t)sqlite3_column_int64(s, 0);
-		if (line)
-			r = dup_column(s, 1, (unsigned char **)line, len);
-	} else {
-		r = rc == SQLITE_DONE ? STORE_ENOTFOUND : map_rc(sqlite3_extended_errcode(st->db));
-	}
-	stmt_done(s);
-	return r;
-}
-
-int
-store_audit_count(store_t *st, uint64_t *out)
-{
-	sqlite3_stmt *s;
-	int r, rc;
-	if (st == NULL || out == NULL)
-		return STORE_EINVAL;
-	if ((r = stmt_get(st, S_AUDIT_COUNT, &s)) != 0)
-		return r;
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*out = (uint64_t)sqlite3_column_int64(s, 0);
-	r = rc == SQLITE_ROW ? 0 : map_rc(sqlite3_extended_errcode(st->db));
-	stmt_done(s);
-	return r;
-}
-
-int
-store_audit_foreach(store_t *st, uint64_t from_seq, store_audit_cb cb, void *ctx)
-{
-	sqlite3_stmt *s;
-	int r, rc;
-	if (st == NULL || cb == NULL || from_seq > INT64_MAX)
-		return STORE_EINVAL;
-	if ((r = stmt_get(st, S_AUDIT_FROM, &s)) != 0)
-		return r;
-	sqlite3_bind_int64(s, 1, (int64_t)from_seq);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *line = (const char *)sqlite3_column_text(s, 1);
-		size_t len = (size_t)sqlite3_column_bytes(s, 1);
-		if ((r = cb(ctx, (uint64_t)sqlite3_column_int64(s, 0), line ? line : "", len)) != 0)
-			goto out;
-	}
-	r = rc == SQLITE_DONE ? 0 : map_rc(sqlite3_extended_errcode(st->db));
-out:
-	stmt_done(s);
-	return r;
-}
-
-int
-store_audit_intent_open(store_t *st, uint64_t seq)
-{
-	return exec_seq(st, S_INTENT_OPEN, seq, 0);
-}
-
-int
-store_audit_intent_close(store_t *st, uint64_t seq)
-{
-	return exec_seq(st, S_INTENT_CLOSE, seq, 1);
-}
-
-int
-store_audit_intents_open(store_t *st, uint64_t **seqs, size_t *n)
-{
-	uint64_t *v = NULL, *nv;
-	size_t cnt = 0, cap = 0;
-	sqlite3_stmt *s;
-	int r, rc;
-	if (st == NULL || seqs == NULL || n == NULL)
-		return STORE_EINVAL;
-	if ((r = stmt_get(st, S_INTENTS, &s)) != 0)
-		return r;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				r = STORE_ENOMEM;
-				goto out;
-			}
-			v = nv;
-		}
-		v[cnt++] = (uint64_t)sqlite3_column_int64(s, 0);
-	}
-	r = rc == SQLITE_DONE ? 0 : map_rc(sqlite3_extended_errcode(st->db));
-out:
-	stmt_done(s);
-	if (r != 0) {
-		free(v);
-		return r;
-	}
-	*seqs = v;
-	*n = cnt;
-	return 0;
-}
-
-/* ---- Zone and journal ---------------------------------------------------------- */
-
-int
-store_zone_put(store_t *st, const void *key, size_t klen, const void *data, size_t dlen)
-{
-	sqlite3_stmt *s;
-	int own, r;
-	if (st == NULL || key == NULL || klen == 0 || klen > INT32_MAX || dlen > INT32_MAX ||
-	    (data == NULL && dlen != 0))
-		return STORE_EINVAL;
-	if ((r = wr_begin(st, &own)) != 0)
-		return r;
-	if ((r = stmt_get(st, S_ZONE_PUT, &s)) == 0) {
-		sqlite3_bind_blob(s, 1, key, (int)klen, SQLITE_STATIC);
-		sqlite3_bind_blob(s, 2, dlen ? data : "", (int)dlen, SQLITE_STATIC);
-		r = step_done(st, s);
-	}
-	return wr_end(st, own, r);
-}
-
-int
-store_zone_delete(store_t *st, const void *key, size_t klen)
-{
-	sqlite3_stmt *s;
-	int own, r;
-	if (st == NULL || key == NULL || klen == 0 || klen > INT32_MAX)
-		return STORE_EINVAL;
-	if ((r = wr_begin(st, &own)) != 0)
-		return r;
-	if ((r = stmt_get(st, S_ZONE_DEL, &s)) == 0) {
-		sqlite3_bind_blob(s, 1, key, (int)klen, SQLITE_STATIC);
-		r = step_done(st, s);
-		if (r == 0 && sqlite3_changes(st->db) == 0)
-			r = STORE_ENOTFOUND;
-	}
-	return wr_end(st, own, r);
-}
-
-int
-store_zone_foreach(store_t *st, store_blob_cb cb, void *ctx)
-{
-	sqlite3_stmt *s;
-	int r, rc;
-	if (st == NULL || cb == NULL)
-		return STORE_EINVAL;
-	if ((r = stmt_get(st, S_ZONE_ALL, &s)) != 0)
-		return r;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		r = cb(ctx, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0),
-		       sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1));
-		if (r != 0)
-			goto out;
-	}
-	r = rc == SQLITE_DONE ? 0 : map_rc(sqlite3_extended_errcode(st->db));
-out:
-	stmt_done(s);
-	return r;
-}
-
-int
-store_journal_append(store_t *st, uint32_t serial_from, uint32_t serial_to, int64_t when,
-                     const void *diff, size_t len)
-{
-	sqlite3_stmt *s;
-	int own, r;
-	if (st == NULL || len > INT32_MAX || (diff == NULL && len != 0))
-		return STORE_EINVAL;
-	if ((r = wr_begin(st, &own)) != 0)
-		return r;
-	if ((r = stmt_get(st, S_JOURNAL_ADD, &s)) == 0) {
-		sqlite3_bind_int64(s, 1, serial_from);
-		sqlite3_bind_int64(s, 2, serial_to);
-		sqlite3_bind_blob(s, 3, len ? diff : "", (int)len, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 4, when);
-		r = step_done(st, s);
-	}
-	return wr_end(st, own, r);
-}
-
-int
-store_journal_foreach(store_t *st, store_journal_cb cb, void *ctx)
-{
-	struct store_journal_entry e;
-	sqlite3_stmt *s;
-	int r, rc;
-	if (st == NULL || cb == NULL)
-		return STORE_EINVAL;
-	if ((r = stmt_get(st, S_JOURNAL_ALL, &s)) != 0)
-		return r;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		e.serial_from = (uint32_t)sqlite3_column_int64(s, 0);
-		e.serial_to = (uint32_t)sqlite3_column_int64(s, 1);
-		e.diff = sqlite3_column_blob(s, 2);
-		e.len = (size_t)sqlite3_column_bytes(s, 2);
-		e.when = sqlite3_column_int64(s, 3);
-		if ((r = cb(ctx, &e)) != 0)
-			goto out;
-	}
-	r = rc == SQLITE_DONE ? 0 : map_rc(sqlite3_extended_errcode(st->db));
-out:
-	stmt_done(s);
-	return r;
-}
-
-int
-store_journal_trim(store_t *st, size_t keep)
-{
-	sqlite3_stmt *s;
-	int own, r;
-	if (st == NULL || keep > INT64_MAX)
-		return STORE_EINVAL;
-	if ((r = wr_begin(st, &own)) != 0)
-		return r;
-	if ((r = stmt_get(st, S_JOURNAL_TRIM, &s)) == 0) {
-		sqlite3_bind_int64(s, 1, (int64_t)keep);
-		r = step_done(st, s);
-	}
-	return wr_end(st, own, r);
+	return s != NULL && *s != '\0' && strlen(s) <= max;
 }

@@ -2,13 +2,16 @@
 # rows, zone tables). signer/audit: the tamper-evident audit log on top of it,
 # its record codec and the offline verifier; cli_audit is the body of the
 # `regsign audit` subcommand (linked into the CLI by signer/proto.cmake).
-add_library(regsign-store STATIC ${CMAKE_CURRENT_LIST_DIR}/store.c)
+add_library(regsign-store STATIC ${CMAKE_CURRENT_LIST_DIR}/store.c
+  ${CMAKE_CURRENT_LIST_DIR}/store_cert.c ${CMAKE_CURRENT_LIST_DIR}/store_rows.c)
 target_link_libraries(regsign-store PUBLIC PkgConfig::SQLITE)
 
 if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/audit.c)
   add_library(regsign-audit STATIC
     ${CMAKE_CURRENT_LIST_DIR}/audit_record.c
+    ${CMAKE_CURRENT_LIST_DIR}/audit_parse.c
     ${CMAKE_CURRENT_LIST_DIR}/audit.c
+    ${CMAKE_CURRENT_LIST_DIR}/audit_export.c
     ${CMAKE_CURRENT_LIST_DIR}/audit_verify.c)
   target_link_libraries(regsign-audit PUBLIC regsign-store PkgConfig::OPENSSL)
 

@@ -33,7 +33,8 @@ if(TARGET regsign-audit AND CMAKE_C_COMPILER_ID MATCHES "Clang"
   # The parser's sources are compiled into the target itself so that they
   # carry the fuzzer's coverage instrumentation.
   add_executable(fuzz_audit ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_audit.c
-    ${CMAKE_SOURCE_DIR}/signer/audit_record.c ${CMAKE_SOURCE_DIR}/signer/audit_verify.c)
+    ${CMAKE_SOURCE_DIR}/signer/audit_record.c ${CMAKE_SOURCE_DIR}/signer/audit_parse.c
+    ${CMAKE_SOURCE_DIR}/signer/audit_verify.c)
   target_compile_options(fuzz_audit PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_options(fuzz_audit PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_libraries(fuzz_audit PRIVATE PkgConfig::OPENSSL)
