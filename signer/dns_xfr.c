@@ -1,0 +1,353 @@
+/* AXFR and IXFR as RR streams (see dns_xfr.h). */
+#include "signer/dns_xfr.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "zonesigner/zone.h"
+#include "zonesigner/zone_change.h"
+#include "zonesigner/zone_file.h"
+
+enum xfr_phase {
+	XFR_FIRST_SOA,
+	XFR_BODY,
+	XFR_DONE,
+};
+
+struct dns_xfr {
+	bool ixfr;
+	enum xfr_phase phase;
+	uint32_t serial;
+	size_t count;
+	ldns_rr *soa;          /* the SOA the transfer starts and ends with */
+
+	/* AXFR: the live zone, walked one owner name at a time. */
+	const struct zone *z;
+	ldns_rdf *origin;
+	ldns_rr_list *cur;     /* RRs of the current name (our copy) */
+	size_t idx;
+	bool at_apex;
+	ldns_rdf *next;        /* next owner name, from the current name's NSEC */
+
+	/* IXFR: the chain of diffs, fetched when the transfer starts. */
+	struct zone_diff **diffs;
+	size_t ndiffs, di;
+	int part;              /* 0: removed list, 1: added list */
+};
+
+/* Serial a is newer than b (RFC 1982 with 32-bit serials). */
+static bool serial_gt(uint32_t a, uint32_t b)
+{
+	return a != b && (uint32_t)(a - b) < 0x80000000u;
+}
+
+int dns_zone_rrs(const struct zone *z, const ldns_rdf *name, ldns_rr_list **out)
+{
+	char *s = ldns_rdf2str(name);
+	int zr;
+
+	*out = NULL;
+	if (s == NULL)
+		return DNS_ENOMEM;
+	zr = zone_name_rrs(z, s, out);
+	free(s);
+	if (zr == ZONE_ENOMEM)
+		return DNS_ENOMEM;
+	return zr == 0 ? 0 : DNS_EZONE;
+}
+
+int dns_zone_soa(const struct zone *z, ldns_rr **soa, ldns_rr_list **sigs)
+{
+	ldns_rr_list *all = NULL, *rs = NULL;
+	ldns_rr *s = NULL;
+	int r = DNS_EZONE;
+
+	*soa = NULL;
+	if (sigs != NULL)
+		*sigs = NULL;
+	if (z == NULL || zone_serial(z) == 0)
+		goto out;
+	if (zone_name_rrs(z, zone_origin(z), &all) != 0)
+		goto out;
+	if (sigs != NULL && (rs = ldns_rr_list_new()) == NULL) {
+		r = DNS_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < ldns_rr_list_rr_count(all); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(all, i);
+		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA && s == NULL) {
+			s = ldns_rr_clone(rr);
+			if (s == NULL) {
+				r = DNS_ENOMEM;
+				goto out;
+			}
+		} else if (rs != NULL && ldns_rr_get_type(rr) == LDNS_RR_TYPE_RRSIG &&
+			   ldns_rdf2rr_type(ldns_rr_rrsig_typecovered(rr)) == LDNS_RR_TYPE_SOA) {
+			ldns_rr *c = ldns_rr_clone(rr);
+			if (c == NULL || !ldns_rr_list_push_rr(rs, c)) {
+				ldns_rr_free(c);
+				r = DNS_ENOMEM;
+				goto out;
+			}
+		}
+	}
+	if (s == NULL)
+		goto out;
+	*soa = s;
+	s = NULL;
+	if (sigs != NULL) {
+		*sigs = rs;
+		rs = NULL;
+	}
+	r = 0;
+out:
+	ldns_rr_free(s);
+	ldns_rr_list_deep_free(rs);
+	ldns_rr_list_deep_free(all);
+	return r;
+}
+
+int dns_xfr_axfr_new(const struct zone *z, struct dns_xfr **out)
+{
+	struct dns_xfr *x = NULL;
+	int r = DNS_ENOMEM;
+
+	*out = NULL;
+	x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		goto out;
+	x->z = z;
+	x->serial = zone_serial(z);
+	if ((r = dns_zone_soa(z, &x->soa, NULL)) != 0)
+		goto out;
+	if (ldns_str2rdf_dname(&x->origin, zone_origin(z)) != LDNS_STATUS_OK) {
+		r = DNS_EZONE;
+		goto out;
+	}
+	x->phase = XFR_FIRST_SOA;
+	*out = x;
+	x = NULL;
+	r = 0;
+out:
+	dns_xfr_free(x);
+	return r;
+}
+
+/* Check that a diff is one IXFR step: its lists start with the SOAs. */
+static bool diff_ok(const struct zone_diff *d)
+{
+	const ldns_rr_list *rm = zone_diff_removed(d), *add = zone_diff_added(d);
+
+	return rm != NULL && add != NULL && ldns_rr_list_rr_count(rm) > 0 &&
+	       ldns_rr_list_rr_count(add) > 0 &&
+	       ldns_rr_get_type(ldns_rr_list_rr(rm, 0)) == LDNS_RR_TYPE_SOA &&
+	       ldns_rr_get_type(ldns_rr_list_rr(add, 0)) == LDNS_RR_TYPE_SOA &&
+	       ldns_rdf2native_int32(ldns_rr_rdf(ldns_rr_list_rr(add, 0), 2)) ==
+		       zone_diff_serial_to(d);
+}
+
+int dns_xfr_ixfr_new(const struct zone *z, const struct dns_journal *j, uint32_t from,
+		     size_t max_diffs, struct dns_xfr **out)
+{
+	struct dns_xfr *x = NULL;
+	uint32_t cur = zone_serial(z), s = from;
+	size_t cap = 0;
+	int r = DNS_ENOMEM;
+
+	*out = NULL;
+	if (max_diffs == 0)
+		max_diffs = 10000;
+	x = calloc(1, sizeof(*x));
+	if (x == NULL)
+		goto out;
+	x->ixfr = true;
+	x->serial = cur;
+	if (cur == 0) {
+		r = DNS_EZONE;
+		goto out;
+	}
+	while (serial_gt(cur, s)) {
+		struct zone_diff *d = NULL;
+		if (j == NULL || j->diff_from == NULL) {
+			r = DNS_ENOENT;
+			goto out;
+		}
+		if (x->ndiffs == max_diffs) {
+			r = DNS_ERANGE;
+			goto out;
+		}
+		if (x->ndiffs == cap) {
+			size_t c = cap ? cap * 2 : 8;
+			struct zone_diff **v = realloc(x->diffs, c * sizeof(*v));
+			if (v == NULL)
+				goto out;
+			x->diffs = v;
+			cap = c;
+		}
+		if ((r = j->diff_from(j->ctx, s, &d)) != 0)
+			goto out;
+		x->diffs[x->ndiffs++] = d;
+		/* Each step must move forward, or a bad journal could loop. */
+		if (zone_diff_serial_from(d) != s || !serial_gt(zone_diff_serial_to(d), s) ||
+		    serial_gt(zone_diff_serial_to(d), cur) || !diff_ok(d)) {
+			r = DNS_EFORMAT;
+			goto out;
+		}
+		s = zone_diff_serial_to(d);
+	}
+	if (x->ndiffs > 0) {
+		const ldns_rr_list *add = zone_diff_added(x->diffs[x->ndiffs - 1]);
+		x->soa = ldns_rr_clone(ldns_rr_list_rr(add, 0));
+		if (x->soa == NULL) {
+			r = DNS_ENOMEM;
+			goto out;
+		}
+	} else if ((r = dns_zone_soa(z, &x->soa, NULL)) != 0) {
+		goto out;
+	}
+	/* Up to date (or ahead of us): the answer is our SOA alone. */
+	x->phase = XFR_FIRST_SOA;
+	*out = x;
+	x = NULL;
+	r = 0;
+out:
+	dns_xfr_free(x);
+	return r;
+}
+
+/* Load the RRs of the next owner name of an AXFR; false at the apex again. */
+static int axfr_load_next(struct dns_xfr *x, bool *more)
+{
+	ldns_rr_list *l = NULL;
+	ldns_rdf *nx = NULL;
+	int r;
+
+	*more = false;
+	if (x->cur != NULL && (x->next == NULL || ldns_dname_compare(x->next, x->origin) == 0))
+		return 0;
+	r = dns_zone_rrs(x->z, x->cur == NULL ? x->origin : x->next, &l);
+	if (r != 0)
+		return r;
+	for (size_t i = 0; i < ldns_rr_list_rr_count(l); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(l, i);
+		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_NSEC && nx == NULL)
+			nx = ldns_rdf_clone(ldns_rr_rdf(rr, 0));
+	}
+	/* Every stored name has an NSEC; a name without one means the chain
+	 * cannot be followed, which the zone's self-check should have caught. */
+	if (ldns_rr_list_rr_count(l) == 0 || nx == NULL) {
+		ldns_rr_list_deep_free(l);
+		ldns_rdf_deep_free(nx);
+		return DNS_EZONE;
+	}
+	x->at_apex = x->cur == NULL;
+	ldns_rr_list_deep_free(x->cur);
+	ldns_rdf_deep_free(x->next);
+	x->cur = l;
+	x->next = nx;
+	x->idx = 0;
+	*more = true;
+	return 0;
+}
+
+static int axfr_body(struct dns_xfr *x, const ldns_rr **rr)
+{
+	bool more;
+	int r;
+
+	*rr = NULL;
+	for (;;) {
+		while (x->cur != NULL && x->idx < ldns_rr_list_rr_count(x->cur)) {
+			const ldns_rr *c = ldns_rr_list_rr(x->cur, x->idx++);
+			/* The apex SOA opens and closes the transfer only. */
+			if (x->at_apex && ldns_rr_get_type(c) == LDNS_RR_TYPE_SOA)
+				continue;
+			*rr = c;
+			return 0;
+		}
+		if ((r = axfr_load_next(x, &more)) != 0)
+			return r;
+		if (!more)
+			return 0;
+	}
+}
+
+static void ixfr_body(struct dns_xfr *x, const ldns_rr **rr)
+{
+	*rr = NULL;
+	while (x->di < x->ndiffs) {
+		const struct zone_diff *d = x->diffs[x->di];
+		const ldns_rr_list *l = x->part == 0 ? zone_diff_removed(d) : zone_diff_added(d);
+		if (x->idx < ldns_rr_list_rr_count(l)) {
+			*rr = ldns_rr_list_rr(l, x->idx++);
+			return;
+		}
+		x->idx = 0;
+		if (x->part == 0) {
+			x->part = 1;
+		} else {
+			x->part = 0;
+			x->di++;
+		}
+	}
+}
+
+int dns_xfr_next(struct dns_xfr *x, const ldns_rr **rr)
+{
+	int r;
+
+	*rr = NULL;
+	if (!x->ixfr && x->phase != XFR_DONE && zone_serial(x->z) != x->serial)
+		return DNS_ECHANGED;
+	switch (x->phase) {
+	case XFR_FIRST_SOA:
+		*rr = x->soa;
+		/* An up-to-date IXFR is the SOA alone. */
+		x->phase = (x->ixfr && x->ndiffs == 0) ? XFR_DONE : XFR_BODY;
+		break;
+	case XFR_BODY:
+		if (x->ixfr) {
+			ixfr_body(x, rr);
+		} else if ((r = axfr_body(x, rr)) != 0) {
+			return r;
+		}
+		if (*rr == NULL) {
+			*rr = x->soa;
+			x->phase = XFR_DONE;
+		}
+		break;
+	case XFR_DONE:
+		return 0;
+	}
+	x->count++;
+	return 0;
+}
+
+bool dns_xfr_is_ixfr(const struct dns_xfr *x)
+{
+	return x->ixfr;
+}
+
+uint32_t dns_xfr_serial(const struct dns_xfr *x)
+{
+	return x->serial;
+}
+
+size_t dns_xfr_count(const struct dns_xfr *x)
+{
+	return x->count;
+}
+
+void dns_xfr_free(struct dns_xfr *x)
+{
+	if (x == NULL)
+		return;
+	ldns_rr_free(x->soa);
+	ldns_rdf_deep_free(x->origin);
+	ldns_rr_list_deep_free(x->cur);
+	ldns_rdf_deep_free(x->next);
+	for (size_t i = 0; i < x->ndiffs; i++)
+		zone_diff_free(x->diffs[i]);
+	free(x->diffs);
+	free(x);
+}

@@ -1,0 +1,87 @@
+/**
+ * @file dns_xfr.h
+ * @brief Zone transfers as streams of RRs (RFC 5936 AXFR, RFC 1995 IXFR).
+ *
+ * A transfer is produced one RR at a time so that the listener can pack
+ * them into bounded TCP messages and stop whenever the socket is full: a
+ * large zone never sits in memory twice and never blocks the event loop.
+ *
+ * AXFR walks the live zone by its NSEC chain (SOA, every RR of the apex and
+ * of each name in canonical order with their RRSIGs and NSECs, SOA again),
+ * holding one name's RRs at a time. A zone has no snapshots, so if its
+ * serial moves while an AXFR is streaming, dns_xfr_next() reports
+ * DNS_ECHANGED and the listener drops the connection; the secondary retries
+ * and, usually, gets an IXFR.
+ *
+ * IXFR takes its whole chain of diffs from the journal when it starts, so it
+ * is consistent whatever the zone does meanwhile.
+ */
+#ifndef REGSIGN_SIGNER_DNS_XFR_H
+#define REGSIGN_SIGNER_DNS_XFR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "signer/dns_err.h"
+#include "signer/dns_journal.h"
+#include "zonesigner/zone_ldns.h"
+
+struct zone;
+struct dns_xfr;
+
+/**
+ * @brief The apex SOA of the zone and its RRSIGs.
+ * @param soa receives a new RR (free with ldns_rr_free)
+ * @param sigs receives a new list of the SOA's RRSIGs (may be empty; free
+ *        with ldns_rr_list_deep_free), or pass NULL
+ * @return 0, DNS_EZONE (no SOA yet or the zone library failed), DNS_ENOMEM.
+ */
+int dns_zone_soa(const struct zone *z, ldns_rr **soa, ldns_rr_list **sigs);
+
+/**
+ * @brief All RRs at owner @p name (RRSIGs and NSEC included), as a new list
+ * the caller frees with ldns_rr_list_deep_free(); empty if the name has none.
+ * @return 0, DNS_EZONE (not in the zone), DNS_ENOMEM.
+ */
+int dns_zone_rrs(const struct zone *z, const ldns_rdf *name, ldns_rr_list **out);
+
+/**
+ * @brief Start an AXFR of @p z (which must outlive the stream).
+ * @return 0, DNS_EZONE, DNS_ENOMEM.
+ */
+int dns_xfr_axfr_new(const struct zone *z, struct dns_xfr **out);
+
+/**
+ * @brief Start an IXFR from serial @p from to the zone's current serial.
+ * When @p from is the current serial or newer (RFC 1982) the stream is the
+ * current SOA alone (the secondary is up to date).
+ * @param max_diffs longest chain of diffs accepted (0: 10000); a longer one
+ *        is DNS_ERANGE, like a missing diff: answer with an AXFR then.
+ * @return 0, DNS_ENOENT (the journal does not reach @p from, or is absent),
+ *         DNS_ERANGE, DNS_EFORMAT (a diff is not a valid step), DNS_EZONE,
+ *         DNS_ENOMEM, or the journal's error.
+ */
+int dns_xfr_ixfr_new(const struct zone *z, const struct dns_journal *j, uint32_t from,
+		     size_t max_diffs, struct dns_xfr **out);
+
+/**
+ * @brief The next RR, borrowed until the next call; NULL at the end.
+ * @return 0, DNS_ECHANGED (AXFR only: the zone changed; abandon the
+ *         transfer), DNS_EZONE, DNS_ENOMEM.
+ */
+int dns_xfr_next(struct dns_xfr *x, const ldns_rr **rr);
+
+/** @brief True for an incremental transfer (also when it is a single SOA). */
+bool dns_xfr_is_ixfr(const struct dns_xfr *x);
+
+/** @brief The serial the transfer brings the secondary to. */
+uint32_t dns_xfr_serial(const struct dns_xfr *x);
+
+/** @brief RRs produced so far. */
+size_t dns_xfr_count(const struct dns_xfr *x);
+
+/** @brief Free a stream; NULL is a no-op. */
+void dns_xfr_free(struct dns_xfr *x);
+
+#endif

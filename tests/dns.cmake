@@ -1,0 +1,10 @@
+# Tests of the DNS listener (signer/dns_*, libregsign-dns). Owner: brief J.
+if(TARGET regsign-dns)
+  set(DNS_TEST_SUPPORT ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dns_support.c)
+
+  # The tiny server the integration scripts start: a signed in-memory zone.
+  add_executable(dns_testsrv ${CMAKE_CURRENT_SOURCE_DIR}/integration/dns_testsrv.c
+                 ${DNS_TEST_SUPPORT})
+  set_target_properties(dns_testsrv PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin/tests)
+  target_link_libraries(dns_testsrv PRIVATE regsign-dns PkgConfig::OPENSSL)
+endif()
