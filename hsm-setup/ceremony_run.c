@@ -21,6 +21,7 @@
 #include "hsm-setup/ceremony_ca.h"
 #include "hsm-setup/ceremony_transcript.h"
 #include "pkcs11/hsm.h"
+#include "pkcs11/hsm_uri.h"
 #include "zonesigner/zone_dnskey.h"
 #include "zonesigner/zone_err.h"
 
@@ -534,10 +535,10 @@ int ceremony_run(const struct ceremony_spec *spec, const struct ceremony_env *en
     if (err == NULL || errlen == 0)
         return CEREMONY_ERR_ARG;
     err[0] = '\0';
-    if (strstr(env->token_uri, "object=") != NULL ||
-        strstr(env->token_uri, "id=") != NULL)
-        return fail(&run, CEREMONY_ERR_ARG, "the token URI must name a token "
-                    "only, not an object: %s", env->token_uri);
+    if (hsm_uri_check(env->token_uri, HSM_URI_TOKEN, hsm_err,
+                      sizeof hsm_err) != HSM_OK)
+        return fail(&run, CEREMONY_ERR_ARG, "token URI %s refused: %s",
+                    env->token_uri, hsm_err);
     r = open_out_dir(&run, false);
     if (r != CEREMONY_OK)
         goto out;

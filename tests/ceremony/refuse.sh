@@ -97,7 +97,13 @@ SOFTHSM2_CONF=$t2/softhsm2.conf "$ceremony" --module "$module" \
 	--token-uri "pkcs11:token=$label;object=regsign-ksk" --pin-file "$t2/pin" \
 	--out "$tmp/out6" "$example" 2>"$tmp/err" >/dev/null || rc=$?
 expect_refused $rc "object in token URI"
-grep -q "token only" "$tmp/err" || fail "object in token URI: $(cat "$tmp/err")"
+grep -q "token URI .* refused" "$tmp/err" || fail "object in token URI: $(cat "$tmp/err")"
+rc=0
+SOFTHSM2_CONF=$t2/softhsm2.conf "$ceremony" --module "$module" \
+	--token-uri "pkcs11:token=$label?pin-value=1234" --pin-file "$t2/pin" \
+	--out "$tmp/out6" "$example" 2>"$tmp/err" >/dev/null || rc=$?
+expect_refused $rc "PIN in token URI"
+grep -q "pin-value" "$tmp/err" || fail "PIN in token URI: $(cat "$tmp/err")"
 (umask 077 && echo 0000 >"$tmp/wrong-pin")
 rc=0
 SOFTHSM2_CONF=$t2/softhsm2.conf "$ceremony" --module "$module" \
@@ -107,7 +113,7 @@ expect_refused $rc "wrong PIN"
 grep -qi "pin" "$tmp/err" || fail "wrong PIN: $(cat "$tmp/err")"
 [ ! -e "$tmp/out6" ] || fail "wrong PIN: the output directory was made"
 [ -z "$(objects "$t2" "$label")" ] || fail "wrong PIN: objects were made"
-ok "token URI with an object and a wrong PIN refused"
+ok "token URI with an object or a PIN, and a wrong PIN, refused"
 
 # --- 7. --check makes nothing; usage errors exit 2 ---------------------------
 rc=0
