@@ -4,14 +4,24 @@
  * The order of checks matters for the error a caller sees: size before any
  * parsing, structure before key, key type before signature. The key type is
  * read from the SubjectPublicKeyInfo's AlgorithmIdentifier itself, not from
- * the decoded EVP_PKEY, because OpenSSL decodes explicit parameters that
+ * a decoded EVP_PKEY, because OpenSSL decodes explicit parameters that
  * describe P-256 into a key that looks like any other P-256 key, and RFC 5480
  * requires the named curve.
+ *
+ * The request is decoded with the library's own template (x509_asn1.c), not
+ * d2i_X509_REQ: OpenSSL 3.0 would decode the public key through its decoder
+ * framework, which alone costs more CPU than the rest of issuing a
+ * certificate. The key is instead imported from its point with
+ * EVP_PKEY_fromdata (which refuses a point not on the curve), and the
+ * self-signature is checked the way X509_REQ_verify does: the signature
+ * algorithm's digest of the DER CertificationRequestInfo, verified with
+ * that key.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/asn1.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
@@ -20,17 +30,18 @@
 #include "signer/x509.h"
 #include "signer/x509_int.h"
 
-/* Parse exactly @p len bytes of canonical DER into a request. */
+/* Decode exactly @p len bytes of canonical DER into a request. */
 static int
-request_decode(const unsigned char *der, size_t len, X509_REQ **out,
+request_decode(const unsigned char *der, size_t len, X509__CSR **out,
 	       char *detail, size_t size)
 {
-	X509_REQ *req = NULL;
+	const ASN1_ITEM *it = x509__csr_item();
 	const unsigned char *p = der;
-	unsigned char *re = NULL, *tbs = NULL;
+	unsigned char *re = NULL;
+	X509__CSR *req = NULL;
 	int n, r = X509_ERR_CSR_PARSE;
 
-	if ((req = d2i_X509_REQ(NULL, &p, (long)len)) == NULL) {
+	if ((req = (X509__CSR *)ASN1_item_d2i(NULL, &p, (long)len, it)) == NULL) {
 		x509__detail(detail, size, "DER does not decode as a CertificationRequest");
 		goto out;
 	}
@@ -39,24 +50,17 @@ request_decode(const unsigned char *der, size_t len, X509_REQ **out,
 		x509__detail(detail, size, "%zu bytes after the CSR", (size_t)(der + len - p));
 		goto out;
 	}
-	/*
-	 * d2i keeps the received encoding of the request info and i2d would
-	 * just write it back; i2d_re_X509_REQ_tbs forces a fresh encoding, so
-	 * the whole request below is re-encoded from its fields.
-	 */
-	r = X509_ERR_CRYPTO;
-	if (i2d_re_X509_REQ_tbs(req, &tbs) <= 0)
-		goto out;
+	/* The template keeps no received encoding: i2d re-encodes every field. */
 	r = X509_ERR_CSR_NOT_DER;
-	if ((n = i2d_X509_REQ(req, &re)) <= 0 || (size_t)n != len ||
+	if ((n = ASN1_item_i2d((ASN1_VALUE *)req, &re, it)) <= 0 || (size_t)n != len ||
 	    memcmp(re, der, len) != 0) {
 		x509__detail(detail, size, "CSR is BER: it does not re-encode to the same bytes");
 		goto out;
 	}
 	r = X509_ERR_CSR_PARSE;
-	if (X509_REQ_get_version(req) != X509_REQ_VERSION_1) {
+	if (ASN1_INTEGER_get(req->info->version) != X509_REQ_VERSION_1) {
 		x509__detail(detail, size, "CSR version %ld, expected v1 (0)",
-		    X509_REQ_get_version(req));
+		    ASN1_INTEGER_get(req->info->version));
 		goto out;
 	}
 	*out = req;
@@ -64,44 +68,94 @@ request_decode(const unsigned char *der, size_t len, X509_REQ **out,
 	r = X509_OK;
 out:
 	OPENSSL_free(re);
-	OPENSSL_free(tbs);
-	X509_REQ_free(req);
+	ASN1_item_free((ASN1_VALUE *)req, it);
 	return r;
 }
 
-/* Proof of possession: an ECDSA-with-SHA-2 signature by the request's key. */
+/* The P-256 public key whose encoded point is @p key's bits. */
 static int
-signature_check(X509_REQ *req, EVP_PKEY *key, char *detail, size_t size)
+key_import(const ASN1_BIT_STRING *key, EVP_PKEY **out, char *detail, size_t size)
 {
-	const ASN1_BIT_STRING *sig = NULL;
-	const X509_ALGOR *alg = NULL;
-	const ASN1_OBJECT *obj = NULL;
-	int nid;
+	EVP_PKEY_CTX *ctx = NULL;
+	OSSL_PARAM params[4];
+	const unsigned char *pt = ASN1_STRING_get0_data(key);
+	size_t ptlen = (size_t)ASN1_STRING_length(key);
+	int r = X509_ERR_CRYPTO;
 
-	X509_REQ_get0_signature(req, &sig, &alg);
-	X509_ALGOR_get0(&obj, NULL, NULL, alg);
+	/* Keep a compressed point compressed, as d2i would: the certificate
+	 * then carries the device's SubjectPublicKeyInfo byte for byte. */
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME,
+	    (char *)SN_X9_62_prime256v1, 0);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+	    (void *)pt, ptlen);
+	params[2] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+	    (char *)(pt[0] == 0x04 ? OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_UNCOMPRESSED :
+	    OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED), 0);
+	params[3] = OSSL_PARAM_construct_end();
+	if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
+	    EVP_PKEY_fromdata_init(ctx) != 1)
+		goto out;
+	r = X509_ERR_CSR_PARSE;
+	if (EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+		x509__detail(detail, size, "EC P-256 public key is not a point on the curve");
+		goto out;
+	}
+	r = X509_OK;
+out:
+	EVP_PKEY_CTX_free(ctx);
+	return r;
+}
+
+/* Proof of possession: an ECDSA-with-SHA-2 signature by the request's key
+ * over the DER of its CertificationRequestInfo. */
+static int
+signature_check(const X509__CSR *req, EVP_PKEY *key, char *detail, size_t size)
+{
+	const ASN1_OBJECT *obj = NULL;
+	const EVP_MD *md;
+	EVP_MD_CTX *ctx = NULL;
+	unsigned char *info = NULL;
+	int ptype = 0, n, nid, r = X509_ERR_CSR_SIGNATURE;
+
+	X509_ALGOR_get0(&obj, &ptype, NULL, req->alg);
 	nid = OBJ_obj2nid(obj);
-	if (nid != NID_ecdsa_with_SHA256 && nid != NID_ecdsa_with_SHA384 &&
-	    nid != NID_ecdsa_with_SHA512) {
+	md = nid == NID_ecdsa_with_SHA256 ? EVP_sha256() :
+	    nid == NID_ecdsa_with_SHA384 ? EVP_sha384() :
+	    nid == NID_ecdsa_with_SHA512 ? EVP_sha512() : NULL;
+	/* RFC 5758 §3.2: the parameters are absent. */
+	if (md == NULL || ptype != V_ASN1_UNDEF) {
 		x509__detail(detail, size, "CSR signature algorithm %s not allowed",
 		    nid == NID_undef ? "unknown" : OBJ_nid2sn(nid));
-		return X509_ERR_CSR_SIGNATURE;
+		goto out;
 	}
-	if (X509_REQ_verify(req, key) != 1) {
+	if ((req->sig->flags & 0x07) != 0) {
+		x509__detail(detail, size, "CSR signature has unused bits");
+		goto out;
+	}
+	r = X509_ERR_CRYPTO;
+	if ((n = ASN1_item_i2d((ASN1_VALUE *)req->info, &info, x509__csr_info_item())) <= 0 ||
+	    (ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestVerifyInit(ctx, NULL, md, NULL, key) != 1)
+		goto out;
+	r = X509_ERR_CSR_SIGNATURE;
+	if (EVP_DigestVerify(ctx, ASN1_STRING_get0_data(req->sig),
+	    (size_t)ASN1_STRING_length(req->sig), info, (size_t)n) != 1) {
 		x509__detail(detail, size, "CSR self-signature does not verify");
-		return X509_ERR_CSR_SIGNATURE;
+		goto out;
 	}
-	return X509_OK;
+	r = X509_OK;
+out:
+	EVP_MD_CTX_free(ctx);
+	OPENSSL_free(info);
+	return r;
 }
 
 int
 csr_parse(const unsigned char *der, size_t len, EVP_PKEY **key,
 	  unsigned char **spki, size_t *spki_len, char *detail, size_t detail_size)
 {
-	X509_REQ *req = NULL;
-	X509_PUBKEY *xpk;
-	X509_ALGOR *palg = NULL;
-	EVP_PKEY *pk;
+	X509__CSR *req = NULL;
+	EVP_PKEY *pk = NULL;
 	unsigned char *enc = NULL, *spki_copy = NULL;
 	size_t spki_copy_len = 0;
 	int n, r = X509_ERR_INVALID;
@@ -114,44 +168,28 @@ csr_parse(const unsigned char *der, size_t len, EVP_PKEY **key,
 		x509__detail(detail, detail_size, "CSR of %zu bytes, limit %d", len, CSR_DER_MAX);
 		goto out;
 	}
-	if ((r = request_decode(der, len, &req, detail, detail_size)) != X509_OK)
-		goto out;
-	xpk = X509_REQ_get_X509_PUBKEY(req);
-	r = X509_ERR_CSR_PARSE;
-	if (xpk == NULL || X509_PUBKEY_get0_param(NULL, NULL, NULL, &palg, xpk) != 1) {
-		x509__detail(detail, detail_size, "no subject public key");
-		goto out;
-	}
-	if ((r = x509__spki_check_p256(palg, NULL, detail, detail_size)) != X509_OK)
-		goto out;
-	r = X509_ERR_CSR_PARSE;
-	if ((pk = X509_REQ_get0_pubkey(req)) == NULL || x509__key_check_p256(pk) != X509_OK) {
-		x509__detail(detail, detail_size, "EC P-256 public key does not decode");
-		goto out;
-	}
-	if ((r = signature_check(req, pk, detail, detail_size)) != X509_OK)
+	if ((r = request_decode(der, len, &req, detail, detail_size)) != X509_OK ||
+	    (r = x509__spki_check_p256(req->info->spki->alg, req->info->spki->key,
+	    detail, detail_size)) != X509_OK ||
+	    (r = key_import(req->info->spki->key, &pk, detail, detail_size)) != X509_OK ||
+	    (r = signature_check(req, pk, detail, detail_size)) != X509_OK)
 		goto out;
 	if (spki != NULL) {
-		n = i2d_X509_PUBKEY(xpk, &enc);
+		n = ASN1_item_i2d((ASN1_VALUE *)req->info->spki, &enc, x509__spki_item());
 		if ((r = x509__der_take(enc, n, &spki_copy, &spki_copy_len)) != X509_OK)
 			goto out;
-	}
-	r = X509_ERR_CRYPTO;
-	if (key != NULL) {
-		if (EVP_PKEY_up_ref(pk) != 1)
-			goto out;
-		*key = pk;
-	}
-	if (spki != NULL) {
 		*spki = spki_copy;
 		*spki_len = spki_copy_len;
-		spki_copy = NULL;
+	}
+	if (key != NULL) {
+		*key = pk;
+		pk = NULL;
 	}
 	r = X509_OK;
 out:
 	if (r != X509_OK && detail != NULL && detail_size > 0 && detail[0] == '\0')
 		x509__detail(detail, detail_size, "%s", x509_strerror(r));
-	free(spki_copy);
-	X509_REQ_free(req);
+	EVP_PKEY_free(pk);
+	ASN1_item_free((ASN1_VALUE *)req, x509__csr_item());
 	return r;
 }

@@ -36,10 +36,11 @@
  * CSR_DER_MAX), X509_ERR_CSR_PARSE (not a CertificationRequest),
  * X509_ERR_CSR_TRAILING (bytes after it), X509_ERR_CSR_NOT_DER (BER encoding:
  * it does not re-encode to the same bytes), X509_ERR_CSR_PARSE (version not
- * v1, or the key does not decode), X509_ERR_CSR_KEY_RSA,
+ * v1), X509_ERR_CSR_KEY_RSA,
  * X509_ERR_CSR_KEY_EDDSA, X509_ERR_CSR_KEY_EXPLICIT (EC with explicit
  * parameters, even of P-256), X509_ERR_CSR_KEY_CURVE (another named curve),
- * X509_ERR_CSR_KEY_TYPE (anything else), X509_ERR_CSR_SIGNATURE (not
+ * X509_ERR_CSR_KEY_TYPE (anything else), X509_ERR_CSR_PARSE (the point is
+ * not a P-256 point encoding or not on the curve), X509_ERR_CSR_SIGNATURE (not
  * ECDSA with SHA-256/384/512, or the self-signature does not verify),
  * X509_ERR_NOMEM, X509_ERR_CRYPTO.
  */

@@ -1,5 +1,6 @@
 /*
- * x509_asn1.c - our own ASN.1 templates for TBSCertificate and Certificate.
+ * x509_asn1.c - our own ASN.1 templates for TBSCertificate, Certificate and
+ * CertificationRequest.
  *
  * Why not d2i_X509: OpenSSL 3.0 decodes the SubjectPublicKeyInfo of every
  * certificate it parses through its provider decoder framework, which costs
@@ -9,7 +10,8 @@
  * certificate it assembles, so both would be bound by public-key decoding.
  * These templates mirror RFC 5280's structures field by field with OpenSSL's
  * own types (X509_NAME, X509_VAL, X509_ALGOR, X509_EXTENSION) and only keep
- * the public key opaque: AlgorithmIdentifier and BIT STRING.
+ * the public key opaque: AlgorithmIdentifier and BIT STRING. The CSR
+ * templates serve csr.c for the same reason.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,40 @@ ASN1_SEQUENCE(X509__CERT) = {
 	ASN1_SIMPLE(X509__CERT, alg, X509_ALGOR),
 	ASN1_SIMPLE(X509__CERT, sig, ASN1_BIT_STRING),
 } static_ASN1_SEQUENCE_END(X509__CERT)
+
+/* CertificationRequestInfo (RFC 2986 §4.1), as OpenSSL's X509_REQ_INFO:
+ * attributes are required by the RFC but omitted by some encoders. */
+ASN1_SEQUENCE(X509__CSR_INFO) = {
+	ASN1_SIMPLE(X509__CSR_INFO, version, ASN1_INTEGER),
+	ASN1_SIMPLE(X509__CSR_INFO, subject, X509_NAME),
+	ASN1_SIMPLE(X509__CSR_INFO, spki, X509__SPKI),
+	ASN1_IMP_SET_OF_OPT(X509__CSR_INFO, attributes, X509_ATTRIBUTE, 0),
+} static_ASN1_SEQUENCE_END(X509__CSR_INFO)
+
+/* CertificationRequest (RFC 2986 §4.2). */
+ASN1_SEQUENCE(X509__CSR) = {
+	ASN1_SIMPLE(X509__CSR, info, X509__CSR_INFO),
+	ASN1_SIMPLE(X509__CSR, alg, X509_ALGOR),
+	ASN1_SIMPLE(X509__CSR, sig, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(X509__CSR)
+
+const ASN1_ITEM *
+x509__csr_item(void)
+{
+	return ASN1_ITEM_rptr(X509__CSR);
+}
+
+const ASN1_ITEM *
+x509__csr_info_item(void)
+{
+	return ASN1_ITEM_rptr(X509__CSR_INFO);
+}
+
+const ASN1_ITEM *
+x509__spki_item(void)
+{
+	return ASN1_ITEM_rptr(X509__SPKI);
+}
 
 /*
  * Decode exactly @p len bytes with @p it and require that they re-encode to

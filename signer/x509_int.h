@@ -126,6 +126,25 @@ typedef struct x509__cert_st {
 	ASN1_BIT_STRING *sig;
 } X509__CERT;
 
+/* CertificationRequestInfo and CertificationRequest with an undecoded key. */
+typedef struct x509__csr_info_st {
+	ASN1_INTEGER *version;
+	X509_NAME *subject;
+	X509__SPKI *spki;
+	STACK_OF(X509_ATTRIBUTE) *attributes;
+} X509__CSR_INFO;
+
+typedef struct x509__csr_st {
+	X509__CSR_INFO *info;
+	X509_ALGOR *alg;
+	ASN1_BIT_STRING *sig;
+} X509__CSR;
+
+/** ASN.1 items of X509__CSR, X509__CSR_INFO and X509__SPKI (for ASN1_item_*). */
+const ASN1_ITEM *x509__csr_item(void);
+const ASN1_ITEM *x509__csr_info_item(void);
+const ASN1_ITEM *x509__spki_item(void);
+
 /** Decode exactly @p len bytes of canonical DER, or NULL. */
 X509__TBS *x509__tbs_decode(const unsigned char *der, size_t len);
 void x509__tbs_free(X509__TBS *tbs);

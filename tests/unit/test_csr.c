@@ -160,6 +160,51 @@ test_key_types(void **state)
 	EVP_PKEY_free(expl);
 }
 
+/* A point off the curve (y changed) and a compressed point. */
+static void
+test_points(void **state)
+{
+	EVP_PKEY *key = EVP_EC_gen("P-256"), *got = NULL;
+	unsigned char *der, *hit, pt[65], *spki = NULL, *want = NULL;
+	size_t len, ptlen = 0, spki_len = 0;
+	char detail[X509_DETAIL_SIZE];
+	int n;
+
+	(void)state;
+	der = make_csr(key, EVP_sha256(), &len);
+	assert_int_equal(EVP_PKEY_get_octet_string_param(key,
+	    OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pt, sizeof(pt), &ptlen), 1);
+	assert_int_equal(ptlen, 65);
+	assert_non_null(hit = memmem(der, len, pt, ptlen));
+	hit[64] ^= 0x01;
+	assert_int_equal(parse(der, len, detail), X509_ERR_CSR_PARSE);
+	assert_non_null(strstr(detail, "not a point on the curve"));
+	OPENSSL_free(der);
+
+	assert_int_equal(EVP_PKEY_set_utf8_string_param(key,
+	    OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+	    OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED), 1);
+	der = make_csr(key, EVP_sha256(), &len);
+	assert_int_equal(csr_parse(der, len, &got, &spki, &spki_len, detail,
+	    sizeof(detail)), X509_OK);
+	assert_int_equal(EVP_PKEY_eq(got, key), 1);
+	/* The compressed SubjectPublicKeyInfo is returned, and kept by the key. */
+	n = i2d_PUBKEY(key, &want);
+	assert_int_equal((size_t)n, spki_len);
+	assert_true(spki_len < 65);
+	assert_memory_equal(spki, want, spki_len);
+	OPENSSL_free(want);
+	want = NULL;
+	n = i2d_PUBKEY(got, &want);
+	assert_int_equal((size_t)n, spki_len);
+	assert_memory_equal(spki, want, spki_len);
+	OPENSSL_free(want);
+	free(spki);
+	EVP_PKEY_free(got);
+	OPENSSL_free(der);
+	EVP_PKEY_free(key);
+}
+
 static void
 test_bad_signature(void **state)
 {
@@ -354,6 +399,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good),
 		cmocka_unit_test(test_key_types),
+		cmocka_unit_test(test_points),
 		cmocka_unit_test(test_bad_signature),
 		cmocka_unit_test(test_encoding),
 		cmocka_unit_test(test_mutations),
