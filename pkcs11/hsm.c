@@ -49,7 +49,7 @@ const char *hsm_state_name(enum hsm_state state)
 	}
 }
 
-const char *hsm_ckr_name(CK_RV rv)
+const char *hsm__ckr_name(CK_RV rv)
 {
 #define HSM_CKR_CASE(name) case name: return #name;
 	switch (rv) {
@@ -62,7 +62,7 @@ const char *hsm_ckr_name(CK_RV rv)
 /* The classification the whole recovery design rests on: these codes mean the
  * sessions, the login or the device were lost, and a new login on new
  * sessions may work again. */
-int hsm_rv_to_err(CK_RV rv)
+int hsm__rv_to_err(CK_RV rv)
 {
 	switch (rv) {
 	case CKR_OK:
@@ -140,7 +140,7 @@ static void hsm_errbuf_clear(struct hsm *h)
 		b->text[0] = '\0';
 }
 
-int hsm_fail(struct hsm *h, int err, const char *fmt, ...)
+int hsm__fail(struct hsm *h, int err, const char *fmt, ...)
 {
 	struct hsm_errbuf *b = hsm_errbuf_get(h);
 	va_list ap;
@@ -153,13 +153,13 @@ int hsm_fail(struct hsm *h, int err, const char *fmt, ...)
 	return err;
 }
 
-int hsm_fail_rv(struct hsm *h, const char *what, CK_RV rv)
+int hsm__fail_rv(struct hsm *h, const char *what, CK_RV rv)
 {
-	const char *name = hsm_ckr_name(rv);
+	const char *name = hsm__ckr_name(rv);
 
 	if (name != NULL)
-		return hsm_fail(h, hsm_rv_to_err(rv), "%s: %s", what, name);
-	return hsm_fail(h, hsm_rv_to_err(rv), "%s: CKR 0x%lx", what, (unsigned long)rv);
+		return hsm__fail(h, hsm__rv_to_err(rv), "%s: %s", what, name);
+	return hsm__fail(h, hsm__rv_to_err(rv), "%s: CKR 0x%lx", what, (unsigned long)rv);
 }
 
 const char *hsm_last_error(hsm_t *h)
@@ -232,7 +232,7 @@ static int hsm_keys_relocate(struct hsm *h)
 	int r = 0;
 
 	for (unsigned i = 0; i < n && r == 0; i++)
-		r = hsm_key_locate(h, h->sess[0], &h->keys[i], false);
+		r = hsm__key_locate(h, h->sess[0], &h->keys[i], false);
 	return r;
 }
 
@@ -245,14 +245,14 @@ static int hsm_recover_locked(struct hsm *h)
 	int r;
 
 	for (;;) {
-		hsm_token_disconnect(h);
+		hsm__token_disconnect(h);
 		/* A network HSM's module may only reconnect on a fresh
 		 * C_Initialize, and SoftHSM forgets its login when the last
 		 * session closes: start from nothing every time. */
-		hsm_module_finalize(h, true);
-		r = hsm_module_init(h);
+		hsm__module_finalize(h, true);
+		r = hsm__module_init(h);
 		if (r == 0)
-			r = hsm_token_connect(h);
+			r = hsm__token_connect(h);
 		if (r == 0)
 			r = hsm_keys_relocate(h);
 		if (r == 0)
@@ -266,7 +266,7 @@ static int hsm_recover_locked(struct hsm *h)
 		if (backoff < 1000)
 			backoff *= 2;
 	}
-	hsm_token_disconnect(h);
+	hsm__token_disconnect(h);
 	return r;
 }
 
@@ -274,9 +274,9 @@ static int hsm_recover_locked(struct hsm *h)
 static int hsm_state_result(struct hsm *h)
 {
 	if (atomic_load(&h->permanent))
-		return hsm_fail(h, atomic_load(&h->down_err), "HSM down: %s", h->down_text);
+		return hsm__fail(h, atomic_load(&h->down_err), "HSM down: %s", h->down_text);
 	if (atomic_load(&h->state) != HSM_STATE_UP)
-		return hsm_fail(h, HSM_ERR_UNAVAILABLE, "HSM down: %s", h->down_text);
+		return hsm__fail(h, HSM_ERR_UNAVAILABLE, "HSM down: %s", h->down_text);
 	return 0;
 }
 
@@ -308,7 +308,7 @@ static int hsm_recover(struct hsm *h, unsigned long seen_gen)
 	         b != NULL && b->text[0] != '\0' ? b->text : hsm_strerror(r));
 	atomic_store(&h->permanent, hsm_err_permanent(r));
 	if (!hsm_err_permanent(r))
-		r = hsm_fail(h, HSM_ERR_UNAVAILABLE, "recovery failed: %s", h->down_text);
+		r = hsm__fail(h, HSM_ERR_UNAVAILABLE, "recovery failed: %s", h->down_text);
 	atomic_store(&h->down_err, r);
 	atomic_fetch_add(&h->recovery_failures, 1);
 	atomic_store(&h->state, HSM_STATE_DOWN);
@@ -317,7 +317,7 @@ out:
 	return r;
 }
 
-int hsm_with_session(struct hsm *h, bool exclusive, hsm_session_fn fn, void *arg)
+int hsm__with_session(struct hsm *h, bool exclusive, hsm__session_fn fn, void *arg)
 {
 	unsigned long gen;
 	unsigned i;
@@ -427,14 +427,14 @@ int hsm_open(const struct hsm_config *cfg, hsm_t **out)
 		goto out;
 	r = hsm_uri_parse(cfg->token_uri, HSM_URI_TOKEN, &h->token, uerr, sizeof(uerr));
 	if (r != 0) {
-		r = hsm_fail(h, r, "token URI: %s", uerr);
+		r = hsm__fail(h, r, "token URI: %s", uerr);
 		goto out;
 	}
-	r = hsm_module_load(h);
+	r = hsm__module_load(h);
 	if (r == 0)
-		r = hsm_module_init(h);
+		r = hsm__module_init(h);
 	if (r == 0)
-		r = hsm_token_connect(h);
+		r = hsm__token_connect(h);
 	if (r != 0)
 		goto out;
 	atomic_store(&h->state, HSM_STATE_UP);
@@ -455,11 +455,11 @@ void hsm_close(hsm_t *h)
 
 	if (h == NULL)
 		return;
-	hsm_token_disconnect(h);
-	hsm_module_finalize(h, false);
-	hsm_module_unload(h);
+	hsm__token_disconnect(h);
+	hsm__module_finalize(h, false);
+	hsm__module_unload(h);
 	for (unsigned i = 0; i < atomic_load(&h->nkeys); i++)
-		hsm_key_clear(&h->keys[i]);
+		hsm__key_clear(&h->keys[i]);
 	hsm_uri_free(h->token);
 	free(h->module_path);
 	free(h->pin_file);
@@ -489,7 +489,7 @@ static int hsm_sign_fn(struct hsm *h, CK_SESSION_HANDLE s, void *arg)
 	struct hsm_sign_arg *a = arg;
 
 	a->rawlen = sizeof(a->raw);
-	return hsm_key_sign_raw(h, s, a->k, a->digest, a->dlen, a->raw, &a->rawlen);
+	return hsm__key_sign_raw(h, s, a->k, a->digest, a->dlen, a->raw, &a->rawlen);
 }
 
 int hsm_sign(hsm_t *h, int key_id, const unsigned char *digest, size_t dlen,
@@ -505,31 +505,31 @@ int hsm_sign(hsm_t *h, int key_id, const unsigned char *digest, size_t dlen,
 	if (key_id < 0 || (unsigned)key_id >= atomic_load(&h->nkeys) ||
 	    digest == NULL || sig == NULL || siglen == NULL ||
 	    (fmt != HSM_SIG_RAW && fmt != HSM_SIG_DER))
-		return hsm_fail(h, HSM_ERR_ARG, "sign: bad key id or argument");
+		return hsm__fail(h, HSM_ERR_ARG, "sign: bad key id or argument");
 	k = &h->keys[key_id];
 	/* ECDSA would silently truncate a longer digest and pad a shorter
 	 * one; a length that does not fit the curve is a caller's bug. */
 	if (dlen != k->field_len)
-		return hsm_fail(h, HSM_ERR_ARG, "key %s: digest must be %zu bytes, not %zu",
-		                k->role, k->field_len, dlen);
+		return hsm__fail(h, HSM_ERR_ARG, "key %s: digest must be %zu bytes, not %zu",
+		                 k->role, k->field_len, dlen);
 	memset(&a, 0, sizeof(a));
 	a.k = k;
 	a.digest = digest;
 	a.dlen = dlen;
-	r = hsm_with_session(h, false, hsm_sign_fn, &a);
+	r = hsm__with_session(h, false, hsm_sign_fn, &a);
 	if (r != 0)
 		goto out;
 	if (fmt == HSM_SIG_RAW) {
 		if (*siglen < a.rawlen) {
-			r = hsm_fail(h, HSM_ERR_ARG, "sign: output buffer too small");
+			r = hsm__fail(h, HSM_ERR_ARG, "sign: output buffer too small");
 			goto out;
 		}
 		memcpy(sig, a.raw, a.rawlen);
 		*siglen = a.rawlen;
 	} else {
-		r = hsm_sig_raw_to_der(a.raw, a.rawlen, sig, siglen);
+		r = hsm__sig_raw_to_der(a.raw, a.rawlen, sig, siglen);
 		if (r != 0) {
-			r = hsm_fail(h, r, "sign: cannot encode the DER signature");
+			r = hsm__fail(h, r, "sign: cannot encode the DER signature");
 			goto out;
 		}
 	}
@@ -550,7 +550,7 @@ static int hsm_random_fn(struct hsm *h, CK_SESSION_HANDLE s, void *arg)
 	struct hsm_random_arg *a = arg;
 	CK_RV rv = h->p11->C_GenerateRandom(s, a->buf, a->len);
 
-	return rv == CKR_OK ? 0 : hsm_fail_rv(h, "C_GenerateRandom", rv);
+	return rv == CKR_OK ? 0 : hsm__fail_rv(h, "C_GenerateRandom", rv);
 }
 
 int hsm_random(hsm_t *h, unsigned char *buf, size_t len)
@@ -561,8 +561,8 @@ int hsm_random(hsm_t *h, unsigned char *buf, size_t len)
 		return HSM_ERR_ARG;
 	hsm_errbuf_clear(h);
 	if (buf == NULL || len == 0)
-		return hsm_fail(h, HSM_ERR_ARG, "random: empty buffer");
-	return hsm_with_session(h, false, hsm_random_fn, &a);
+		return hsm__fail(h, HSM_ERR_ARG, "random: empty buffer");
+	return hsm__with_session(h, false, hsm_random_fn, &a);
 }
 
 int hsm_status_get(hsm_t *h, struct hsm_status *st)

@@ -1,7 +1,9 @@
 /*
  * Internals of libregsign-hsm shared by hsm.c (handle, pool, recovery, sign),
  * hsm_token.c (module, token, sessions, login) and hsm_key.c (keys). Not
- * installed, not for other folders.
+ * installed, not for other folders. Functions shared between those files
+ * carry the hsm__ prefix (libuv's convention) so that they never collide with
+ * the public hsm_ names or with a caller's own helpers.
  *
  * Locking, in the order a thread may take them:
  *   rw       shared by every call that uses sessions or key handles; taken
@@ -95,34 +97,34 @@ struct hsm {
 };
 
 /* hsm.c */
-int hsm_fail(struct hsm *h, int err, const char *fmt, ...)
+int hsm__fail(struct hsm *h, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-int hsm_fail_rv(struct hsm *h, const char *what, CK_RV rv);
-const char *hsm_ckr_name(CK_RV rv);
-int hsm_rv_to_err(CK_RV rv);
+int hsm__fail_rv(struct hsm *h, const char *what, CK_RV rv);
+const char *hsm__ckr_name(CK_RV rv);
+int hsm__rv_to_err(CK_RV rv);
 /* Runs fn on one pool session under the shared lock (exclusive: on the first
  * session under the exclusive lock), recovering and retrying once if fn
  * returns HSM_ERR_UNAVAILABLE. */
-typedef int (*hsm_session_fn)(struct hsm *h, CK_SESSION_HANDLE s, void *arg);
-int hsm_with_session(struct hsm *h, bool exclusive, hsm_session_fn fn, void *arg);
+typedef int (*hsm__session_fn)(struct hsm *h, CK_SESSION_HANDLE s, void *arg);
+int hsm__with_session(struct hsm *h, bool exclusive, hsm__session_fn fn, void *arg);
 
 /* hsm_token.c */
-int hsm_module_load(struct hsm *h);
-void hsm_module_unload(struct hsm *h);
-int hsm_module_init(struct hsm *h);
-void hsm_module_finalize(struct hsm *h, bool force);
-int hsm_token_connect(struct hsm *h);
-void hsm_token_disconnect(struct hsm *h);
+int hsm__module_load(struct hsm *h);
+void hsm__module_unload(struct hsm *h);
+int hsm__module_init(struct hsm *h);
+void hsm__module_finalize(struct hsm *h, bool force);
+int hsm__token_connect(struct hsm *h);
+void hsm__token_disconnect(struct hsm *h);
 
 /* hsm_key.c */
 /* Finds the key's private and public objects and checks them. first: record
  * the public key; otherwise it must equal the recorded one. */
-int hsm_key_locate(struct hsm *h, CK_SESSION_HANDLE s, struct hsm_key *k, bool first);
-void hsm_key_clear(struct hsm_key *k);
-int hsm_key_sign_raw(struct hsm *h, CK_SESSION_HANDLE s, const struct hsm_key *k,
-                     const unsigned char *digest, size_t dlen,
-                     unsigned char *raw, size_t *rawlen);
-int hsm_sig_raw_to_der(const unsigned char *raw, size_t rawlen,
-                       unsigned char *der, size_t *derlen);
+int hsm__key_locate(struct hsm *h, CK_SESSION_HANDLE s, struct hsm_key *k, bool first);
+void hsm__key_clear(struct hsm_key *k);
+int hsm__key_sign_raw(struct hsm *h, CK_SESSION_HANDLE s, const struct hsm_key *k,
+                      const unsigned char *digest, size_t dlen,
+                      unsigned char *raw, size_t *rawlen);
+int hsm__sig_raw_to_der(const unsigned char *raw, size_t rawlen,
+                        unsigned char *der, size_t *derlen);
 
 #endif

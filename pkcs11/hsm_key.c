@@ -17,7 +17,7 @@
 
 #include "pkcs11/hsm_impl.h"
 
-void hsm_key_clear(struct hsm_key *k)
+void hsm__key_clear(struct hsm_key *k)
 {
 	free(k->role);
 	hsm_uri_free(k->uri);
@@ -33,13 +33,13 @@ static int hsm_find(struct hsm *h, CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULON
 
 	rv = h->p11->C_FindObjectsInit(s, t, nt);
 	if (rv != CKR_OK)
-		return hsm_fail_rv(h, "C_FindObjectsInit", rv);
+		return hsm__fail_rv(h, "C_FindObjectsInit", rv);
 	rv = h->p11->C_FindObjects(s, found, max, count);
 	rv2 = h->p11->C_FindObjectsFinal(s);
 	if (rv != CKR_OK)
-		return hsm_fail_rv(h, "C_FindObjects", rv);
+		return hsm__fail_rv(h, "C_FindObjects", rv);
 	if (rv2 != CKR_OK)
-		return hsm_fail_rv(h, "C_FindObjectsFinal", rv2);
+		return hsm__fail_rv(h, "C_FindObjectsFinal", rv2);
 	return 0;
 }
 
@@ -55,16 +55,16 @@ static int hsm_attr_get(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 	rv = h->p11->C_GetAttributeValue(s, o, &a, 1);
 	if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE ||
 	    (rv == CKR_OK && a.ulValueLen == CK_UNAVAILABLE_INFORMATION))
-		return hsm_fail(h, HSM_ERR_KEY_ATTRS, "key %s: cannot read %s", role, name);
+		return hsm__fail(h, HSM_ERR_KEY_ATTRS, "key %s: cannot read %s", role, name);
 	if (rv != CKR_OK)
-		return hsm_fail_rv(h, "C_GetAttributeValue", rv);
+		return hsm__fail_rv(h, "C_GetAttributeValue", rv);
 	a.pValue = malloc(a.ulValueLen + 1);
 	if (a.pValue == NULL)
-		return hsm_fail(h, HSM_ERR_NOMEM, "out of memory");
+		return hsm__fail(h, HSM_ERR_NOMEM, "out of memory");
 	rv = h->p11->C_GetAttributeValue(s, o, &a, 1);
 	if (rv != CKR_OK) {
 		free(a.pValue);
-		return hsm_fail_rv(h, "C_GetAttributeValue", rv);
+		return hsm__fail_rv(h, "C_GetAttributeValue", rv);
 	}
 	*val = a.pValue;
 	*len = a.ulValueLen;
@@ -88,20 +88,20 @@ static int hsm_key_check_attrs(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HAN
 	CK_RV rv = h->p11->C_GetAttributeValue(s, o, t, 5);
 
 	if (rv == CKR_ATTRIBUTE_TYPE_INVALID || rv == CKR_ATTRIBUTE_SENSITIVE)
-		return hsm_fail(h, HSM_ERR_KEY_ATTRS, "key %s: cannot read its attributes", role);
+		return hsm__fail(h, HSM_ERR_KEY_ATTRS, "key %s: cannot read its attributes", role);
 	if (rv != CKR_OK)
-		return hsm_fail_rv(h, "C_GetAttributeValue", rv);
+		return hsm__fail_rv(h, "C_GetAttributeValue", rv);
 	if (type != CKK_EC)
-		return hsm_fail(h, HSM_ERR_KEY_ATTRS, "key %s: not an EC key", role);
+		return hsm__fail(h, HSM_ERR_KEY_ATTRS, "key %s: not an EC key", role);
 	if (sign != CK_TRUE)
-		return hsm_fail(h, HSM_ERR_KEY_ATTRS, "key %s: CKA_SIGN is false", role);
+		return hsm__fail(h, HSM_ERR_KEY_ATTRS, "key %s: CKA_SIGN is false", role);
 	if (sens != CK_TRUE)
-		return hsm_fail(h, HSM_ERR_KEY_ATTRS, "key %s: CKA_SENSITIVE is false", role);
+		return hsm__fail(h, HSM_ERR_KEY_ATTRS, "key %s: CKA_SENSITIVE is false", role);
 	if (extr != CK_FALSE)
-		return hsm_fail(h, HSM_ERR_KEY_ATTRS, "key %s: CKA_EXTRACTABLE is true", role);
+		return hsm__fail(h, HSM_ERR_KEY_ATTRS, "key %s: CKA_EXTRACTABLE is true", role);
 	if (never != CK_TRUE)
-		return hsm_fail(h, HSM_ERR_KEY_ATTRS, "key %s: CKA_NEVER_EXTRACTABLE is false",
-		                role);
+		return hsm__fail(h, HSM_ERR_KEY_ATTRS, "key %s: CKA_NEVER_EXTRACTABLE is false",
+		                 role);
 	return 0;
 }
 
@@ -176,8 +176,8 @@ out:
 	return r;
 }
 
-int hsm_sig_raw_to_der(const unsigned char *raw, size_t rawlen,
-                       unsigned char *der, size_t *derlen)
+int hsm__sig_raw_to_der(const unsigned char *raw, size_t rawlen,
+                        unsigned char *der, size_t *derlen)
 {
 	ECDSA_SIG *sig = NULL;
 	BIGNUM *br = NULL, *bs = NULL;
@@ -223,7 +223,7 @@ static int hsm_verify_raw(const unsigned char *spki, size_t spki_len,
 	int v, r = HSM_ERR_CRYPTO;
 
 	pkey = d2i_PUBKEY(NULL, &p, (long)spki_len);
-	if (pkey == NULL || hsm_sig_raw_to_der(raw, rawlen, der, &derlen) != 0)
+	if (pkey == NULL || hsm__sig_raw_to_der(raw, rawlen, der, &derlen) != 0)
 		goto out;
 	ctx = EVP_PKEY_CTX_new(pkey, NULL);
 	if (ctx == NULL || EVP_PKEY_verify_init(ctx) != 1)
@@ -246,20 +246,20 @@ static int hsm_key_sign_handle(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HAN
 
 	rv = h->p11->C_SignInit(s, &mech, o);
 	if (rv != CKR_OK)
-		return hsm_fail_rv(h, "C_SignInit", rv);
+		return hsm__fail_rv(h, "C_SignInit", rv);
 	rv = h->p11->C_Sign(s, (CK_BYTE_PTR)digest, dlen, raw, &len);
 	if (rv != CKR_OK)
-		return hsm_fail_rv(h, "C_Sign", rv);
+		return hsm__fail_rv(h, "C_Sign", rv);
 	if (len != 2 * field_len)
-		return hsm_fail(h, HSM_ERR_PKCS11, "C_Sign: %lu bytes, expected %zu",
-		                (unsigned long)len, 2 * field_len);
+		return hsm__fail(h, HSM_ERR_PKCS11, "C_Sign: %lu bytes, expected %zu",
+		                 (unsigned long)len, 2 * field_len);
 	*rawlen = len;
 	return 0;
 }
 
-int hsm_key_sign_raw(struct hsm *h, CK_SESSION_HANDLE s, const struct hsm_key *k,
-                     const unsigned char *digest, size_t dlen,
-                     unsigned char *raw, size_t *rawlen)
+int hsm__key_sign_raw(struct hsm *h, CK_SESSION_HANDLE s, const struct hsm_key *k,
+                      const unsigned char *digest, size_t dlen,
+                      unsigned char *raw, size_t *rawlen)
 {
 	return hsm_key_sign_handle(h, s, k->priv, k->field_len, digest, dlen, raw, rawlen);
 }
@@ -283,15 +283,15 @@ static int hsm_find_one(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
 	if (r != 0)
 		return r;
 	if (count == 0)
-		return hsm_fail(h, HSM_ERR_KEY_NOT_FOUND, "key %s: no %s matches", role, what);
+		return hsm__fail(h, HSM_ERR_KEY_NOT_FOUND, "key %s: no %s matches", role, what);
 	if (count > 1)
-		return hsm_fail(h, HSM_ERR_KEY_AMBIGUOUS, "key %s: more than one %s matches",
-		                role, what);
+		return hsm__fail(h, HSM_ERR_KEY_AMBIGUOUS, "key %s: more than one %s matches",
+		                 role, what);
 	*o = found[0];
 	return 0;
 }
 
-int hsm_key_locate(struct hsm *h, CK_SESSION_HANDLE s, struct hsm_key *k, bool first)
+int hsm__key_locate(struct hsm *h, CK_SESSION_HANDLE s, struct hsm_key *k, bool first)
 {
 	CK_OBJECT_HANDLE priv, pub;
 	unsigned char *id = NULL, *label = NULL, *params = NULL, *point = NULL;
@@ -316,8 +316,8 @@ int hsm_key_locate(struct hsm *h, CK_SESSION_HANDLE s, struct hsm_key *k, bool f
 	if (r != 0)
 		goto out;
 	if (id_len > sizeof(k->id)) {
-		r = hsm_fail(h, HSM_ERR_KEY_ATTRS, "key %s: CKA_ID longer than %zu bytes",
-		             k->role, sizeof(k->id));
+		r = hsm__fail(h, HSM_ERR_KEY_ATTRS, "key %s: CKA_ID longer than %zu bytes",
+		              k->role, sizeof(k->id));
 		goto out;
 	}
 	label[label_len] = '\0';
@@ -336,18 +336,18 @@ int hsm_key_locate(struct hsm *h, CK_SESSION_HANDLE s, struct hsm_key *k, bool f
 	r = hsm_spki_from_ec(params, plen, point, ptlen, &spki, &spki_len, &bits,
 	                     &field_len);
 	if (r != 0) {
-		r = hsm_fail(h, r, "key %s: public key is not a supported EC key", k->role);
+		r = hsm__fail(h, r, "key %s: public key is not a supported EC key", k->role);
 		goto out;
 	}
 	if (!first && (spki_len != k->spki_len || memcmp(spki, k->spki, spki_len) != 0)) {
-		r = hsm_fail(h, HSM_ERR_KEY_MISMATCH,
-		             "key %s: public key changed since the key was added", k->role);
+		r = hsm__fail(h, HSM_ERR_KEY_MISMATCH,
+		              "key %s: public key changed since the key was added", k->role);
 		goto out;
 	}
 	/* The attribute check trusts the token's word; a signature that
 	 * verifies shows this private key is the public key's partner. */
 	if (RAND_bytes(digest, (int)field_len) != 1) {
-		r = hsm_fail(h, HSM_ERR_CRYPTO, "RAND_bytes failed");
+		r = hsm__fail(h, HSM_ERR_CRYPTO, "RAND_bytes failed");
 		goto out;
 	}
 	r = hsm_key_sign_handle(h, s, priv, field_len, digest, field_len, raw, &rawlen);
@@ -355,8 +355,8 @@ int hsm_key_locate(struct hsm *h, CK_SESSION_HANDLE s, struct hsm_key *k, bool f
 		goto out;
 	r = hsm_verify_raw(spki, spki_len, digest, field_len, raw, rawlen);
 	if (r != 0) {
-		r = hsm_fail(h, r, "key %s: private key does not match its public key",
-		             k->role);
+		r = hsm__fail(h, r, "key %s: private key does not match its public key",
+		              k->role);
 		goto out;
 	}
 	k->priv = priv;
@@ -398,25 +398,25 @@ static int hsm_key_add_fn(struct hsm *h, CK_SESSION_HANDLE s, void *arg)
 
 	if (!hsm_uri_match_token(a->uri, &h->module_info, h->slot, &h->slot_info,
 	                         &h->token_info))
-		return hsm_fail(h, HSM_ERR_URI, "key %s: URI names another token than %s",
-		                a->role, h->token_label);
+		return hsm__fail(h, HSM_ERR_URI, "key %s: URI names another token than %s",
+		                 a->role, h->token_label);
 	for (unsigned i = 0; i < n; i++) {
 		if (strcmp(h->keys[i].role, a->role) == 0)
-			return hsm_fail(h, HSM_ERR_ARG, "key %s: role already added", a->role);
+			return hsm__fail(h, HSM_ERR_ARG, "key %s: role already added", a->role);
 	}
 	if (n == HSM_MAX_KEYS)
-		return hsm_fail(h, HSM_ERR_FULL, "key %s: more than %d keys", a->role,
-		                HSM_MAX_KEYS);
+		return hsm__fail(h, HSM_ERR_FULL, "key %s: more than %d keys", a->role,
+		                 HSM_MAX_KEYS);
 	k = &h->keys[n];
 	memset(k, 0, sizeof(*k));
 	k->role = a->role;
 	k->uri = a->uri;
-	r = hsm_key_locate(h, s, k, true);
+	r = hsm__key_locate(h, s, k, true);
 	if (r != 0) {
 		/* The role and URI stay with the caller for a retry. */
 		k->role = NULL;
 		k->uri = NULL;
-		hsm_key_clear(k);
+		hsm__key_clear(k);
 		return r;
 	}
 	a->role = NULL;
@@ -435,16 +435,16 @@ int hsm_key_add(hsm_t *h, const char *role, const char *uri, int *key_id)
 	if (h == NULL)
 		return HSM_ERR_ARG;
 	if (role == NULL || role[0] == '\0' || uri == NULL || key_id == NULL)
-		return hsm_fail(h, HSM_ERR_ARG, "key: role and URI needed");
+		return hsm__fail(h, HSM_ERR_ARG, "key: role and URI needed");
 	r = hsm_uri_parse(uri, HSM_URI_KEY, &a.uri, uerr, sizeof(uerr));
 	if (r != 0)
-		return hsm_fail(h, r, "key %s: %s", role, uerr);
+		return hsm__fail(h, r, "key %s: %s", role, uerr);
 	a.role = strdup(role);
 	if (a.role == NULL) {
-		r = hsm_fail(h, HSM_ERR_NOMEM, "out of memory");
+		r = hsm__fail(h, HSM_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	r = hsm_with_session(h, true, hsm_key_add_fn, &a);
+	r = hsm__with_session(h, true, hsm_key_add_fn, &a);
 	if (r != 0)
 		goto out;
 	*key_id = a.key_id;
@@ -468,7 +468,7 @@ int hsm_key_find(hsm_t *h, const char *role, int *key_id)
 			return 0;
 		}
 	}
-	return hsm_fail(h, HSM_ERR_KEY_NOT_FOUND, "no key for role %s", role);
+	return hsm__fail(h, HSM_ERR_KEY_NOT_FOUND, "no key for role %s", role);
 }
 
 int hsm_key_public(hsm_t *h, int key_id, unsigned char **spki, size_t *len)
@@ -542,8 +542,8 @@ int hsm_object_exists(hsm_t *h, const char *label, bool *exists)
 	if (h == NULL)
 		return HSM_ERR_ARG;
 	if (label == NULL || label[0] == '\0' || exists == NULL)
-		return hsm_fail(h, HSM_ERR_ARG, "object: label needed");
-	r = hsm_with_session(h, false, hsm_exists_fn, &a);
+		return hsm__fail(h, HSM_ERR_ARG, "object: label needed");
+	r = hsm__with_session(h, false, hsm_exists_fn, &a);
 	if (r == 0)
 		*exists = a.exists;
 	return r;
@@ -571,14 +571,14 @@ static int hsm_keygen_fn(struct hsm *h, CK_SESSION_HANDLE s, void *arg)
 	if (r != 0)
 		return r;
 	if (used)
-		return hsm_fail(h, HSM_ERR_KEY_EXISTS, "keygen: label %s exists", a->label);
+		return hsm__fail(h, HSM_ERR_KEY_EXISTS, "keygen: label %s exists", a->label);
 	if (RAND_bytes(a->id, sizeof(a->id)) != 1)
-		return hsm_fail(h, HSM_ERR_CRYPTO, "RAND_bytes failed");
+		return hsm__fail(h, HSM_ERR_CRYPTO, "RAND_bytes failed");
 	/* CKA_EC_PARAMS is the DER of the curve's OID; OpenSSL writes it. */
 	oid = OBJ_nid2obj(NID_X9_62_prime256v1);
 	plen = oid != NULL ? i2d_ASN1_OBJECT(oid, NULL) : -1;
 	if (plen <= 0 || (size_t)plen > sizeof(params) || i2d_ASN1_OBJECT(oid, &pp) != plen)
-		return hsm_fail(h, HSM_ERR_CRYPTO, "cannot encode the P-256 OID");
+		return hsm__fail(h, HSM_ERR_CRYPTO, "cannot encode the P-256 OID");
 	{
 		CK_ATTRIBUTE pubt[] = {
 			{ CKA_KEY_TYPE, &kt, sizeof(kt) },
@@ -605,7 +605,7 @@ static int hsm_keygen_fn(struct hsm *h, CK_SESSION_HANDLE s, void *arg)
 		                               &pub, &priv);
 	}
 	if (rv != CKR_OK)
-		return hsm_fail_rv(h, "C_GenerateKeyPair", rv);
+		return hsm__fail_rv(h, "C_GenerateKeyPair", rv);
 	return 0;
 }
 
@@ -617,13 +617,13 @@ int hsm_keygen_ec(hsm_t *h, const char *label, unsigned char id[16])
 	if (h == NULL)
 		return HSM_ERR_ARG;
 	if (label == NULL || label[0] == '\0' || id == NULL)
-		return hsm_fail(h, HSM_ERR_ARG, "keygen: label needed");
+		return hsm__fail(h, HSM_ERR_ARG, "keygen: label needed");
 	memset(&a, 0, sizeof(a));
 	a.label = label;
 	/* The label check and the generation must not interleave with another
 	 * generation of the same label. */
 	pthread_mutex_lock(&h->keygen_mu);
-	r = hsm_with_session(h, false, hsm_keygen_fn, &a);
+	r = hsm__with_session(h, false, hsm_keygen_fn, &a);
 	pthread_mutex_unlock(&h->keygen_mu);
 	if (r == 0)
 		memcpy(id, a.id, sizeof(a.id));

@@ -13,7 +13,7 @@
 
 #include "pkcs11/hsm_impl.h"
 
-int hsm_module_load(struct hsm *h)
+int hsm__module_load(struct hsm *h)
 {
 	CK_C_GetFunctionList get_list;
 	void *sym;
@@ -22,29 +22,29 @@ int hsm_module_load(struct hsm *h)
 	/* A relative path would be looked up in the library search path and
 	 * could load a module nobody reviewed. */
 	if (h->module_path[0] != '/')
-		return hsm_fail(h, HSM_ERR_MODULE, "module path must be absolute");
+		return hsm__fail(h, HSM_ERR_MODULE, "module path must be absolute");
 	h->dl = dlopen(h->module_path, RTLD_NOW | RTLD_LOCAL);
 	if (h->dl == NULL)
-		return hsm_fail(h, HSM_ERR_MODULE, "cannot load %s: %s", h->module_path,
-		                dlerror());
+		return hsm__fail(h, HSM_ERR_MODULE, "cannot load %s: %s", h->module_path,
+		                 dlerror());
 	sym = dlsym(h->dl, "C_GetFunctionList");
 	if (sym == NULL)
-		return hsm_fail(h, HSM_ERR_MODULE, "%s has no C_GetFunctionList",
-		                h->module_path);
+		return hsm__fail(h, HSM_ERR_MODULE, "%s has no C_GetFunctionList",
+		                 h->module_path);
 	/* POSIX guarantees that a dlsym result converts to a function pointer. */
 	memcpy(&get_list, &sym, sizeof(get_list));
 	rv = get_list(&h->p11);
 	if (rv != CKR_OK || h->p11 == NULL)
-		return hsm_fail(h, HSM_ERR_MODULE, "C_GetFunctionList of %s failed",
-		                h->module_path);
+		return hsm__fail(h, HSM_ERR_MODULE, "C_GetFunctionList of %s failed",
+		                 h->module_path);
 	if (h->p11->version.major != 2)
-		return hsm_fail(h, HSM_ERR_MODULE, "%s speaks PKCS#11 %u.%u, not 2.x",
-		                h->module_path, h->p11->version.major,
-		                h->p11->version.minor);
+		return hsm__fail(h, HSM_ERR_MODULE, "%s speaks PKCS#11 %u.%u, not 2.x",
+		                 h->module_path, h->p11->version.major,
+		                 h->p11->version.minor);
 	return 0;
 }
 
-void hsm_module_unload(struct hsm *h)
+void hsm__module_unload(struct hsm *h)
 {
 	if (h->dl != NULL)
 		dlclose(h->dl);
@@ -52,7 +52,7 @@ void hsm_module_unload(struct hsm *h)
 	h->p11 = NULL;
 }
 
-int hsm_module_init(struct hsm *h)
+int hsm__module_init(struct hsm *h)
 {
 	CK_C_INITIALIZE_ARGS args;
 	CK_RV rv;
@@ -70,11 +70,11 @@ int hsm_module_init(struct hsm *h)
 	 * finalise at close. */
 	if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED)
 		return 0;
-	hsm_fail_rv(h, "C_Initialize", rv);
-	return hsm_rv_to_err(rv) == HSM_ERR_UNAVAILABLE ? HSM_ERR_UNAVAILABLE : HSM_ERR_MODULE;
+	hsm__fail_rv(h, "C_Initialize", rv);
+	return hsm__rv_to_err(rv) == HSM_ERR_UNAVAILABLE ? HSM_ERR_UNAVAILABLE : HSM_ERR_MODULE;
 }
 
-void hsm_module_finalize(struct hsm *h, bool force)
+void hsm__module_finalize(struct hsm *h, bool force)
 {
 	if (h->p11 != NULL && (h->initialized || force))
 		h->p11->C_Finalize(NULL);
@@ -98,29 +98,29 @@ static int hsm_login(struct hsm *h, CK_SESSION_HANDLE s)
 	buf = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE,
 	           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED) {
-		r = hsm_fail(h, HSM_ERR_NOMEM, "login: cannot map a page for the PIN");
+		r = hsm__fail(h, HSM_ERR_NOMEM, "login: cannot map a page for the PIN");
 		goto out;
 	}
 	if (mlock(buf, (size_t)page) != 0) {
-		r = hsm_fail(h, HSM_ERR_NOMEM, "login: mlock: %s", strerror(errno));
+		r = hsm__fail(h, HSM_ERR_NOMEM, "login: mlock: %s", strerror(errno));
 		goto out;
 	}
 	locked = true;
 	madvise(buf, (size_t)page, MADV_DONTDUMP);
 	fd = open(h->pin_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
-		r = hsm_fail(h, HSM_ERR_PIN_FILE, "pin file %s: %s", h->pin_file,
-		             strerror(errno));
+		r = hsm__fail(h, HSM_ERR_PIN_FILE, "pin file %s: %s", h->pin_file,
+		              strerror(errno));
 		goto out;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		r = hsm_fail(h, HSM_ERR_PIN_FILE, "pin file %s: not a regular file",
-		             h->pin_file);
+		r = hsm__fail(h, HSM_ERR_PIN_FILE, "pin file %s: not a regular file",
+		              h->pin_file);
 		goto out;
 	}
 	if (st.st_mode & S_IRWXO) {
-		r = hsm_fail(h, HSM_ERR_PIN_FILE, "pin file %s: open to others (mode %o)",
-		             h->pin_file, (unsigned)(st.st_mode & 07777));
+		r = hsm__fail(h, HSM_ERR_PIN_FILE, "pin file %s: open to others (mode %o)",
+		              h->pin_file, (unsigned)(st.st_mode & 07777));
 		goto out;
 	}
 	/* Plain read(2) into the locked page: stdio would leave a copy of the
@@ -130,16 +130,16 @@ static int hsm_login(struct hsm *h, CK_SESSION_HANDLE s)
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
-			r = hsm_fail(h, HSM_ERR_PIN_FILE, "pin file %s: %s", h->pin_file,
-			             strerror(errno));
+			r = hsm__fail(h, HSM_ERR_PIN_FILE, "pin file %s: %s", h->pin_file,
+			              strerror(errno));
 			goto out;
 		}
 		if (got == 0)
 			break;
 		n += (size_t)got;
 		if (n > HSM_PIN_MAX) {
-			r = hsm_fail(h, HSM_ERR_PIN_FILE, "pin file %s: longer than %d bytes",
-			             h->pin_file, HSM_PIN_MAX);
+			r = hsm__fail(h, HSM_ERR_PIN_FILE, "pin file %s: longer than %d bytes",
+			              h->pin_file, HSM_PIN_MAX);
 			goto out;
 		}
 	}
@@ -148,13 +148,13 @@ static int hsm_login(struct hsm *h, CK_SESSION_HANDLE s)
 	if (n > 0 && buf[n - 1] == '\r')
 		n--;
 	if (n == 0) {
-		r = hsm_fail(h, HSM_ERR_PIN_FILE, "pin file %s: empty", h->pin_file);
+		r = hsm__fail(h, HSM_ERR_PIN_FILE, "pin file %s: empty", h->pin_file);
 		goto out;
 	}
 	rv = h->p11->C_Login(s, CKU_USER, buf, n);
 	explicit_bzero(buf, (size_t)page);
 	if (rv != CKR_OK && rv != CKR_USER_ALREADY_LOGGED_IN) {
-		r = hsm_fail_rv(h, "C_Login", rv);
+		r = hsm__fail_rv(h, "C_Login", rv);
 		goto out;
 	}
 	r = 0;
@@ -194,31 +194,31 @@ static int hsm_token_find(struct hsm *h)
 
 	rv = h->p11->C_GetInfo(&h->module_info);
 	if (rv != CKR_OK) {
-		r = hsm_fail_rv(h, "C_GetInfo", rv);
+		r = hsm__fail_rv(h, "C_GetInfo", rv);
 		goto out;
 	}
 	/* The list can grow between the two calls (a token plugged in). */
 	for (int tries = 0;; tries++) {
 		rv = h->p11->C_GetSlotList(CK_TRUE, NULL, &n);
 		if (rv != CKR_OK) {
-			r = hsm_fail_rv(h, "C_GetSlotList", rv);
+			r = hsm__fail_rv(h, "C_GetSlotList", rv);
 			goto out;
 		}
 		if (n == 0) {
-			r = hsm_fail(h, HSM_ERR_TOKEN, "no token present");
+			r = hsm__fail(h, HSM_ERR_TOKEN, "no token present");
 			goto out;
 		}
 		free(slots);
 		slots = calloc(n, sizeof(*slots));
 		if (slots == NULL) {
-			r = hsm_fail(h, HSM_ERR_NOMEM, "out of memory");
+			r = hsm__fail(h, HSM_ERR_NOMEM, "out of memory");
 			goto out;
 		}
 		rv = h->p11->C_GetSlotList(CK_TRUE, slots, &n);
 		if (rv == CKR_OK)
 			break;
 		if (rv != CKR_BUFFER_TOO_SMALL || tries == 3) {
-			r = hsm_fail_rv(h, "C_GetSlotList", rv);
+			r = hsm__fail_rv(h, "C_GetSlotList", rv);
 			goto out;
 		}
 	}
@@ -238,18 +238,18 @@ static int hsm_token_find(struct hsm *h)
 		}
 	}
 	if (matches == 0) {
-		r = hsm_fail(h, HSM_ERR_TOKEN, "no token matches the token URI");
+		r = hsm__fail(h, HSM_ERR_TOKEN, "no token matches the token URI");
 		goto out;
 	}
 	if (matches > 1) {
-		r = hsm_fail(h, HSM_ERR_TOKEN, "%lu tokens match the token URI",
-		             (unsigned long)matches);
+		r = hsm__fail(h, HSM_ERR_TOKEN, "%lu tokens match the token URI",
+		              (unsigned long)matches);
 		goto out;
 	}
 	hsm_label_copy(h->token_label, h->token_info.label);
 	/* Trying a locked PIN again only adds to the failure count. */
 	if (h->token_info.flags & CKF_USER_PIN_LOCKED) {
-		r = hsm_fail(h, HSM_ERR_PIN, "token %s: user PIN locked", h->token_label);
+		r = hsm__fail(h, HSM_ERR_PIN, "token %s: user PIN locked", h->token_label);
 		goto out;
 	}
 	r = 0;
@@ -258,7 +258,7 @@ out:
 	return r;
 }
 
-int hsm_token_connect(struct hsm *h)
+int hsm__token_connect(struct hsm *h)
 {
 	unsigned i;
 	CK_RV rv;
@@ -273,7 +273,7 @@ int hsm_token_connect(struct hsm *h)
 		rv = h->p11->C_OpenSession(h->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
 		                           NULL, NULL, &h->sess[i]);
 		if (rv != CKR_OK) {
-			r = hsm_fail_rv(h, "C_OpenSession", rv);
+			r = hsm__fail_rv(h, "C_OpenSession", rv);
 			goto out;
 		}
 	}
@@ -292,7 +292,7 @@ out:
 	return r;
 }
 
-void hsm_token_disconnect(struct hsm *h)
+void hsm__token_disconnect(struct hsm *h)
 {
 	if (!h->sess_open)
 		return;

@@ -56,7 +56,8 @@ struct counter {
 struct tracked {
 	CK_SESSION_HANDLE s;
 	unsigned active;        /* calls in flight on this session */
-	pthread_t sign_owner;   /* thread that called C_SignInit last */
+	pid_t sign_owner;       /* thread that called C_SignInit last (kernel tid:
+	                         * pthread_t values are reused at once) */
 	bool sign_pending;
 };
 
@@ -331,10 +332,10 @@ static bool shim_enter(const char *func, bool has_session, CK_SESSION_HANDLE s,
 			}
 			t->active++;
 			if (strcmp(func, "C_SignInit") == 0) {
-				t->sign_owner = pthread_self();
+				t->sign_owner = gettid();
 				t->sign_pending = true;
 			} else if (strcmp(func, "C_Sign") == 0 && t->sign_pending) {
-				if (!pthread_equal(t->sign_owner, pthread_self())) {
+				if (t->sign_owner != gettid()) {
 					mixups++;
 					changed = true;
 				}

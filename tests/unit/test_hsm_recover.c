@@ -152,6 +152,14 @@ static void test_no_recovery_and_single_retry(void **state)
 	assert_status(c, HSM_STATE_UP, 0, 0);
 	/* The session is still usable afterwards. */
 	hsmt_sign_check(c->h, c->k);
+	/* The same by number (CKR_FUNCTION_FAILED is 6) in C_SignInit. */
+	hsmt_fault_write(c->control, "count *\nC_SignInit 0x6 1\n");
+	siglen = sizeof(sig);
+	assert_int_equal(hsm_sign(c->h, c->k, digest, 32, HSM_SIG_DER, sig, &siglen),
+	                 HSM_ERR_PKCS11);
+	assert_non_null(strstr(hsm_last_error(c->h), "C_SignInit: CKR_FUNCTION_FAILED"));
+	assert_status(c, HSM_STATE_UP, 0, 0);
+	hsmt_sign_check(c->h, c->k);
 
 	/* C_GenerateRandom is not used by the recovery itself, so both faults
 	 * land on the caller's two attempts. */

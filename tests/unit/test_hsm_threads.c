@@ -206,6 +206,60 @@ static void test_detector_sees_shared_session(void **state)
 	assert_true(hsmt_fault_stat(c->control, "overlap") >= 1);
 }
 
+struct half {
+	CK_FUNCTION_LIST_PTR f;
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE key;
+	CK_RV rv;
+};
+
+static void *sign_init_main(void *arg)
+{
+	struct half *x = arg;
+	CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
+
+	x->rv = x->f->C_SignInit(x->s, &mech, x->key);
+	return NULL;
+}
+
+static void *sign_main(void *arg)
+{
+	struct half *x = arg;
+	unsigned char digest[32] = { 0 }, sig[128];
+	CK_ULONG len = sizeof(sig);
+
+	x->rv = x->f->C_Sign(x->s, digest, sizeof(digest), sig, &len);
+	return NULL;
+}
+
+/* One signature started by one thread and finished by another, one after
+ * the other (no overlap): the mixup detector sees it. */
+static void test_detector_sees_mixup(void **state)
+{
+	struct tctx *c = *state;
+	struct fixture_token t2 = c->t;
+	struct hsmt_raw raw;
+	struct half x;
+	pthread_t th;
+
+	snprintf(t2.module, sizeof(t2.module), "%s", hsmt_fault_module());
+	hsmt_fault_write(c->control, "count *\n");
+	hsmt_raw_open(&raw, &t2);
+	x.f = raw.f;
+	x.s = raw.s;
+	hsmt_raw_keypair(&raw, "m", (const unsigned char *)"\x01", 1, true, false, NULL,
+	                 &x.key);
+	assert_int_equal(pthread_create(&th, NULL, sign_init_main, &x), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(x.rv, CKR_OK);
+	assert_int_equal(pthread_create(&th, NULL, sign_main, &x), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(x.rv, CKR_OK);
+	hsmt_raw_close(&raw);
+	assert_int_equal(hsmt_fault_stat(c->control, "mixup"), 1);
+	assert_int_equal(hsmt_fault_stat(c->control, "overlap"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -214,6 +268,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_one_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_detector_sees_shared_session, setup,
 		                                teardown),
+		cmocka_unit_test_setup_teardown(test_detector_sees_mixup, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
