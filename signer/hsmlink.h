@@ -74,7 +74,10 @@ typedef void (*hsmlink_value_cb)(void *arg, const struct hsmlink_result *res);
 typedef void (*hsmlink_status_cb)(void *arg, int status, const struct hsmproto_status *st);
 
 struct hsmlink_options {
-	/** Path of the binary to run in HSM mode (the daemon's own binary). */
+	/**
+	 * Path of the binary to run in HSM mode: the daemon's own binary, best taken from
+	 * readlink("/proc/self/exe") at start (argv[0] may be relative or a PATH name).
+	 */
 	const char *exe_path;
 	/** Absolute path of regsignd.yaml, passed to the HSM process with -c. */
 	const char *config_path;
