@@ -274,10 +274,18 @@ sb_str(struct sb *b, const char *s)
 {
 	char esc[8];
 	sb_raw(b, "\"", 1);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		const char *e = NULL;
-		switch (c) {
+	while (*s) {
+		/* Copy the run of characters that need no escape in one go. */
+		size_t run = 0;
+		while (s[run] && s[run] != '"' && s[run] != '\\' && (unsigned char)s[run] >= 0x20)
+			run++;
+		if (run) {
+			sb_raw(b, s, run);
+			s += run;
+			continue;
+		}
+		const char *e;
+		switch (*s) {
 		case '"': e = "\\\""; break;
 		case '\\': e = "\\\\"; break;
 		case '\b': e = "\\b"; break;
@@ -286,15 +294,11 @@ sb_str(struct sb *b, const char *s)
 		case '\r': e = "\\r"; break;
 		case '\t': e = "\\t"; break;
 		default:
-			if (c < 0x20) {
-				snprintf(esc, sizeof(esc), "\\u%04x", c);
-				e = esc;
-			}
+			snprintf(esc, sizeof(esc), "\\u%04x", (unsigned char)*s);
+			e = esc;
 		}
-		if (e)
-			sb_raw(b, e, strlen(e));
-		else
-			sb_raw(b, s, 1);
+		sb_raw(b, e, strlen(e));
+		s++;
 	}
 	sb_raw(b, "\"", 1);
 }
