@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -587,6 +588,57 @@ test_rotation(void **state)
 		free(files[i]);
 }
 
+/* The descriptor this process has open on @p path, or -1. */
+static int
+fd_of(const char *path)
+{
+	char link[64], target[256];
+	for (int fd = 3; fd < 1024; fd++) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = '\0';
+		if (strcmp(target, path) == 0)
+			return fd;
+	}
+	return -1;
+}
+
+static void
+test_export_failure_is_sticky(void **state)
+{
+	struct fx *f = *state;
+	int fd, ro;
+
+	assert_int_equal(audit_event(f->a, "start", NULL), 0);
+	/* Swap the log's descriptor for a read-only one: the next export fails. */
+	fd = fd_of(f->log);
+	assert_true(fd >= 0);
+	ro = open("/dev/null", O_RDONLY);
+	assert_true(ro >= 0);
+	assert_true(dup2(ro, fd) == fd);
+	close(ro);
+
+	/* The record is committed in the store; the failed export is reported
+	 * and sticks to every later call (the daemon then exits). */
+	int r = audit_event(f->a, "reload", NULL);
+	assert_int_equal(r, AUDIT_EIO);
+	assert_true(audit_error_is_fatal(r));
+	assert_int_equal(audit_event(f->a, "reload", NULL), AUDIT_EIO);
+	assert_int_equal(audit_log_flush(f->a), AUDIT_EIO);
+	assert_int_equal(audit_request(f->a, &(struct audit_request){ .caller = CALLER,
+	                 .op = "issue", .rule = "r" }, NULL), AUDIT_EIO);
+	assert_int_equal(audit_last_seq(f->a), 2);
+
+	/* After a restart the file catches up from the store. */
+	fx_close(f);
+	fx_open(f);
+	assert_int_equal(f->rep.reexported, 1);
+	file_matches_store(f);
+	verify_ok(f, NULL, 3);
+}
+
 static void
 test_no_file_and_strerror(void **state)
 {
@@ -627,6 +679,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_torn_line_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_disagrees, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export_failure_is_sticky, setup, teardown),
 		cmocka_unit_test(test_no_file_and_strerror),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
