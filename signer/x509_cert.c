@@ -281,8 +281,11 @@ uri_valid(const char *s)
 
 /*
  * The SubjectPublicKeyInfo of @p key (EC P-256, checked by the caller), set
- * from its encoded point. X509_set_pubkey would do the same through OpenSSL
- * 3.0's encoder and decoder framework, at the cost of several signatures.
+ * from its point. X509_set_pubkey would do the same through OpenSSL 3.0's
+ * encoder and decoder framework, at the cost of several signatures. The
+ * "pub" parameter (unlike "encoded-pub-key", always uncompressed in 3.0)
+ * keeps the key's point format, so a device's compressed point stays as
+ * its CSR had it, as i2d would write it.
  */
 static int
 set_spki(X509 *x, const EVP_PKEY *key)
@@ -291,14 +294,14 @@ set_spki(X509 *x, const EVP_PKEY *key)
 	size_t ptlen = 0;
 	int r = X509_ERR_CRYPTO;
 
-	if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+	if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY,
 	    NULL, 0, &ptlen) != 1 || ptlen == 0 || ptlen > 133)
 		goto out;
 	r = X509_ERR_NOMEM;
 	if ((pt = OPENSSL_malloc(ptlen)) == NULL)
 		goto out;
 	r = X509_ERR_CRYPTO;
-	if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+	if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY,
 	    pt, ptlen, &ptlen) != 1)
 		goto out;
 	/* On success the point buffer belongs to the certificate. */

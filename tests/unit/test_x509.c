@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/pem.h>
@@ -540,6 +541,46 @@ test_device_long_name(void **state)
 	assert_memory_equal(ASN1_STRING_get0_data(v), owner, strlen(owner));
 	GENERAL_NAMES_free(san);
 	X509_free(dev);
+}
+
+/* A device key given as a compressed point stays compressed in the
+ * certificate: the certificate certifies the CSR's SPKI byte for byte. */
+static void
+test_device_compressed_key(void **state)
+{
+	struct pki *p = *state;
+	struct x509_cert_spec s;
+	EVP_PKEY *k = ec_key("P-256"), *pub = NULL;
+	unsigned char *csr, *spki = NULL, *got = NULL;
+	size_t csrlen, spki_len = 0;
+	X509 *x = NULL;
+	int n, err = 0;
+
+	assert_int_equal(EVP_PKEY_set_utf8_string_param(k,
+	    OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+	    OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED), 1);
+	csr = evil_csr(k, &csrlen);
+	assert_int_equal(csr_parse(csr, csrlen, &pub, &spki, &spki_len, NULL, 0), X509_OK);
+	memset(&s, 0, sizeof(s));
+	s.profile = X509_PROFILE_DEVICE;
+	spec_validity(&s, p->now, 30);
+	s.subject_key = pub;
+	s.issuer = p->issuing;
+	s.zone = ZONE;
+	s.index = 2;
+	s.device_id = DEVICE_ID;
+	assert_int_equal(x509_cert_create(&s, x509_sign_with_pkey, p->issuing_key, &x), X509_OK);
+	n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &got);
+	assert_int_equal((size_t)n, spki_len);
+	assert_true(spki_len < 91);	/* 91 is the uncompressed size */
+	assert_memory_equal(got, spki, spki_len);
+	assert_int_equal(verify_strict(p, x, &err), 1);
+	OPENSSL_free(got);
+	free(spki);
+	OPENSSL_free(csr);
+	X509_free(x);
+	EVP_PKEY_free(pub);
+	EVP_PKEY_free(k);
 }
 
 /* Specs that must not become certificates. */
@@ -1077,8 +1118,8 @@ test_tbs_check(void **state)
 	struct x509_cert_spec s;
 	struct variant v;
 	EVP_PKEY *k = ec_key("P-256");
-	unsigned char *tbs = NULL, *name = NULL, *bad;
-	size_t len = 0, namelen = 0;
+	unsigned char *tbs = NULL, *name = NULL, *bad, pt[65], *hit;
+	size_t len = 0, namelen = 0, ptlen = 0;
 	char detail[X509_DETAIL_SIZE];
 
 	/* The library's own device TBS passes, long name included. */
@@ -1117,7 +1158,14 @@ test_tbs_check(void **state)
 	assert_int_equal(x509_tbs_cert_check_device(bad, len + 1, name, namelen, ZONE,
 	    90 * DAY, detail, sizeof(detail)), X509_ERR_TBS_PARSE);
 	free(bad);
-	/* The issuing CA's own TBS (a CA certificate) is refused. */
+	/* A subject key whose bits are not a point encoding. */
+	assert_int_equal(EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+	    pt, sizeof(pt), &ptlen), 1);
+	assert_non_null(hit = memmem(tbs, len, pt, ptlen));
+	hit[0] = 0x05;
+	assert_int_equal(x509_tbs_cert_check_device(tbs, len, name, namelen, ZONE,
+	    90 * DAY, detail, sizeof(detail)), X509_ERR_TBS_KEY);
+	assert_non_null(strstr(detail, "point"));
 	free(tbs);
 	tbs = NULL;
 	assert_int_equal(x509_tbs_cert_check_device(NULL, 0, name, namelen, ZONE,
@@ -1281,6 +1329,7 @@ main(void)
 		cmocka_unit_test(test_issuing_profile),
 		cmocka_unit_test(test_device_profile),
 		cmocka_unit_test(test_device_long_name),
+		cmocka_unit_test(test_device_compressed_key),
 		cmocka_unit_test(test_spec_refusals),
 		cmocka_unit_test(test_assemble),
 		cmocka_unit_test(test_ecdsa_sig),
