@@ -271,8 +271,10 @@ static int dispatch(struct dns_answer *a, const uint8_t *wire, size_t len,
 	ts = dns_tsig_verify(a->env.keys, a->q, wire, len, NULL, now, &key, &mac);
 	a->info.tsig_error = ts;
 	if (ts != DNS_TSIG_UNSIGNED && ts != DNS_TSIG_OK) {
-		if ((r = answer_rcode(a, LDNS_RCODE_NOTAUTH, DNS_ANSWER_ERROR)) == 0)
-			r = dns_tsig_error_rr(a->single, a->q, ts);
+		/* A TSIG RR too malformed to echo gets a bare NOTAUTH. */
+		if ((r = answer_rcode(a, LDNS_RCODE_NOTAUTH, DNS_ANSWER_ERROR)) == 0 &&
+		    (r = dns_tsig_error_rr(a->single, a->q, ts)) == DNS_EINVAL)
+			r = 0;
 		goto out;
 	}
 	if (ts == DNS_TSIG_OK) {

@@ -8,3 +8,17 @@ if(TARGET regsign-dns)
   set_target_properties(dns_testsrv PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin/tests)
   target_link_libraries(dns_testsrv PRIVATE regsign-dns PkgConfig::OPENSSL)
 endif()
+
+if(TARGET regsign-dns)
+  foreach(t answer)
+    regsign_add_test(test_dns_${t}
+      SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dns_${t}.c ${DNS_TEST_SUPPORT}
+      LIBS regsign-dns TIMEOUT 120 LABELS dns)
+  endforeach()
+endif()
+
+if(TARGET dns_testsrv)
+  regsign_add_script_test(dns_knot
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/dns_knot.sh
+    TIMEOUT 600 LABELS dns)
+endif()
