@@ -231,6 +231,8 @@ static void fail_all(struct hsmlink *l)
 	}
 }
 
+static void on_dead(struct hsmlink *l, int kill_now);
+
 static void on_write(uv_write_t *req, int status)
 {
 	struct write_req *w = (struct write_req *)req;
@@ -238,11 +240,11 @@ static void on_write(uv_write_t *req, int status)
 
 	hsmproto_buf_free(&w->buf);
 	free(w);
-	(void)status; /* a failed write means a dead peer; the read side reports it */
-	(void)l;
+	/* A request that cannot be delivered means the link is lost (cancelled: closing). */
+	if (status < 0 && status != UV_ECANCELED)
+		on_dead(l, 1);
 }
 
-static void on_dead(struct hsmlink *l, int kill_now);
 static void on_timer(uv_timer_t *t);
 
 /*
