@@ -19,6 +19,13 @@
  *
  * Only ecdsa-with-SHA256 over P-256 (named curve) is supported for CA keys.
  *
+ * Cost (CPU on the 2-core development machine, OpenSSL 3.0): building a
+ * device TBS about 90 us, the HSM-side check about 45 us,
+ * x509_cert_assemble_der about 180 us (mostly the signature check), csr_parse
+ * about 200 us. x509_cert_assemble, which also hands back an X509 parsed by
+ * d2i_X509, about 600 us: OpenSSL 3.0 decodes every certificate's public key
+ * through its slow provider decoders, which the other paths avoid.
+ *
  * Conventions: every function returns 0 (X509_OK) or a negative enum x509_err.
  * Byte buffers returned through `unsigned char **` are allocated with malloc()
  * and released by the caller with free(). OpenSSL objects returned through
