@@ -25,7 +25,9 @@
  * every key again and checks that its public key is unchanged. Many threads
  * hitting the same loss cause one recovery. The failed call is retried once.
  * If recovery fails the call returns HSM_ERR_UNAVAILABLE (retry later: the next
- * call tries to recover again), except that a refused PIN (HSM_ERR_PIN) or a
+ * call tries to recover again, so while the HSM stays away each call can take
+ * up to recover_timeout_ms; calls that queue behind a running recovery get its
+ * result and do not start another), except that a refused PIN (HSM_ERR_PIN) or a
  * changed or weakened key (HSM_ERR_KEY_MISMATCH, HSM_ERR_KEY_ATTRS) leaves the
  * handle DOWN for good: every later call returns that error.
  *

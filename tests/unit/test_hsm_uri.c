@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/rand.h>
+#include <p11-kit/uri.h>
 
 #include "pkcs11/hsm.h"
 #include "pkcs11/hsm_uri.h"
@@ -162,6 +164,67 @@ static void test_build(void **state)
 	assert_null(hsm_uri_key_build("0123456789012345678901234567890123", "k", NULL, 0));
 }
 
+/* Mutated URIs (random bytes, cut, spliced) never crash the parser, and
+ * whatever it accepts keeps regsign's rules: a key URI names an object, and
+ * no accepted URI carries a PIN. Run under ASan in CI, this is the parser's
+ * small in-tree fuzz test. */
+static void test_mutations(void **state)
+{
+	static const char *const seeds[] = {
+		"pkcs11:token=regsign;object=regsign-zsk;id=%01%02;type=private",
+		"pkcs11:token=a?pin-value=1234",
+		"pkcs11:object=k?pin-source=file:/p",
+		"pkcs11:slot-id=1;library-version=2.40;token=x",
+		"pkcs11:id=%ff",
+	};
+	char buf[128];
+	unsigned char rnd[8];
+
+	(void)state;
+	for (int i = 0; i < 20000; i++) {
+		const char *seed = seeds[i % 5];
+		size_t len = strlen(seed);
+		struct hsm_uri *u = NULL;
+		enum hsm_uri_kind kind = (i / 5) % 2 ? HSM_URI_KEY : HSM_URI_TOKEN;
+
+		assert_int_equal(RAND_bytes(rnd, sizeof(rnd)), 1);
+		memcpy(buf, seed, len + 1);
+		switch (rnd[0] % 4) {
+		case 0: /* flip one byte to anything but NUL */
+			buf[rnd[1] % len] = (char)(rnd[2] | 1);
+			break;
+		case 1: /* cut */
+			buf[rnd[1] % (len + 1)] = '\0';
+			break;
+		case 2: /* splice another seed's tail */
+			snprintf(buf + rnd[1] % len, sizeof(buf) - rnd[1] % len, "%s",
+			         seeds[rnd[2] % 5] + rnd[3] % 8);
+			break;
+		default: /* three random bytes */
+			for (int k = 0; k < 3; k++)
+				buf[rnd[1 + k] % len] = (char)(rnd[4 + k] | 1);
+			break;
+		}
+		if (hsm_uri_parse(buf, kind, &u, NULL, 0) == 0) {
+			/* p11-kit itself, asked directly, finds no PIN in it
+			 * ("pin-value=" may well be part of a label). */
+			P11KitUri *raw = p11_kit_uri_new();
+			assert_int_equal(p11_kit_uri_parse(buf, P11_KIT_URI_FOR_ANY, raw),
+			                 P11_KIT_URI_OK);
+			if (p11_kit_uri_get_pin_value(raw) != NULL ||
+			    p11_kit_uri_get_pin_source(raw) != NULL)
+				fail_msg("accepted a URI with a PIN: %s", buf);
+			p11_kit_uri_free(raw);
+			if (kind == HSM_URI_KEY) {
+				size_t idl;
+				assert_true(hsm_uri_label(u) != NULL ||
+				            hsm_uri_id(u, &idl) != NULL);
+			}
+		}
+		hsm_uri_free(u);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -169,6 +232,7 @@ int main(void)
 		cmocka_unit_test(test_key_uris),
 		cmocka_unit_test(test_match_token),
 		cmocka_unit_test(test_build),
+		cmocka_unit_test(test_mutations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
