@@ -185,7 +185,7 @@ store__step_done(store_t *st, sqlite3_stmt *s)
 static int
 exec_id(store_t *st, enum stmt_id id)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r = store__stmt_get(st, id, &s);
 	if (r == 0)
 		r = store__step_done(st, s);

@@ -77,7 +77,7 @@ store_cert_clear(struct store_cert *c)
 int
 store_cert_insert(store_t *st, const struct store_cert *c)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int own, r;
 
 	if (st == NULL || c == NULL || !store__text_ok(c->device, STORE_DEVICE_MAX) || c->index == 0 ||
@@ -135,7 +135,7 @@ cert_query_one(store_t *st, sqlite3_stmt *s, struct store_cert *out)
 int
 store_cert_get_by_index(store_t *st, const char *device, uint32_t index, struct store_cert *out)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r;
 	if (st == NULL || !store__text_ok(device, STORE_DEVICE_MAX))
 		return STORE_EINVAL;
@@ -150,7 +150,7 @@ int
 store_cert_get_by_serial(store_t *st, const unsigned char *serial, size_t serial_len,
                          struct store_cert *out)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r;
 	if (st == NULL || serial == NULL || serial_len == 0 || serial_len > STORE_SERIAL_MAX)
 		return STORE_EINVAL;
@@ -181,7 +181,7 @@ store_cert_find_repeat(store_t *st, const char *device, uint32_t index,
 int
 store_serial_exists(store_t *st, const unsigned char *serial, size_t serial_len)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r, rc;
 	if (st == NULL || serial == NULL || serial_len == 0 || serial_len > STORE_SERIAL_MAX)
 		return STORE_EINVAL;
@@ -197,7 +197,7 @@ store_serial_exists(store_t *st, const unsigned char *serial, size_t serial_len)
 int
 store_device_info_get(store_t *st, const char *device, int64_t now, struct store_device_info *out)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r, rc;
 	if (st == NULL || out == NULL || !store__text_ok(device, STORE_DEVICE_MAX))
 		return STORE_EINVAL;
@@ -230,7 +230,7 @@ int
 store_cert_foreach_device(store_t *st, const char *device, store_cert_cb cb, void *ctx)
 {
 	struct store_cert c;
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r, rc;
 	if (st == NULL || cb == NULL || !store__text_ok(device, STORE_DEVICE_MAX))
 		return STORE_EINVAL;
@@ -253,7 +253,7 @@ store_cert_revoke(store_t *st, const unsigned char *serial, size_t serial_len, i
                   int reason, struct store_cert *out)
 {
 	struct store_cert c;
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int own, r;
 
 	memset(&c, 0, sizeof(c));
@@ -297,7 +297,7 @@ int
 store_revoked_foreach(store_t *st, store_revoked_cb cb, void *ctx)
 {
 	struct store_revoked e;
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r, rc;
 	if (st == NULL || cb == NULL)
 		return STORE_EINVAL;
@@ -322,7 +322,7 @@ out:
 int
 store_crl_number_next(store_t *st, uint64_t *out)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int own, r, rc;
 	if (st == NULL || out == NULL)
 		return STORE_EINVAL;
@@ -345,7 +345,7 @@ int
 store_crl_save(store_t *st, uint64_t number, int64_t this_update, const unsigned char *der,
                size_t der_len)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int own, r;
 	if (st == NULL || der == NULL || der_len == 0 || number > INT64_MAX)
 		return STORE_EINVAL;
@@ -365,7 +365,7 @@ int
 store_crl_load(store_t *st, uint64_t *number, int64_t *this_update, unsigned char **der,
                size_t *der_len)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r, rc;
 	if (st == NULL)
 		return STORE_EINVAL;

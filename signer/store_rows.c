@@ -14,7 +14,7 @@
 static int
 kv_set(store_t *st, enum stmt_id id, const char *key, const void *val, size_t len)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int own, r;
 	if (st == NULL || !store__text_ok(key, 128) || (val == NULL && len != 0))
 		return STORE_EINVAL;
@@ -31,7 +31,7 @@ kv_set(store_t *st, enum stmt_id id, const char *key, const void *val, size_t le
 static int
 kv_get(store_t *st, enum stmt_id id, const char *key, unsigned char **val, size_t *len)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r, rc;
 	if (st == NULL || val == NULL || !store__text_ok(key, 128))
 		return STORE_EINVAL;
@@ -111,7 +111,7 @@ out:
 static int
 exec_seq(store_t *st, enum stmt_id id, uint64_t seq, int want_change)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int own, r;
 	if (st == NULL || seq == 0 || seq > INT64_MAX)
 		return STORE_EINVAL;
@@ -129,7 +129,7 @@ exec_seq(store_t *st, enum stmt_id id, uint64_t seq, int want_change)
 int
 store_audit_append(store_t *st, uint64_t seq, const char *line, size_t len)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int own, r;
 	if (st == NULL || line == NULL || len == 0 || len > INT32_MAX || seq == 0 ||
 	    seq > INT64_MAX)
@@ -147,7 +147,7 @@ store_audit_append(store_t *st, uint64_t seq, const char *line, size_t len)
 int
 store_audit_last(store_t *st, uint64_t *seq, char **line, size_t *len)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r, rc;
 	if (st == NULL)
 		return STORE_EINVAL;
@@ -170,7 +170,7 @@ store_audit_last(store_t *st, uint64_t *seq, char **line, size_t *len)
 int
 store_audit_count(store_t *st, uint64_t *out)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r, rc;
 	if (st == NULL || out == NULL)
 		return STORE_EINVAL;
@@ -187,7 +187,7 @@ store_audit_count(store_t *st, uint64_t *out)
 int
 store_audit_foreach(store_t *st, uint64_t from_seq, store_audit_cb cb, void *ctx)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r, rc;
 	if (st == NULL || cb == NULL || from_seq > INT64_MAX)
 		return STORE_EINVAL;
@@ -223,7 +223,7 @@ store_audit_intents_open(store_t *st, uint64_t **seqs, size_t *n)
 {
 	uint64_t *v = NULL, *nv;
 	size_t cnt = 0, cap = 0;
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r, rc;
 	if (st == NULL || seqs == NULL || n == NULL)
 		return STORE_EINVAL;
@@ -257,7 +257,7 @@ out:
 int
 store_zone_put(store_t *st, const void *key, size_t klen, const void *data, size_t dlen)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int own, r;
 	if (st == NULL || key == NULL || klen == 0 || klen > INT32_MAX || dlen > INT32_MAX ||
 	    (data == NULL && dlen != 0))
@@ -275,7 +275,7 @@ store_zone_put(store_t *st, const void *key, size_t klen, const void *data, size
 int
 store_zone_delete(store_t *st, const void *key, size_t klen)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int own, r;
 	if (st == NULL || key == NULL || klen == 0 || klen > INT32_MAX)
 		return STORE_EINVAL;
@@ -293,7 +293,7 @@ store_zone_delete(store_t *st, const void *key, size_t klen)
 int
 store_zone_foreach(store_t *st, store_blob_cb cb, void *ctx)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r, rc;
 	if (st == NULL || cb == NULL)
 		return STORE_EINVAL;
@@ -315,7 +315,7 @@ int
 store_journal_append(store_t *st, uint32_t serial_from, uint32_t serial_to, int64_t when,
                      const void *diff, size_t len)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int own, r;
 	if (st == NULL || len > INT32_MAX || (diff == NULL && len != 0))
 		return STORE_EINVAL;
@@ -335,7 +335,7 @@ int
 store_journal_foreach(store_t *st, store_journal_cb cb, void *ctx)
 {
 	struct store_journal_entry e;
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int r, rc;
 	if (st == NULL || cb == NULL)
 		return STORE_EINVAL;
@@ -359,7 +359,7 @@ out:
 int
 store_journal_trim(store_t *st, size_t keep)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 	int own, r;
 	if (st == NULL || keep > INT64_MAX)
 		return STORE_EINVAL;
