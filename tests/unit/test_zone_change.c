@@ -325,6 +325,137 @@ static void test_publish(void **state)
 	tzs_verify_zone(f->z, f->dir, "unpublish.zone");
 }
 
+static void test_file_and_names(void **state)
+{
+	struct fix *f = *state;
+	char path[512], *text, *cmd = NULL, *out = NULL;
+	ldns_rr_list *l = NULL;
+
+	init_zone(f);
+	assert_int_equal(add_device(f, "abc", 1, ZONE_STYLE_SEED | ZONE_STYLE_DANCE), 6);
+	/* The file replaces what was there, atomically, leaving no temporary. */
+	snprintf(path, sizeof(path), "%s/zone.db", f->dir);
+	FILE *old = fopen(path, "w");
+	assert_non_null(old);
+	fputs("garbage\n", old);
+	fclose(old);
+	assert_int_equal(zone_file_write(f->z, path), 0);
+	text = tzs_slurp(path);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "1.abc.iotregistry.test.\t300\tIN\tCERT\t"));
+	assert_non_null(strstr(text, "_device.1.abc.iotregistry.test.\t300\tIN\tTLSA\t3 1 1 "));
+	assert_null(strstr(text, "garbage"));
+	/* ldns reads the file back as a zone with the same RR count. */
+	assert_true(asprintf(&cmd, "ls -A '%s'", f->dir) > 0);
+	assert_int_equal(tzs_run(cmd, &out), 0);
+	assert_string_equal(out, "zone.db\n");
+	free(cmd);
+	free(out);
+	free(text);
+	/* A directory that does not exist: an I/O error, nothing written. */
+	snprintf(path, sizeof(path), "%s/nodir/zone.db", f->dir);
+	assert_int_equal(zone_file_write(f->z, path), ZONE_EIO);
+	/* One name's RRs: the CERT, its RRSIG, the NSEC to the TLSA name and its RRSIG. */
+	assert_int_equal(zone_name_rrs(f->z, "1.ABC.iotregistry.test.", &l), 0);
+	assert_int_equal(ldns_rr_list_rr_count(l), 4);
+	for (size_t i = 0; i < 4; i++) {
+		ldns_rr *rr = ldns_rr_list_rr(l, i);
+		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_NSEC) {
+			char *next = ldns_rdf2str(ldns_rr_rdf(rr, 0));
+			assert_string_equal(next, "_device.1.abc.iotregistry.test.");
+			free(next);
+		}
+	}
+	ldns_rr_list_deep_free(l);
+	/* The empty non-terminal and a missing name have nothing; outside is refused. */
+	assert_int_equal(zone_name_rrs(f->z, "abc.iotregistry.test.", &l), 0);
+	assert_int_equal(ldns_rr_list_rr_count(l), 0);
+	ldns_rr_list_deep_free(l);
+	assert_int_equal(zone_name_rrs(f->z, "example.com.", &l), ZONE_EINVAL);
+	/* The device's owner name as the certificate carries it. */
+	char owner[256];
+	assert_int_equal(zone_device_owner(f->z, "8912230200031010008F", 1, owner, sizeof(owner)), 0);
+	assert_string_equal(owner, "1.8912230200031010008f.iotregistry.test.");
+	assert_int_equal(zone_device_owner(f->z, "abc", 1, owner, 10), ZONE_ERANGE);
+	assert_int_equal(zone_device_owner(f->z, "xyz", 1, owner, sizeof(owner)), ZONE_EINVAL);
+	assert_string_equal(zone_strerror(ZONE_ESIGN), "signing failed");
+	assert_string_equal(zone_strerror(12345), "unknown zone error");
+}
+
+static void test_params(void **state)
+{
+	struct fix *f = *state;
+	struct zone_params p;
+	struct zone *z = NULL;
+
+	zone_params_init(&p);
+	assert_int_equal(zone_dnskey_from_pkey(f->s.ksk, ZONE_DNSKEY_FLAGS_KSK, &p.ksk), 0);
+	assert_int_equal(zone_dnskey_from_pkey(f->s.zsk, ZONE_DNSKEY_FLAGS_ZSK, &p.zsk), 0);
+	/* Refused: relative origin, refresh not below validity, swapped key roles. */
+	p.origin = "relative";
+	assert_int_equal(zone_new(&p, &z), ZONE_EINVAL);
+	p.origin = "iotregistry.test.";
+	p.device_refresh = p.device_validity;
+	assert_int_equal(zone_new(&p, &z), ZONE_EINVAL);
+	p.device_refresh = 3 * 3600;
+	struct zone_dnskey k = p.ksk;
+	p.ksk = p.zsk;
+	p.zsk = k;
+	assert_int_equal(zone_new(&p, &z), ZONE_EINVAL);
+	p.zsk = p.ksk;
+	p.ksk = k;
+	p.dance_prefix = "a.b";
+	assert_int_equal(zone_new(&p, &z), ZONE_EINVAL);
+	assert_null(z);
+	/* Unixtime serials, several NS, a start serial just below the wrap. */
+	p.dance_prefix = "_dane";
+	static const char *const ns[] = { "ns1", "ns2.example.net." };
+	p.ns = ns;
+	p.n_ns = 2;
+	p.serial_policy = ZONE_SERIAL_UNIXTIME;
+	p.initial_serial = 0xfffffffeu;
+	assert_int_equal(zone_new(&p, &z), 0);
+	struct zone_change *c = NULL;
+	struct zone_diff *d = NULL;
+	assert_int_equal(zone_change_begin(z, &c), 0);
+	assert_int_equal(zone_change_commit(c, f->now, tzs_sign, &f->s, &d), 0);
+	zone_change_free(c);
+	zone_diff_free(d);
+	assert_int_equal(zone_serial(z), 0xfffffffeu);
+	/* The next serial is "now", which is after 0xfffffffe in serial arithmetic. */
+	assert_int_equal(zone_change_begin(z, &c), 0);
+	assert_int_equal(zone_change_commit(c, f->now, tzs_sign, &f->s, &d), 0);
+	zone_change_free(c);
+	assert_int_equal(zone_diff_serial_from(d), 0xfffffffeu);
+	assert_int_equal(zone_diff_serial_to(d), (uint32_t)f->now);
+	zone_diff_free(d);
+	/* Twice in the same second: still increasing. */
+	assert_int_equal(zone_change_begin(z, &c), 0);
+	assert_int_equal(zone_change_commit(c, f->now, tzs_sign, &f->s, &d), 0);
+	zone_change_free(c);
+	assert_int_equal(zone_serial(z), (uint32_t)f->now + 1);
+	zone_diff_free(d);
+	ldns_rr_list *l = NULL;
+	assert_int_equal(zone_name_rrs(z, "iotregistry.test.", &l), 0);
+	size_t nsn = 0;
+	for (size_t i = 0; i < ldns_rr_list_rr_count(l); i++)
+		nsn += ldns_rr_get_type(ldns_rr_list_rr(l, i)) == LDNS_RR_TYPE_NS;
+	assert_int_equal(nsn, 2);
+	ldns_rr_list_deep_free(l);
+	struct zone_device dev = { .id = "aa", .index = 1, .styles = ZONE_STYLE_DANCE,
+				   .spki_sha256 = (const uint8_t *)"0123456789abcdef0123456789abcdef" };
+	assert_int_equal(zone_change_begin(z, &c), 0);
+	assert_int_equal(zone_change_device_add(c, &dev), 0);
+	assert_int_equal(zone_change_commit(c, f->now, tzs_sign, &f->s, &d), 0);
+	zone_change_free(c);
+	zone_diff_free(d);
+	assert_int_equal(zone_name_rrs(z, "_dane.1.aa.iotregistry.test.", &l), 0);
+	assert_int_equal(ldns_rr_list_rr_count(l), 4);
+	ldns_rr_list_deep_free(l);
+	assert_int_equal(zone_check(z, f->now, true), 0);
+	zone_free(z);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -332,6 +463,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sign_failure_leaves_zone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_publish, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_and_names, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_params, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
