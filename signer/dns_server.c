@@ -92,7 +92,8 @@ static void check_closed(struct dns_server *s)
 }
 
 /* Counters and the log line of a finished (or abandoned) answer. */
-static void account(struct dns_server *s, const struct dns_answer *a, const char *peer)
+static void account(struct dns_server *s, const struct dns_answer *a, const char *peer,
+		    bool complete)
 {
 	const struct dns_answer_info *i = dns_answer_info(a);
 
@@ -104,6 +105,11 @@ static void account(struct dns_server *s, const struct dns_answer *a, const char
 	switch (i->kind) {
 	case DNS_ANSWER_AXFR:
 	case DNS_ANSWER_IXFR:
+		if (!complete) {
+			logf_(s, DNS_LOG_NOTICE, "transfer of %s to %s abandoned after %zu RRs",
+			      i->qname, peer, i->rrs);
+			break;
+		}
 		if (i->messages == 0 || i->rrs == 0)
 			break;
 		if (i->kind == DNS_ANSWER_IXFR && !i->fallback)
@@ -171,7 +177,7 @@ static void udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct s
 		if (sr < 0)
 			logf_(s, DNS_LOG_DEBUG, "UDP send to %s: %s", peer, uv_strerror(sr));
 	}
-	account(s, a, peer);
+	account(s, a, peer, true);
 	free(msg);
 	dns_answer_free(a);
 }
@@ -208,7 +214,7 @@ static void conn_close(struct dns_conn *c)
 	c->closing = true;
 	if (c->ans != NULL) {
 		c->srv->st.aborted++;
-		account(c->srv, c->ans, c->peer_s);
+		account(c->srv, c->ans, c->peer_s, false);
 	}
 	uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
 	if (c->handles > 1)
@@ -271,7 +277,7 @@ static void conn_send(struct dns_conn *c)
 		return;
 	}
 	if (msg == NULL) {
-		account(s, c->ans, c->peer_s);
+		account(s, c->ans, c->peer_s, true);
 		dns_answer_free(c->ans);
 		c->ans = NULL;
 		conn_process(c);
@@ -296,6 +302,7 @@ static void conn_send(struct dns_conn *c)
 		return;
 	}
 	c->writing = true;
+	s->st.tcp_out++;
 }
 
 static void tcp_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf);

@@ -49,6 +49,7 @@ struct dns_server_opts {
 /** Counters since the server started. */
 struct dns_server_stats {
 	uint64_t udp_msgs, tcp_msgs;   /**< messages received */
+	uint64_t tcp_out;              /**< messages written over TCP */
 	uint64_t axfr, ixfr;           /**< transfers completed */
 	uint64_t ixfr_fallback;        /**< IXFRs answered with an AXFR */
 	uint64_t refused_xfr;          /**< transfers refused by the allow-list */

@@ -10,10 +10,10 @@ if(TARGET regsign-dns)
 endif()
 
 if(TARGET regsign-dns)
-  foreach(t answer)
+  foreach(t answer server)
     regsign_add_test(test_dns_${t}
       SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dns_${t}.c ${DNS_TEST_SUPPORT}
-      LIBS regsign-dns TIMEOUT 120 LABELS dns)
+      LIBS regsign-dns Threads::Threads TIMEOUT 300 LABELS dns)
   endforeach()
 endif()
 
