@@ -55,13 +55,41 @@ static int push(ldns_rr_list *list, const uint8_t *owner, size_t ownerlen, uint1
 	return 0;
 }
 
+/* Append one RRset and its RRSIG. */
+static int emit_set(const struct zone *z, const struct zone_node *n, const uint8_t *owner,
+		    size_t ownerlen, int labels, const struct zone_rrset *s, const uint8_t *nextkey,
+		    size_t nextlen, ldns_rr_list *list)
+{
+	uint8_t nsec[ZONE_NSEC_MAX], rrsig[18 + ZONE_WIRE_MAX + 64];
+	size_t nlen, plen, q = 0;
+	struct zone_sig sig;
+	int r = 0;
+
+	if (s->type == ZONE_RRTYPE_NSEC) {
+		r = zone_nsec_rdata(z, n, nextkey, nextlen, nsec, &nlen);
+		if (r == 0)
+			r = push(list, owner, ownerlen, s->type, s->ttl, nsec, nlen);
+	}
+	for (unsigned i = 0; r == 0 && s->type != ZONE_RRTYPE_NSEC && i < s->nrr; i++) {
+		size_t l = zone_get16(s->rrs + q);
+		r = push(list, owner, ownerlen, s->type, s->ttl, s->rrs + q + 2, l);
+		q += 2 + l;
+	}
+	if (r != 0)
+		return r;
+	zone_sig_get(s->sig, &sig);
+	plen = zone_sign_rrsig_prefix(z, labels, s->type, s->ttl, sig.inception, sig.expiration,
+				      sig.key_tag, rrsig);
+	memcpy(rrsig + plen, sig.rs, 64);
+	return push(list, owner, ownerlen, ZONE_RRTYPE_RRSIG, s->ttl, rrsig, plen + 64);
+}
+
 int zone_node_emit(const struct zone *z, const struct zone_node *n, const uint8_t *nextkey,
 		   size_t nextlen, ldns_rr_list *list)
 {
-	uint8_t owner[ZONE_WIRE_MAX], nsec[ZONE_NSEC_MAX], rrsig[18 + ZONE_WIRE_MAX + 64];
-	size_t ownerlen, pos = 0, nlen, plen;
+	uint8_t owner[ZONE_WIRE_MAX];
+	size_t ownerlen, pos = 0;
 	struct zone_rrset s;
-	struct zone_sig sig;
 	int labels, r;
 
 	r = zone_name_key_to_wire(zone_node_key(n), n->keylen, z->apex, z->apexlen, owner,
@@ -71,29 +99,16 @@ int zone_node_emit(const struct zone *z, const struct zone_node *n, const uint8_
 	labels = zone_owner_labels(z, zone_node_key(n), n->keylen);
 	if (labels < 0)
 		return labels;
-	while ((r = zone_node_rrset_next(n, &pos, &s)) == 1) {
-		if (s.type == ZONE_RRTYPE_NSEC) {
-			r = zone_nsec_rdata(z, n, nextkey, nextlen, nsec, &nlen);
-			if (r == 0)
-				r = push(list, owner, ownerlen, s.type, s.ttl, nsec, nlen);
-		} else {
-			size_t q = 0;
-			for (unsigned i = 0; r == 1 && i < s.nrr; i++) {
-				size_t l = zone_get16(s.rrs + q);
-				if (push(list, owner, ownerlen, s.type, s.ttl, s.rrs + q + 2, l) != 0)
-					r = ZONE_ENOMEM;
-				q += 2 + l;
-			}
-			if (r == 1)
-				r = 0;
-		}
+	/* The SOA comes first in a zone file and an AXFR. */
+	if (n->keylen == 0 && zone_node_rrset_find(n, ZONE_RRTYPE_SOA, &s) == 1) {
+		r = emit_set(z, n, owner, ownerlen, labels, &s, nextkey, nextlen, list);
 		if (r != 0)
 			return r;
-		zone_sig_get(s.sig, &sig);
-		plen = zone_sign_rrsig_prefix(z, labels, s.type, s.ttl, sig.inception,
-					      sig.expiration, sig.key_tag, rrsig);
-		memcpy(rrsig + plen, sig.rs, 64);
-		r = push(list, owner, ownerlen, ZONE_RRTYPE_RRSIG, s.ttl, rrsig, plen + 64);
+	}
+	while ((r = zone_node_rrset_next(n, &pos, &s)) == 1) {
+		if (n->keylen == 0 && s.type == ZONE_RRTYPE_SOA)
+			continue;
+		r = emit_set(z, n, owner, ownerlen, labels, &s, nextkey, nextlen, list);
 		if (r != 0)
 			return r;
 	}
@@ -124,6 +139,60 @@ int zone_foreach_rr(const struct zone *z, int (*cb)(void *ctx, const ldns_rr *rr
 			return r;
 		n = next;
 	}
+	return 0;
+}
+
+struct zone_cursor {
+	uint32_t serial;
+	bool started, done;
+	size_t keylen;
+	uint8_t key[ZONE_KEY_MAX];
+};
+
+int zone_cursor_new(const struct zone *z, struct zone_cursor **out)
+{
+	struct zone_cursor *cur = calloc(1, sizeof(*cur));
+
+	if (cur == NULL)
+		return ZONE_ENOMEM;
+	cur->serial = z->serial;
+	*out = cur;
+	return 0;
+}
+
+void zone_cursor_free(struct zone_cursor *cur)
+{
+	free(cur);
+}
+
+int zone_cursor_next(struct zone_cursor *cur, const struct zone *z, size_t max_names,
+		     ldns_rr_list *out, bool *done)
+{
+	const struct zone_node *n, *nx, *first = zone_tree_first(&z->tree);
+	int r;
+
+	*done = cur->done;
+	if (cur->done)
+		return 0;
+	if (z->serial != cur->serial || z->state != ZONE_STATE_READY)
+		return ZONE_ESTATE;
+	/* Each step finds the successor by key: O(log n), and safe whatever
+	 * happened to the nodes between calls. */
+	n = cur->started ? zone_tree_succ(&z->tree, cur->key, cur->keylen) : first;
+	for (size_t i = 0; n != NULL && i < max_names; i++) {
+		nx = zone_tree_succ(&z->tree, zone_node_key(n), n->keylen);
+		const struct zone_node *next = nx ? nx : first;
+		r = zone_node_emit(z, n, zone_node_key(next), next->keylen, out);
+		if (r != 0)
+			return r;
+		memcpy(cur->key, zone_node_key(n), n->keylen);
+		cur->keylen = n->keylen;
+		cur->started = true;
+		n = nx;
+	}
+	if (n == NULL)
+		cur->done = true;
+	*done = cur->done;
 	return 0;
 }
 

@@ -74,6 +74,10 @@ struct zone_devname {
 int zone_device_edits(const struct zone *z, const struct zone_device *d,
 		      struct zone_devname out[2], size_t *n);
 
+/** Add one RDATA to the RRset @p type of @p e (created, dirty); 0 or ZONE_ENOMEM. */
+int zone_edit_add_rd(struct zone_edit *e, uint16_t type, uint32_t ttl, uint8_t flags,
+		     const uint8_t *rd, size_t len);
+
 /** RRSIG flags of an RRset at @p key: device lifetime or not. */
 uint8_t zone_set_flags(const uint8_t *key, size_t keylen, uint16_t type);
 

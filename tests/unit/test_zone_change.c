@@ -352,6 +352,35 @@ static void test_file_and_names(void **state)
 	free(cmd);
 	free(out);
 	free(text);
+	/* The resumable walk gives exactly the RRs of the full iteration. */
+	char *all = tzs_zone_text(f->z);
+	struct zone_cursor *cur = NULL;
+	ldns_rr_list *acc = ldns_rr_list_new();
+	bool done = false;
+	int rounds = 0;
+	assert_int_equal(zone_cursor_new(f->z, &cur), 0);
+	while (!done) {
+		assert_int_equal(zone_cursor_next(cur, f->z, 2, acc, &done), 0);
+		rounds++;
+	}
+	assert_int_equal(rounds, 2);  /* apex, 1.abc | _device.1.abc */
+	assert_int_equal(ldns_rr_get_type(ldns_rr_list_rr(acc, 0)), LDNS_RR_TYPE_SOA);
+	size_t total = 0;
+	for (const char *p = all; *p; p++)
+		total += *p == '\n';
+	assert_int_equal(ldns_rr_list_rr_count(acc), total);
+	ldns_rr_list_deep_free(acc);
+	zone_cursor_free(cur);
+	/* A new serial in the middle of a walk makes it restart. */
+	acc = ldns_rr_list_new();
+	assert_int_equal(zone_cursor_new(f->z, &cur), 0);
+	assert_int_equal(zone_cursor_next(cur, f->z, 1, acc, &done), 0);
+	assert_false(done);
+	assert_int_equal(add_device(f, "abd", 1, ZONE_STYLE_SEED), 4);
+	assert_int_equal(zone_cursor_next(cur, f->z, 1, acc, &done), ZONE_ESTATE);
+	zone_cursor_free(cur);
+	ldns_rr_list_deep_free(acc);
+	free(all);
 	/* A directory that does not exist: an I/O error, nothing written. */
 	snprintf(path, sizeof(path), "%s/nodir/zone.db", f->dir);
 	assert_int_equal(zone_file_write(f->z, path), ZONE_EIO);

@@ -1,0 +1,127 @@
+/*
+ * Persistence: the daemon stores one row per owner name (its key and the
+ * node's RRset area behind a version byte) and rebuilds the zone from those
+ * rows at start, without signing anything.
+ */
+#include "zonesigner/zone_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define EXPORT_VERSION 1
+
+int zone_export_foreach(const struct zone *z,
+			int (*cb)(void *ctx, const uint8_t *key, size_t keylen,
+				  const uint8_t *blob, size_t len),
+			void *ctx)
+{
+	struct zone_tree_iter it;
+	struct zone_node *n;
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	int r = 0;
+
+	zone_tree_iter_init(&it, &z->tree);
+	while ((n = zone_tree_iter_next(&it)) != NULL) {
+		size_t len = 1 + n->len - n->keylen;
+		if (len > cap) {
+			uint8_t *nb = realloc(buf, len);
+			if (nb == NULL) {
+				r = ZONE_ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = len;
+		}
+		buf[0] = EXPORT_VERSION;
+		memcpy(buf + 1, n->data + n->keylen, len - 1);
+		r = cb(ctx, zone_node_key(n), n->keylen, buf, len);
+		if (r != 0)
+			break;
+	}
+	free(buf);
+	return r;
+}
+
+int zone_export_name(const struct zone *z, const uint8_t *key, size_t keylen, uint8_t **blob,
+		     size_t *len)
+{
+	const struct zone_node *n = zone_tree_find(&z->tree, key, keylen);
+	uint8_t *b;
+
+	if (n == NULL)
+		return ZONE_ENOENT;
+	b = malloc(1 + n->len - n->keylen);
+	if (b == NULL)
+		return ZONE_ENOMEM;
+	b[0] = EXPORT_VERSION;
+	memcpy(b + 1, n->data + n->keylen, n->len - n->keylen);
+	*blob = b;
+	*len = 1 + n->len - n->keylen;
+	return 0;
+}
+
+/* A stored key must be exactly what zone_name would produce for its labels. */
+static int key_canonical(const uint8_t *key, size_t keylen)
+{
+	uint8_t again[ZONE_KEY_MAX], lab[63];
+	size_t pos = 0, l, k = 0;
+	int r;
+
+	while ((r = zone_name_key_label(key, keylen, &pos, lab, &l)) == 1)
+		if (zone_name_key_push(again, &k, lab, l) != 0)
+			return 0;
+	return r == 0 && k == keylen && memcmp(again, key, k) == 0;
+}
+
+int zone_load_name(struct zone *z, const uint8_t *key, size_t keylen, const uint8_t *blob,
+		   size_t len)
+{
+	int r = ZONE_ESTATE;
+	struct zone_node *n = NULL;
+	uint8_t wire[ZONE_WIRE_MAX];
+	size_t wlen;
+
+	if (z->change_open || (z->state != ZONE_STATE_EMPTY && z->state != ZONE_STATE_LOADING))
+		goto out;
+	r = ZONE_EFORMAT;
+	if (keylen > ZONE_KEY_MAX || blob == NULL || len < 1 || blob[0] != EXPORT_VERSION ||
+	    !key_canonical(key, keylen) ||
+	    zone_name_key_to_wire(key, keylen, z->apex, z->apexlen, wire, &wlen) != 0)
+		goto out;
+	r = zone_node_new(key, keylen, blob + 1, len - 1, &n);
+	if (r != 0)
+		goto out;
+	r = zone_node_validate(n);
+	if (r != 0)
+		goto out;
+	r = zone_tree_insert(&z->tree, n);
+	if (r != 0)
+		goto out;
+	n = NULL;
+	z->state = ZONE_STATE_LOADING;
+out:
+	free(n);
+	return r;
+}
+
+int zone_load_finish(struct zone *z, int64_t now, bool verify)
+{
+	const struct zone_node *apex;
+	struct zone_rrset soa;
+
+	if (z->state != ZONE_STATE_LOADING || z->change_open)
+		return ZONE_ESTATE;
+	apex = zone_tree_find(&z->tree, NULL, 0);
+	z->state = ZONE_STATE_BROKEN;
+	if (apex == NULL || zone_node_rrset_find(apex, ZONE_RRTYPE_SOA, &soa) != 1 ||
+	    soa.nrr != 1 || zone_get16(soa.rrs) < 22)
+		return ZONE_ECHECK;
+	z->serial = zone_get32(soa.rrs + 2 + zone_get16(soa.rrs) - 20);
+	z->state = ZONE_STATE_READY;
+	if (zone_check_all(z, now, verify, true) != 0) {
+		z->state = ZONE_STATE_BROKEN;
+		return ZONE_ECHECK;
+	}
+	return 0;
+}
