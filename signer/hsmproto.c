@@ -89,7 +89,8 @@ static void rd_role(struct rd *r, char out[HSMPROTO_MAX_ROLE + 1])
 		return;
 	memcpy(out, p, n);
 	out[n] = '\0';
-	if (!hsmproto_role_valid(out)) {
+	/* An embedded NUL would make the role read shorter than it was sent. */
+	if (memchr(p, 0, n) != NULL || !hsmproto_role_valid(out)) {
 		out[0] = '\0';
 		rd_fail(r, HSMPROTO_ERR_VALUE);
 	}

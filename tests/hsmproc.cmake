@@ -36,12 +36,15 @@ if(TARGET regsign-hsmproc AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/fault/p11fault.
     "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/fault/lsan-softhsm.supp:print_suppressions=0")
 endif()
 
-# libFuzzer target of the protocol decoders. Only clang has libFuzzer; the codec is
-# compiled into the target so that it carries the coverage instrumentation.
-if(CMAKE_C_COMPILER_ID MATCHES "Clang" AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_hsmproto.c)
+# libFuzzer target of the protocol decoders and the hard limits behind them. Only clang
+# has libFuzzer; the code under test is compiled into the target so that it carries the
+# coverage instrumentation.
+if(CMAKE_C_COMPILER_ID MATCHES "Clang" AND TARGET regsign-x509
+   AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_hsmproto.c)
   add_executable(fuzz_hsmproto ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_hsmproto.c
-                 ${CMAKE_SOURCE_DIR}/signer/hsmproto.c)
+                 ${CMAKE_SOURCE_DIR}/signer/hsmproto.c ${CMAKE_SOURCE_DIR}/signer/hsmlimits.c)
   set_target_properties(fuzz_hsmproto PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin/fuzz)
   target_compile_options(fuzz_hsmproto PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_options(fuzz_hsmproto PRIVATE -fsanitize=fuzzer,address,undefined)
+  target_link_libraries(fuzz_hsmproto PRIVATE regsign-x509 PkgConfig::LDNS PkgConfig::OPENSSL)
 endif()

@@ -312,6 +312,9 @@ static void test_body_refusals(void **state)
 	copy[1] = 'Z';
 	assert_int_equal(hsmproto_sign_req_decode(&h, copy, &out), HSMPROTO_ERR_VALUE);
 	memcpy(copy, body, h.length);
+	copy[2] = 0; /* "z\0k": a NUL inside the role */
+	assert_int_equal(hsmproto_sign_req_decode(&h, copy, &out), HSMPROTO_ERR_VALUE);
+	memcpy(copy, body, h.length);
 	copy[0] = 0; /* empty role */
 	assert_int_not_equal(hsmproto_sign_req_decode(&h, copy, &out), HSMPROTO_OK);
 	assert_null(out);
