@@ -1,9 +1,10 @@
 /*
  * Internals of libregsign-hsm shared by hsm.c (handle, pool, recovery, sign),
- * hsm_token.c (module, token, sessions, login) and hsm_key.c (keys). Not
- * installed, not for other folders. Functions shared between those files
- * carry the hsm__ prefix (libuv's convention) so that they never collide with
- * the public hsm_ names or with a caller's own helpers.
+ * hsm_token.c (module, token, sessions, login), hsm_key.c (keys) and
+ * hsm_keygen.c (key generation). Not installed, not for other folders.
+ * Functions shared between those files carry the hsm__ prefix (libuv's
+ * convention) so that they never collide with the public hsm_ names or with
+ * a caller's own helpers.
  *
  * Locking, in the order a thread may take them:
  *   rw       shared by every call that uses sessions or key handles; taken
@@ -117,6 +118,8 @@ int hsm__token_connect(struct hsm *h);
 void hsm__token_disconnect(struct hsm *h);
 
 /* hsm_key.c */
+int hsm__find(struct hsm *h, CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG nt,
+              CK_OBJECT_HANDLE *found, CK_ULONG max, CK_ULONG *count);
 /* Finds the key's private and public objects and checks them. first: record
  * the public key; otherwise it must equal the recorded one. */
 int hsm__key_locate(struct hsm *h, CK_SESSION_HANDLE s, struct hsm_key *k, bool first);

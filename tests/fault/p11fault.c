@@ -36,6 +36,7 @@
 
 CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR list);
 static int load_real(void);
+static void stats_write(void);
 
 struct rule {
 	char func[NAME_MAX_LEN];
@@ -62,6 +63,14 @@ struct tracked {
 };
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+/* Held shared around every forwarded call on a session, exclusively while
+ * "invalidate" closes the sessions: the restart happens between calls, as it
+ * would on a device, and never while SoftHSM is inside a call on a session
+ * it is deleting (SoftHSM is not safe against that and answers with
+ * CKR_GENERAL_ERROR or worse). Writer-preferring so that it cannot starve. */
+static pthread_rwlock_t gate;
+static pthread_once_t gate_once = PTHREAD_ONCE_INIT;
+static bool invalidate_pending;
 static void *real_dl;
 static CK_FUNCTION_LIST_PTR real;
 static CK_FUNCTION_LIST shim;
@@ -134,18 +143,34 @@ static bool before(const struct timespec *a, const struct timespec *b)
 /* Closes every real session of every slot, as a restarted HSM would have
  * forgotten them: later calls on the old handles fail with
  * CKR_SESSION_HANDLE_INVALID. */
+static void gate_init(void)
+{
+	pthread_rwlockattr_t a;
+
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&gate, &a);
+	pthread_rwlockattr_destroy(&a);
+}
+
 static void invalidate_all(void)
 {
 	CK_SLOT_ID slots[64];
 	CK_ULONG n = 64;
 
-	if (real == NULL || real->C_GetSlotList(CK_FALSE, slots, &n) != CKR_OK)
-		return;
-	for (CK_ULONG i = 0; i < n; i++)
-		real->C_CloseAllSessions(slots[i]);
+	pthread_rwlock_wrlock(&gate);
+	if (real != NULL && real->C_GetSlotList(CK_FALSE, slots, &n) == CKR_OK) {
+		for (CK_ULONG i = 0; i < n; i++)
+			real->C_CloseAllSessions(slots[i]);
+	}
+	pthread_mutex_lock(&mu);
 	for (unsigned i = 0; i < MAX_TRACKED; i++)
 		tracked[i].sign_pending = false;
 	invalidations++;
+	if (counting)
+		stats_write();
+	pthread_mutex_unlock(&mu);
+	pthread_rwlock_unlock(&gate);
 }
 
 static void reset_rules(void)
@@ -186,7 +211,7 @@ static void parse_line(char *line, unsigned lineno)
 	if (n == 0 || w[0][0] == '#')
 		return;
 	if (strcmp(w[0], "invalidate") == 0 && n == 1) {
-		invalidate_all();
+		invalidate_pending = true;
 	} else if (strcmp(w[0], "down") == 0 && n == 2 && count_parse(w[1], &num)) {
 		down_calls = num;
 	} else if (strcmp(w[0], "down-ms") == 0 && n == 2 && count_parse(w[1], &num) &&
@@ -293,9 +318,11 @@ static struct tracked *track_get(CK_SESSION_HANDLE s)
 	return free_slot;
 }
 
-/* Called first by every wrapper: reload the control file, count the call,
- * decide on a fault, and mark the session busy. Returns true with *rv set
- * when the call must fail without reaching the real module. */
+/* Called first by every wrapper: reload the control file (running an
+ * "invalidate" it asks for), count the call, decide on a fault, and for a
+ * call on a session mark it busy and take the gate shared (shim_leave()
+ * undoes both). Returns true with *rv set when the call must fail without
+ * reaching the real module; then nothing is held. */
 static bool shim_enter(const char *func, bool has_session, CK_SESSION_HANDLE s,
                        CK_RV *rv)
 {
@@ -303,8 +330,15 @@ static bool shim_enter(const char *func, bool has_session, CK_SESSION_HANDLE s,
 	bool fail = false, changed = false;
 	long delay_ms = 0;
 
+	pthread_once(&gate_once, gate_init);
 	pthread_mutex_lock(&mu);
 	reload_if_changed();
+	if (invalidate_pending) {
+		invalidate_pending = false;
+		pthread_mutex_unlock(&mu);
+		invalidate_all();
+		pthread_mutex_lock(&mu);
+	}
 	if (counting) {
 		c = counter_get(func, count_all);
 		if (c != NULL) {
@@ -354,6 +388,8 @@ static bool shim_enter(const char *func, bool has_session, CK_SESSION_HANDLE s,
 	if (changed && counting)
 		stats_write();
 	pthread_mutex_unlock(&mu);
+	if (!fail && has_session)
+		pthread_rwlock_rdlock(&gate);
 	if (delay_ms > 0) {
 		struct timespec ts = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
 		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -373,6 +409,7 @@ static void shim_leave(CK_SESSION_HANDLE s)
 	}
 	concurrent--;
 	pthread_mutex_unlock(&mu);
+	pthread_rwlock_unlock(&gate);
 }
 
 /* Whether the token is hidden for this call; "down N" counts the calls that

@@ -180,8 +180,11 @@ static CK_RV w_C_Sign(CK_SESSION_HANDLE s, CK_BYTE_PTR d, CK_ULONG dl, CK_BYTE_P
 
 	REAL_OR_FAIL();
 	if (shim_enter("C_Sign", true, s, &rv)) {
-		if (sig != NULL)
+		if (sig != NULL) {
+			pthread_rwlock_rdlock(&gate);
 			real->C_Sign(s, d, dl, scratch, &sn);
+			pthread_rwlock_unlock(&gate);
+		}
 		return rv;
 	}
 	rv = real->C_Sign(s, d, dl, sig, sl);
