@@ -1,0 +1,124 @@
+/**
+ * @file commit.h
+ * @brief Group commit: one writer thread owns the store; work that arrives
+ * together shares one transaction, hence one fsync.
+ *
+ * The daemon never touches SQLite on its libuv loop. Anything that reads or
+ * writes the store is an item submitted here. A dedicated writer thread takes
+ * every item queued so far as one group, runs them one after the other inside
+ * one store transaction (store_txn_begin ... store_txn_commit), and then hands
+ * them back to the loop, where each item's done callback runs (and may send a
+ * reply: a reply depends on a commit that has happened). While the writer is
+ * busy, new items queue up and form the next group, so under load the cost
+ * of a durable commit is shared by many requests; idle, each request pays for
+ * its own.
+ *
+ * A request that needs the HSM passes through twice: its first pass commits
+ * the intent (audit), the loop then asks the HSM process, and its second pass
+ * commits the result and the change. Groups are formed from whatever is
+ * queued, so first and second passes of different requests share
+ * transactions.
+ *
+ * An item's run callback returns 0 when the item is settled (even if the
+ * request was refused: the refusal is its outcome), or COMMIT_ERR_STORAGE /
+ * COMMIT_ERR_FATAL when the store failed. One failing item rolls the whole
+ * transaction back: every item of the group then gets its undo callback (on
+ * the writer thread, to forget in-memory state the run created) and its done
+ * callback with that status. A fatal error (fsync or I/O: the state on disk is
+ * unknown) also calls the fatal callback once; later items are not run and get
+ * COMMIT_ERR_FATAL. The daemon then exits.
+ *
+ * Items flagged COMMIT_ALONE run outside any transaction, after the group
+ * before them committed and before any later item (audit checkpoints, which
+ * commit on their own).
+ *
+ * The zone joins the pipeline later the same way: an item's run may write
+ * zone rows and journal entries in the group's transaction, and the group
+ * could carry one zone serial for all its items.
+ */
+#ifndef REGSIGN_SIGNER_COMMIT_H
+#define REGSIGN_SIGNER_COMMIT_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "signer/store.h"
+
+/** Status of an item as its done callback sees it. */
+enum commit_status {
+	COMMIT_OK = 0,
+	COMMIT_ERR_STORAGE = -1, /**< transaction failed and rolled back (e.g. disk full) */
+	COMMIT_ERR_FATAL = -2,   /**< state on disk unknown; the daemon must exit */
+	COMMIT_ERR_CLOSED = -3,  /**< the pipeline was closed before the item ran */
+	COMMIT_ERR_NOMEM = -4,   /**< memory ran out */
+};
+
+/** Flags of an item. */
+enum commit_item_flags {
+	COMMIT_ALONE = 1u << 0, /**< run outside a transaction, on its own */
+};
+
+struct commit_item;
+
+/**
+ * Writer thread: do the item's store work inside the group's transaction.
+ * @return COMMIT_OK, COMMIT_ERR_STORAGE or COMMIT_ERR_FATAL.
+ */
+typedef int (*commit_run_fn)(struct commit_item *it, void *env);
+/** Writer thread: the transaction failed after run; forget what run set up. */
+typedef void (*commit_undo_fn)(struct commit_item *it, void *env);
+/** Loop thread: the item's group committed (COMMIT_OK) or failed. */
+typedef void (*commit_done_fn)(struct commit_item *it, int status);
+
+/** An item; embed it in the request's own struct. Fields set by the caller: */
+struct commit_item {
+	commit_run_fn run;   /**< required */
+	commit_undo_fn undo; /**< may be NULL */
+	commit_done_fn done; /**< required */
+	unsigned flags;      /**< enum commit_item_flags */
+	/* Private to commit.c. */
+	int status;
+	struct commit_item *next;
+};
+
+typedef struct commit commit_t;
+
+/** Counters, for STATUS and tests. */
+struct commit_stats {
+	uint64_t groups;       /**< transactions committed */
+	uint64_t items;        /**< items run */
+	uint64_t largest;      /**< most items in one transaction */
+	uint64_t failures;     /**< transactions that failed */
+};
+
+/**
+ * Starts the writer thread. @p st must not be used by anyone else while the
+ * pipeline runs (the writer thread owns it); @p env is passed to every run and
+ * undo. @p fatal (may be NULL) is called on the loop once if the store fails
+ * fatally.
+ * @return 0, COMMIT_ERR_NOMEM, or COMMIT_ERR_STORAGE if the thread cannot start.
+ */
+int commit_new(uv_loop_t *loop, store_t *st, void *env,
+	       void (*fatal)(void *arg, int store_err), void *arg, commit_t **out);
+
+/**
+ * Queues an item (loop thread). Its done callback runs later on the loop,
+ * never inside this call.
+ */
+void commit_submit(commit_t *c, struct commit_item *it);
+
+/** Items submitted and not yet done. */
+uint64_t commit_pending(const commit_t *c);
+
+/** A snapshot of the counters (loop thread). */
+void commit_stats_get(commit_t *c, struct commit_stats *out);
+
+/**
+ * Stops the writer after the items queued so far, joins it, runs the done
+ * callbacks of finished items, and frees the pipeline. Blocks the loop
+ * thread until the writer finishes what it has: call it when nothing waits
+ * on the loop any more (shutdown). NULL is a no-op.
+ */
+void commit_close(commit_t *c);
+
+#endif

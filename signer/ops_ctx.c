@@ -1,0 +1,449 @@
+/*
+ * ops_ctx.c - what every operation handler of regsignd shares: logging, the
+ * policy in force and the callers' rate buckets, the request object, replies,
+ * and audit records of refusals and daemon events.
+ */
+#include "signer/ops_ctx.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "signer/buf.h"
+
+void
+ops_log(struct ops_ctx *ctx, int level, const char *fmt, ...)
+{
+	static const char *const names[] = {
+		[OPS_LOG_ERR] = "error", [OPS_LOG_WARNING] = "warning",
+		[OPS_LOG_NOTICE] = "notice", [OPS_LOG_INFO] = "info", [OPS_LOG_DEBUG] = "debug",
+	};
+	char line[1024];
+	va_list ap;
+
+	if (level > ctx->log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (ctx->log_syslog) {
+		syslog(level, "%s", line);
+	} else {
+		char ts[32];
+		struct timespec t;
+		struct tm tm;
+
+		clock_gettime(CLOCK_REALTIME, &t);
+		gmtime_r(&t.tv_sec, &tm);
+		strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+		fprintf(stderr, "%s.%03ldZ regsignd[%ld]: %s: %s\n", ts, t.tv_nsec / 1000000,
+			(long)getpid(), names[level], line);
+	}
+}
+
+/* ---- policy ---- */
+
+struct ops_policy *
+ops_policy_ref(struct ops_policy *p)
+{
+	if (p)
+		p->refs++;
+	return p;
+}
+
+void
+ops_policy_unref(struct ops_policy *p)
+{
+	if (p && --p->refs == 0) {
+		policy_free(p->pol);
+		free(p);
+	}
+}
+
+struct policy_ratelimit *
+ops_bucket_find(struct ops_ctx *ctx, const char *name)
+{
+	for (size_t i = 0; i < ctx->n_buckets; i++)
+		if (strcmp(ctx->buckets[i].name, name) == 0)
+			return ctx->buckets[i].rl;
+	return NULL;
+}
+
+void
+ops_buckets_free(struct ops_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->n_buckets; i++) {
+		free(ctx->buckets[i].name);
+		policy_ratelimit_free(ctx->buckets[i].rl);
+	}
+	free(ctx->buckets);
+	ctx->buckets = NULL;
+	ctx->n_buckets = 0;
+}
+
+/*
+ * Makes the buckets of @p pol's callers: a caller that had a bucket keeps its
+ * tokens (a reload neither refills nor empties it) under the new rate.
+ */
+static int
+buckets_for(struct ops_ctx *ctx, const struct policy *pol, struct ops_bucket **out, size_t *n_out)
+{
+	size_t n = policy_caller_count(pol), i;
+	struct ops_bucket *b = calloc(n ? n : 1, sizeof(*b));
+	uint64_t now = uv_now(ctx->loop);
+
+	if (b == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		const struct policy_caller *c = policy_caller_at(pol, i);
+
+		if ((b[i].name = strdup(c->name)) == NULL)
+			goto fail;
+		if (c->rate_per_second <= 0)
+			continue;
+		for (size_t j = 0; j < ctx->n_buckets; j++) {
+			if (ctx->buckets[j].rl && strcmp(ctx->buckets[j].name, c->name) == 0) {
+				if (policy_ratelimit_set(ctx->buckets[j].rl, c->rate_per_second,
+							 c->rate_burst, now) != 0)
+					goto fail;
+				b[i].rl = ctx->buckets[j].rl;
+				ctx->buckets[j].rl = NULL; /* moved */
+				break;
+			}
+		}
+		if (b[i].rl == NULL &&
+		    policy_ratelimit_new(c->rate_per_second, c->rate_burst, now, &b[i].rl) != 0)
+			goto fail;
+	}
+	*out = b;
+	*n_out = n;
+	return 0;
+fail:
+	/* Buckets already moved go back to the old table's slots by name. */
+	for (size_t k = 0; k < n; k++) {
+		for (size_t j = 0; b[k].rl && j < ctx->n_buckets; j++) {
+			if (ctx->buckets[j].rl == NULL && strcmp(ctx->buckets[j].name, b[k].name) == 0) {
+				ctx->buckets[j].rl = b[k].rl;
+				b[k].rl = NULL;
+			}
+		}
+		free(b[k].name);
+		policy_ratelimit_free(b[k].rl);
+	}
+	free(b);
+	return -1;
+}
+
+int
+ops_policy_install(struct ops_ctx *ctx, struct policy *pol)
+{
+	struct ops_policy *p = calloc(1, sizeof(*p));
+	struct ops_bucket *b = NULL;
+	size_t n = 0;
+
+	if (p == NULL || buckets_for(ctx, pol, &b, &n) != 0) {
+		free(p);
+		return -1;
+	}
+	ops_buckets_free(ctx);
+	ctx->buckets = b;
+	ctx->n_buckets = n;
+	p->pol = pol;
+	p->refs = 1;
+	ops_policy_unref(ctx->policy);
+	ctx->policy = p;
+	return 0;
+}
+
+/* ---- requests ---- */
+
+struct ops_req *
+ops_req_new(struct ops_ctx *ctx, server_conn_t *conn, const uint8_t *frame, size_t len)
+{
+	struct ops_req *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	if (len > 0) {
+		if ((r->frame = malloc(len)) == NULL) {
+			free(r);
+			return NULL;
+		}
+		memcpy(r->frame, frame, len);
+		r->frame_len = len;
+	}
+	r->ctx = ctx;
+	if (conn) {
+		r->conn = conn;
+		server_conn_ref(conn);
+		r->peer = *server_conn_peer(conn);
+	}
+	r->pol = ops_policy_ref(ctx->policy);
+	r->now = (int64_t)time(NULL);
+	ctx->inflight++;
+	return r;
+}
+
+void
+ops_req_free(struct ops_req *r)
+{
+	struct ops_ctx *ctx;
+
+	if (r == NULL)
+		return;
+	ctx = r->ctx;
+	if (r->op_free)
+		r->op_free(r->op_state);
+	server_conn_unref(r->conn);
+	ops_policy_unref(r->pol);
+	free(r->frame);
+	free(r);
+	ctx->inflight--;
+	ops_maybe_finish(ctx);
+}
+
+void
+ops_req_refuse(struct ops_req *r, uint32_t code, const char *rule, const char *fmt, ...)
+{
+	va_list ap;
+
+	r->err_code = code;
+	snprintf(r->rule, sizeof(r->rule), "%s", rule);
+	va_start(ap, fmt);
+	vsnprintf(r->msg, sizeof(r->msg), fmt, ap);
+	va_end(ap);
+}
+
+uint32_t
+ops_policy_wire_code(enum policy_code code)
+{
+	switch (code) {
+	case POLICY_DENY_DEVICE_ID:
+	case POLICY_DENY_INDEX:
+	case POLICY_DENY_KEY_ALGORITHM:
+	case POLICY_DENY_ARGUMENT:
+		return PROTO_CODE_BAD_REQUEST;
+	case POLICY_DENY_RATE:
+		return PROTO_CODE_RATE_LIMITED;
+	default:
+		return PROTO_CODE_DENIED;
+	}
+}
+
+void
+ops_req_refuse_decision(struct ops_req *r, uint32_t code, const struct policy_decision *d)
+{
+	r->err_code = code;
+	snprintf(r->rule, sizeof(r->rule), "%s", d->rule);
+	snprintf(r->msg, sizeof(r->msg), "%s (%s)", d->message, d->rule);
+}
+
+const char *
+ops_req_caller_name(const struct ops_req *r)
+{
+	return r->caller ? r->caller->name : "";
+}
+
+void
+ops_req_audit_caller(const struct ops_req *r, struct audit_caller *c)
+{
+	c->uid = r->peer.uid;
+	c->gid = r->peer.gid;
+	c->pid = r->peer.pid;
+	c->name = ops_req_caller_name(r);
+}
+
+/* Encodes and sends a reply frame (a failure to encode becomes INTERNAL). */
+static void
+send_frame(struct ops_req *r, const struct proto_reply *rep)
+{
+	struct buf_writer w;
+	uint8_t *data = NULL;
+	size_t len = 0;
+	int e;
+
+	if (r->conn == NULL)
+		return;
+	buf_writer_init(&w, PROTO_REPLY_MAX + PROTO_LEN_SIZE);
+	e = proto_reply_encode(&w, rep);
+	if (e != PROTO_OK) {
+		ops_log(r->ctx, OPS_LOG_ERR, "cannot encode a reply to request %u: %s",
+			(unsigned)rep->id, proto_strerror(e));
+		buf_writer_reset(&w);
+		e = proto_error_encode(&w, rep->id, PROTO_CODE_INTERNAL, "reply could not be encoded");
+	}
+	if (e != PROTO_OK || buf_writer_take(&w, &data, &len) != BUF_OK) {
+		buf_writer_release(&w);
+		server_conn_close(r->conn);
+		return;
+	}
+	buf_writer_release(&w);
+	server_conn_reply(r->conn, data, len, 0);
+}
+
+void
+ops_reply(struct ops_req *r, const struct proto_reply *rep)
+{
+	send_frame(r, rep);
+	r->ctx->requests++;
+	ops_req_free(r);
+}
+
+void
+ops_reply_error(struct ops_req *r, uint32_t code, const char *msg)
+{
+	/* proto_error_encode cleans the text (request bytes may appear in it). */
+	if (r->conn) {
+		struct buf_writer w;
+		uint8_t *data = NULL;
+		size_t len = 0;
+
+		buf_writer_init(&w, PROTO_REPLY_MAX + PROTO_LEN_SIZE);
+		if (proto_error_encode(&w, r->req.id, code, msg) == PROTO_OK &&
+		    buf_writer_take(&w, &data, &len) == BUF_OK)
+			server_conn_reply(r->conn, data, len, 0);
+		else
+			server_conn_close(r->conn);
+		buf_writer_release(&w);
+	}
+	r->ctx->requests++;
+	ops_req_free(r);
+}
+
+void
+ops_reply_refusal(struct ops_req *r)
+{
+	ops_reply_error(r, r->err_code ? r->err_code : PROTO_CODE_INTERNAL, r->msg);
+}
+
+/* ---- audit of refusals and events ---- */
+
+int
+ops_audit_status(int audit_err)
+{
+	if (audit_err == 0)
+		return COMMIT_OK;
+	return audit_error_is_fatal(audit_err) ? COMMIT_ERR_FATAL : COMMIT_ERR_STORAGE;
+}
+
+int
+ops_audit_deny(struct ops_writer *w, struct ops_req *r)
+{
+	struct audit_request a;
+	struct audit_input in;
+	int e;
+
+	memset(&a, 0, sizeof(a));
+	ops_req_audit_caller(r, &a.caller);
+	a.op = r->audit_op ? r->audit_op : "request";
+	a.device = r->device[0] ? r->device : NULL;
+	a.index = r->index;
+	if (r->input_name) {
+		in.name = r->input_name;
+		in.sha256 = r->input_sha256;
+		a.inputs = &in;
+		a.n_inputs = 1;
+	}
+	a.allow = 0;
+	a.rule = r->rule[0] ? r->rule : "builtin";
+	a.policy_sha256 = r->pol ? policy_sha256(r->pol->pol) : NULL;
+	a.detail = r->msg;
+	e = audit_request(w->audit, &a, NULL);
+	if (e == AUDIT_EINVAL) {
+		/* A record the audit code refuses (e.g. odd text) must not stop the daemon. */
+		ops_log(w->ctx, OPS_LOG_ERR, "audit record of a refusal failed: %s", audit_strerror(e));
+		a.device = NULL;
+		a.detail = "refusal (details could not be recorded)";
+		e = audit_request(w->audit, &a, NULL);
+	}
+	return ops_audit_status(e);
+}
+
+static int
+deny_run(struct commit_item *it, void *env)
+{
+	return ops_audit_deny(env, (struct ops_req *)it);
+}
+
+static void
+deny_done(struct commit_item *it, int status)
+{
+	struct ops_req *r = (struct ops_req *)it;
+
+	if (status != COMMIT_OK)
+		ops_reply_error(r, PROTO_CODE_STORAGE, "the audit log cannot be written");
+	else
+		ops_reply_refusal(r);
+}
+
+void
+ops_deny(struct ops_req *r)
+{
+	memset(&r->item, 0, sizeof(r->item));
+	r->item.run = deny_run;
+	r->item.done = deny_done;
+	commit_submit(r->ctx->commit, &r->item);
+}
+
+struct ops_event_item {
+	struct commit_item item;
+	struct ops_ctx *ctx;
+	char event[33];
+	char detail[512];
+	void (*done)(struct ops_ctx *ctx, int status);
+};
+
+static int
+event_run(struct commit_item *it, void *env)
+{
+	struct ops_event_item *e = (struct ops_event_item *)it;
+	struct ops_writer *w = env;
+
+	return ops_audit_status(audit_event(w->audit, e->event, e->detail[0] ? e->detail : NULL));
+}
+
+static void
+event_done(struct commit_item *it, int status)
+{
+	struct ops_event_item *e = (struct ops_event_item *)it;
+
+	if (status != COMMIT_OK)
+		ops_log(e->ctx, OPS_LOG_ERR, "audit event '%s' not recorded", e->event);
+	if (e->done)
+		e->done(e->ctx, status);
+	free(e);
+}
+
+int
+ops_event(struct ops_ctx *ctx, const char *event, const char *detail,
+	  void (*done)(struct ops_ctx *ctx, int status))
+{
+	struct ops_event_item *e = calloc(1, sizeof(*e));
+
+	if (e == NULL)
+		return -1;
+	e->ctx = ctx;
+	snprintf(e->event, sizeof(e->event), "%s", event);
+	snprintf(e->detail, sizeof(e->detail), "%s", detail ? detail : "");
+	e->done = done;
+	e->item.run = event_run;
+	e->item.done = event_done;
+	commit_submit(ctx->commit, &e->item);
+	return 0;
+}
+
+void
+ops_chain_fill(struct ops_ctx *ctx, struct proto_chain *chain)
+{
+	chain->count = 0;
+	for (size_t i = 0; i < 2; i++) {
+		if (ctx->chain_der[i] == NULL)
+			continue;
+		chain->der[chain->count].ptr = ctx->chain_der[i];
+		chain->der[chain->count].len = ctx->chain_len[i];
+		chain->count++;
+	}
+}

@@ -1,0 +1,167 @@
+/*
+ * ops_info.c - STATUS: what the daemon is doing, as a JSON document.
+ *
+ * The HSM process is asked for its state, recoveries and per-role counters
+ * and key fingerprints (hsmlink_status, answered asynchronously); the rest is
+ * the front's own: version, uptime, the audit head (hash of the latest signed
+ * checkpoint, for `regsign audit verify --head`), the policy in force, and
+ * counters of requests and group commits. A plain read: not audited.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "signer/buf.h"
+#include "signer/ops_ctx.h"
+
+/* A small JSON writer over buf_writer; strings are escaped per RFC 8259. */
+static void
+put(struct buf_writer *w, const char *s)
+{
+	buf_writer_put_bytes(w, s, strlen(s));
+}
+
+static void
+putf(struct buf_writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+putf(struct buf_writer *w, const char *fmt, ...)
+{
+	char tmp[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		buf_writer_put_bytes(w, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
+}
+
+static void
+put_str(struct buf_writer *w, const char *s)
+{
+	put(w, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			putf(w, "\\%c", c);
+		else if (c < 0x20)
+			putf(w, "\\u%04x", c);
+		else
+			buf_writer_put_u8(w, c);
+	}
+	put(w, "\"");
+}
+
+static void
+put_kstr(struct buf_writer *w, const char *key, const char *val, int comma)
+{
+	put_str(w, key);
+	put(w, ":");
+	put_str(w, val);
+	if (comma)
+		put(w, ",");
+}
+
+static const char *
+state_name(int state)
+{
+	switch (state) {
+	case HSMPROTO_STATE_UP: return "up";
+	case HSMPROTO_STATE_RECOVERING: return "recovering";
+	case HSMPROTO_STATE_DOWN: return "down";
+	default: return "lost";
+	}
+}
+
+static void
+put_time(struct buf_writer *w, const char *key, int64_t t)
+{
+	char buf[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	put_kstr(w, key, buf, 1);
+}
+
+static void
+status_cb(void *arg, int status, const struct hsmproto_status *st)
+{
+	struct ops_req *r = arg;
+	struct ops_ctx *ctx = r->ctx;
+	struct commit_stats cs;
+	struct buf_writer w;
+	struct proto_reply rep;
+	const char *hstate = st ? state_name(st->state) : "lost";
+	char hex[65];
+
+	buf_writer_init(&w, PROTO_REPLY_MAX - 64);
+	put(&w, "{");
+	put_kstr(&w, "version", OPS_SERVER_NAME, 1);
+	putf(&w, "\"protocol\":%d,", PROTO_VERSION);
+	put_time(&w, "started", ctx->started);
+	putf(&w, "\"uptime\":%llu,",
+	     (unsigned long long)((uv_now(ctx->loop) - ctx->started_ms) / 1000));
+	putf(&w, "\"hsm\":{\"state\":\"%s\",\"pid\":%d,\"recoveries\":%llu},", hstate,
+	     hsmlink_pid(ctx->hsm), st ? (unsigned long long)st->recoveries : 0ULL);
+	put(&w, "\"keys\":[");
+	for (size_t i = 0; st && status == HSMPROTO_ST_OK && i < st->n_roles; i++) {
+		const struct hsmproto_role_status *k = &st->roles[i];
+
+		for (size_t b = 0; b < 32; b++)
+			snprintf(hex + 2 * b, 3, "%02x", k->fingerprint[b]);
+		put(&w, i ? ",{" : "{");
+		put_kstr(&w, "role", k->role, 1);
+		put_kstr(&w, "fingerprint", hex, 1);
+		putf(&w, "\"signatures\":%llu,\"refused\":%llu,",
+		     (unsigned long long)k->signatures, (unsigned long long)k->refused);
+		put_kstr(&w, "health", st->state == HSMPROTO_STATE_UP ? "ok" : hstate, 0);
+		put(&w, "}");
+	}
+	put(&w, "],");
+	put(&w, "\"audit\":{");
+	put_kstr(&w, "head", ctx->audit_head, 1);
+	put_kstr(&w, "log", ctx->cfg->state.audit_log, 0);
+	put(&w, "},\"policy\":{");
+	put_kstr(&w, "file", policy_file(ctx->policy->pol), 1);
+	put_kstr(&w, "sha256", policy_sha256_hex(ctx->policy->pol), 1);
+	put_kstr(&w, "zone", policy_zone(ctx->policy->pol)->name, 0);
+	commit_stats_get(ctx->commit, &cs);
+	putf(&w, "},\"requests\":{\"served\":%llu,\"in_flight\":%llu,\"connections\":%zu},",
+	     (unsigned long long)ctx->requests, (unsigned long long)ctx->inflight,
+	     server_conn_count(ctx->server));
+	putf(&w, "\"commit\":{\"transactions\":%llu,\"items\":%llu,\"largest\":%llu,"
+	     "\"failures\":%llu},", (unsigned long long)cs.groups, (unsigned long long)cs.items,
+	     (unsigned long long)cs.largest, (unsigned long long)cs.failures);
+	put(&w, "\"crl\":{");
+	if (ctx->crl.der)
+		put_time(&w, "this_update", ctx->crl.this_update);
+	putf(&w, "\"current\":%s}", ctx->crl.der && ctx->crl.built_gen == ctx->crl.gen ? "true" : "false");
+	put(&w, "}");
+	if (buf_writer_error(&w) != BUF_OK) {
+		buf_writer_release(&w);
+		ops_reply_error(r, PROTO_CODE_INTERNAL, "status document too large");
+		return;
+	}
+	memset(&rep, 0, sizeof(rep));
+	rep.type = PROTO_REPLY_OK;
+	rep.id = r->req.id;
+	rep.op = PROTO_OP_STATUS;
+	rep.u.json.ptr = buf_writer_data(&w);
+	rep.u.json.len = buf_writer_len(&w);
+	ops_reply(r, &rep);
+	buf_writer_release(&w);
+}
+
+void
+ops_status(struct ops_req *r)
+{
+	if (hsmlink_status(r->ctx->hsm, status_cb, r) != HSMLINK_OK)
+		status_cb(r, HSMPROTO_ST_UNAVAILABLE, NULL);
+}

@@ -1,0 +1,290 @@
+/*
+ * ops_revoke.c - REVOKE: mark a certificate revoked, under policy.
+ *
+ * The certificate is named by device and index, or device and serial, or
+ * both (then they must agree). The policy decides with the name of the caller
+ * the certificate was issued to (revoke: own | any) and the reason. A
+ * certificate revoked already is answered as the first time (same time, no
+ * new record): REVOKE is idempotent. The revocation and its INTENT and RESULT
+ * records commit in one transaction of the group; the next CRL request signs
+ * a new CRL. (Removing the name from the zone joins here with the zone.)
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "signer/ops_ctx.h"
+
+enum revoke_outcome {
+	REVOKE_REFUSED = 1,
+	REVOKE_REPEAT,
+	REVOKE_DONE,
+};
+
+struct revoke_state {
+	int reason;
+	unsigned char serial[STORE_SERIAL_MAX]; /* from the request, if given */
+	size_t serial_len;
+	int outcome;
+	unsigned char row_serial[STORE_SERIAL_MAX]; /* of the certificate revoked */
+	size_t row_serial_len;
+	int64_t revoked_at;
+	char serial_hex[2 * STORE_SERIAL_MAX + 1];
+};
+
+static void
+hex(const unsigned char *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i = 0, o = 0;
+
+	while (i + 1 < n && p[i] == 0)
+		i++; /* normalised: no leading zeros */
+	for (; i < n; i++) {
+		if (o > 0 || p[i] >> 4)
+			out[o++] = digits[p[i] >> 4];
+		out[o++] = digits[p[i] & 15];
+	}
+	out[o] = '\0';
+}
+
+static int
+unhex(const char *s, unsigned char *out, size_t cap, size_t *len)
+{
+	size_t n = strlen(s), o = 0, i = 0;
+
+	if ((n + 1) / 2 > cap)
+		return -1;
+	if (n % 2) {
+		out[o++] = (unsigned char)(isdigit((unsigned char)s[0]) ? s[0] - '0' : s[0] - 'a' + 10);
+		i = 1;
+	}
+	for (; i < n; i += 2) {
+		int hi = isdigit((unsigned char)s[i]) ? s[i] - '0' : s[i] - 'a' + 10;
+		int lo = isdigit((unsigned char)s[i + 1]) ? s[i + 1] - '0' : s[i + 1] - 'a' + 10;
+
+		out[o++] = (unsigned char)(hi << 4 | lo);
+	}
+	*len = o;
+	return 0;
+}
+
+static int
+refuse(struct ops_writer *w, struct ops_req *r)
+{
+	((struct revoke_state *)r->op_state)->outcome = REVOKE_REFUSED;
+	return ops_audit_deny(w, r);
+}
+
+static int
+store_status(int e)
+{
+	return store_error_is_fatal(e) ? COMMIT_ERR_FATAL : COMMIT_ERR_STORAGE;
+}
+
+/* Finds the certificate the request names; 1 if refused (recorded in r). */
+static int
+find_cert(struct ops_writer *w, struct ops_req *r, struct store_cert *c, int *refused)
+{
+	struct revoke_state *s = r->op_state;
+	struct store_cert other;
+	int e;
+
+	*refused = 1;
+	if (r->index) {
+		e = store_cert_get_by_index(w->st, r->device, r->index, c);
+		if (e == STORE_ENOTFOUND) {
+			ops_req_refuse(r, PROTO_CODE_NOT_FOUND, "builtin.certificate",
+				       "device %s has no certificate at index %u", r->device,
+				       (unsigned)r->index);
+			return COMMIT_OK;
+		}
+		if (e != 0)
+			return store_status(e);
+	}
+	if (s->serial_len) {
+		memset(&other, 0, sizeof(other));
+		e = store_cert_get_by_serial(w->st, s->serial, s->serial_len, &other);
+		if (e != 0 && e != STORE_ENOTFOUND)
+			return store_status(e);
+		if (e == STORE_ENOTFOUND || strcmp(other.device, r->device) != 0) {
+			store_cert_clear(&other);
+			ops_req_refuse(r, PROTO_CODE_NOT_FOUND, "builtin.certificate",
+				       "device %s has no certificate with that serial", r->device);
+			return COMMIT_OK;
+		}
+		if (r->index && other.index != r->index) {
+			store_cert_clear(&other);
+			ops_req_refuse(r, PROTO_CODE_CONFLICT, "builtin.certificate",
+				       "index %u and the serial name different certificates",
+				       (unsigned)r->index);
+			return COMMIT_OK;
+		}
+		if (!r->index)
+			*c = other; /* takes its DER */
+		else
+			store_cert_clear(&other);
+	}
+	r->index = c->index;
+	*refused = 0;
+	return COMMIT_OK;
+}
+
+static int
+revoke_run(struct commit_item *it, void *env)
+{
+	struct ops_req *r = (struct ops_req *)it;
+	struct ops_writer *w = env;
+	struct revoke_state *s = r->op_state;
+	struct policy_decision d;
+	struct audit_request a;
+	struct audit_result res;
+	struct store_cert c, after;
+	uint64_t intent = 0;
+	int e, refused = 0;
+
+	memset(&c, 0, sizeof(c));
+	if ((e = find_cert(w, r, &c, &refused)) != COMMIT_OK || refused) {
+		store_cert_clear(&c);
+		return e != COMMIT_OK ? e : refuse(w, r);
+	}
+	memcpy(s->row_serial, c.serial, c.serial_len);
+	s->row_serial_len = c.serial_len;
+	hex(c.serial, c.serial_len, s->serial_hex);
+	if (policy_check_revoke(r->pol->pol, r->caller, c.caller_name, s->reason, &d) != POLICY_ALLOW) {
+		store_cert_clear(&c);
+		ops_req_refuse_decision(r, ops_policy_wire_code(d.code), &d);
+		return refuse(w, r);
+	}
+	if (c.status == STORE_CERT_REVOKED) {
+		/* Revoked already: the first revocation's answer, nothing new. */
+		s->revoked_at = c.revoked_at;
+		s->outcome = REVOKE_REPEAT;
+		store_cert_clear(&c);
+		return COMMIT_OK;
+	}
+	store_cert_clear(&c);
+	memset(&a, 0, sizeof(a));
+	ops_req_audit_caller(r, &a.caller);
+	a.op = r->audit_op;
+	a.device = r->device;
+	a.index = r->index;
+	a.allow = 1;
+	a.rule = d.rule;
+	a.policy_sha256 = policy_sha256(r->pol->pol);
+	a.detail = d.message;
+	if ((e = audit_request(w->audit, &a, &intent)) != 0)
+		return ops_audit_status(e);
+	memset(&after, 0, sizeof(after));
+	e = store_cert_revoke(w->st, s->row_serial, s->row_serial_len, r->now, s->reason, &after);
+	if (e != 0 && e != STORE_EALREADY)
+		return store_status(e);
+	s->revoked_at = after.revoked_at;
+	store_cert_clear(&after);
+	memset(&res, 0, sizeof(res));
+	res.op = r->audit_op;
+	res.device = r->device;
+	res.index = r->index;
+	res.serial = s->row_serial;
+	res.serial_len = s->row_serial_len;
+	res.detail = policy_reason_name(s->reason);
+	if ((e = audit_result(w->audit, intent, &res)) != 0)
+		return ops_audit_status(e);
+	s->outcome = REVOKE_DONE;
+	return COMMIT_OK;
+}
+
+static void
+revoke_done(struct commit_item *it, int status)
+{
+	struct ops_req *r = (struct ops_req *)it;
+	struct revoke_state *s = r->op_state;
+	struct proto_reply rep;
+
+	if (status != COMMIT_OK) {
+		ops_reply_error(r, PROTO_CODE_STORAGE, "the state database cannot be written");
+		return;
+	}
+	if (s->outcome == REVOKE_REFUSED) {
+		ops_reply_refusal(r);
+		return;
+	}
+	if (s->outcome == REVOKE_DONE) {
+		ops_crl_changed(r->ctx);
+		ops_log(r->ctx, OPS_LOG_INFO, "revoked %u.%s serial %s (%s) for %s",
+			(unsigned)r->index, r->device, s->serial_hex, policy_reason_name(s->reason),
+			ops_req_caller_name(r));
+	}
+	memset(&rep, 0, sizeof(rep));
+	rep.type = PROTO_REPLY_OK;
+	rep.id = r->req.id;
+	rep.op = PROTO_OP_REVOKE;
+	rep.u.revoke.serial_hex = proto_bytes_str(s->serial_hex);
+	rep.u.revoke.revoked_at = (uint64_t)s->revoked_at;
+	rep.u.revoke.zone_serial = 0;
+	ops_reply(r, &rep);
+}
+
+void
+ops_revoke(struct ops_req *r)
+{
+	const struct proto_revoke *q = &r->req.u.revoke;
+	const struct policy_device_id *rules = policy_device_id(r->pol->pol);
+	struct revoke_state *s = calloc(1, sizeof(*s));
+	char reason[PROTO_MAX_REASON + 1], serial[PROTO_MAX_SERIAL_HEX + 1];
+
+	if (s == NULL) {
+		ops_reply_error(r, PROTO_CODE_INTERNAL, "out of memory");
+		return;
+	}
+	r->op_state = s;
+	r->op_free = free;
+	memcpy(r->device, q->device_id.ptr ? (const char *)q->device_id.ptr : "", q->device_id.len);
+	r->device[q->device_id.len] = '\0';
+	r->index = q->index;
+	for (size_t i = 0; i < q->device_id.len; i++) {
+		if (!isxdigit((unsigned char)r->device[i])) {
+			ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "device-id",
+				       "device id may hold only hex digits");
+			r->device[0] = '\0';
+			ops_deny(r);
+			return;
+		}
+		r->device[i] = (char)tolower((unsigned char)r->device[i]);
+	}
+	if ((int64_t)q->device_id.len < rules->min_length ||
+	    (int64_t)q->device_id.len > rules->max_length) {
+		ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "device-id",
+			       "device id must have %lld to %lld hex digits",
+			       (long long)rules->min_length, (long long)rules->max_length);
+		ops_deny(r);
+		return;
+	}
+	if (q->serial_hex.len) {
+		if (proto_serial_normalize(q->serial_hex, serial) != PROTO_OK ||
+		    unhex(serial, s->serial, sizeof(s->serial), &s->serial_len) != 0) {
+			ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "builtin.serial",
+				       "serial_hex is not a certificate serial number in hex");
+			ops_deny(r);
+			return;
+		}
+	}
+	if (!r->index && !s->serial_len) {
+		ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "builtin.arguments",
+			       "name the certificate by index or serial");
+		ops_deny(r);
+		return;
+	}
+	memcpy(reason, q->reason.ptr ? (const char *)q->reason.ptr : "", q->reason.len);
+	reason[q->reason.len] = '\0';
+	if ((s->reason = policy_reason_from_name(reason)) < 0) {
+		ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "revocation.reasons",
+			       "'%.32s' is not an RFC 5280 revocation reason", reason);
+		ops_deny(r);
+		return;
+	}
+	r->item.run = revoke_run;
+	r->item.done = revoke_done;
+	commit_submit(r->ctx->commit, &r->item);
+}

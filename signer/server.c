@@ -1,0 +1,562 @@
+/*
+ * server.c - the signing socket: accept, check the peer, frame, write replies.
+ *
+ * A connection's bytes collect in one buffer that grows only as far as the
+ * frame being read needs (its length was checked first) plus one read's
+ * worth; whole frames are handed on as soon as they are there.
+ */
+#include "signer/server.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "signer/buf.h"
+#include "signer/proto.h"
+
+/* Bytes offered to each read beyond what the current frame needs. */
+#define SERVER_READ_CHUNK 65536
+
+struct server {
+	uv_loop_t *loop;
+	uv_pipe_t listener;
+	int listening;
+	int reading_stopped;
+	char *path;
+	struct server_options opts;
+	struct server_callbacks cb;
+	void *arg;
+	struct server_conn *conns; /* open connections, doubly linked */
+	size_t n_conns;
+	size_t n_alive;            /* connection structs not yet freed */
+	int closing;
+	void (*close_cb)(void *arg);
+	void *close_arg;
+	int listener_closed;
+};
+
+struct server_conn {
+	uv_pipe_t pipe;
+	server_t *srv;
+	struct server_conn *prev, *next;
+	struct server_peer peer;
+	void *data;
+	unsigned refs;     /* the handle's own reference + one per holder */
+	int closing;       /* uv_close called or about to be */
+	int read_on;       /* uv_read_start in effect */
+	int no_more_reads; /* framing broken or shutdown: never read again */
+	uint8_t *rx;
+	size_t rx_len, rx_cap;
+	size_t expect;     /* size of the frame being gathered, 0 if unknown */
+	uint32_t pending;  /* requests delivered and not yet answered */
+	size_t wbytes;     /* reply bytes handed to uv_write and not yet written */
+	int close_after;   /* close when the writes drain */
+};
+
+struct server_write {
+	uv_write_t req;
+	server_conn_t *conn;
+	uint8_t *data;
+	size_t len;
+	int close_after;
+};
+
+static void conn_maybe_read(server_conn_t *c);
+static void conn_begin_close(server_conn_t *c);
+
+const char *
+server_strerror(int err)
+{
+	switch (err) {
+	case SERVER_OK: return "success";
+	case SERVER_ERR_NOMEM: return "out of memory";
+	case SERVER_ERR_ARG: return "invalid argument";
+	case SERVER_ERR_IN_USE: return "another process answers on the socket path";
+	case SERVER_ERR_SOCKET: return "cannot bind or listen on the socket path";
+	default: return "unknown server error";
+	}
+}
+
+static void
+server_maybe_done(server_t *s)
+{
+	if (!s->closing || s->n_alive > 0 || !s->listener_closed)
+		return;
+	void (*cb)(void *) = s->close_cb;
+	void *arg = s->close_arg;
+
+	free(s->path);
+	free(s);
+	if (cb)
+		cb(arg);
+}
+
+static void
+conn_free(server_conn_t *c)
+{
+	server_t *s = c->srv;
+
+	free(c->rx);
+	free(c);
+	s->n_alive--;
+	server_maybe_done(s);
+}
+
+void
+server_conn_ref(server_conn_t *c)
+{
+	c->refs++;
+}
+
+void
+server_conn_unref(server_conn_t *c)
+{
+	if (c == NULL)
+		return;
+	if (--c->refs == 0)
+		conn_free(c);
+}
+
+static void
+conn_close_cb(uv_handle_t *h)
+{
+	server_conn_unref(h->data);
+}
+
+static void
+conn_begin_close(server_conn_t *c)
+{
+	server_t *s = c->srv;
+
+	if (c->closing)
+		return;
+	c->closing = 1;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	s->n_conns--;
+	uv_close((uv_handle_t *)&c->pipe, conn_close_cb);
+}
+
+void
+server_conn_close(server_conn_t *c)
+{
+	if (c)
+		conn_begin_close(c);
+}
+
+int
+server_conn_closed(const server_conn_t *c)
+{
+	return c->closing;
+}
+
+const struct server_peer *
+server_conn_peer(const server_conn_t *c)
+{
+	return &c->peer;
+}
+
+void
+server_conn_set_data(server_conn_t *c, void *data)
+{
+	c->data = data;
+}
+
+void *
+server_conn_data(const server_conn_t *c)
+{
+	return c->data;
+}
+
+size_t
+server_conn_count(const server_t *s)
+{
+	return s->n_conns;
+}
+
+static void
+write_cb(uv_write_t *req, int status)
+{
+	struct server_write *w = (struct server_write *)req;
+	server_conn_t *c = w->conn;
+
+	c->wbytes -= w->len;
+	if (status < 0 || w->close_after)
+		conn_begin_close(c);
+	free(w->data);
+	free(w);
+	if (!c->closing)
+		conn_maybe_read(c);
+	server_conn_unref(c);
+}
+
+/* Queue bytes for the peer; takes ownership of data. */
+static void
+conn_write(server_conn_t *c, uint8_t *data, size_t len, int close_after)
+{
+	struct server_write *w = NULL;
+	uv_buf_t b;
+
+	if (c->closing || (w = calloc(1, sizeof(*w))) == NULL) {
+		free(data);
+		if (!c->closing)
+			conn_begin_close(c); /* out of memory: the peer loses its replies */
+		return;
+	}
+	w->conn = c;
+	w->data = data;
+	w->len = len;
+	w->close_after = close_after;
+	b = uv_buf_init((char *)data, (unsigned)len);
+	c->wbytes += len;
+	server_conn_ref(c);
+	if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, write_cb) != 0) {
+		c->wbytes -= len;
+		free(data);
+		free(w);
+		conn_begin_close(c);
+		server_conn_unref(c);
+		return;
+	}
+	if (close_after) {
+		c->no_more_reads = 1;
+		conn_maybe_read(c);
+	}
+	/* Backpressure: a peer that does not read its replies stops being read. */
+	if (c->wbytes > c->srv->opts.write_high_water)
+		conn_maybe_read(c);
+}
+
+void
+server_conn_reply(server_conn_t *c, uint8_t *data, size_t len, int close_after)
+{
+	if (c->pending > 0)
+		c->pending--;
+	conn_write(c, data, len, close_after);
+}
+
+/* Answers an error with id 0 (or the request's id) without the daemon. */
+static void
+conn_error(server_conn_t *c, uint32_t id, uint32_t code, const char *msg, int close_after)
+{
+	struct buf_writer w;
+	uint8_t *data = NULL;
+	size_t len = 0;
+
+	buf_writer_init(&w, PROTO_REPLY_MAX);
+	if (proto_error_encode(&w, id, code, msg) != PROTO_OK ||
+	    buf_writer_take(&w, &data, &len) != BUF_OK) {
+		buf_writer_release(&w);
+		conn_begin_close(c);
+		return;
+	}
+	buf_writer_release(&w);
+	conn_write(c, data, len, close_after);
+}
+
+static void
+alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	server_conn_t *c = h->data;
+	size_t want = c->rx_len + SERVER_READ_CHUNK;
+
+	(void)suggested;
+	/* c->expect was checked against max_frame before it was set. */
+	if (c->expect > want)
+		want = c->expect;
+	if (want > c->rx_cap) {
+		uint8_t *p = realloc(c->rx, want);
+
+		if (p == NULL) {
+			*buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+			return;
+		}
+		c->rx = p;
+		c->rx_cap = want;
+	}
+	*buf = uv_buf_init((char *)c->rx + c->rx_len, (unsigned)(c->rx_cap - c->rx_len));
+}
+
+/* Hands on every whole frame in the buffer; returns 0, or -1 if framing broke. */
+static int
+conn_frames(server_conn_t *c)
+{
+	server_t *s = c->srv;
+	size_t off = 0;
+	int r = 0;
+
+	c->expect = 0;
+	while (!c->closing && !c->no_more_reads && c->rx_len > off) {
+		size_t fsize = 0;
+		int e = proto_frame_peek(c->rx + off, c->rx_len - off, s->opts.max_frame, &fsize);
+
+		if (e == PROTO_ERR_SHORT)
+			break;
+		if (e != PROTO_OK) {
+			uint32_t length = ((uint32_t)c->rx[off] << 24) | ((uint32_t)c->rx[off + 1] << 16) |
+					  ((uint32_t)c->rx[off + 2] << 8) | c->rx[off + 3];
+
+			conn_error(c, 0, proto_err_code(e),
+				   e == PROTO_ERR_TOO_LARGE ? "frame length above the server's maximum"
+							    : "frame length below 5", 1);
+			if (s->cb.frame_error)
+				s->cb.frame_error(s->arg, c, e, length);
+			r = -1;
+			break;
+		}
+		if (c->rx_len - off < fsize) {
+			c->expect = fsize;
+			break;
+		}
+		if (c->pending >= s->opts.queue_depth) {
+			struct proto_header h;
+
+			(void)proto_header_parse(c->rx + off, fsize, s->opts.max_frame, &h);
+			conn_error(c, h.id, PROTO_CODE_BUSY, "too many requests waiting on this connection", 0);
+			if (s->cb.busy)
+				s->cb.busy(s->arg, c, h.id);
+		} else {
+			c->pending++;
+			s->cb.frame(s->arg, c, c->rx + off, fsize);
+		}
+		off += fsize;
+	}
+	if (off > 0) {
+		memmove(c->rx, c->rx + off, c->rx_len - off);
+		c->rx_len -= off; /* c->expect still holds: its frame now starts at 0 */
+	}
+	/* Give back a large buffer once its frame is done. */
+	if (c->rx_len == 0 && c->rx_cap > 2 * SERVER_READ_CHUNK) {
+		free(c->rx);
+		c->rx = NULL;
+		c->rx_cap = 0;
+	}
+	return r;
+}
+
+static void
+read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	server_conn_t *c = st->data;
+
+	(void)buf;
+	if (nread < 0) {
+		conn_begin_close(c);
+		return;
+	}
+	c->rx_len += (size_t)nread;
+	server_conn_ref(c);
+	(void)conn_frames(c);
+	if (!c->closing)
+		conn_maybe_read(c);
+	server_conn_unref(c);
+}
+
+/* Starts or stops reading according to the connection's state. */
+static void
+conn_maybe_read(server_conn_t *c)
+{
+	size_t hw = c->srv->opts.write_high_water;
+	int want;
+
+	if (c->closing)
+		return;
+	if (c->no_more_reads || c->srv->reading_stopped)
+		want = 0;
+	else if (c->read_on)
+		want = c->wbytes <= hw;
+	else
+		want = c->wbytes <= hw / 2;
+	if (want && !c->read_on) {
+		if (uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb) == 0)
+			c->read_on = 1;
+	} else if (!want && c->read_on) {
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		c->read_on = 0;
+	}
+}
+
+static int
+peer_creds(uv_pipe_t *p, struct server_peer *peer)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+	uv_os_fd_t fd;
+
+	if (uv_fileno((uv_handle_t *)p, &fd) != 0)
+		return -1;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0 || len != sizeof(cr))
+		return -1;
+	peer->uid = cr.uid;
+	peer->gid = cr.gid;
+	peer->pid = cr.pid;
+	return 0;
+}
+
+static void
+connection_cb(uv_stream_t *listener, int status)
+{
+	server_t *s = listener->data;
+	server_conn_t *c;
+
+	if (status < 0 || s->closing)
+		return;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return;
+	c->srv = s;
+	c->refs = 1;
+	s->n_alive++;
+	if (uv_pipe_init(s->loop, &c->pipe, 0) != 0) {
+		free(c);
+		s->n_alive--;
+		return;
+	}
+	c->pipe.data = c;
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	s->n_conns++;
+	if (uv_accept(listener, (uv_stream_t *)&c->pipe) != 0) {
+		conn_begin_close(c);
+		return;
+	}
+	/* Who is it? Decided before a single byte is read. */
+	if (peer_creds(&c->pipe, &c->peer) != 0 || s->cb.accept(s->arg, c, &c->peer) != 0) {
+		conn_begin_close(c);
+		return;
+	}
+	conn_maybe_read(c);
+}
+
+/* 1 if a process accepts connections on the socket at path. */
+static int
+socket_answers(const char *path)
+{
+	struct sockaddr_un sa;
+	int fd, r;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return 0;
+	strcpy(sa.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return 0;
+	r = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return r;
+}
+
+int
+server_open(uv_loop_t *loop, const struct server_options *opts,
+	    const struct server_callbacks *cb, void *arg, server_t **out)
+{
+	server_t *s = NULL;
+	struct stat sb;
+	mode_t old;
+	int r = SERVER_ERR_ARG, e;
+
+	if (loop == NULL || opts == NULL || opts->path == NULL || cb == NULL ||
+	    cb->accept == NULL || cb->frame == NULL || opts->max_frame < PROTO_BODY_MIN ||
+	    opts->max_frame > PROTO_REQUEST_MAX || opts->queue_depth == 0 || out == NULL)
+		goto out;
+	r = SERVER_ERR_NOMEM;
+	if ((s = calloc(1, sizeof(*s))) == NULL || (s->path = strdup(opts->path)) == NULL)
+		goto out;
+	s->loop = loop;
+	s->opts = *opts;
+	s->opts.path = s->path;
+	if (s->opts.write_high_water == 0)
+		s->opts.write_high_water = 1u << 20;
+	s->cb = *cb;
+	s->arg = arg;
+
+	/* A socket file left by a dead daemon is removed; a live one is not. */
+	r = SERVER_ERR_IN_USE;
+	if (lstat(s->path, &sb) == 0) {
+		if (!S_ISSOCK(sb.st_mode) || socket_answers(s->path))
+			goto out;
+		unlink(s->path);
+	}
+	r = SERVER_ERR_SOCKET;
+	if (uv_pipe_init(loop, &s->listener, 0) != 0)
+		goto out;
+	s->listener.data = s;
+	s->listening = 1;
+	old = umask(0777 & ~(mode_t)opts->mode);
+	e = uv_pipe_bind(&s->listener, s->path);
+	umask(old);
+	if (e != 0 || chmod(s->path, (mode_t)opts->mode) != 0 ||
+	    uv_listen((uv_stream_t *)&s->listener, 128, connection_cb) != 0)
+		goto out;
+	*out = s;
+	s = NULL;
+	r = SERVER_OK;
+out:
+	if (s) {
+		if (s->listening) {
+			/* The handle must be closed through the loop; free the rest then. */
+			s->closing = 1;
+			s->listening = 0;
+			uv_close((uv_handle_t *)&s->listener, NULL);
+			uv_run(loop, UV_RUN_NOWAIT);
+		}
+		free(s->path);
+		free(s);
+	}
+	return r;
+}
+
+static void
+listener_close_cb(uv_handle_t *h)
+{
+	server_t *s = h->data;
+
+	s->listener_closed = 1;
+	server_maybe_done(s);
+}
+
+void
+server_stop_accepting(server_t *s)
+{
+	if (s == NULL || !s->listening)
+		return;
+	s->listening = 0;
+	unlink(s->path);
+	uv_close((uv_handle_t *)&s->listener, listener_close_cb);
+}
+
+void
+server_stop_reading(server_t *s)
+{
+	if (s == NULL)
+		return;
+	s->reading_stopped = 1;
+	for (server_conn_t *c = s->conns; c; c = c->next)
+		conn_maybe_read(c);
+}
+
+void
+server_close(server_t *s, void (*close_cb)(void *arg), void *arg)
+{
+	if (s == NULL)
+		return;
+	s->close_cb = close_cb;
+	s->close_arg = arg;
+	if (s->listening)
+		server_stop_accepting(s);
+	s->closing = 1;
+	while (s->conns)
+		conn_begin_close(s->conns);
+	server_maybe_done(s);
+}
