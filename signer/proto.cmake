@@ -34,8 +34,10 @@ add_executable(regsign
   ${CMAKE_CURRENT_LIST_DIR}/cli_util.c
   ${CMAKE_CURRENT_LIST_DIR}/cli_cert.c
   ${CMAKE_CURRENT_LIST_DIR}/cli_info.c
-  ${CMAKE_CURRENT_LIST_DIR}/cli_zone.c)
-target_link_libraries(regsign PRIVATE regsign-client PkgConfig::OPENSSL PkgConfig::LDNS)
+  ${CMAKE_CURRENT_LIST_DIR}/cli_zone.c
+  ${CMAKE_CURRENT_LIST_DIR}/cli_bench.c)
+target_link_libraries(regsign PRIVATE regsign-client PkgConfig::OPENSSL PkgConfig::LDNS
+                      Threads::Threads)
 if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/cli_audit.c AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/audit.c)
   target_link_libraries(regsign PRIVATE regsign-audit-cli)
   target_compile_definitions(regsign PRIVATE REGSIGN_HAVE_CLI_AUDIT=1)

@@ -13,6 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+/* signer/cli_bench.c; its prototype belongs in cli.h with the others. */
+int cli_bench(const struct cli_global *g, int argc, char **argv);
+
 struct cli_command {
 	const char *name;
 	/* Exactly one of the two is set: socket commands get the globals. */
@@ -33,6 +36,7 @@ static const struct cli_command commands[] = {
 	{ "unpublish", cli_unpublish, NULL, "remove such a record or RRset" },
 	{ "sign-rrset", cli_sign_rrset, NULL, "have an RRset of another zone signed" },
 	{ "hello", cli_hello, NULL, "check the connection and protocol version" },
+	{ "bench", cli_bench, NULL, "load-test the daemon (operations/s, latency)" },
 #ifdef REGSIGN_HAVE_CLI_AUDIT
 	{ "audit", NULL, cli_audit, "verify or show an audit log (offline)" },
 #endif
