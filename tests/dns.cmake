@@ -21,4 +21,7 @@ if(TARGET dns_testsrv)
   regsign_add_script_test(dns_knot
     COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/dns_knot.sh
     TIMEOUT 600 LABELS dns)
+  regsign_add_script_test(dns_nsd
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/integration/dns_nsd.sh
+    TIMEOUT 600 LABELS dns)
 endif()
