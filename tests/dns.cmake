@@ -10,7 +10,7 @@ if(TARGET regsign-dns)
 endif()
 
 if(TARGET regsign-dns)
-  foreach(t acl tsig journal answer server)
+  foreach(t acl tsig journal answer server fuzz)
     regsign_add_test(test_dns_${t}
       SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_dns_${t}.c ${DNS_TEST_SUPPORT}
       LIBS regsign-dns Threads::Threads TIMEOUT 300 LABELS dns)

@@ -15,12 +15,14 @@ dns_setup
 
 KEY=xfrkey
 SECRET=$(head -c 32 /dev/urandom | base64)
+OTHER=$(head -c 32 /dev/urandom | base64)
 KPORT=$(free_port)
 [ -n "$KPORT" ] || fail "no free port for knotd"
 
 note "test server with 300 devices, NOTIFY to knotd at port $KPORT"
 start_testsrv srv --devices 300 --batch 5 --allow "127.0.0.1,$KEY" \
-	--tsig "hmac-sha256:$KEY:$SECRET" --notify "127.0.0.1:$KPORT,$KEY"
+	--tsig "hmac-sha256:$KEY:$SECRET" --tsig "hmac-sha256:otherkey:$OTHER" \
+	--notify "127.0.0.1:$KPORT,$KEY"
 PPORT=$SRV_PORT
 S0=$(serial_at "$PPORT")
 [ -n "$S0" ] || fail "no SOA from the test server"
@@ -47,7 +49,10 @@ grep -q BADSIG "$T/r2.out" || { cat "$T/r2.out"; fail "AXFR with a wrong secret:
 kdig @127.0.0.1 -p "$PPORT" -b 127.0.0.2 +time=5 -y "hmac-sha256:$KEY:$SECRET" \
 	iotregistry.test. AXFR >"$T/r3.out" 2>&1 || true
 grep -q REFUSED "$T/r3.out" || { cat "$T/r3.out"; fail "AXFR from 127.0.0.2 was not refused"; }
-[ "$(grep -c 'transfer of iotregistry.test. refused' "$T/srv.log")" -ge 2 ] ||
+kdig @127.0.0.1 -p "$PPORT" +time=5 -y "hmac-sha256:otherkey:$OTHER" \
+	iotregistry.test. AXFR >"$T/r4.out" 2>&1 || true
+grep -q REFUSED "$T/r4.out" || { cat "$T/r4.out"; fail "AXFR with a key the allow-list does not name was not refused"; }
+[ "$(grep -c 'transfer of iotregistry.test. refused' "$T/srv.log")" -ge 3 ] ||
 	fail "the test server did not log the refusals"
 
 note "knotd as secondary"
