@@ -1,0 +1,18 @@
+# Integration tests of regsignd (owner: brief I). Each program makes one fresh
+# development setup (hsm-setup/dev-setup.sh: SoftHSM token + key ceremony) in a
+# temp dir, runs the real daemon on it and drives it with the Python client
+# tests/python/regsign_client.py and the regsign CLI.
+find_package(Python3 COMPONENTS Interpreter)
+if(TARGET regsignd AND Python3_Interpreter_FOUND)
+  foreach(t issue refusals lifecycle hsm_direct)
+    if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_daemon_${t}.py)
+      regsign_add_script_test(test_daemon_${t}
+        COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_daemon_${t}.py
+        TIMEOUT 600 LABELS daemon)
+      # The HSM process loads SoftHSM, which leaks by design at exit (see
+      # tests/fault/lsan-softhsm.supp); the sanitizer build must not count it.
+      set_property(TEST test_daemon_${t} APPEND PROPERTY ENVIRONMENT
+        "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/fault/lsan-softhsm.supp:print_suppressions=0")
+    endif()
+  endforeach()
+endif()
