@@ -94,6 +94,7 @@ static bool counting;
 static struct tracked tracked[MAX_TRACKED];
 static unsigned long overlaps, mixups, injected, invalidations;
 static unsigned concurrent, concurrent_max;
+static unsigned long init_flags;   /* flags of the last C_Initialize args */
 
 static bool ckr_parse(const char *s, CK_RV *rv)
 {
@@ -287,8 +288,8 @@ static void stats_write(void)
 	for (unsigned i = 0; i < ncounters; i++)
 		fprintf(f, "%s %lu\n", counters[i].func, counters[i].calls);
 	fprintf(f, "overlap %lu\nmixup %lu\nconcurrent-max %u\ninjected %lu\n"
-	        "invalidations %lu\n", overlaps, mixups, concurrent_max, injected,
-	        invalidations);
+	        "invalidations %lu\ninit-flags %lu\n", overlaps, mixups, concurrent_max,
+	        injected, invalidations, init_flags);
 	if (fclose(f) == 0)
 		rename(tmp, stats_path);
 }
@@ -447,7 +448,7 @@ static int load_real(void)
 		reset_rules();
 		/* Another control file is another test: its counts start at 0. */
 		ncounters = 0;
-		overlaps = mixups = injected = invalidations = 0;
+		overlaps = mixups = injected = invalidations = init_flags = 0;
 		concurrent_max = 0;
 	}
 	if (stats != NULL)

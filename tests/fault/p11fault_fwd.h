@@ -41,6 +41,9 @@ static CK_RV w_C_Initialize(CK_VOID_PTR args)
 
 	if (load_real() != 0)
 		return CKR_GENERAL_ERROR;
+	pthread_mutex_lock(&mu);
+	init_flags = args != NULL ? ((CK_C_INITIALIZE_ARGS *)args)->flags : 0;
+	pthread_mutex_unlock(&mu);
 	if (shim_enter("C_Initialize", false, 0, &rv))
 		return rv;
 	return real->C_Initialize(args);

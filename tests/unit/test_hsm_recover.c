@@ -124,6 +124,9 @@ static void test_each_recoverable_code(void **state)
 			assert_int_equal(stat_of(c, "C_Initialize") - init, 1);
 			assert_int_equal(stat_of(c, "C_Login") - login, 1);
 			assert_true(stat_of(c, "C_FindObjectsInit") - find >= 2);
+			/* The module is told to lock with the OS's primitives:
+			 * our threads call it at once. */
+			assert_int_equal(stat_of(c, "init-flags"), CKF_OS_LOCKING_OK);
 			{
 				struct hsm_status st;
 				assert_int_equal(hsm_status_get(c->h, &st), 0);
