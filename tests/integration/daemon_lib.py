@@ -173,9 +173,20 @@ class Daemon:
             time.sleep(0.05)
         raise TestFailure("regsignd not ready after %ds:\n%s" % (timeout, self.log_text()))
 
+    def check_sanitizers(self):
+        """Fails on any sanitizer report in the log (front or HSM process)."""
+        text = self.log_text(full=True)
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in text:
+                at = max(0, text.index(marker) - 200)
+                raise TestFailure("sanitizer report in the daemon's log:\n%s" %
+                                  text[at:at + 4000])
+
     def wait_exit(self, timeout=60):
         try:
-            return self.proc.wait(timeout)
+            code = self.proc.wait(timeout)
+            self.check_sanitizers()
+            return code
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
@@ -189,10 +200,11 @@ class Daemon:
         self.proc.send_signal(signal.SIGTERM)
         return self.wait_exit(timeout)
 
-    def log_text(self):
+    def log_text(self, full=False):
         try:
             with open(self.log) as f:
-                return f.read()[-8000:]
+                text = f.read()
+            return text if full else text[-8000:]
         except OSError:
             return ""
 
@@ -225,9 +237,16 @@ class Daemon:
 
     def cleanup(self):
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.base, ignore_errors=True)
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if os.environ.get("REGSIGN_TEST_KEEP"):
+            print("kept %s" % self.base)
+        else:
+            shutil.rmtree(self.base, ignore_errors=True)
 
 
 def expect_refusal(fn, name, what):
@@ -269,6 +288,12 @@ def main(tests, daemon):
                 failed += 1
                 print("FAIL %s\n%s" % (t.__name__, traceback.format_exc()), flush=True)
                 print("---- regsignd log (tail)\n%s" % daemon.log_text(), flush=True)
+        try:
+            daemon.stop()
+            daemon.check_sanitizers()
+        except Exception:  # noqa: BLE001
+            failed += 1
+            print("FAIL final stop\n%s" % traceback.format_exc(), flush=True)
     finally:
         daemon.cleanup()
     print("%d of %d failed" % (failed, len(tests)) if failed else "all %d passed" % len(tests))
