@@ -225,7 +225,8 @@ static int answer_xfr(struct dns_answer *a, const struct sockaddr *from, ldns_rr
 		else if (r != 0)
 			return r;
 	}
-	if (a->xfr == NULL && (r = dns_xfr_axfr_new(a->env.zone, &a->xfr)) != 0)
+	if (a->xfr == NULL &&
+	    (r = dns_xfr_axfr_new(a->env.zone, a->env.journal, &a->xfr)) != 0)
 		return r;
 	a->info.serial = dns_xfr_serial(a->xfr);
 	return 0;
@@ -375,6 +376,7 @@ static int pack_xfr(struct dns_answer *a, ldns_pkt **out)
 				break;
 			}
 		}
+		a->info.followed = dns_xfr_followed(a->xfr);
 		sz = ldns_rr_uncompressed_size(a->pending);
 		if (ldns_pkt_ancount(p) > 0 && size + sz > a->env.msg_size)
 			break;

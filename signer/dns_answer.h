@@ -67,6 +67,7 @@ struct dns_answer_info {
 	uint32_t serial;        /**< transfers: the serial served */
 	uint32_t ixfr_from;     /**< IXFR: the secondary's serial */
 	bool fallback;          /**< IXFR answered with an AXFR */
+	unsigned followed;      /**< AXFR: zone versions committed while it streamed */
 	bool tsig;              /**< the request carried a valid TSIG */
 	int tsig_error;         /**< enum dns_tsig_status of the request */
 	size_t messages, rrs;   /**< sent so far */

@@ -33,6 +33,21 @@ struct dns_journal {
 	void *ctx;
 };
 
+/**
+ * @brief Fetch the chain of diffs that leads from serial @p from to serial
+ * @p to (newer, RFC 1982), checking that each is one IXFR step: it starts
+ * where the previous one ended, moves forward, its lists begin with the old
+ * and the new SOA.
+ * @param max longest chain accepted (0: 10000)
+ * @param diffs receives a malloc'd array of @p n diffs: free each with
+ *        zone_diff_free(), then the array with free(). Empty when from == to.
+ * @return 0, DNS_ENOENT (no journal, or a link is missing), DNS_ERANGE
+ *         (longer than @p max), DNS_EFORMAT (a diff is not a valid step),
+ *         DNS_ENOMEM, or the journal's own error.
+ */
+int dns_journal_chain(const struct dns_journal *j, uint32_t from, uint32_t to, size_t max,
+		      struct zone_diff ***diffs, size_t *n);
+
 /** An in-memory journal (tests, and a daemon without a store). */
 struct dns_journal_mem;
 

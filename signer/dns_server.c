@@ -118,10 +118,11 @@ static void account(struct dns_server *s, const struct dns_answer *a, const char
 			s->st.axfr++;
 		if (i->fallback)
 			s->st.ixfr_fallback++;
-		logf_(s, DNS_LOG_INFO, "%s%s of %s serial %u to %s%s: %zu RRs in %zu messages",
+		logf_(s, DNS_LOG_INFO, "%s%s of %s serial %u to %s%s: %zu RRs in %zu messages%s",
 		      i->kind == DNS_ANSWER_IXFR && !i->fallback ? "IXFR" : "AXFR",
 		      i->fallback ? " (IXFR fallback)" : "", i->qname, i->serial, peer,
-		      i->tsig ? " (TSIG)" : "", i->rrs, i->messages);
+		      i->tsig ? " (TSIG)" : "", i->rrs, i->messages,
+		      i->followed ? " (the zone changed meanwhile)" : "");
 		break;
 	case DNS_ANSWER_REFUSED_XFR:
 		s->st.refused_xfr++;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "signer/dns_netdiff.h"
 #include "zonesigner/zone.h"
 #include "zonesigner/zone_change.h"
 #include "zonesigner/zone_file.h"
@@ -19,6 +20,7 @@ struct dns_xfr {
 	enum xfr_phase phase;
 	uint32_t serial;
 	size_t count;
+	unsigned followed;     /* AXFR: versions the zone moved through meanwhile */
 	ldns_rr *soa;          /* the SOA the transfer starts and ends with */
 
 	/* AXFR: the live zone, walked one owner name at a time. */
@@ -28,6 +30,8 @@ struct dns_xfr {
 	size_t idx;
 	bool at_apex;
 	ldns_rdf *next;        /* next owner name, from the current name's NSEC */
+	const struct dns_journal *j;
+	struct dns_netdiff *nd; /* live zone -> the version being sent, once it moved */
 
 	/* IXFR: the chain of diffs, fetched when the transfer starts. */
 	struct zone_diff **diffs;
@@ -107,7 +111,7 @@ out:
 	return r;
 }
 
-int dns_xfr_axfr_new(const struct zone *z, struct dns_xfr **out)
+int dns_xfr_axfr_new(const struct zone *z, const struct dns_journal *j, struct dns_xfr **out)
 {
 	struct dns_xfr *x = NULL;
 	int r = DNS_ENOMEM;
@@ -117,6 +121,7 @@ int dns_xfr_axfr_new(const struct zone *z, struct dns_xfr **out)
 	if (x == NULL)
 		goto out;
 	x->z = z;
+	x->j = j;
 	x->serial = zone_serial(z);
 	if ((r = dns_zone_soa(z, &x->soa, NULL)) != 0)
 		goto out;
@@ -133,30 +138,14 @@ out:
 	return r;
 }
 
-/* Check that a diff is one IXFR step: its lists start with the SOAs. */
-static bool diff_ok(const struct zone_diff *d)
-{
-	const ldns_rr_list *rm = zone_diff_removed(d), *add = zone_diff_added(d);
-
-	return rm != NULL && add != NULL && ldns_rr_list_rr_count(rm) > 0 &&
-	       ldns_rr_list_rr_count(add) > 0 &&
-	       ldns_rr_get_type(ldns_rr_list_rr(rm, 0)) == LDNS_RR_TYPE_SOA &&
-	       ldns_rr_get_type(ldns_rr_list_rr(add, 0)) == LDNS_RR_TYPE_SOA &&
-	       ldns_rdf2native_int32(ldns_rr_rdf(ldns_rr_list_rr(add, 0), 2)) ==
-		       zone_diff_serial_to(d);
-}
-
 int dns_xfr_ixfr_new(const struct zone *z, const struct dns_journal *j, uint32_t from,
 		     size_t max_diffs, struct dns_xfr **out)
 {
 	struct dns_xfr *x = NULL;
-	uint32_t cur = zone_serial(z), s = from;
-	size_t cap = 0;
+	uint32_t cur = zone_serial(z);
 	int r = DNS_ENOMEM;
 
 	*out = NULL;
-	if (max_diffs == 0)
-		max_diffs = 10000;
 	x = calloc(1, sizeof(*x));
 	if (x == NULL)
 		goto out;
@@ -166,35 +155,10 @@ int dns_xfr_ixfr_new(const struct zone *z, const struct dns_journal *j, uint32_t
 		r = DNS_EZONE;
 		goto out;
 	}
-	while (serial_gt(cur, s)) {
-		struct zone_diff *d = NULL;
-		if (j == NULL || j->diff_from == NULL) {
-			r = DNS_ENOENT;
-			goto out;
-		}
-		if (x->ndiffs == max_diffs) {
-			r = DNS_ERANGE;
-			goto out;
-		}
-		if (x->ndiffs == cap) {
-			size_t c = cap ? cap * 2 : 8;
-			struct zone_diff **v = realloc(x->diffs, c * sizeof(*v));
-			if (v == NULL)
-				goto out;
-			x->diffs = v;
-			cap = c;
-		}
-		if ((r = j->diff_from(j->ctx, s, &d)) != 0)
-			goto out;
-		x->diffs[x->ndiffs++] = d;
-		/* Each step must move forward, or a bad journal could loop. */
-		if (zone_diff_serial_from(d) != s || !serial_gt(zone_diff_serial_to(d), s) ||
-		    serial_gt(zone_diff_serial_to(d), cur) || !diff_ok(d)) {
-			r = DNS_EFORMAT;
-			goto out;
-		}
-		s = zone_diff_serial_to(d);
-	}
+	/* Up to date (or ahead of us): no diffs, the answer is our SOA alone. */
+	if (serial_gt(cur, from) &&
+	    (r = dns_journal_chain(j, from, cur, max_diffs, &x->diffs, &x->ndiffs)) != 0)
+		goto out;
 	if (x->ndiffs > 0) {
 		const ldns_rr_list *add = zone_diff_added(x->diffs[x->ndiffs - 1]);
 		x->soa = ldns_rr_clone(ldns_rr_list_rr(add, 0));
@@ -205,7 +169,6 @@ int dns_xfr_ixfr_new(const struct zone *z, const struct dns_journal *j, uint32_t
 	} else if ((r = dns_zone_soa(z, &x->soa, NULL)) != 0) {
 		goto out;
 	}
-	/* Up to date (or ahead of us): the answer is our SOA alone. */
 	x->phase = XFR_FIRST_SOA;
 	*out = x;
 	x = NULL;
@@ -226,8 +189,13 @@ static int axfr_load_next(struct dns_xfr *x, bool *more)
 	if (x->cur != NULL && (x->next == NULL || ldns_dname_compare(x->next, x->origin) == 0))
 		return 0;
 	r = dns_zone_rrs(x->z, x->cur == NULL ? x->origin : x->next, &l);
-	if (r != 0)
+	/* Read from a newer version: back to the one being sent. */
+	if (r == 0 && x->nd != NULL)
+		r = dns_netdiff_revert(x->nd, x->cur == NULL ? x->origin : x->next, l);
+	if (r != 0) {
+		ldns_rr_list_deep_free(l);
 		return r;
+	}
 	for (size_t i = 0; i < ldns_rr_list_rr_count(l); i++) {
 		ldns_rr *rr = ldns_rr_list_rr(l, i);
 		if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_NSEC && nx == NULL)
@@ -292,13 +260,30 @@ static void ixfr_body(struct dns_xfr *x, const ldns_rr **rr)
 	}
 }
 
+/* The zone moved on during an AXFR: get the net difference from the
+ * version being sent to the live one, or give up if the journal lacks it. */
+static int axfr_follow(struct dns_xfr *x)
+{
+	uint32_t live = zone_serial(x->z);
+
+	if (x->nd != NULL && dns_netdiff_to(x->nd) == live)
+		return 0;
+	dns_netdiff_free(x->nd);
+	x->nd = NULL;
+	if (dns_netdiff_new(x->j, x->serial, live, 0, &x->nd) != 0)
+		return DNS_ECHANGED;
+	x->followed++;
+	return 0;
+}
+
 int dns_xfr_next(struct dns_xfr *x, const ldns_rr **rr)
 {
 	int r;
 
 	*rr = NULL;
-	if (!x->ixfr && x->phase != XFR_DONE && zone_serial(x->z) != x->serial)
-		return DNS_ECHANGED;
+	if (!x->ixfr && x->phase != XFR_DONE && zone_serial(x->z) != x->serial &&
+	    (r = axfr_follow(x)) != 0)
+		return r;
 	switch (x->phase) {
 	case XFR_FIRST_SOA:
 		*rr = x->soa;
@@ -338,6 +323,11 @@ size_t dns_xfr_count(const struct dns_xfr *x)
 	return x->count;
 }
 
+unsigned dns_xfr_followed(const struct dns_xfr *x)
+{
+	return x->followed;
+}
+
 void dns_xfr_free(struct dns_xfr *x)
 {
 	if (x == NULL)
@@ -346,6 +336,7 @@ void dns_xfr_free(struct dns_xfr *x)
 	ldns_rdf_deep_free(x->origin);
 	ldns_rr_list_deep_free(x->cur);
 	ldns_rdf_deep_free(x->next);
+	dns_netdiff_free(x->nd);
 	for (size_t i = 0; i < x->ndiffs; i++)
 		zone_diff_free(x->diffs[i]);
 	free(x->diffs);

@@ -8,10 +8,13 @@
  *
  * AXFR walks the live zone by its NSEC chain (SOA, every RR of the apex and
  * of each name in canonical order with their RRSIGs and NSECs, SOA again),
- * holding one name's RRs at a time. A zone has no snapshots, so if its
- * serial moves while an AXFR is streaming, dns_xfr_next() reports
- * DNS_ECHANGED and the listener drops the connection; the secondary retries
- * and, usually, gets an IXFR.
+ * holding one name's RRs at a time. A zone has no snapshots: if commits
+ * move it on while an AXFR is streaming, the rest of the walk reads the new
+ * version and turns each name back into the version being sent with the net
+ * difference from the journal (dns_netdiff.h), following the old NSEC
+ * chain. Only when the journal lacks the diffs does dns_xfr_next() report
+ * DNS_ECHANGED; the listener then drops the connection and the secondary
+ * retries. So a large AXFR completes however often the zone changes.
  *
  * IXFR takes its whole chain of diffs from the journal when it starts, so it
  * is consistent whatever the zone does meanwhile.
@@ -47,10 +50,11 @@ int dns_zone_soa(const struct zone *z, ldns_rr **soa, ldns_rr_list **sigs);
 int dns_zone_rrs(const struct zone *z, const ldns_rdf *name, ldns_rr_list **out);
 
 /**
- * @brief Start an AXFR of @p z (which must outlive the stream).
+ * @brief Start an AXFR of @p z (which must outlive the stream), with the
+ * journal @p j (may be NULL) to stay consistent if the zone changes.
  * @return 0, DNS_EZONE, DNS_ENOMEM.
  */
-int dns_xfr_axfr_new(const struct zone *z, struct dns_xfr **out);
+int dns_xfr_axfr_new(const struct zone *z, const struct dns_journal *j, struct dns_xfr **out);
 
 /**
  * @brief Start an IXFR from serial @p from to the zone's current serial.
@@ -67,8 +71,8 @@ int dns_xfr_ixfr_new(const struct zone *z, const struct dns_journal *j, uint32_t
 
 /**
  * @brief The next RR, borrowed until the next call; NULL at the end.
- * @return 0, DNS_ECHANGED (AXFR only: the zone changed; abandon the
- *         transfer), DNS_EZONE, DNS_ENOMEM.
+ * @return 0, DNS_ECHANGED (AXFR only: the zone changed and the journal
+ *         cannot bridge it; abandon the transfer), DNS_EZONE, DNS_ENOMEM.
  */
 int dns_xfr_next(struct dns_xfr *x, const ldns_rr **rr);
 
@@ -80,6 +84,9 @@ uint32_t dns_xfr_serial(const struct dns_xfr *x);
 
 /** @brief RRs produced so far. */
 size_t dns_xfr_count(const struct dns_xfr *x);
+
+/** @brief AXFR: how many times the zone moved on while it streamed. */
+unsigned dns_xfr_followed(const struct dns_xfr *x);
 
 /** @brief Free a stream; NULL is a no-op. */
 void dns_xfr_free(struct dns_xfr *x);

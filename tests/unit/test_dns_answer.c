@@ -646,31 +646,94 @@ static void test_tsig_axfr(void **state)
 	msgs_free(m);
 }
 
-static void test_axfr_zone_changes(void **state)
+/* Start an AXFR and take its first message. */
+static struct dns_answer *axfr_start(struct fix *f, struct msgs *m)
 {
-	struct fix *f = *state;
 	struct sockaddr_storage sa;
 	struct dns_answer *a = NULL;
 	ldns_pkt *q = query("iotregistry.test.", LDNS_RR_TYPE_AXFR, LDNS_RR_CLASS_IN);
 	uint8_t *w = NULL, *msg = NULL;
 	size_t wl, len;
 
-	f->env.msg_size = 1024;
 	assert_int_equal(ldns_pkt2wire(&w, q, &wl), LDNS_STATUS_OK);
 	assert_int_equal(dns_addr_parse("127.0.0.1", 1, &sa), 0);
 	assert_int_equal(dns_answer_new(&f->env, w, wl, (struct sockaddr *)&sa, true,
 					(int64_t)time(NULL), &a), 0);
 	assert_int_equal(dns_answer_next(a, &msg, &len), 0);
 	assert_non_null(msg);
-	free(msg);
-	/* A new version while the transfer is half way: it must not go on
-	 * mixing two versions. */
-	assert_int_equal(tds_zone_add(&f->tz, 1), 0);
-	assert_int_equal(dns_answer_next(a, &msg, &len), DNS_ECHANGED);
-	assert_null(msg);
-	dns_answer_free(a);
+	assert_int_equal(ldns_wire2pkt(&m->p[m->n], msg, len), LDNS_STATUS_OK);
+	m->w[m->n] = msg;
+	m->len[m->n++] = len;
 	ldns_pkt_free(q);
 	free(w);
+	return a;
+}
+
+/* Pull up to @p k more messages; returns the last result. */
+static int axfr_pull(struct dns_answer *a, struct msgs *m, size_t k)
+{
+	for (size_t i = 0; i < k; i++) {
+		uint8_t *msg = NULL;
+		size_t len;
+		int r = dns_answer_next(a, &msg, &len);
+		if (r != 0 || msg == NULL)
+			return r;
+		assert_int_equal(ldns_wire2pkt(&m->p[m->n], msg, len), LDNS_STATUS_OK);
+		m->w[m->n] = msg;
+		m->len[m->n++] = len;
+	}
+	return 0;
+}
+
+static void test_axfr_zone_changes(void **state)
+{
+	struct fix *f = *state;
+	struct lines before = { 0 }, got = { 0 };
+	struct msgs *m;
+	struct dns_answer *a;
+	uint32_t s0 = zone_serial(f->tz.z);
+
+	f->env.msg_size = 1024;
+	m = run(f, query("iotregistry.test.", LDNS_RR_TYPE_AXFR, LDNS_RR_CLASS_IN), true,
+		"127.0.0.1", NULL);
+	axfr_lines(m, &before);
+	msgs_free(m);
+
+	/* Commits while the transfer is under way: names added and removed
+	 * before and after its position, several versions. The AXFR must stay
+	 * exactly the version it started with. */
+	m = calloc(1, sizeof(*m));
+	assert_non_null(m);
+	a = axfr_start(f, m);
+	assert_int_equal(axfr_pull(a, m, 3), 0);
+	assert_int_equal(tds_zone_add(&f->tz, 5), 0);
+	assert_int_equal(tds_zone_remove(&f->tz, 0), 0);
+	assert_int_equal(tds_zone_remove(&f->tz, 49), 0);
+	assert_int_equal(axfr_pull(a, m, 4), 0);
+	assert_int_equal(tds_zone_remove(&f->tz, 25), 0);
+	assert_int_equal(tds_zone_remove(&f->tz, 51), 0);   /* added since it began */
+	assert_int_equal(tds_zone_add(&f->tz, 3), 0);
+	assert_int_equal(axfr_pull(a, m, 100000), 0);
+	assert_int_equal(zone_serial(f->tz.z), s0 + 6);
+	assert_int_equal(dns_answer_info(a)->followed, 2);
+	assert_int_equal(soa_serial(nth_rr(m, 0)), s0);
+	assert_int_equal(soa_serial(nth_rr(m, total_rrs(m) - 1)), s0);
+	axfr_lines(m, &got);
+	lines_equal(&got, &before);
+	lines_free(&got);
+	lines_free(&before);
+	dns_answer_free(a);
+	msgs_free(m);
+
+	/* Without the journal's diffs it cannot go on mixing two versions. */
+	m = calloc(1, sizeof(*m));
+	assert_non_null(m);
+	a = axfr_start(f, m);
+	assert_int_equal(tds_zone_add(&f->tz, 1), 0);
+	dns_journal_mem_reset(f->tz.journal);
+	assert_int_equal(axfr_pull(a, m, 1), DNS_ECHANGED);
+	dns_answer_free(a);
+	msgs_free(m);
 }
 
 static void test_udp_truncation(void **state)
