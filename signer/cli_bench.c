@@ -108,6 +108,7 @@ struct bench_client {
 	int failed;        /* a local failure ended this client */
 	int exhausted;     /* REVOKE: ran out of prepared certificates */
 	char err[200];
+	char refusal[200]; /* the first refusal: code name and message */
 };
 
 static uint64_t now_ns(void)
@@ -305,6 +306,10 @@ static int lat_push(struct bench_client *bc, uint64_t v)
 static void account(struct bench_client *bc, int r, const struct regsign_reply *rep,
 		    uint64_t sent, uint64_t t, int prepare)
 {
+	/* The first refusal says why, e.g. a policy that wants a profile. */
+	if (r == REGSIGN_CLIENT_ERR_REFUSED && bc->refusal[0] == '\0')
+		snprintf(bc->refusal, sizeof(bc->refusal), "%s%s: %s", prepare ? "preparing: " : "",
+			 regsign_code_name(rep->code), rep->message != NULL ? rep->message : "");
 	if (prepare) {
 		if (r == REGSIGN_CLIENT_OK)
 			bc->prep_ok++;
@@ -560,6 +565,7 @@ struct bench_result {
 	double elapsed, ops_per_s, p50, p99, p999, max, mean;
 	long long sigs; /* -1: unknown */
 	const char *first_err;
+	const char *first_refusal;
 };
 
 static int result_collect(const struct bench_run *run, struct bench_client *cl, unsigned n,
@@ -592,6 +598,8 @@ static int result_collect(const struct bench_run *run, struct bench_client *cl, 
 				res->first_err = bc->err;
 		}
 		res->exhausted_clients += bc->exhausted != 0;
+		if (res->first_refusal == NULL && bc->refusal[0] != '\0')
+			res->first_refusal = bc->refusal;
 		if (bc->last_done > last)
 			last = bc->last_done;
 	}
@@ -668,6 +676,11 @@ static void result_print_json(const struct bench_opts *o, const struct bench_res
 		json_string(stdout, res->first_err);
 	else
 		printf("null");
+	printf(",\"first_refusal\":");
+	if (res->first_refusal != NULL)
+		json_string(stdout, res->first_refusal);
+	else
+		printf("null");
 	printf("}\n");
 }
 
@@ -688,6 +701,8 @@ static void result_print_text(const struct bench_opts *o, const struct bench_res
 		if (res->codes[c] > 0)
 			printf("  refused         %s: %llu\n", regsign_code_name(c),
 			       (unsigned long long)res->codes[c]);
+	if (res->first_refusal != NULL)
+		printf("  first refusal   %s\n", res->first_refusal);
 	if (o->op == BENCH_REVOKE)
 		printf("  prepared        %llu issued (%llu refused)%s\n",
 		       (unsigned long long)res->prep_ok, (unsigned long long)res->prep_refused,

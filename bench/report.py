@@ -1,0 +1,442 @@
+#!/usr/bin/env python3
+"""Turns bench/run.sh's raw outputs into results.json, table.txt and RESULTS.md.
+
+Every measurement NAME has in the raw directory: NAME.status ("ok",
+"failed: ...", "not_measurable: ..."), and when it ran NAME.out / NAME.err
+(the tool's own output) and NAME.r_before / NAME.r_after (p11bench lines).
+Throughput figures are divided by R = the mean of the R taken just before
+and just after the measurement, as issue 5 asks.
+
+    report.py --raw DIR --out DIR --devices N --smoke 0|1 --threads T --src REPO
+    report.py --check results.json [--require-daemon]
+
+--check validates a results.json: every expected key, every measurement
+with a known status, numbers where a measurement ran; it exits non-zero
+with the reason otherwise (the smoke test uses it).
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+SCHEMA = 1
+# Every measurement run.sh reports, in table order.
+MEASUREMENTS = ["loadgen_check", "sign_rrset", "issue", "revoke", "bulk_sign",
+                "peers_token", "peers_file", "restart", "revoke_secondary",
+                "revoke_vs_knot_update"]
+DAEMON = ["sign_rrset", "issue", "revoke"]
+TARGETS = {
+    "sign_rrset": "SIGN_RRSET, 16 pipelined clients >= 0.85 R",
+    "issue": "ISSUE with publication >= 0.65 R / s (s = HSM signatures per issuance)",
+    "revoke": "REVOKE at 100/s in a 1M-device zone: p99 <= 5 ms, <= 3 signatures",
+    "bulk_sign": "full signing of N devices >= 0.75 R/2 records/s, faster than token peers, "
+                 "peak RSS <= 600 B/record and below every peer",
+    "restart": "restart with 1M devices to serving the last serial <= 5 s",
+    "revoke_secondary": "REVOKE -> NXDOMAIN validated by unbound at a Knot secondary, p99 <= 1 s",
+    "revoke_vs_knot_update": "REVOKE to new serial served >= 100x faster than Knot dynamic update",
+}
+
+
+def read(path, default=""):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def r_value(path):
+    m = re.search(r"sign_per_s=([0-9.]+)", read(path))
+    return float(m.group(1)) if m else None
+
+
+def last_json(text):
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                return json.loads(line)
+            except ValueError:
+                return None
+    return None
+
+
+def result_lines(text):
+    """RESULT name k=v ... lines (the anchors' format) as dicts."""
+    out = []
+    for line in text.splitlines():
+        if not line.startswith("RESULT "):
+            continue
+        parts = line.split()
+        d = {"name": parts[1]}
+        for p in parts[2:]:
+            if "=" in p:
+                k, v = p.split("=", 1)
+                try:
+                    d[k] = float(v) if "." in v else int(v)
+                except ValueError:
+                    d[k] = v
+        if "threads" in d:
+            # The same tool with 1 and 2 threads: keep them apart.
+            d["name"] += "-t%s" % d["threads"]
+        out.append(d)
+    return out
+
+
+def machine():
+    cpu = ""
+    for line in read("/proc/cpuinfo").splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {"nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release()}
+
+
+def git_head(src):
+    try:
+        return subprocess.run(["git", "-C", src, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+    except OSError:
+        return ""
+
+
+def base_entry(raw, name):
+    status = read(os.path.join(raw, name + ".status"), "failed: no status written").strip()
+    e = {"status": status.split(":", 1)[0], "target": TARGETS.get(name)}
+    if ":" in status:
+        e["reason"] = status.split(":", 1)[1].strip()
+    rb = r_value(os.path.join(raw, name + ".r_before"))
+    ra = r_value(os.path.join(raw, name + ".r_after"))
+    if rb is not None and ra is not None:
+        e["r_before"], e["r_after"], e["r"] = rb, ra, (rb + ra) / 2
+    return e
+
+
+def build(args):
+    raw = args.raw
+    res = {"schema": SCHEMA,
+           "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+           "machine": machine(), "git": git_head(args.src), "smoke": bool(int(args.smoke)),
+           "devices": args.devices, "r_threads": args.threads, "measurements": {}}
+    ms = res["measurements"]
+    for name in MEASUREMENTS:
+        e = base_entry(raw, name)
+        out = read(os.path.join(raw, name + ".out"))
+        if name in DAEMON and e["status"] == "failed":
+            unknown_op(e, out)
+        if e["status"] == "ok":
+            fill = FILL.get(name)
+            if fill is not None:
+                try:
+                    fill(e, out, raw, args)
+                except (KeyError, TypeError, ValueError, ZeroDivisionError) as ex:
+                    e["status"], e["reason"] = "failed", "unreadable output: %r" % (ex,)
+        ms[name] = e
+    compare_bulk(ms, args.devices)
+    return res
+
+
+def unknown_op(e, out):
+    """A daemon that answers UNKNOWN_OP to every request of an operation
+    does not have it yet: not measurable, not a harness failure."""
+    d = last_json(out)
+    if d and d["ok"] == 0 and d["refused"] > 0 and list(d["errors"]) == ["UNKNOWN_OP"]:
+        e["status"] = "not_measurable"
+        e["reason"] = "regsignd answers UNKNOWN_OP: it does not implement %s yet" % d["op"]
+        e["detail"] = d
+
+
+def fill_loadgen(e, out, raw, args):
+    e["detail"] = [l for l in out.splitlines() if l.startswith("ok ")]
+    e["value"], e["unit"] = len(e["detail"]), "cases passed"
+
+
+def fill_daemon(e, out, raw, args):
+    d = last_json(out)
+    if d is None:
+        raise ValueError("no JSON from regsign bench")
+    e["detail"] = d
+    e["value"], e["unit"] = d["ops_per_s"], "ops/s"
+    if not d["rate"]:
+        # Only a closed loop measures throughput; an open loop's rate is given.
+        e["ratio_to_r"] = d["ops_per_s"] / e["r"]
+    e["signatures_per_op"] = d["signatures_per_op"]
+    e["latency_ms"] = d["latency_ms"]
+
+
+def fill_sign_rrset(e, out, raw, args):
+    fill_daemon(e, out, raw, args)
+    e["met"] = e["ratio_to_r"] >= 0.85 and e["detail"]["clients"] >= 16
+
+
+def fill_issue(e, out, raw, args):
+    fill_daemon(e, out, raw, args)
+    s = e["signatures_per_op"]
+    if s is None:
+        e["met"] = None
+        e["note"] = "STATUS has no signature counts: s unknown"
+    else:
+        e["ratio_to_r_over_s"] = e["value"] * s / e["r"]
+        e["met"] = e["ratio_to_r_over_s"] >= 0.65
+
+
+def fill_revoke(e, out, raw, args):
+    fill_daemon(e, out, raw, args)
+    zs = read(os.path.join(raw, "zone_status.json"))
+    names = None
+    try:
+        names = json.loads(zs).get("names")
+    except ValueError:
+        pass
+    e["zone_names"] = names
+    s = e["signatures_per_op"]
+    ok = e["latency_ms"]["p99"] <= 5.0 and s is not None and s <= 3
+    if names is None or names < 1000000:
+        e["met"] = None
+        e["note"] = ("p99 %.3f ms and %s signatures/op in a zone of %s names, not 1M: the "
+                     "daemon has no bulk import path yet" % (e["latency_ms"]["p99"], s, names))
+        e["met_at_this_size"] = ok
+    else:
+        e["met"] = ok
+
+
+def fill_bulk(e, out, raw, args):
+    d = last_json(out)
+    if d is None:
+        raise ValueError("no JSON from regsign-bench-bulk")
+    e["detail"] = d
+    m = re.search(r"time: ([0-9.]+) ([0-9]+)", read(os.path.join(raw, "bulk_sign.err")))
+    if m:
+        e["process_wall_s"], e["process_maxrss_kb"] = float(m.group(1)), int(m.group(2))
+    e["value"], e["unit"] = d["records_per_s"], "records/s"
+    e["wall_s"] = d["wall_s"]
+    e["ratio_to_r_over_2"] = d["records_per_s"] / (e["r"] / 2)
+    e["sign_ratio_to_r"] = d["sign_per_s"] / e["r"]
+    e["rss_bytes_per_record"] = d["rss_bytes_per_record"]
+
+
+def fill_peers(e, out, raw, args):
+    e["results"] = result_lines(out)
+    if not e["results"]:
+        raise ValueError("no RESULT lines")
+    for p in e["results"]:
+        if "wall_s" in p and p.get("N"):
+            p["records_per_s"] = p["N"] / p["wall_s"] if p["wall_s"] else None
+        if "maxrss_kb" in p and p.get("N"):
+            p["rss_bytes_per_record"] = p["maxrss_kb"] * 1024 / p["N"]
+        if p.get("records_per_s") and "r" in e:
+            p["ratio_to_r_over_2"] = p["records_per_s"] / (e["r"] / 2)
+
+
+FILL = {"loadgen_check": fill_loadgen, "sign_rrset": fill_sign_rrset, "issue": fill_issue,
+        "revoke": fill_revoke, "bulk_sign": fill_bulk, "peers_token": fill_peers,
+        "peers_file": fill_peers}
+
+
+def compare_bulk(ms, devices):
+    """Target 4 against the token peers (time) and every peer (memory)."""
+    b = ms["bulk_sign"]
+    if b["status"] != "ok":
+        return
+    tok = [p for p in ms["peers_token"].get("results", []) if "full-resign" not in p["name"]]
+    allp = tok + ms["peers_file"].get("results", [])
+    b["token_peers_wall_s"] = {p["name"]: p["wall_s"] for p in tok}
+    b["faster_than_token_peers"] = (all(b["wall_s"] < p["wall_s"] for p in tok)
+                                    if tok else None)
+    rss = [p["rss_bytes_per_record"] for p in allp if "rss_bytes_per_record" in p]
+    per = b.get("process_maxrss_kb", 0) * 1024 / devices if b.get("process_maxrss_kb") else \
+        b["rss_bytes_per_record"]
+    b["process_rss_bytes_per_record"] = per
+    b["rss_below_every_peer"] = all(per < x for x in rss) if rss else None
+    checks = [b["ratio_to_r_over_2"] >= 0.75, per <= 600, b["faster_than_token_peers"],
+              b["rss_below_every_peer"]]
+    b["met"] = None if None in checks else all(checks)
+    if devices < 1000000:
+        b["note"] = "measured at %d devices; the target is at 1,000,000" % devices
+        b["met_at_this_size"], b["met"] = b["met"], None
+
+
+# ---- output ----
+
+def fmt(v, spec="%.0f"):
+    return "-" if v is None else spec % v
+
+
+def rows(res):
+    out = []
+    for name in MEASUREMENTS:
+        e = res["measurements"][name]
+        r = "%s/%s" % (fmt(e.get("r_before")), fmt(e.get("r_after"))) if "r" in e else "-"
+        fig, ratio = "-", "-"
+        if e["status"] == "ok":
+            if name in DAEMON:
+                lat = e["latency_ms"]
+                fig = "%.0f ops/s, p50 %.2f p99 %.2f ms, %s sig/op" % (
+                    e["value"], lat["p50"], lat["p99"], fmt(e["signatures_per_op"], "%.2f"))
+                ratio = "%.2f R" % e["ratio_to_r"] if "ratio_to_r" in e else "-"
+                if name == "issue" and "ratio_to_r_over_s" in e:
+                    ratio = "%.2f R/s" % e["ratio_to_r_over_s"]
+            elif name == "bulk_sign":
+                fig = "%d dev in %.1f s, %.0f rec/s, %.0f B/rec" % (
+                    e["detail"]["devices"], e["wall_s"], e["value"],
+                    e["process_rss_bytes_per_record"])
+                ratio = "%.2f R/2" % e["ratio_to_r_over_2"]
+            elif name.startswith("peers"):
+                fig = "; ".join("%s %.1f s %.0f B/rec" % (p["name"], p["wall_s"],
+                                                         p.get("rss_bytes_per_record", 0))
+                                for p in e["results"])
+            else:
+                fig = "%s %s" % (e.get("value"), e.get("unit", ""))
+        met = {True: "met", False: "NOT MET", None: "-"}[e.get("met")]
+        if e["status"] == "ok" and e.get("met") is None and "met_at_this_size" in e:
+            met = "(%s at this size)" % {True: "met", False: "not met",
+                                         None: "?"}[e["met_at_this_size"]]
+        status = e["status"] if e["status"] == "ok" else "%s: %s" % (e["status"],
+                                                                    e.get("reason", ""))
+        out.append((name, status, fig, r, ratio, met))
+    return out
+
+
+def write_outputs(res, out):
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(res, f, indent=1, sort_keys=True)
+        f.write("\n")
+    m = res["machine"]
+    head = "regsign bench, %s, %s cores, %s, kernel %s, git %s, %d devices%s" % (
+        res["date"], m["nproc"], m["cpu"], m["kernel"], res["git"], res["devices"],
+        " (smoke)" if res["smoke"] else "")
+    with open(os.path.join(out, "table.txt"), "w") as f:
+        f.write(head + "\nR = raw PKCS#11 loop, %d threads, before/after each measurement\n"
+                % res["r_threads"])
+        for name, status, fig, r, ratio, met in rows(res):
+            f.write("%-22s %-8s R %-11s %-10s %-22s %s\n" % (name, met, r, ratio,
+                                                            status[:60], fig))
+    with open(os.path.join(out, "RESULTS.md"), "w") as f:
+        f.write("# regsign benchmark results\n\nLatest run of `bench/run.sh`: %s.\n\n" % head)
+        f.write("R is the raw PKCS#11 loop (one thread per core, %d) on the same SoftHSM "
+                "token, taken just before and just after each measurement (signatures/s).\n\n"
+                % res["r_threads"])
+        f.write("| measurement | target | status | figure | R before/after | ratio |\n")
+        f.write("| --- | --- | --- | --- | --- | --- |\n")
+        for name, status, fig, r, ratio, met in rows(res):
+            f.write("| %s | %s | %s | %s | %s | %s |\n" % (
+                name, met, status.replace("|", "/"), fig.replace("|", "/"), r, ratio))
+        f.write("\nTargets (issue 5):\n\n")
+        for name in MEASUREMENTS:
+            if name in TARGETS:
+                f.write("- `%s`: %s\n" % (name, TARGETS[name]))
+        notes = [(n, e["note"]) for n, e in res["measurements"].items() if e.get("note")]
+        if notes:
+            f.write("\nNotes:\n\n")
+            for n, note in notes:
+                f.write("- `%s`: %s\n" % (n, note))
+
+
+# ---- check ----
+
+def check(path, require_daemon):
+    def fail(msg):
+        raise SystemExit("results check FAILED: %s" % msg)
+    try:
+        with open(path) as f:
+            res = json.load(f)
+    except (OSError, ValueError) as e:
+        fail("%s is not JSON: %s" % (path, e))
+    for k in ("schema", "date", "machine", "git", "smoke", "devices", "r_threads",
+              "measurements"):
+        if k not in res:
+            fail("missing key %r" % k)
+    for k in ("nproc", "cpu", "kernel"):
+        if not res["machine"].get(k):
+            fail("machine.%s is empty" % k)
+    ms = res["measurements"]
+    for name in MEASUREMENTS:
+        if name not in ms:
+            fail("missing measurement %r" % name)
+        e = ms[name]
+        if e.get("status") not in ("ok", "not_measurable", "failed"):
+            fail("%s: status %r" % (name, e.get("status")))
+        if e["status"] == "failed":
+            fail("%s failed: %s" % (name, e.get("reason")))
+        if e["status"] == "not_measurable" and not e.get("reason"):
+            fail("%s: not measurable without a reason" % name)
+        if name in ("restart", "revoke_secondary", "revoke_vs_knot_update"):
+            continue
+        if e["status"] == "ok":
+            for k in ("r_before", "r_after", "r"):
+                if not isinstance(e.get(k), (int, float)) or e[k] <= 0:
+                    fail("%s: %s is %r" % (name, k, e.get(k)))
+    for name in DAEMON:
+        e = ms[name]
+        # With regsignd built, each operation must have been measured, or
+        # refused by the daemon as unknown (not implemented yet).
+        if require_daemon and e["status"] != "ok" and "UNKNOWN_OP" not in e.get("reason", ""):
+            fail("%s: regsignd is built but the measurement is %s: %s"
+                 % (name, e["status"], e.get("reason")))
+        if e["status"] == "ok":
+            for k in ("value", "latency_ms", "detail") + (("ratio_to_r",) if name != "revoke"
+                                                          else ()):
+                if k not in e:
+                    fail("%s: missing %r" % (name, k))
+            if e["value"] <= 0:
+                fail("%s: no operation succeeded" % name)
+    if ms["loadgen_check"]["status"] != "ok":
+        fail("loadgen_check did not run")
+    b = ms["bulk_sign"]
+    if b["status"] != "ok":
+        fail("bulk_sign: %s" % b["status"])
+    for k in ("value", "wall_s", "ratio_to_r_over_2", "rss_bytes_per_record",
+              "process_rss_bytes_per_record", "detail"):
+        if not isinstance(b.get(k), (int, float, dict)):
+            fail("bulk_sign: missing %r" % k)
+    if b["detail"]["devices"] != res["devices"]:
+        fail("bulk_sign signed %r devices, not %r" % (b["detail"]["devices"], res["devices"]))
+    if b["detail"]["signatures"] < 2 * res["devices"]:
+        fail("bulk_sign made %r signatures for %r devices" % (b["detail"]["signatures"],
+                                                               res["devices"]))
+    for name, expect in (("peers_token", ["ldns-signzone-pkcs11", "knot-pkcs11-start-to-signed-t1",
+                                          "knot-pkcs11-full-resign-t1"]),
+                         ("peers_file", ["ldns-signzone", "dnssec-signzone-n1",
+                                         "dnssec-signzone-n2", "knot-start-to-signed-t1",
+                                         "knot-full-resign-t1", "knot-start-to-signed-t2",
+                                         "knot-full-resign-t2"])):
+        e = ms[name]
+        if e["status"] != "ok":
+            continue
+        names = [p["name"] for p in e["results"]]
+        for n in expect:
+            if n not in names:
+                fail("%s: no result for %s (have %s)" % (name, n, names))
+        for p in e["results"]:
+            if not isinstance(p.get("wall_s"), (int, float)) or p["wall_s"] <= 0:
+                fail("%s: %s has wall_s %r" % (name, p["name"], p.get("wall_s")))
+    print("results check passed: %s" % path)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--raw")
+    ap.add_argument("--out")
+    ap.add_argument("--devices", type=int)
+    ap.add_argument("--smoke", default="0")
+    ap.add_argument("--threads", type=int)
+    ap.add_argument("--src", default=".")
+    ap.add_argument("--check")
+    ap.add_argument("--require-daemon", action="store_true")
+    args = ap.parse_args()
+    if args.check:
+        check(args.check, args.require_daemon)
+        return
+    if not (args.raw and args.out and args.devices and args.threads):
+        ap.error("--raw, --out, --devices and --threads are required")
+    res = build(args)
+    write_outputs(res, args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
