@@ -360,6 +360,11 @@ fail:
 	return r;
 }
 
+void dns_notify_set_zone(struct dns_notify *n, const struct zone *z)
+{
+	n->o.zone = z;
+}
+
 size_t dns_notify_pending(const struct dns_notify *n)
 {
 	size_t k = 0;

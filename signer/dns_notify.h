@@ -58,6 +58,9 @@ int dns_notify_add_target(struct dns_notify *n, const char *addr, const char *ke
  */
 int dns_notify_send(struct dns_notify *n);
 
+/** @brief Read the SOA from another zone object from now on (e.g. after a reload). */
+void dns_notify_set_zone(struct dns_notify *n, const struct zone *z);
+
 /** @brief Number of targets still waiting for an acknowledgement. */
 size_t dns_notify_pending(const struct dns_notify *n);
 

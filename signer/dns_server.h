@@ -14,6 +14,14 @@
  * Memory: the caller owns the loop and everything in @c env; the server
  * owns its handles. Like libuv handles, a server is closed asynchronously
  * (dns_server_close) and freed after its close callback.
+ *
+ * Wiring in regsignd (front process): each config dns.listen address goes to
+ * dns_server_listen(), each dns.allow_transfer entry to dns_acl_add(), each
+ * dns.notify address to dns_notify_add_target() (dns_notify.h); the journal
+ * is a struct dns_journal whose diff_from() reads the store's journal row of
+ * that from-serial and parses it with zone_diff_from_wire(). After each
+ * commit: journal its diff (zone_diff_to_wire()), reply, dns_notify_send().
+ * After a version without a diff (bulk import), empty the journal first.
  */
 #ifndef REGSIGN_SIGNER_DNS_SERVER_H
 #define REGSIGN_SIGNER_DNS_SERVER_H
