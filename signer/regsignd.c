@@ -455,6 +455,7 @@ hsm_ready(hsmlink_t *link, int status, const char *reason, void *arg)
 		char why[HSMPROTO_MAX_REASON + 64];
 
 		snprintf(why, sizeof(why), "the HSM process could not start: %s", reason);
+		ops_event(ctx, "start-refused", why, NULL);
 		ops_die(ctx, 1, why);
 		return;
 	}

@@ -21,6 +21,9 @@ def t_start_checks(d):
     check(recs[0]["type"] == "event" and recs[0]["event"] == "start",
           "first audit record is the start event: %r" % recs[0])
     check(any(r["type"] == "checkpoint" for r in recs), "a checkpoint is written at start")
+    import stat
+    mode = stat.S_IMODE(os.stat(d.sock).st_mode)
+    check(mode == 0o660, "the socket has mode 0660 (got %o)" % mode)
     st = d.status()
     check(st["hsm"]["state"] == "up", "HSM state up in STATUS: %r" % st["hsm"])
     roles = {k["role"]: k for k in st["keys"]}

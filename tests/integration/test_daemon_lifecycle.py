@@ -195,6 +195,32 @@ def t_backpressure(d):
     check(got == requests, "all %d requests answered" % requests)
 
 
+def t_hsm_recovery(d):
+    """The HSM restarts under the HSM process (sessions gone, token away for a
+    while): the request waits for the recovery and succeeds, and the daemon
+    audits the HSM lost and recovered."""
+    before = len(d.audit_records())
+    fault(d, "invalidate\ndown-ms 5000\n")
+    csr, _ = make_csr(d.base)
+    t0 = time.time()
+    with d.client() as c:
+        r = c.issue("89440000000000000001", 1, "device", csr)
+    check(r["index"] == 1, "the request is served after the recovery")
+    check(time.time() - t0 >= 3, "it waited for the token to come back")
+    fault(d, "# pass-through\n")
+    end = time.time() + 15
+    events = []
+    while time.time() < end:
+        events = [x.get("event") for x in d.audit_records()[before:] if x["type"] == "event"]
+        if "hsm-lost" in events and "hsm-recovered" in events:
+            break
+        time.sleep(0.2)
+    check("hsm-lost" in events and "hsm-recovered" in events,
+          "HSM lost and recovered are audited: %r" % events)
+    check(events.index("hsm-lost") < events.index("hsm-recovered"), "in that order")
+    check(d.status()["hsm"]["recoveries"] >= 1, "STATUS counts the recovery")
+
+
 def t_sigterm_finishes_in_flight(d):
     fault(d, "delay C_Sign 800\n")
     csr, _ = make_csr(d.base)
@@ -246,6 +272,27 @@ def t_hsm_killed(d):
     check(d.stop() == 0, "and stops cleanly")
 
 
+def t_issuing_key_mismatch(d):
+    """At start the issuing CA certificate's key must be the HSM's issuing-ca key."""
+    import shutil
+    shutil.copy(d.config, d.config + ".orig")
+    d.edit(d.config, "out/issuing-ca.pem", "out/root-ca.pem")
+    before = len(d.audit_records())
+    d.start(wait=False)
+    code = d.wait_exit()
+    check(code != 0, "the daemon refuses to start (exit %r)" % code)
+    # The HSM process checks it too, and may be the first to refuse.
+    check(re.search(r"issuing-ca key|key issuing-ca does not match", d.log_text()),
+          "and says why:\n%s" % d.log_text())
+    check(not os.path.exists(d.sock), "no socket was opened")
+    events = [x.get("event") for x in d.audit_records()[before:] if x["type"] == "event"]
+    check("start-refused" in events and "start" not in events,
+          "the refusal is audited, no start: %r" % events)
+    shutil.copy(d.config + ".orig", d.config)
+    d.start()
+
+
 if __name__ == "__main__":
     main([t_setup, t_reload_bad_policy_keeps_old, t_queue_depth_busy, t_group_commit,
-          t_backpressure, t_sigterm_finishes_in_flight, t_hsm_killed], Daemon("lifecycle"))
+          t_backpressure, t_hsm_recovery, t_sigterm_finishes_in_flight, t_hsm_killed,
+          t_issuing_key_mismatch], Daemon("lifecycle"))
