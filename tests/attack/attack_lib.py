@@ -1,0 +1,415 @@
+"""Shared helpers of the attack tests (tests/attack/test_attack_*.py).
+
+They build on tests/integration/daemon_lib.py (one fresh dev-setup per test
+program, the real regsignd on it, the stdlib client of docs/PROTOCOL.md) and
+add what attacking the running daemon needs: a pool of CSRs made ahead of the
+load, a ledger of what the daemon acknowledged, checks of that ledger against
+the restarted daemon and its audit log, the fault-injection module in the
+configuration, and kill -9 of the daemon with its HSM process.
+
+A missing tool is a failure with a clear message, never a skip. Long variants
+run only when REGSIGN_ATTACK_LONG=1.
+"""
+
+import concurrent.futures
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+
+from daemon_lib import (BIN_DIR, BUILD_DIR, SOURCE_DIR, Daemon, TestFailure,  # noqa: E402,F401
+                        check, main, make_csr, need_tool, run)
+import regsign_client  # noqa: E402
+from regsign_client import Client, ConnectionClosed, RegsignError  # noqa: E402,F401
+
+LONG = os.environ.get("REGSIGN_ATTACK_LONG", "") not in ("", "0")
+FAULT_MODULE = os.path.join(BUILD_DIR, "lib", "libregsign-p11fault.so")
+SOFTHSM_MODULE = os.environ.get("REGSIGN_SOFTHSM_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
+
+# Errors a connection can end in when the daemon dies under it.
+CONN_ERRORS = (ConnectionClosed, ConnectionResetError, BrokenPipeError,
+               ConnectionRefusedError, FileNotFoundError, socket.timeout)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def pids_children(pid):
+    """PIDs of the direct children of pid (from /proc, no tools needed)."""
+    out = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # Field 4 (ppid) follows the command name in parentheses.
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == pid:
+            out.append(int(name))
+    return out
+
+
+def pid_alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat = f.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def rss_kib(pid):
+    """Resident set size of pid in KiB (VmRSS), or None if it is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+# ---- CSRs ----
+
+def _one_csr(workdir, i):
+    key = os.path.join(workdir, "k%05d.pem" % i)
+    out = os.path.join(workdir, "r%05d.der" % i)
+    p = run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+             "-nodes", "-keyout", key, "-subj", "/CN=device %d" % i, "-outform", "DER",
+             "-out", out])
+    check(p.returncode == 0, "openssl req failed: %s" % p.stderr)
+    with open(out, "rb") as f:
+        return f.read(), key
+
+
+def csr_pool(workdir, n):
+    """n CSRs, each with its own P-256 key: a list of (der, key file). Made
+    in parallel with the openssl command line, before any load starts."""
+    need_tool("openssl")
+    d = tempfile.mkdtemp(prefix="csrs-", dir=workdir)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=4) as ex:
+        return list(ex.map(lambda i: _one_csr(d, i), range(n)))
+
+
+# ---- the daemon ----
+
+class AttackDaemon(Daemon):
+    """daemon_lib.Daemon with what the attacks need on top."""
+
+    def __init__(self, name, rate_limit=False):
+        super().__init__(name)
+        need_tool("openssl")
+        # Parallel test programs must not fight over the DNS port once the
+        # zone is served; give each its own.
+        self.dns_port = free_port()
+        self.edit(self.config, 'listen: ["127.0.0.1:5353"]',
+                  'listen: ["127.0.0.1:%d"]' % self.dns_port)
+        if not rate_limit:
+            self.edit(self.policy, "    rate-limit: { per-second: 50, burst: 100 }",
+                      "    # no rate limit: the attacks send thousands of requests")
+        self.fault_ctl = None
+        self.hsm_pids = []
+
+    def config_text(self):
+        with open(self.config) as f:
+            return f.read()
+
+    def set_config(self, text):
+        tmp = self.config + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, self.config)
+
+    def set_queue_depth(self, n):
+        cfg = re.sub(r"(?m)^  queue-depth: \d+$", "  queue-depth: %d" % n, self.config_text())
+        self.set_config(cfg)
+
+    def use_fault_module(self, extra_env=None):
+        """Puts libregsign-p11fault.so in front of SoftHSM (tests/fault/README.md).
+        config_load's module allow-list is /usr/lib, /usr/lib64, /usr/local/lib
+        plus each `--module-dir DIR` given to regsignd: the build's lib dir is
+        passed that way."""
+        check(os.path.exists(FAULT_MODULE), "the fault module %s is built" % FAULT_MODULE)
+        self.fault_ctl = os.path.join(self.base, "p11fault.ctl")
+        self.fault("# pass-through\n")
+        cfg = self.config_text()
+        module = re.search(r"(?m)^  module: (.*)$", cfg).group(1)
+        cfg = cfg.replace("  module: %s\n" % module, "  module: %s\n" % FAULT_MODULE)
+        env = "    P11FAULT_MODULE: %s\n    P11FAULT_CONTROL: %s\n" % (module, self.fault_ctl)
+        for k, v in (extra_env or {}).items():
+            env += "    %s: %s\n" % (k, v)
+        cfg = cfg.replace("  environment:\n", "  environment:\n" + env)
+        self.set_config(cfg)
+        self.extra_args = ["--module-dir", os.path.dirname(FAULT_MODULE)]
+
+    def fault(self, text):
+        """Rewrites the p11fault control file atomically (write, then rename)."""
+        tmp = self.fault_ctl + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, self.fault_ctl)
+
+    def fault_stats(self):
+        path = self.fault_ctl + ".stats"
+        stats = {}
+        try:
+            with open(path) as f:
+                for line in f:
+                    k, _, v = line.strip().partition(" ")
+                    if v:
+                        stats[k] = int(v)
+        except OSError:
+            pass
+        return stats
+
+    def start(self, args=(), env=None, wait=True, timeout=60):
+        proc = super().start(args, env, wait=False)
+        if wait:
+            self.wait_ready(timeout)
+        return proc
+
+    def kill9(self, hsm_grace=30):
+        """SIGKILL the front process. Its HSM process must notice the closed
+        socketpair and exit by itself within hsm_grace seconds (an orphan
+        holding the token would keep the next daemon from its keys)."""
+        kids = pids_children(self.proc.pid)
+        try:
+            self.proc.send_signal(signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        end = time.time() + hsm_grace
+        left = [p for p in kids if pid_alive(p)]
+        while left and time.time() < end:
+            time.sleep(0.02)
+            left = [p for p in kids if pid_alive(p)]
+        for p in left:
+            # Our daemon's own child, by PID: clean up before failing.
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        check(not left, "the HSM process %r outlived its killed front by %ds" % (left, hsm_grace))
+        self.check_sanitizers()
+
+    def audit_verify(self, head=None):
+        """`regsign audit verify --key out/audit.pub [--head H]` on the audit file(s)."""
+        files = sorted(f for f in os.listdir(os.path.dirname(self.audit))
+                       if f.startswith(os.path.basename(self.audit) + "."))
+        files = [os.path.join(os.path.dirname(self.audit), f) for f in files] + [self.audit]
+        cmd = [self.regsign, "audit", "verify", "--key", os.path.join(self.out, "audit.pub")]
+        if head:
+            cmd += ["--head", head]
+        p = run(cmd + files)
+        check(p.returncode == 0, "regsign audit verify failed (exit %d): %s%s" %
+              (p.returncode, p.stdout, p.stderr))
+
+    def zone_file(self):
+        m = re.search(r"(?m)^  zone-file: (.*)$", self.config_text())
+        return m.group(1).strip() if m else None
+
+    def verify_zone_if_present(self, faketime=None):
+        """The zone joins once it is wired into the daemon: when the configured
+        zone file exists, ldns-verify-zone must pass on it."""
+        path = self.zone_file()
+        if not path or not os.path.exists(path):
+            return False
+        cmd = [need_tool("ldns-verify-zone"), path]
+        if faketime:
+            cmd = [need_tool("faketime"), "-f", faketime] + cmd
+        p = run(cmd)
+        check(p.returncode == 0, "ldns-verify-zone %s failed: %s%s" % (path, p.stdout,
+                                                                      p.stderr))
+        return True
+
+
+# ---- what the daemon acknowledged ----
+
+class Ledger:
+    """What clients sent and what the daemon answered, across restarts.
+
+    issued[(dev, idx)] = (csr, serial_hex, cert_der)   acknowledged ISSUE
+    revoked[(dev, idx)] = (serial_hex, revoked_at)     acknowledged REVOKE
+    unsure: (op, dev, idx, csr) sent without a reply (connection lost)
+    refused: (op, dev, idx, error name)
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.issued = {}
+        self.revoked = {}
+        self.unsure = []
+        self.refused = []
+        self.csr_of = {}
+
+    def ack_issue(self, dev, idx, csr, rep):
+        with self.lock:
+            old = self.issued.get((dev, idx))
+            if old is not None:
+                check(old[1] == rep["serial_hex"] and old[2] == rep["cert_der"],
+                      "%s/%d acknowledged twice with different certificates" % (dev, idx))
+            self.issued[(dev, idx)] = (csr, rep["serial_hex"], rep["cert_der"])
+
+    def ack_revoke(self, dev, idx, rep):
+        with self.lock:
+            old = self.revoked.get((dev, idx))
+            if old is not None:
+                check(old == (rep["serial_hex"], rep["revoked_at"]),
+                      "%s/%d: revocation acknowledged twice differently: %r vs %r" %
+                      (dev, idx, old, rep))
+            self.revoked[(dev, idx)] = (rep["serial_hex"], rep["revoked_at"])
+
+
+def _pipelined(c, calls, window=64):
+    """Sends calls [(op, fields)] over one connection with at most `window`
+    outstanding; returns the replies in the order of `calls`."""
+    replies = [None] * len(calls)
+    ids = {}
+    sent = 0
+    done = 0
+    while done < len(calls):
+        while sent < len(calls) and sent - done < window:
+            op, fields = calls[sent]
+            ids[c.send(op, **fields)] = sent
+            sent += 1
+        rep = c.recv()
+        check(rep.id in ids, "reply to an unknown request id %r" % rep.id)
+        replies[ids.pop(rep.id)] = rep
+        done += 1
+    return replies
+
+
+def check_ledger(d, ledger, unsure_retry=True):
+    """Asks the (restarted) daemon about every acknowledged change: re-ISSUE
+    with the same CSR returns the same certificate, REVOKE again answers as
+    the first time. Requests left without a reply are then retried: whatever
+    the daemon answers must agree with the rest, and becomes acknowledged.
+    Returns how many acknowledged changes were checked."""
+    issued = sorted(ledger.issued.items())
+    revoked = sorted(ledger.revoked.items())
+    calls = [("ISSUE", dict(device_id=dev, index=idx, profile="device", csr_der=csr))
+             for (dev, idx), (csr, _, _) in issued]
+    calls += [("REVOKE", dict(device_id=dev, index=idx, serial_hex="", reason="keyCompromise"))
+              for (dev, idx), _ in revoked]
+    with d.client() as c:
+        replies = _pipelined(c, calls)
+    for ((dev, idx), (csr, serial, der)), rep in zip(issued, replies[:len(issued)]):
+        check(rep.ok, "%s/%d: re-ISSUE of an acknowledged certificate refused: %s %s" %
+              (dev, idx, rep.name, rep.message))
+        check(rep.fields["serial_hex"] == serial and rep.fields["cert_der"] == der,
+              "%s/%d: acknowledged certificate %s is not what the daemon now has (%s)" %
+              (dev, idx, serial, rep.fields["serial_hex"]))
+    for ((dev, idx), (serial, at)), rep in zip(revoked, replies[len(issued):]):
+        check(rep.ok, "%s/%d: REVOKE again of an acknowledged revocation refused: %s %s" %
+              (dev, idx, rep.name, rep.message))
+        check(rep.fields["serial_hex"] == serial and rep.fields["revoked_at"] == at,
+              "%s/%d: acknowledged revocation (%s at %d) answered differently: %r" %
+              (dev, idx, serial, at, rep.fields))
+    if unsure_retry and ledger.unsure:
+        # Issues first: a revocation left unsure may follow an issue left unsure.
+        unsure = sorted(ledger.unsure, key=lambda u: u[0] != "issue")
+        with d.client() as c:
+            for op, dev, idx, csr in unsure:
+                if op == "issue":
+                    ledger.ack_issue(dev, idx, csr, c.issue(dev, idx, "device", csr))
+                    continue
+                try:
+                    ledger.ack_revoke(dev, idx, c.revoke(dev, idx, reason="keyCompromise"))
+                except RegsignError as e:
+                    check(e.name == "NOT_FOUND" and (dev, idx) not in ledger.issued,
+                          "%s/%d: retried REVOKE refused: %s" % (dev, idx, e))
+        ledger.unsure = []
+    return len(calls)
+
+
+def audit_invariants(d, ledger):
+    """The audit file agrees with the ledger: each device/index has at most
+    one successful issue result, and it carries the acknowledged serial; each
+    acknowledged revocation has a successful revoke result for its serial."""
+    issue_ok = {}
+    revoke_ok = {}
+    for r in d.audit_records():
+        if r.get("type") != "result" or r.get("error") != 0:
+            continue
+        key = (r.get("device"), r.get("index"))
+        if r.get("op") == "issue":
+            check(key not in issue_ok, "device %s index %s issued twice: serials %s and %s" %
+                  (key[0], key[1], issue_ok.get(key), r.get("serial")))
+            issue_ok[key] = r.get("serial")
+        elif r.get("op") == "revoke":
+            check(key not in revoke_ok, "device %s index %s revoked twice" % key)
+            revoke_ok[key] = r.get("serial")
+    for key, (_, serial, _) in ledger.issued.items():
+        check(issue_ok.get(key) == serial, "acknowledged issue %s/%d (%s) has no matching audit "
+              "result (found %s)" % (key[0], key[1], serial, issue_ok.get(key)))
+    for key, (serial, _) in ledger.revoked.items():
+        check(revoke_ok.get(key) == serial, "acknowledged revocation %s/%d has no audit result" %
+              key)
+    return len(issue_ok), len(revoke_ok)
+
+
+def store_certs(d):
+    """(device, idx) -> serial hex of every row in the store's certs table,
+    read-only (the daemon may be running: SQLite WAL lets a reader in)."""
+    import sqlite3
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.dir, "state", "regsign.db"),
+                         uri=True, timeout=30)
+    try:
+        rows = db.execute("SELECT device, idx, hex(serial) FROM certs").fetchall()
+    finally:
+        db.close()
+    out = {}
+    for dev, idx, serial in rows:
+        check((dev, idx) not in out, "two certificates for %s/%d in the store" % (dev, idx))
+        out[(dev, idx)] = serial.lower().lstrip("0")
+    return out
+
+
+def device_id(round_no, k):
+    """A well-formed 20-digit device id, distinct per (round, k)."""
+    return "89%06d%012d" % (round_no % 1000000, k)
+
+
+def hsm_state(d):
+    with d.client(timeout=30) as c:
+        return json.loads(c.status())["hsm"]["state"]
+
+
+def wait_for(pred, timeout, what, step=0.05):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    raise TestFailure("timed out after %ss: %s" % (timeout, what))
+
+
+def pick(seq, rnd=random):
+    return seq[rnd.randrange(len(seq))]
+
+
+def rmtree(path):
+    shutil.rmtree(path, ignore_errors=True)
