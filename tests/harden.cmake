@@ -32,3 +32,19 @@ if(TARGET regsign-sandbox)
     endif()
   endif()
 endif()
+
+# The storage-fault shim (LD_PRELOAD) for the daemon's EIO/ENOSPC tests, and its
+# own test through a small probe program. The shim is built without sanitizers
+# so that any program of either build can preload it.
+add_library(regsign-eio-shim SHARED ${CMAKE_CURRENT_SOURCE_DIR}/faults/eio_shim.c)
+target_compile_options(regsign-eio-shim PRIVATE -fno-sanitize=all)
+target_link_options(regsign-eio-shim PRIVATE -fno-sanitize=all)
+target_link_libraries(regsign-eio-shim PRIVATE ${CMAKE_DL_LIBS})
+add_executable(eio_probe ${CMAKE_CURRENT_SOURCE_DIR}/faults/eio_probe.c)
+target_link_libraries(eio_probe PRIVATE PkgConfig::SQLITE)
+set_target_properties(eio_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin/tests)
+regsign_add_test(test_eio_shim SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/faults/test_eio_shim.c
+                 TIMEOUT 120)
+target_compile_definitions(test_eio_shim PRIVATE
+  EIO_PROBE="$<TARGET_FILE:eio_probe>" EIO_SHIM_LIB="$<TARGET_FILE:regsign-eio-shim>")
+add_dependencies(test_eio_shim eio_probe regsign-eio-shim)
