@@ -12,11 +12,15 @@ function(regsign_add_attack_test name)
   cmake_parse_arguments(A "" "SCRIPT;TIMEOUT;KNOWN_BUG" "" ${ARGN})
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT 900)
-  endif()
+    # 5. Hostile frames and CSRs against the running daemon.
+  regsign_add_attack_test(attack_badinput SCRIPT test_attack_badinput.py TIMEOUT 600)
+endif()
   set(labels attack)
   if(A_KNOWN_BUG)
     list(APPEND labels known-bug)
-  endif()
+    # 5. Hostile frames and CSRs against the running daemon.
+  regsign_add_attack_test(attack_badinput SCRIPT test_attack_badinput.py TIMEOUT 600)
+endif()
   regsign_add_script_test(${name}
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/attack/${A_SCRIPT}
     TIMEOUT ${A_TIMEOUT} LABELS "${labels}")
@@ -27,10 +31,14 @@ function(regsign_add_attack_test name)
     "REGSIGN_SANITIZE=$<BOOL:${REGSIGN_SANITIZE}>")
   if(A_KNOWN_BUG)
     set_tests_properties(${name} PROPERTIES DISABLED TRUE)
-  endif()
+    # 5. Hostile frames and CSRs against the running daemon.
+  regsign_add_attack_test(attack_badinput SCRIPT test_attack_badinput.py TIMEOUT 600)
+endif()
 endfunction()
 
 if(TARGET regsignd AND TARGET regsign AND TARGET regsign-ceremony AND Python3_Interpreter_FOUND)
   # 1. kill -9 during a stream of issuances and revocations, 50 rounds.
   regsign_add_attack_test(attack_kill9 SCRIPT test_attack_kill9.py TIMEOUT 1200)
+  # 5. Hostile frames and CSRs against the running daemon.
+  regsign_add_attack_test(attack_badinput SCRIPT test_attack_badinput.py TIMEOUT 600)
 endif()
