@@ -55,6 +55,7 @@ struct server_conn {
 	uint32_t pending;  /* requests delivered and not yet answered */
 	size_t wbytes;     /* reply bytes handed to uv_write and not yet written */
 	int close_after;   /* close when the writes drain */
+	int in_frames;     /* conn_frames is running (no re-entry) */
 };
 
 struct server_write {
@@ -295,7 +296,9 @@ conn_frames(server_conn_t *c)
 	int r = 0;
 
 	c->expect = 0;
-	while (!c->closing && !c->no_more_reads && c->rx_len > off) {
+	/* Frames already read wait in the buffer while replies pile up. */
+	while (!c->closing && !c->no_more_reads && c->rx_len > off &&
+	       c->wbytes <= s->opts.write_high_water) {
 		size_t fsize = 0;
 		int e = proto_frame_peek(c->rx + off, c->rx_len - off, s->opts.max_frame, &fsize);
 
@@ -355,13 +358,19 @@ read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	}
 	c->rx_len += (size_t)nread;
 	server_conn_ref(c);
+	c->in_frames = 1;
 	(void)conn_frames(c);
+	c->in_frames = 0;
 	if (!c->closing)
 		conn_maybe_read(c);
 	server_conn_unref(c);
 }
 
-/* Starts or stops reading according to the connection's state. */
+/*
+ * Starts or stops reading according to the connection's state; before it
+ * starts again, it hands on the frames backpressure held in the buffer.
+ * The caller holds a reference on c.
+ */
 static void
 conn_maybe_read(server_conn_t *c)
 {
@@ -376,6 +385,14 @@ conn_maybe_read(server_conn_t *c)
 		want = c->wbytes <= hw;
 	else
 		want = c->wbytes <= hw / 2;
+	if (want && !c->read_on && c->rx_len > 0 && !c->in_frames) {
+		/* Frames held back by backpressure go first. (Every caller holds a
+		 * reference on c, so the frame callback cannot free it here.) */
+		c->in_frames = 1;
+		(void)conn_frames(c);
+		c->in_frames = 0;
+		want = !c->closing && !c->no_more_reads && c->wbytes <= hw;
+	}
 	if (want && !c->read_on) {
 		if (uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb) == 0)
 			c->read_on = 1;

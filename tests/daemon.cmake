@@ -16,3 +16,15 @@ if(TARGET regsignd AND Python3_Interpreter_FOUND)
     endif()
   endforeach()
 endif()
+
+# Unit tests of the daemon's own modules (compiled in: they are not libraries).
+if(TARGET regsignd AND TARGET regsign-store)
+  regsign_add_test(test_commit
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_commit.c ${CMAKE_SOURCE_DIR}/signer/commit.c
+    LIBS regsign-store PkgConfig::LIBUV Threads::Threads TIMEOUT 120 LABELS daemon)
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_server.c)
+    regsign_add_test(test_server
+      SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_server.c ${CMAKE_SOURCE_DIR}/signer/server.c
+      LIBS regsign-proto PkgConfig::LIBUV Threads::Threads TIMEOUT 120 LABELS daemon)
+  endif()
+endif()
