@@ -37,7 +37,12 @@ struct server {
 	void (*close_cb)(void *arg);
 	void *close_arg;
 	int listener_closed;
+	uv_timer_t drain;          /* bounds how long closing waits for replies */
+	int drain_closed;
 };
+
+/* How long server_close lets connections finish writing their replies. */
+#define SERVER_DRAIN_MS 5000
 
 struct server_conn {
 	uv_pipe_t pipe;
@@ -85,7 +90,7 @@ server_strerror(int err)
 static void
 server_maybe_done(server_t *s)
 {
-	if (!s->closing || s->n_alive > 0 || !s->listener_closed)
+	if (!s->closing || s->n_alive > 0 || !s->listener_closed || !s->drain_closed)
 		return;
 	void (*cb)(void *) = s->close_cb;
 	void *arg = s->close_arg;
@@ -128,6 +133,16 @@ conn_close_cb(uv_handle_t *h)
 	server_conn_unref(h->data);
 }
 
+static void drain_closed_cb(uv_handle_t *h);
+
+/* Once a closing server has no connection left, its drain timer goes too. */
+static void
+drain_maybe_close(server_t *s)
+{
+	if (s->closing && s->conns == NULL && !uv_is_closing((uv_handle_t *)&s->drain))
+		uv_close((uv_handle_t *)&s->drain, drain_closed_cb);
+}
+
 static void
 conn_begin_close(server_conn_t *c)
 {
@@ -145,6 +160,7 @@ conn_begin_close(server_conn_t *c)
 	c->prev = c->next = NULL;
 	s->n_conns--;
 	uv_close((uv_handle_t *)&c->pipe, conn_close_cb);
+	drain_maybe_close(s);
 }
 
 void
@@ -191,7 +207,7 @@ write_cb(uv_write_t *req, int status)
 	server_conn_t *c = w->conn;
 
 	c->wbytes -= w->len;
-	if (status < 0 || w->close_after)
+	if (status < 0 || w->close_after || (c->close_after && c->wbytes == 0))
 		conn_begin_close(c);
 	free(w->data);
 	free(w);
@@ -510,6 +526,8 @@ server_open(uv_loop_t *loop, const struct server_options *opts,
 		goto out;
 	s->listener.data = s;
 	s->listening = 1;
+	uv_timer_init(loop, &s->drain);
+	s->drain.data = s;
 	old = umask(0777 & ~(mode_t)opts->mode);
 	e = uv_pipe_bind(&s->listener, s->path);
 	umask(old);
@@ -522,10 +540,11 @@ server_open(uv_loop_t *loop, const struct server_options *opts,
 out:
 	if (s) {
 		if (s->listening) {
-			/* The handle must be closed through the loop; free the rest then. */
+			/* The handles must be closed through the loop; free the rest then. */
 			s->closing = 1;
 			s->listening = 0;
 			uv_close((uv_handle_t *)&s->listener, NULL);
+			uv_close((uv_handle_t *)&s->drain, NULL);
 			uv_run(loop, UV_RUN_NOWAIT);
 		}
 		free(s->path);
@@ -563,9 +582,30 @@ server_stop_reading(server_t *s)
 		conn_maybe_read(c);
 }
 
+static void
+drain_closed_cb(uv_handle_t *h)
+{
+	server_t *s = h->data;
+
+	s->drain_closed = 1;
+	server_maybe_done(s);
+}
+
+/* The drain time is over: close whatever still has replies queued. */
+static void
+drain_cb(uv_timer_t *t)
+{
+	server_t *s = t->data;
+
+	while (s->conns)
+		conn_begin_close(s->conns); /* the last one closes the timer */
+}
+
 void
 server_close(server_t *s, void (*close_cb)(void *arg), void *arg)
 {
+	server_conn_t *c, *next;
+
 	if (s == NULL)
 		return;
 	s->close_cb = close_cb;
@@ -573,7 +613,19 @@ server_close(server_t *s, void (*close_cb)(void *arg), void *arg)
 	if (s->listening)
 		server_stop_accepting(s);
 	s->closing = 1;
-	while (s->conns)
-		conn_begin_close(s->conns);
+	/* Replies already queued still reach their peers (for a while). */
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		if (c->wbytes == 0) {
+			conn_begin_close(c);
+		} else {
+			c->no_more_reads = 1;
+			c->close_after = 1;
+			conn_maybe_read(c);
+		}
+	}
+	if (s->conns)
+		uv_timer_start(&s->drain, drain_cb, SERVER_DRAIN_MS, 0);
+	drain_maybe_close(s);
 	server_maybe_done(s);
 }

@@ -104,7 +104,9 @@ void server_stop_reading(server_t *s);
 /**
  * Closes the listener and every connection, removes the socket file, and
  * calls @p close_cb once every connection has been released (all references
- * dropped). NULL is a no-op.
+ * dropped). Connections with replies still queued are read no more and close
+ * once those are written (a peer that does not read them is cut off after
+ * a few seconds). NULL is a no-op.
  */
 void server_close(server_t *s, void (*close_cb)(void *arg), void *arg);
 

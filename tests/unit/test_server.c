@@ -46,6 +46,7 @@ struct fx {
 	uint32_t held_id[HELD_MAX];
 	int n_held;
 	int release;                 /* client asks the loop to answer the held requests */
+	int close_now;               /* client asks the loop to close the server */
 	/* client */
 	void (*scenario)(struct fx *f);
 	int client_done;
@@ -239,6 +240,13 @@ run_scenario(struct fx *f, void (*scenario)(struct fx *f))
 	for (int k = 0; k < 30000 && !get(f, &f->client_done); k++) {
 		uv_run(&f->loop, UV_RUN_NOWAIT);
 		uv_mutex_lock(&f->mu);
+		if (f->close_now) {
+			f->close_now = 0;
+			uv_mutex_unlock(&f->mu);
+			server_close(f->srv, closed_cb, f);
+			f->srv = NULL;
+			uv_mutex_lock(&f->mu);
+		}
 		if (f->release) {
 			f->release = 0;
 			for (int i = 0; i < f->n_held; i++) {
@@ -520,6 +528,43 @@ test_backpressure(void **state)
 }
 
 static void
+sc_drain(struct fx *f)
+{
+	uint8_t fr[9];
+	uint32_t id, code;
+	int fd = client_connect(f);
+
+	CCHECK(f, fd >= 0);
+	frame_hdr(fr, 5, PROTO_OP_CRL, 42);
+	CCHECK(f, write(fd, fr, sizeof(fr)) == (ssize_t)sizeof(fr));
+	usleep(300 * 1000); /* the 1 MiB reply is queued, most of it unwritten */
+	uv_mutex_lock(&f->mu);
+	f->close_now = 1;
+	uv_mutex_unlock(&f->mu);
+	usleep(300 * 1000);
+	/* The whole reply still arrives, then the connection ends. */
+	CCHECK(f, read_reply(fd, &id, &code) == 0);
+	CCHECK(f, id == 42);
+	CCHECK(f, at_eof(fd));
+	close(fd);
+}
+
+static void
+test_close_drains_replies(void **state)
+{
+	struct fx *f = *state;
+
+	f->reply_size = 1024 * 1024;
+	run_scenario(f, sc_drain);
+	for (int k = 0; k < 1000 && !f->closed; k++) {
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	assert_int_equal(f->closed, 1);
+	assert_int_equal(access(f->path, F_OK), -1); /* the socket file is gone */
+}
+
+static void
 test_live_socket_kept(void **state)
 {
 	struct fx *f = *state;
@@ -555,6 +600,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_queue_depth_busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live_socket_kept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_drains_replies, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
