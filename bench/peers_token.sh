@@ -4,6 +4,8 @@
 #    with the token's KSK and ZSK named by PKCS#11 URIs;
 #  - Knot DNS with a pkcs11 keystore (Knot makes its own KSK and ZSK in the
 #    token at start): start to first signed SOA, then a full re-sign.
+# Then, on Knot's signed zone, the time from a dynamic update deleting one
+# device name to the new serial served (median of five, and the maximum).
 # Prints RESULT lines in the form of the anchors' peers.sh. Each signed zone
 # is checked with ldns-verify-zone (ldns) or by Knot serving a signed SOA.
 #
@@ -78,9 +80,35 @@ EOF
 	res "knot-pkcs11-full-resign threads=$TH N=$N wall_s=$(python3 -c "print(round($t1-$t0,3))")" \
 		"maxrss_kb=$(awk '/VmHWM/{print $2}' /proc/$kp/status)" \
 		"records_per_s=$(rate "$N" "$(python3 -c "print($t1-$t0)")")"
+	knot_update "$kp"
 	knotc -c "$K/knot.conf" stop >/dev/null
 	wait "$kp" || true
 	rm -rf "$K"
+}
+
+# The reference of issue 5 target 3: one device name deleted through Knot's
+# dynamic update, from sending the update to the new serial served (Knot
+# re-signs the changed NSEC and SOA with the token's keys). Five deletions.
+knot_update() {
+	local kp=$1 names i s0 t0 t1 all=""
+	names=$(awk '$4 == "CERT" { print $1 }' "$ZONE" | head -5)
+	for name in $names; do
+		s0=$(knot_serial "$KP")
+		t0=$(date +%s.%N)
+		printf 'server 127.0.0.1 %s\nzone iotregistry.test.\nupdate delete %s\nsend\n' \
+			"$KP" "$name" | knsupdate >/dev/null ||
+			{ echo "FAILED: knsupdate"; return 1; }
+		for i in $(seq 1 3000); do
+			[ "$(knot_serial "$KP")" != "$s0" ] && break
+			sleep 0.005
+		done
+		t1=$(date +%s.%N)
+		[ "$(knot_serial "$KP")" != "$s0" ] || { echo "FAILED: no new serial after update"; return 1; }
+		all="$all $(python3 -c "print(round($t1-$t0,4))")"
+	done
+	res "knot-pkcs11-ddns-delete threads=$TH N=$N wall_s=$(echo $all | tr ' ' '\n' | sort -n |
+		awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}') max_s=$(echo $all | tr ' ' '\n' |
+		sort -n | tail -1) samples=$(echo $all | tr ' ' ',')"
 }
 
 ldns_run

@@ -2,7 +2,7 @@
 # bench/run.sh: regsign's benchmark suite against the anchors (issue 5).
 #
 #   bench/run.sh [--smoke] [--devices N] [--out DIR] [--seconds S] [--clients N]
-#                [--keep] [--no-peers]
+#                [--keep] [--peers all|token|none]
 #
 # From a fresh clone: builds (its own build directory, unless REGSIGN_BIN_DIR
 # and REGSIGN_BUILD_DIR name a built tree, as under ctest), makes a SoftHSM
@@ -29,7 +29,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(dirname "$here")
-smoke=0 devices=1000000 out=$PWD/bench-out seconds=10 clients=16 keep=0 peers=1
+smoke=0 devices=1000000 out=$PWD/bench-out seconds=10 clients=16 keep=0 peers=all
 while [ $# -gt 0 ]; do
 	case $1 in
 	--smoke) smoke=1 ;;
@@ -38,7 +38,8 @@ while [ $# -gt 0 ]; do
 	--seconds) seconds=$2; shift ;;
 	--clients) clients=$2; shift ;;
 	--keep) keep=1 ;;
-	--no-peers) peers=0 ;;
+	--peers) peers=$2; shift ;;
+	--no-peers) peers=none ;;
 	-h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -160,12 +161,31 @@ measure() {
 	fi
 	measure_r "$raw/$name.r_after"
 }
+# user + system CPU time of a process, in clock ticks (0 if it is gone)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/${1:-0}/stat" 2>/dev/null || echo 0; }
 not_measurable() { echo "not_measurable: $2" >"$raw/$1.status"; log "$1: not measurable yet: $2"; }
 
 # ---- 1. the load generator against a fake daemon ----
 measure loadgen_check python3 "$here/loadgen_check.py" "$bin/regsign"
 
 # ---- 2. the daemon over its socket ----
+# The disk's fsync latency where the daemon keeps its state: a durable reply
+# waits for at least two (intent, then change), so it bounds REVOKE's p99.
+python3 - "$dev/state" >"$raw/fsync.json" <<'EOF'
+import json, os, sys, time
+path = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+v = []
+for i in range(200):
+    os.pwrite(fd, os.urandom(4096), (i % 16) * 4096)
+    t = time.monotonic()
+    os.fsync(fd)
+    v.append((time.monotonic() - t) * 1e3)
+os.close(fd)
+os.unlink(path)
+v.sort()
+print(json.dumps({"p50": round(v[99], 3), "p99": round(v[197], 3), "max": round(v[-1], 3)}))
+EOF
 daemon_ops="sign_rrset issue revoke"
 if [ -x "$bin/regsignd" ]; then
 	sock=$dev/regsignd.sock
@@ -179,13 +199,26 @@ if [ -x "$bin/regsignd" ]; then
 		sleep 0.2
 	done
 	if [ $up = 1 ]; then
-		lg() { "$bin/regsign" -s "$sock" -t 120 bench --json --clients "$clients" \
-			--seconds "$seconds" --warmup "$([ $smoke = 1 ] && echo 0.2 || echo 1)" "$@"; }
-		measure sign_rrset lg --op sign-rrset
+		hpid=$(cat "/proc/$dpid/task/$dpid/children" 2>/dev/null | awk '{print $1}')
+		# lg NAME ARGS: the load generator (its own CPU time on stderr), and
+		# the CPU time the front and the HSM process spent meanwhile, in
+		# clock ticks, to raw/NAME.cpu: where a daemon's time goes.
+		lg() {
+			local name=$1 f0 h0 rc=0
+			shift
+			f0=$(cpu_ticks "$dpid") h0=$(cpu_ticks "$hpid")
+			/usr/bin/time -f 'loadgen-cpu: %U %S' "$bin/regsign" -s "$sock" -t 120 bench \
+				--json --clients "$clients" --seconds "$seconds" \
+				--warmup "$([ $smoke = 1 ] && echo 0.2 || echo 1)" "$@" || rc=$?
+			echo "$f0 $h0 $(cpu_ticks "$dpid") $(cpu_ticks "$hpid") $(getconf CLK_TCK)" \
+				>"$raw/$name.cpu"
+			return $rc
+		}
+		measure sign_rrset lg sign_rrset --op sign-rrset
 		# The example policy's profile (regsignd wants one named).
-		measure issue lg --op issue --profile device
+		measure issue lg issue --op issue --profile device
 		# Target 3: a steady 100 revocations/s, latency to the durable reply.
-		measure revoke lg --op revoke --profile device --rate 100 --clients 4 \
+		measure revoke lg revoke --op revoke --profile device --rate 100 --clients 4 \
 			--prepare $(( (seconds + 2) * 100 + 100 ))
 		"$bin/regsign" -s "$sock" zone-status --json >"$raw/zone_status.json" 2>/dev/null || true
 	else
@@ -222,14 +255,18 @@ else
 fi
 
 # ---- 4. the peers on the same zone ----
-if [ $peers = 1 ]; then
+case $peers in all|token|none) ;; *) die "--peers all|token|none" ;; esac
+if [ $peers != none ]; then
 	measure peers_token "$here/peers_token.sh" "$zone" "$tmp/peers-token" "$(freeport)" \
 		"$token" "$dev/pin" regsign-ksk regsign-zsk 1
+else
+	not_measurable peers_token "not run (--peers none)"
+fi
+if [ $peers = all ]; then
 	# The anchors' peers.sh generates the same zone (same N, same seed).
 	measure peers_file "$tmp/anchors/peers.sh" "$devices" "$tmp/peers-file" "$(freeport)"
 else
-	not_measurable peers_token "--no-peers"
-	not_measurable peers_file "--no-peers"
+	not_measurable peers_file "not run (--peers $peers)"
 fi
 
 # ---- targets that need parts not built yet ----
