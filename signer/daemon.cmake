@@ -21,6 +21,7 @@ if(REGSIGND_OK AND TARGET regsign-policy AND TARGET regsign-hsm)
     ${CMAKE_CURRENT_LIST_DIR}/commit.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_ctx.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_dispatch.c
+    ${CMAKE_CURRENT_LIST_DIR}/ops_policy.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_issue.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_issue_store.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_revoke.c

@@ -50,7 +50,8 @@ enum ops_log_level {
 /** A policy object shared by the requests that started under it. */
 struct ops_policy {
 	struct policy *pol;
-	unsigned refs; /* loop thread only */
+	unsigned refs;        /* loop thread only */
+	char **first_profile; /* per caller index: its default profile, or NULL */
 };
 
 /** A caller's token bucket; kept across reloads by caller name. */
@@ -188,15 +189,34 @@ struct ops_req {
 void ops_log(struct ops_ctx *ctx, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* ---- ops_policy.c: the policy in force ---- */
+
 /** Takes / drops a reference on a policy (loop thread). */
 struct ops_policy *ops_policy_ref(struct ops_policy *p);
 void ops_policy_unref(struct ops_policy *p);
 
 /**
- * Installs @p pol as the policy in force (taking it over), updating the
- * callers' rate buckets. @return 0 or -1 (out of memory; nothing changed).
+ * Installs @p pol as the policy in force (taking it over, and
+ * @p first_profile from ops_policy_first_profiles(), which may be NULL),
+ * updating the callers' rate buckets.
+ * @return 0 or -1 (out of memory; nothing changed, nothing taken over).
  */
-int ops_policy_install(struct ops_ctx *ctx, struct policy *pol);
+int ops_policy_install(struct ops_ctx *ctx, struct policy *pol, char **first_profile);
+
+/**
+ * Each caller's first profile as the policy file lists it (by caller index,
+ * NULL where none), read from the file only if it is still byte for byte the
+ * one @p pol was loaded from. Does file I/O: call it off the loop.
+ * @return 0 with a malloc'd array in *out (ops_policy_install takes it), or -1.
+ */
+int ops_policy_first_profiles(const struct policy *pol, char ***out);
+
+/** Frees what ops_policy_first_profiles() made for @p pol (NULL is a no-op). */
+void ops_policy_defaults_free(char **first_profile, const struct policy *pol);
+
+/** The profile an empty ISSUE profile means for @p c, or NULL if none. */
+const char *ops_policy_default_profile(const struct ops_policy *p,
+				       const struct policy_caller *c);
 
 /** The rate bucket of a caller (NULL when it has no limit). */
 struct policy_ratelimit *ops_bucket_find(struct ops_ctx *ctx, const char *name);

@@ -359,11 +359,17 @@ ops_issue(struct ops_req *r)
 		return;
 	}
 	if (s->profile[0] == '\0') {
-		/* The policy library does not list a caller's profiles (yet). */
-		ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "builtin.profile",
-			       "a profile must be named (no default profile is known)");
-		ops_deny(r);
-		return;
+		/* An empty profile means the first the policy lists for the caller. */
+		const char *first = ops_policy_default_profile(r->pol, r->caller);
+
+		if (first == NULL) {
+			ops_req_refuse(r, PROTO_CODE_DENIED, "callers.profiles",
+				       "caller '%s' has no profile to issue under",
+				       r->caller->name);
+			ops_deny(r);
+			return;
+		}
+		snprintf(s->profile, sizeof(s->profile), "%s", first);
 	}
 	s->work.data = r;
 	if (uv_queue_work(r->ctx->loop, &s->work, csr_work, csr_done) != 0)

@@ -229,6 +229,7 @@ struct reload_job {
 	struct ops_ctx *ctx;
 	char path[PATH_MAX];
 	struct policy *pol;
+	char **first_profile;
 	char err[512];
 };
 
@@ -239,6 +240,8 @@ reload_work(uv_work_t *w)
 
 	if (policy_load(j->path, &j->pol, j->err, sizeof(j->err)) != 0)
 		j->pol = NULL;
+	else if (ops_policy_first_profiles(j->pol, &j->first_profile) != 0)
+		j->first_profile = NULL; /* no default profiles: ISSUE must name one */
 }
 
 static void
@@ -263,11 +266,14 @@ reload_after(uv_work_t *w, int status)
 		snprintf(j->err, sizeof(j->err), "%.200s: zone.name changed from %.100s to %.100s; the registry "
 			 "zone changes only with a restart", j->path, old_zone,
 			 policy_zone(j->pol)->name);
+		ops_policy_defaults_free(j->first_profile, j->pol);
 		policy_free(j->pol);
 		j->pol = NULL;
 	}
-	if (j->pol && ctx->closed == 0 && ops_policy_install(ctx, j->pol) != 0) {
+	if (j->pol && ctx->closed == 0 &&
+	    ops_policy_install(ctx, j->pol, j->first_profile) != 0) {
 		snprintf(j->err, sizeof(j->err), "out of memory installing the new policy");
+		ops_policy_defaults_free(j->first_profile, j->pol);
 		policy_free(j->pol);
 		j->pol = NULL;
 	}
@@ -485,6 +491,7 @@ ctx_open(struct ops_ctx *ctx, const char *config_path)
 {
 	struct hsmlink_options ho;
 	struct policy *pol = NULL;
+	char **first = NULL;
 	struct audit_opts ao;
 	struct audit_open_report rep;
 	char err[512];
@@ -506,7 +513,13 @@ ctx_open(struct ops_ctx *ctx, const char *config_path)
 		ops_log(ctx, OPS_LOG_ERR, "policy refused: %s", err);
 		return -1;
 	}
-	if (ops_policy_install(ctx, pol) != 0) {
+	if (ops_policy_first_profiles(pol, &first) != 0) {
+		ops_log(ctx, OPS_LOG_WARNING, "cannot list the callers' default profiles: "
+			"ISSUE requests must name a profile");
+		first = NULL;
+	}
+	if (ops_policy_install(ctx, pol, first) != 0) {
+		ops_policy_defaults_free(first, pol);
 		policy_free(pol);
 		return -1;
 	}

@@ -225,6 +225,28 @@ def t_reissue(d):
           "the replaced certificate is on the CRL (superseded): %s" % e.message)
 
 
+def t_default_profile(d):
+    """An empty profile means the caller's first profile (also through the CLI)."""
+    csr, _ = make_csr(d.base)
+    with d.client() as c:
+        r = c.issue(DEVICE, 20, "", csr)
+    check(r["index"] == 20, "ISSUE with an empty profile is served: %r" % r["index"])
+    rec = [x for x in d.audit_records() if x["type"] == "request" and x.get("index") == 20]
+    check(rec and rec[-1]["rule"] == "profiles.device", "decided under profile device: %r" %
+          rec[-1:])
+    csr_path = os.path.join(d.base, "cli.csr")
+    with open(csr_path, "wb") as f:
+        f.write(make_csr(d.base)[0])
+    p = run([d.regsign, "-s", d.sock, "issue", "--device", DEVICE, "--index", "21", "--csr",
+             csr_path])
+    check(p.returncode == 0 and "BEGIN CERTIFICATE" in p.stdout and "index: 21" in p.stdout,
+          "regsign issue without --profile: %s%s" % (p.stdout, p.stderr))
+    p = run([d.regsign, "-s", d.sock, "issue", "--device", DEVICE, "--index", "21",
+             "--profile", "nosuch", "--csr", csr_path])
+    check(p.returncode == 1 and "DENIED" in p.stderr,
+          "the CLI reports a refusal with exit status 1: %d %s" % (p.returncode, p.stderr))
+
+
 def t_chain(d):
     with d.client() as c:
         chain = c.chain()
@@ -304,5 +326,6 @@ def t_audit_tamper(d):
 if __name__ == "__main__":
     need_tool("openssl")
     main([t_start_checks, t_issue_verifies, t_issue_profile_exact, t_issue_idempotent,
-          t_pipelined_same_request, t_revoke_idempotent, t_crl, t_reissue, t_chain,
+          t_pipelined_same_request, t_revoke_idempotent, t_crl, t_reissue, t_default_profile,
+          t_chain,
           t_audit_verify, t_audit_tamper], Daemon("issue"))

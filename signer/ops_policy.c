@@ -1,0 +1,207 @@
+/*
+ * ops_policy.c - the policy in force: reference-counted so that a request
+ * keeps the policy it started under across a SIGHUP reload, the callers'
+ * rate buckets (kept across reloads by caller name), and each caller's
+ * default profile.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "policy/yconf.h"
+#include "signer/ops_ctx.h"
+
+/* ---- policy ---- */
+
+struct ops_policy *
+ops_policy_ref(struct ops_policy *p)
+{
+	if (p)
+		p->refs++;
+	return p;
+}
+
+static void
+defaults_free(char **d, size_t n)
+{
+	for (size_t i = 0; d && i < n; i++)
+		free(d[i]);
+	free(d);
+}
+
+void
+ops_policy_defaults_free(char **first_profile, const struct policy *pol)
+{
+	defaults_free(first_profile, pol ? policy_caller_count(pol) : 0);
+}
+
+void
+ops_policy_unref(struct ops_policy *p)
+{
+	if (p && --p->refs == 0) {
+		defaults_free(p->first_profile, policy_caller_count(p->pol));
+		policy_free(p->pol);
+		free(p);
+	}
+}
+
+struct policy_ratelimit *
+ops_bucket_find(struct ops_ctx *ctx, const char *name)
+{
+	for (size_t i = 0; i < ctx->n_buckets; i++)
+		if (strcmp(ctx->buckets[i].name, name) == 0)
+			return ctx->buckets[i].rl;
+	return NULL;
+}
+
+void
+ops_buckets_free(struct ops_ctx *ctx)
+{
+	for (size_t i = 0; i < ctx->n_buckets; i++) {
+		free(ctx->buckets[i].name);
+		policy_ratelimit_free(ctx->buckets[i].rl);
+	}
+	free(ctx->buckets);
+	ctx->buckets = NULL;
+	ctx->n_buckets = 0;
+}
+
+/*
+ * Makes the buckets of @p pol's callers: a caller that had a bucket keeps its
+ * tokens (a reload neither refills nor empties it) under the new rate.
+ */
+static int
+buckets_for(struct ops_ctx *ctx, const struct policy *pol, struct ops_bucket **out, size_t *n_out)
+{
+	size_t n = policy_caller_count(pol), i;
+	struct ops_bucket *b = calloc(n ? n : 1, sizeof(*b));
+	uint64_t now = uv_now(ctx->loop);
+
+	if (b == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		const struct policy_caller *c = policy_caller_at(pol, i);
+
+		if ((b[i].name = strdup(c->name)) == NULL)
+			goto fail;
+		if (c->rate_per_second <= 0)
+			continue;
+		for (size_t j = 0; j < ctx->n_buckets; j++) {
+			if (ctx->buckets[j].rl && strcmp(ctx->buckets[j].name, c->name) == 0) {
+				if (policy_ratelimit_set(ctx->buckets[j].rl, c->rate_per_second,
+							 c->rate_burst, now) != 0)
+					goto fail;
+				b[i].rl = ctx->buckets[j].rl;
+				ctx->buckets[j].rl = NULL; /* moved */
+				break;
+			}
+		}
+		if (b[i].rl == NULL &&
+		    policy_ratelimit_new(c->rate_per_second, c->rate_burst, now, &b[i].rl) != 0)
+			goto fail;
+	}
+	*out = b;
+	*n_out = n;
+	return 0;
+fail:
+	/* Buckets already moved go back to the old table's slots by name. */
+	for (size_t k = 0; k < n; k++) {
+		for (size_t j = 0; b[k].rl && j < ctx->n_buckets; j++) {
+			if (ctx->buckets[j].rl == NULL && strcmp(ctx->buckets[j].name, b[k].name) == 0) {
+				ctx->buckets[j].rl = b[k].rl;
+				b[k].rl = NULL;
+			}
+		}
+		free(b[k].name);
+		policy_ratelimit_free(b[k].rl);
+	}
+	free(b);
+	return -1;
+}
+
+int
+ops_policy_install(struct ops_ctx *ctx, struct policy *pol, char **first_profile)
+{
+	struct ops_policy *p = calloc(1, sizeof(*p));
+	struct ops_bucket *b = NULL;
+	size_t n = 0;
+
+	if (p == NULL || buckets_for(ctx, pol, &b, &n) != 0) {
+		free(p);
+		return -1;
+	}
+	p->first_profile = first_profile;
+	ops_buckets_free(ctx);
+	ctx->buckets = b;
+	ctx->n_buckets = n;
+	p->pol = pol;
+	p->refs = 1;
+	ops_policy_unref(ctx->policy);
+	ctx->policy = p;
+	return 0;
+}
+
+
+/*
+ * The policy library answers "may this caller use profile P?" but does not
+ * list a caller's profiles, and an ISSUE with an empty profile means the
+ * first one the policy lists for the caller (docs/PROTOCOL.md). So the file
+ * is read once more with the same strict YAML reader, and used only if its
+ * bytes are exactly those the policy object was made from (same SHA-256):
+ * each caller's first profile, by caller index, checked against the policy.
+ */
+int
+ops_policy_first_profiles(const struct policy *pol, char ***out)
+{
+	struct yconf_doc *doc = NULL;
+	const struct yconf_node *callers;
+	const unsigned char *bytes;
+	unsigned char sha[32];
+	size_t len, n = policy_caller_count(pol);
+	char **d = calloc(n ? n : 1, sizeof(*d));
+	int r = -1;
+
+	if (d == NULL || yconf_doc_load(policy_file(pol), 0, &doc, NULL, 0) != YCONF_OK)
+		goto out;
+	bytes = yconf_doc_bytes(doc, &len);
+	if (EVP_Digest(bytes, len, sha, NULL, EVP_sha256(), NULL) != 1 ||
+	    CRYPTO_memcmp(sha, policy_sha256(pol), 32) != 0)
+		goto out; /* the file changed since it was loaded */
+	callers = yconf_node_get(yconf_doc_root(doc), "callers");
+	for (size_t i = 0; i < yconf_node_count(callers); i++) {
+		const struct yconf_node *c = yconf_node_item(callers, i);
+		const char *name = yconf_node_scalar(yconf_node_get(c, "name"));
+		const char *first = yconf_node_scalar(
+			yconf_node_item(yconf_node_get(c, "profiles"), 0));
+		const struct policy_caller *pc = policy_caller_by_name(pol, name ? name : "");
+
+		if (pc == NULL || first == NULL || first[0] == '\0' ||
+		    policy_profile_find(pol, first) == NULL)
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			if (policy_caller_at(pol, k) == pc && d[k] == NULL &&
+			    (d[k] = strdup(first)) == NULL)
+				goto out;
+		}
+	}
+	*out = d;
+	d = NULL;
+	r = 0;
+out:
+	defaults_free(d, n);
+	yconf_doc_free(doc);
+	return r;
+}
+
+const char *
+ops_policy_default_profile(const struct ops_policy *p, const struct policy_caller *c)
+{
+	size_t n = policy_caller_count(p->pol);
+
+	for (size_t k = 0; p->first_profile && k < n; k++)
+		if (policy_caller_at(p->pol, k) == c)
+			return p->first_profile[k];
+	return NULL;
+}
