@@ -16,6 +16,7 @@ struct commit {
 	void *env;
 	void (*fatal)(void *arg, int err);
 	void *arg;
+	commit_group_fn group_hook;
 
 	uv_thread_t thread;
 	uv_mutex_t mu;
@@ -87,6 +88,9 @@ run_group(commit_t *c, struct commit_item *head, struct commit_item *stop, int *
 		ran_end = it->next;
 		n++;
 	}
+	/* What the group shares (e.g. one zone serial) is written last, in its transaction. */
+	if (status == COMMIT_OK && c->group_hook)
+		status = c->group_hook(c->env, head, (size_t)n);
 	if (status == COMMIT_OK) {
 		if ((serr = store_txn_commit(c->st)) != 0)
 			status = store_status(serr);
@@ -255,6 +259,18 @@ commit_submit(commit_t *c, struct commit_item *it)
 	list_append(&c->q_head, &c->q_tail, it);
 	uv_cond_signal(&c->cv);
 	uv_mutex_unlock(&c->mu);
+}
+
+void
+commit_group_hook_set(commit_t *c, commit_group_fn hook)
+{
+	c->group_hook = hook;
+}
+
+struct commit_item *
+commit_item_next(const struct commit_item *it)
+{
+	return it->next;
 }
 
 uint64_t

@@ -32,9 +32,11 @@
  * before them committed and before any later item (audit checkpoints, which
  * commit on their own).
  *
- * The zone joins the pipeline later the same way: an item's run may write
- * zone rows and journal entries in the group's transaction, and the group
- * could carry one zone serial for all its items.
+ * The zone joins the pipeline the same way: an item's run may write zone rows
+ * in the group's transaction, and the group hook (commit_group_hook_set) runs
+ * once per group, after its items and before the commit, to write what the
+ * group shares — one zone serial, one IXFR journal entry — so that every item
+ * of the group can answer with that serial.
  */
 #ifndef REGSIGN_SIGNER_COMMIT_H
 #define REGSIGN_SIGNER_COMMIT_H
@@ -83,6 +85,14 @@ struct commit_item {
 
 typedef struct commit commit_t;
 
+/**
+ * Writer thread, once per transaction after its items ran and before it
+ * commits: @p first is the group's first item and @p n their number (follow
+ * the items with commit_item_next()). Return like an item's run: a failure
+ * rolls the whole group back.
+ */
+typedef int (*commit_group_fn)(void *env, struct commit_item *first, size_t n);
+
 /** Counters, for STATUS and tests. */
 struct commit_stats {
 	uint64_t groups;       /**< transactions committed */
@@ -106,6 +116,15 @@ int commit_new(uv_loop_t *loop, store_t *st, void *env,
  * never inside this call.
  */
 void commit_submit(commit_t *c, struct commit_item *it);
+
+/**
+ * Sets the group hook (NULL for none). Call it before submitting items, or
+ * from the writer thread; it is not synchronised with a running group.
+ */
+void commit_group_hook_set(commit_t *c, commit_group_fn hook);
+
+/** The item after @p it in its group (for the group hook), or NULL. */
+struct commit_item *commit_item_next(const struct commit_item *it);
 
 /** Items submitted and not yet done. */
 uint64_t commit_pending(const commit_t *c);

@@ -22,6 +22,11 @@
 
 struct env {
 	store_t *st;
+	int hook_calls;
+	size_t hook_n;
+	int hook_fail;
+	int hook_in_txn;
+	int hook_all_ran;
 	uv_sem_t gate;      /* a blocking item waits on it */
 	int fatal_calls;
 	int fatal_err;
@@ -284,6 +289,57 @@ test_fatal_stops(void **state)
 	assert_int_equal(f->env.fatal_calls, 1);
 }
 
+static int
+group_hook(void *envp, struct commit_item *first, size_t n)
+{
+	struct env *env = envp;
+	size_t k = 0;
+
+	env->hook_calls++;
+	env->hook_n = n;
+	env->hook_in_txn = store_txn_active(env->st);
+	/* Every item of the group ran before the hook (checked on the main thread). */
+	env->hook_all_ran = 1;
+	for (struct commit_item *it = first; it && k < n; it = commit_item_next(it), k++)
+		if (((struct item *)it)->ran != 1)
+			env->hook_all_ran = 0;
+	if (store_meta_set_u64(env->st, "group", (uint64_t)n) != 0)
+		return COMMIT_ERR_STORAGE;
+	return env->hook_fail;
+}
+
+static void
+test_group_hook(void **state)
+{
+	struct fx *f = *state;
+	struct item blocker = { .block = 1, .it.flags = COMMIT_ALONE };
+	struct item it[3], bad = { .n = 9, .key = "bad" };
+	uint64_t v;
+
+	memset(it, 0, sizeof(it));
+	commit_group_hook_set(f->c, group_hook);
+	submit(f, &blocker);
+	for (int i = 0; i < 3; i++)
+		submit(f, &it[i]);
+	uv_sem_post(&f->env.gate);
+	wait_done(f, 4);
+	assert_int_equal(f->env.hook_calls, 1); /* ALONE items get no hook */
+	assert_int_equal(f->env.hook_n, 3);
+	assert_int_equal(f->env.hook_all_ran, 1);
+	assert_int_not_equal(f->env.hook_in_txn, 0);
+	assert_int_equal(store_meta_get_u64(f->env.st, "group", &v), 0);
+	assert_int_equal(v, 3);
+	/* A failing hook rolls the group back, items undone. */
+	f->env.hook_fail = COMMIT_ERR_STORAGE;
+	submit(f, &bad);
+	wait_done(f, 5);
+	assert_int_equal(bad.status, COMMIT_ERR_STORAGE);
+	assert_int_equal(bad.undone, 1);
+	assert_int_equal(store_meta_get_u64(f->env.st, "bad", &v), STORE_ENOTFOUND);
+	assert_int_equal(store_meta_get_u64(f->env.st, "group", &v), 0);
+	assert_int_equal(v, 3);
+}
+
 static void
 test_close_runs_queued(void **state)
 {
@@ -307,6 +363,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_failure_rolls_group_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alone_keeps_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fatal_stops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_hook, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_runs_queued, setup, teardown),
 	};
 
