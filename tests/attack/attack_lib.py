@@ -413,3 +413,98 @@ def pick(seq, rnd=random):
 
 def rmtree(path):
     shutil.rmtree(path, ignore_errors=True)
+
+
+# ---- load ----
+
+class Load:
+    """Client threads sending ISSUE (a new device each time) and, for some of
+    the certificates, REVOKE, each on its own connection, until stop().
+    Every request must get a reply: OK, or an error whose name is in
+    `allowed` (anything else, or a lost connection, is recorded in
+    self.errors). Results go to the ledger: acknowledged changes, and
+    refused ones in self.refused_issues [(dev, idx, name)]."""
+
+    def __init__(self, d, ledger, csrs, clients=4, allowed=("UNAVAILABLE",), tag=1,
+                 revoke_share=0.3, timeout=90, pause=0.0):
+        self.d = d
+        self.ledger = ledger
+        self.csrs = csrs
+        self.allowed = set(allowed)
+        self.tag = tag
+        self.revoke_share = revoke_share
+        self.timeout = timeout
+        self.pause = pause
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.errors = []
+        self.counts = {}
+        self.refused_issues = []
+        self.log = []   # (time, op, result name)
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True)
+                        for i in range(clients)]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def _count(self, op, name):
+        with self.lock:
+            self.counts[name] = self.counts.get(name, 0) + 1
+            self.log.append((time.time(), op, name))
+
+    def _run(self, client_no):
+        rnd = random.Random(client_no * 7919 + self.tag)
+        k = 0
+        try:
+            with self.d.client(timeout=self.timeout) as c:
+                while not self.stopping.is_set():
+                    k += 1
+                    dev = device_id(self.tag, client_no * 1000000 + k)
+                    csr = self.csrs[(client_no * 31 + k) % len(self.csrs)][0]
+                    try:
+                        rep = c.issue(dev, 1, "device", csr)
+                    except RegsignError as e:
+                        self._count("issue", e.name)
+                        with self.lock:
+                            self.refused_issues.append((dev, 1, e.name))
+                        if e.name not in self.allowed:
+                            self.errors.append("ISSUE %s: %s" % (dev, e))
+                        continue
+                    self._count("issue", "OK")
+                    self.ledger.ack_issue(dev, 1, csr, rep)
+                    if rnd.random() < self.revoke_share:
+                        try:
+                            self.ledger.ack_revoke(dev, 1, c.revoke(dev, 1,
+                                                                    reason="keyCompromise"))
+                            self._count("revoke", "OK")
+                        except RegsignError as e:
+                            self._count("revoke", e.name)
+                            if e.name not in self.allowed:
+                                self.errors.append("REVOKE %s: %s" % (dev, e))
+                    if self.pause:
+                        time.sleep(self.pause)
+        except Exception as e:  # noqa: BLE001 - a lost connection or a wrong answer
+            self.errors.append("client %d: %r" % (client_no, e))
+
+    def stop(self, timeout=120):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(timeout)
+            if t.is_alive():
+                self.errors.append("a client thread got no answer for %ds" % timeout)
+        return self
+
+    def ok_since(self, t0):
+        with self.lock:
+            return sum(1 for t, _, name in self.log if t >= t0 and name == "OK")
+
+
+def check_refused_not_done(d, refused):
+    """Requests answered with an error changed nothing (PROTOCOL §5): no
+    certificate for their device/index is in the store."""
+    stored = store_certs(d)
+    for dev, idx, name in refused:
+        check((dev, idx) not in stored, "ISSUE %s/%d was answered %s, yet the store holds its "
+              "certificate %s" % (dev, idx, name, stored.get((dev, idx))))
