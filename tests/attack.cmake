@@ -46,6 +46,10 @@ if(TARGET regsignd AND TARGET regsign AND TARGET regsign-ceremony AND Python3_In
     ARGS short-loss-audited TIMEOUT 300
     KNOWN_BUG "a recovered HSM loss between two status polls is not audited")
 
+  # 3. The token behind `p11-kit server`, killed with its p11-kit-remote
+  #    children under load and started again.
+  regsign_add_attack_test(attack_p11kit SCRIPT test_attack_p11kit.py TIMEOUT 600)
+
   # 5. Hostile frames and CSRs against the running daemon.
   regsign_add_attack_test(attack_badinput SCRIPT test_attack_badinput.py TIMEOUT 600)
 endif()

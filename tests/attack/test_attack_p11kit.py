@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""A network-style HSM that restarts under load (attack 3 of brief O).
+
+The development SoftHSM token is served by `p11-kit server` (Debian p11-kit)
+and regsignd's HSM process reaches it through p11-kit-client.so
+(p11-kit-modules), the way it would reach a network HSM. Under load, the
+server AND its per-connection `p11-kit-remote` children are killed with
+SIGKILL (killing only the server leaves existing sessions working and tests
+nothing), stay away for a while, and the server is started again on the
+same socket. Each time: the daemon does not crash, every request gets OK or
+UNAVAILABLE, service comes back by itself; the time from the server being
+back to the first successful ISSUE is printed (goal: at most 5 s; the test
+asserts a generous liveness bound). Afterwards nothing acknowledged is lost,
+nothing refused was done, nothing was done twice, the audit log verifies and
+records the HSM lost and recovered.
+
+3 restarts (REGSIGN_ATTACK_LONG=1: 15).
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from attack_lib import (LONG, SOFTHSM_MODULE, AttackDaemon, Ledger, Load,  # noqa: E402
+                        TestFailure, audit_invariants, check, check_ledger,
+                        check_refused_not_done, csr_pool, main, need_tool, pid_alive,
+                        pids_children, run, wait_for)
+
+RESTARTS = 15 if LONG else 3
+AWAY_S = 3.0          # longer than the daemon's 2 s HSM poll, so STATUS/audit see it
+BACK_BOUND_S = 30.0   # liveness bound; the goal (5 s) is printed, see the docstring
+STATE = {"servers": []}
+
+
+def client_module():
+    p = run(["pkg-config", "--variable=p11_module_path", "p11-kit-1"])
+    d = p.stdout.strip() if p.returncode == 0 and p.stdout.strip() else \
+        "/usr/lib/x86_64-linux-gnu/pkcs11"
+    path = os.path.join(d, "p11-kit-client.so")
+    check(os.path.exists(path), "%s is missing (apt-get install p11-kit-modules)" % path)
+    return path
+
+
+class P11KitDaemon(AttackDaemon):
+    def cleanup(self):
+        try:
+            super().cleanup()
+        finally:
+            stop_server(kill_children=True)
+
+
+def start_server(d):
+    """p11-kit server in the foreground, serving the dev token on d.p11sock."""
+    env = dict(os.environ, SOFTHSM2_CONF=os.path.join(d.dir, "softhsm2.conf"))
+    log = open(os.path.join(d.base, "p11-kit-server.log"), "a")
+    proc = subprocess.Popen([need_tool("p11-kit"), "server", "-f", "-n", d.p11sock,
+                             "--provider", SOFTHSM_MODULE, "pkcs11:token=regsign-dev"],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    log.close()
+    STATE["servers"].append(proc)
+    STATE["server"] = proc
+    # Ready when the socket accepts a connection.
+    import socket
+
+    def ready():
+        check(proc.poll() is None, "p11-kit server exited: %s" % open(
+            os.path.join(d.base, "p11-kit-server.log")).read())
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(d.p11sock)
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+    wait_for(ready, 30, "p11-kit server listening on %s" % d.p11sock)
+    return proc
+
+
+def server_family():
+    """PIDs of the running server and of its children (p11-kit-remote)."""
+    proc = STATE.get("server")
+    if proc is None or proc.poll() is not None:
+        return []
+    return [proc.pid] + pids_children(proc.pid)
+
+
+def stop_server(kill_children=True):
+    """SIGKILL the server we started and, by PID, its children."""
+    proc = STATE.get("server")
+    if proc is None:
+        return []
+    fam = server_family() if kill_children else [proc.pid]
+    for pid in fam:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    end = time.time() + 10
+    while any(pid_alive(p) for p in fam[1:]) and time.time() < end:
+        time.sleep(0.02)
+    STATE["server"] = None
+    return fam
+
+
+def t_setup(d):
+    d.p11sock = os.path.join(d.base, "p11.sock")
+    start_server(d)
+    cfg = d.config_text()
+    module = re.search(r"(?m)^  module: (.*)$", cfg).group(1)
+    cfg = cfg.replace("  module: %s\n" % module, "  module: %s\n" % client_module())
+    cfg = cfg.replace("  environment:\n", "  environment:\n    P11_KIT_SERVER_ADDRESS: "
+                      "unix:path=%s\n" % d.p11sock)
+    cfg = re.sub(r"(?m)^  recover-timeout: .*$", "  recover-timeout: 2s", cfg)
+    d.set_config(cfg)
+    d.start()
+    kids = pids_children(STATE["server"].pid)
+    check(kids, "the HSM process's connection has a p11-kit-remote child of the server")
+    STATE["csrs"] = csr_pool(d.base, 32)
+    STATE["ledger"] = Ledger()
+    STATE["refused"] = []
+    with d.client() as c:
+        c.issue("89123400000000000001", 1, "device", STATE["csrs"][0][0])
+
+
+def hsm_events(d):
+    return [r.get("event") for r in d.audit_records()
+            if r.get("type") == "event" and r.get("event", "").startswith("hsm-")]
+
+
+def t_restart_under_load(d):
+    times = []
+    events0 = len(hsm_events(d))
+    for i in range(RESTARTS):
+        load = Load(d, STATE["ledger"], STATE["csrs"], clients=4, tag=40 + i).start()
+        time.sleep(0.5)
+        rec0 = d.status()["hsm"]["recoveries"]
+        fam = stop_server(kill_children=True)
+        check(len(fam) >= 2, "killed the server and its p11-kit-remote children: %r" % fam)
+        time.sleep(AWAY_S)
+        start_server(d)
+        back = time.time()
+        try:
+            wait_for(lambda: load.ok_since(back) >= 1, BACK_BOUND_S,
+                     "a successful ISSUE after the p11-kit server is back")
+        except TestFailure:
+            load.stop()
+            raise TestFailure("no service %.0f s after the HSM returned (restart %d): %r\n%s" %
+                              (BACK_BOUND_S, i + 1, load.counts, d.log_text()))
+        first = min(t for t, _, name in load.log if t >= back and name == "OK")
+        times.append(first - back)
+        time.sleep(0.5)
+        load.stop()
+        check(not load.errors, "restart %d: wrong answers or lost requests: %r" %
+              (i + 1, load.errors[:5]))
+        check(d.proc.poll() is None, "the daemon survived the restart of its HSM")
+        STATE["refused"] += load.refused_issues
+        check(d.status()["hsm"]["recoveries"] > rec0, "STATUS counts the recovery")
+        print("     restart %d: %r, first success %.2f s after the server was back" %
+              (i + 1, load.counts, times[-1]), flush=True)
+    print("     recovery after the HSM was back: max %.2f s, mean %.2f s (goal <= 5 s)%s" %
+          (max(times), sum(times) / len(times),
+           "" if max(times) <= 5.0 else "  ** GOAL MISSED **"))
+    def lost_then_recovered():
+        ev = hsm_events(d)[events0:]
+        return "hsm-lost" in ev and "hsm-recovered" in ev[ev.index("hsm-lost"):]
+    try:
+        wait_for(lost_then_recovered, 10, "hsm-lost then hsm-recovered audited")
+    except TestFailure:
+        raise TestFailure("the audit log records the HSM lost, then recovered: %r" %
+                          hsm_events(d)[events0:])
+
+
+def t_nothing_lost_nothing_twice(d):
+    ledger = STATE["ledger"]
+    check_refused_not_done(d, STATE["refused"])
+    issues, revokes = audit_invariants(d, ledger)
+    check(d.stop() == 0, "SIGTERM: exit 0")
+    d.start()
+    n = check_ledger(d, ledger)
+    d.audit_verify(d.status()["audit"]["head"])
+    print("     %d acknowledged changes intact after restart; %d refused changed nothing; "
+          "audit: %d issued, %d revoked" % (n, len(STATE["refused"]), issues, revokes))
+    check(d.stop() == 0, "SIGTERM: exit 0")
+
+
+if __name__ == "__main__":
+    main([t_setup, t_restart_under_load, t_nothing_lost_nothing_twice],
+         P11KitDaemon("attack-p11kit"))
