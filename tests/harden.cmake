@@ -48,3 +48,15 @@ regsign_add_test(test_eio_shim SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/faults/test_e
 target_compile_definitions(test_eio_shim PRIVATE
   EIO_PROBE="$<TARGET_FILE:eio_probe>" EIO_SHIM_LIB="$<TARGET_FILE:regsign-eio-shim>")
 add_dependencies(test_eio_shim eio_probe regsign-eio-shim)
+
+# libFuzzer smoke run: builds every fuzz target with clang (ASan + UBSan) in
+# its own build directory, replays the committed corpora (seeds and past
+# crashes) and fuzzes each target for 10 s. The fuzz build is always
+# sanitized, so it is registered once, in the normal build. A missing clang
+# fails the test. Long runs: tests/fuzz/run.sh --long [HOURS].
+if(NOT REGSIGN_SANITIZE)
+  regsign_add_script_test(fuzz_smoke
+    COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/run.sh --build-dir ${CMAKE_BINARY_DIR}/fuzz
+            --time 10
+    TIMEOUT 1800 LABELS fuzz)
+endif()
