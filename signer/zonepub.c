@@ -1,0 +1,527 @@
+/*
+ * zonepub's life cycle, the scheduler and the choice of the next job.
+ *
+ * One job runs at a time (zonepub_job.c). When one ends, or work arrives
+ * while none runs, the pump (a uv_idle handle, so it runs at the end of the
+ * current loop iteration and without a timer's delay) picks the next: a
+ * rebuild of the working zone if a commit failed, otherwise the kinds take
+ * turns (group of requests and expiry removals, re-signing, zone file, bulk
+ * import) so that none can starve the others.
+ */
+#include "signer/zonepub_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t zp_now(const struct zonepub *zp)
+{
+	return zp->o.now ? zp->o.now(zp->o.arg) : (int64_t)time(NULL);
+}
+
+void zp_log(struct zonepub *zp, int level, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	if (zp->o.log == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	zp->o.log(zp->o.arg, level, buf);
+}
+
+void zp_fail(struct zonepub *zp, int err, const char *what)
+{
+	zp->s.failures++;
+	zp->s.last_error = err;
+	zp->s.last_error_time = zp_now(zp);
+	snprintf(zp->s.last_error_msg, sizeof(zp->s.last_error_msg), "%s: %s", what,
+		 zonepub_strerror(err));
+	zp_log(zp, ZONEPUB_LOG_ERR, "zone %s: %s", zone_origin(zp->served),
+	       zp->s.last_error_msg);
+}
+
+/* ---- Creating ---- */
+
+static void set_defaults(struct zonepub_opts *o)
+{
+	if (o->group_max == 0)
+		o->group_max = 256;
+	if (o->resign_budget == 0)
+		o->resign_budget = 10000;
+	if (o->resign_interval == 0)
+		o->resign_interval = 10;
+	if (o->expire_budget == 0)
+		o->expire_budget = 1000;
+	if (o->tick_ms == 0)
+		o->tick_ms = 1000;
+	if (o->margin_grace == 0)
+		o->margin_grace = 3 * o->resign_interval;
+	if (o->journal_max_diffs == 0)
+		o->journal_max_diffs = 10000;
+	if (o->journal_max_bytes == 0)
+		o->journal_max_bytes = 64u << 20;
+	if (o->journal_max_age == 0)
+		o->journal_max_age = 7 * 86400;
+}
+
+static void pump_cb(uv_idle_t *h);
+static void tick_cb(uv_timer_t *t);
+
+int zonepub_new(uv_loop_t *loop, const struct zonepub_opts *opts, struct zonepub **out)
+{
+	struct zonepub *zp = NULL;
+	struct zone_params sp;
+	int r = ZONEPUB_EINVAL;
+
+	*out = NULL;
+	if (loop == NULL || opts == NULL || opts->params == NULL || opts->signer.sign == NULL)
+		return r;
+	if ((zp = calloc(1, sizeof(*zp))) == NULL)
+		return ZONEPUB_ENOMEM;
+	zp->loop = loop;
+	zp->o = *opts;
+	zp->o.zone_file = NULL;
+	set_defaults(&zp->o);
+	r = ZONEPUB_ENOMEM;
+	if (opts->zone_file && (zp->o.zone_file = strdup(opts->zone_file)) == NULL)
+		goto fail;
+	if (zp_params_copy(opts->params, &zp->params, &zp->params_mem) != 0)
+		goto fail;
+	zp->o.params = &zp->params;
+	if ((r = zone_new(&zp->params, &zp->working)) != 0)
+		goto zfail;
+	/* The served zone replays versions the working zone verified. */
+	sp = zp->params;
+	sp.verify = false;
+	if ((r = zone_new(&sp, &zp->served)) != 0)
+		goto zfail;
+	r = ZONEPUB_ENOMEM;
+	if (uv_mutex_init(&zp->mu) != 0)
+		goto fail;
+	if (uv_cond_init(&zp->cv) != 0) {
+		uv_mutex_destroy(&zp->mu);
+		goto fail;
+	}
+	if (zp_thread_start(zp) != 0 || uv_async_init(loop, &zp->wake, zp_wake) != 0) {
+		zp_thread_stop(zp);
+		uv_cond_destroy(&zp->cv);
+		uv_mutex_destroy(&zp->mu);
+		goto fail;
+	}
+	zp->wake.data = zp;
+	uv_idle_init(loop, &zp->pump);
+	zp->pump.data = zp;
+	uv_timer_init(loop, &zp->tick);
+	zp->tick.data = zp;
+	zp->handles_open = 3;
+	zp->last_kind = ZP_JOB_KINDS - 1;
+	*out = zp;
+	return 0;
+zfail:
+	r = zonepub_err_from_zone(r);
+fail:
+	zone_free(zp->working);
+	zone_free(zp->served);
+	free(zp->params_mem);
+	free((char *)zp->o.zone_file);
+	free(zp);
+	return r;
+}
+
+int zonepub_start(struct zonepub *zp, commit_t *commit)
+{
+	if (zp->state != ZP_LOADED || commit == NULL)
+		return ZONEPUB_ESTATE;
+	zp->commit = commit;
+	zp->state = ZP_STARTED;
+	zp->apex_wanted = zone_serial(zp->served) == 0;
+	zp->last_resign = zp_now(zp);
+	zp->s.zone_file_time = zp->last_resign;
+	uv_timer_start(&zp->tick, tick_cb, zp->o.tick_ms, zp->o.tick_ms);
+	zp_pump_soon(zp);
+	return 0;
+}
+
+/* ---- Submitting ---- */
+
+void zonepub_submit(struct zonepub *zp, struct zonepub_req *rq)
+{
+	rq->status = 0;
+	rq->next = NULL;
+	if (zp->state == ZP_CLOSING || zp->state == ZP_CLOSED) {
+		rq->done(rq, ZONEPUB_ECLOSED, zone_serial(zp->served));
+		return;
+	}
+	if (zp->q_tail)
+		zp->q_tail->next = rq;
+	else
+		zp->q_head = rq;
+	zp->q_tail = rq;
+	zp->q_len++;
+	zp_pump_soon(zp);
+}
+
+void zonepub_bulk_import(struct zonepub *zp, struct zonepub_bulk *b)
+{
+	b->next = NULL;
+	if (zp->state == ZP_CLOSING || zp->state == ZP_CLOSED) {
+		b->done(b, ZONEPUB_ECLOSED, zone_serial(zp->served));
+		return;
+	}
+	if (zp->bulk_tail)
+		zp->bulk_tail->next = b;
+	else
+		zp->bulk_head = b;
+	zp->bulk_tail = b;
+	zp_pump_soon(zp);
+}
+
+int zonepub_zone_file_write(struct zonepub *zp, void (*done)(void *arg, int status,
+							       uint32_t serial),
+			    void *arg)
+{
+	struct zp_filereq *f;
+
+	if (zp->o.zone_file == NULL)
+		return ZONEPUB_EINVAL;
+	if (zp->state != ZP_STARTED && zp->state != ZP_LOADED)
+		return ZONEPUB_ESTATE;
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return ZONEPUB_ENOMEM;
+	f->done = done;
+	f->arg = arg;
+	if (zp->file_tail)
+		zp->file_tail->next = f;
+	else
+		zp->file_head = f;
+	zp->file_tail = f;
+	zp_pump_soon(zp);
+	return 0;
+}
+
+/* ---- The scheduler ---- */
+
+void zonepub_tick(struct zonepub *zp)
+{
+	int64_t now = zp_now(zp);
+	const struct zp_expiry *top;
+
+	if (zp->state != ZP_STARTED)
+		return;
+	if (now - zp->last_resign >= (int64_t)zp->o.resign_interval) {
+		zp->resign_wanted = true;
+		zp->last_resign = now;
+	}
+	if (zp->o.zone_file && zp->o.zone_file_interval &&
+	    now - zp->s.zone_file_time >= (int64_t)zp->o.zone_file_interval &&
+	    zone_serial(zp->served) != zp->s.zone_file_serial)
+		zp->file_due = true;
+	top = zp_heap_top(zp);
+	if (zp->resign_wanted || zp->file_due || (top && top->not_after <= now))
+		zp_pump_soon(zp);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+	zonepub_tick(t->data);
+}
+
+/* ---- Choosing and starting jobs ---- */
+
+static struct zp_job *job_new(struct zonepub *zp, enum zp_job_kind kind, int64_t now)
+{
+	struct zp_job *job = calloc(1, sizeof(*job));
+
+	if (job) {
+		job->zp = zp;
+		job->kind = kind;
+		job->now = now;
+	}
+	return job;
+}
+
+static bool expiry_due(const struct zonepub *zp, int64_t now)
+{
+	const struct zp_expiry *top = zp_heap_top(zp);
+
+	return top != NULL && top->not_after <= now;
+}
+
+static bool kind_ready(const struct zonepub *zp, int kind, int64_t now)
+{
+	switch (kind) {
+	case ZP_JOB_GROUP:
+		return zp->q_head || zp->apex_wanted || expiry_due(zp, now);
+	case ZP_JOB_RESIGN:
+		return zp->resign_wanted && zone_serial(zp->served) != 0;
+	case ZP_JOB_FILE:
+		return (zp->file_head || zp->file_due) && zone_serial(zp->served) != 0;
+	case ZP_JOB_BULK:
+		return zp->bulk_head != NULL;
+	}
+	return false;
+}
+
+/* A group: the queued requests (at most group_max) and due expiry removals. */
+static int group_fill(struct zonepub *zp, struct zp_job *job)
+{
+	size_t n = 0, max = zp->o.expire_budget;
+
+	while (zp->q_head && job->nreqs < zp->o.group_max) {
+		struct zonepub_req *rq = zp->q_head;
+		zp->q_head = rq->next;
+		if (zp->q_head == NULL)
+			zp->q_tail = NULL;
+		zp->q_len--;
+		rq->next = NULL;
+		if (job->reqs == NULL) {
+			job->reqs = rq;
+		} else {
+			struct zonepub_req *t = job->reqs;
+			while (t->next)
+				t = t->next;
+			t->next = rq;
+		}
+		job->nreqs++;
+	}
+	while (n < zp->nheap && n < max && zp->heap[0].not_after <= job->now) {
+		if (job->expired == NULL) {
+			job->expired = calloc(max, sizeof(*job->expired));
+			job->expired_ok = calloc(max, sizeof(*job->expired_ok));
+			if (job->expired == NULL || job->expired_ok == NULL)
+				return ZONEPUB_ENOMEM;
+		}
+		job->expired[n++] = zp->heap[0];
+		zp_heap_pop(zp);
+	}
+	job->nexpired = n;
+	zp->apex_wanted = false;
+	return 0;
+}
+
+static void pump(struct zonepub *zp)
+{
+	int64_t now = zp_now(zp);
+	struct zp_job *job = NULL;
+	int kind = -1;
+
+	if (zp->job != NULL || (zp->state != ZP_STARTED && zp->state != ZP_BROKEN))
+		return;
+	if (zp->state == ZP_BROKEN) {
+		/* Nothing may change any more: the daemon is going down. */
+		while (zp->q_head) {
+			struct zonepub_req *rq = zp->q_head;
+			zp->q_head = rq->next;
+			zp->q_len--;
+			rq->done(rq, ZONEPUB_EFATAL, zone_serial(zp->served));
+		}
+		zp->q_tail = NULL;
+		return;
+	}
+	if (zp->rebuild_needed) {
+		kind = ZP_JOB_REBUILD;
+	} else {
+		for (int k = 1; k <= ZP_JOB_KINDS; k++) {
+			int c = (zp->last_kind + k) % ZP_JOB_KINDS;
+			if (kind_ready(zp, c, now)) {
+				kind = c;
+				break;
+			}
+		}
+	}
+	if (kind < 0)
+		return;
+	if ((job = job_new(zp, kind, now)) == NULL) {
+		zp_fail(zp, ZONEPUB_ENOMEM, "job");
+		return;
+	}
+	if (kind != ZP_JOB_REBUILD)
+		zp->last_kind = kind;
+	switch (kind) {
+	case ZP_JOB_GROUP:
+		if (group_fill(zp, job) != 0) {
+			zp_fail(zp, ZONEPUB_ENOMEM, "group");
+			zp->job = job;
+			job->zerr = ZONE_ENOMEM;
+			/* Let the normal path hand the requests their error. */
+			uv_mutex_lock(&zp->mu);
+			zp->t_finished = job;
+			uv_mutex_unlock(&zp->mu);
+			uv_async_send(&zp->wake);
+			return;
+		}
+		break;
+	case ZP_JOB_RESIGN:
+		zp->resign_wanted = false;
+		break;
+	case ZP_JOB_FILE:
+		job->filereqs = zp->file_head;
+		zp->file_head = zp->file_tail = NULL;
+		zp->file_due = false;
+		break;
+	case ZP_JOB_BULK:
+		job->bulk = zp->bulk_head;
+		zp->bulk_head = job->bulk->next;
+		if (zp->bulk_head == NULL)
+			zp->bulk_tail = NULL;
+		job->bulk->next = NULL;
+		break;
+	}
+	zp_job_run(zp, job);
+}
+
+static void pump_cb(uv_idle_t *h)
+{
+	struct zonepub *zp = h->data;
+
+	uv_idle_stop(h);
+	zp->pump_active = false;
+	pump(zp);
+}
+
+void zp_pump_soon(struct zonepub *zp)
+{
+	if (zp->pump_active || zp->job != NULL || zp->handles_open < 3)
+		return;
+	zp->pump_active = true;
+	uv_idle_start(&zp->pump, pump_cb);
+}
+
+/* ---- Closing ---- */
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct zonepub *zp = h->data;
+
+	if (--zp->handles_open == 0) {
+		zp->state = ZP_CLOSED;
+		if (zp->close_cb)
+			zp->close_cb(zp->close_arg);
+	}
+}
+
+static void finish_close(struct zonepub *zp)
+{
+	zp_thread_stop(zp);
+	uv_close((uv_handle_t *)&zp->wake, handle_closed);
+	uv_close((uv_handle_t *)&zp->pump, handle_closed);
+	uv_close((uv_handle_t *)&zp->tick, handle_closed);
+}
+
+void zp_job_over(struct zonepub *zp)
+{
+	zp_job_free(zp->job);
+	zp->job = NULL;
+	if (zp->state == ZP_CLOSING)
+		finish_close(zp);
+	else
+		zp_pump_soon(zp);
+}
+
+void zonepub_close(struct zonepub *zp, void (*cb)(void *arg), void *arg)
+{
+	uint32_t serial;
+
+	if (zp == NULL || zp->state == ZP_CLOSING || zp->state == ZP_CLOSED)
+		return;
+	serial = zone_serial(zp->served);
+	zp->state = ZP_CLOSING;
+	zp->close_cb = cb;
+	zp->close_arg = arg;
+	uv_timer_stop(&zp->tick);
+	uv_idle_stop(&zp->pump);
+	zp->pump_active = false;
+	while (zp->q_head) {
+		struct zonepub_req *rq = zp->q_head;
+		zp->q_head = rq->next;
+		rq->done(rq, ZONEPUB_ECLOSED, serial);
+	}
+	zp->q_tail = NULL;
+	zp->q_len = 0;
+	while (zp->bulk_head) {
+		struct zonepub_bulk *b = zp->bulk_head;
+		zp->bulk_head = b->next;
+		b->done(b, ZONEPUB_ECLOSED, serial);
+	}
+	zp->bulk_tail = NULL;
+	while (zp->file_head) {
+		struct zp_filereq *f = zp->file_head;
+		zp->file_head = f->next;
+		if (f->done)
+			f->done(f->arg, ZONEPUB_ECLOSED, 0);
+		free(f);
+	}
+	zp->file_tail = NULL;
+	if (zp->job == NULL)
+		finish_close(zp);
+}
+
+void zonepub_free(struct zonepub *zp)
+{
+	if (zp == NULL)
+		return;
+	if (zp->handles_open > 0) {
+		/* Not closed: only the parts that need no loop can go. Callers
+		 * must close first; this keeps a misuse from leaking silently. */
+		return;
+	}
+	uv_cond_destroy(&zp->cv);
+	uv_mutex_destroy(&zp->mu);
+	zone_free(zp->working);
+	zone_free(zp->served);
+	zp_journal_clear(&zp->jr);
+	free(zp->jr.v);
+	free(zp->heap);
+	free(zp->params_mem);
+	free((char *)zp->o.zone_file);
+	free(zp);
+}
+
+/* ---- Reading ---- */
+
+const struct zone *zonepub_zone(const struct zonepub *zp)
+{
+	return zp->served;
+}
+
+struct dns_journal zonepub_journal(struct zonepub *zp)
+{
+	return zp_journal_ops(zp);
+}
+
+bool zonepub_idle(const struct zonepub *zp)
+{
+	int64_t now = zp_now(zp);
+
+	if (zp->state != ZP_STARTED)
+		return zp->job == NULL;
+	for (int k = 0; k < ZP_JOB_KINDS; k++)
+		if (kind_ready(zp, k, now))
+			return false;
+	return zp->job == NULL && !zp->rebuild_needed;
+}
+
+void zonepub_status_get(const struct zonepub *zp, struct zonepub_status *st)
+{
+	struct zone_status zs;
+	int64_t now = zp_now(zp);
+
+	*st = zp->s;
+	zone_status_get(zp->served, now, &zs);
+	st->serial = zs.serial;
+	st->names = zs.names;
+	st->bytes = zs.bytes;
+	st->earliest_expiration = zs.earliest_expiration;
+	st->next_due = zs.next_due;
+	st->margin_failure = zs.names > 0 && zs.resign_overdue &&
+			     now - zs.next_due > (int64_t)zp->o.margin_grace;
+	st->expired = zs.names > 0 && zs.earliest_expiration <= now;
+	st->queued = zp->q_len;
+	st->journal_diffs = zp->jr.n;
+	st->journal_bytes = zp->jr.bytes;
+}

@@ -1,0 +1,356 @@
+/**
+ * @file zonepub.h
+ * @brief The registry zone inside regsignd: changes grouped into serials,
+ * signed through an asynchronous signer, committed with the store, and only
+ * then published to the DNS listener.
+ *
+ * zonepub holds two copies of the zone (libregsign-zone, zonesigner/zone.h):
+ *  - the @b served zone, read by the DNS listener and NOTIFY on the loop
+ *    thread. It only ever holds committed versions: a new serial is applied
+ *    to it after the store transaction that carries it has committed.
+ *  - the @b working zone, owned by the pipeline below. Each version is made
+ *    on it first, on zonepub's own zone thread (so that building, signing
+ *    and verifying a version never stalls the loop), and its changed rows
+ *    are written to the store from it.
+ * After a commit the same change is replayed on the served zone with the
+ * signatures already made (no signing, no verification: the working zone
+ * verified them), which gives a byte-identical version. Memory is therefore
+ * twice that of one zone (about 2 x 272 bytes per seed-style device).
+ *
+ * Pipeline (one job at a time, in this order):
+ *  1. loop thread: requests submitted with zonepub_submit() queue up; when
+ *     the pipeline is idle they are taken, at most @c group_max at once, at
+ *     the end of the current loop iteration (no timer: requests that arrive
+ *     together share a group, an idle daemon adds no delay). While a group is
+ *     in progress new requests wait and form the next group.
+ *  2. zone thread: one zone_change for the whole group on the working zone;
+ *     a request whose change is refused (name exists, nothing to remove,
+ *     reserved name) drops out with its own error without spoiling the
+ *     others; all signatures of the group go to the signer in ONE batch
+ *     (zonepub_signer, called on the loop thread); the zone's self-check runs
+ *     on what changed.
+ *  3. writer thread: one commit_item (signer/commit.h) writes the changed
+ *     names, the IXFR diff (the journal is pruned by count, bytes and age),
+ *     the serial, the expiry index, and each request's own rows through its
+ *     store_run hook, all in one transaction.
+ *  4. loop thread: after the commit the version is replayed on the served
+ *     zone, the journal the listener reads gets the diff, the @c published
+ *     callback runs (the daemon sends NOTIFY), then each request's done
+ *     callback runs with the new serial.
+ * A group that fails to sign, fails its self-check or fails to commit
+ * leaves the served zone and the store exactly as they were, and each of its
+ * requests gets the error; after a failed commit the working zone is rebuilt
+ * from the served one before anything else runs.
+ *
+ * What the DNS listener sees: zonepub_zone() is the served zone, and
+ * zonepub_journal() reads an in-memory copy of the committed journal. Both
+ * change only in step 4, on the loop thread, so the listener never sees an
+ * uncommitted serial. An AXFR streaming while a new serial is applied is cut
+ * by the listener (dns_answer_next() returns DNS_ECHANGED when the zone's
+ * serial moved) and the secondary retries; IXFR answers are built from the
+ * journal's diffs, which never change once added.
+ *
+ * The same pipeline carries the scheduler's jobs: re-signing what entered its
+ * refresh window (bounded per tick, zone_resign_due()), removing the records
+ * of certificates whose notAfter passed (bounded per tick), writing the zone
+ * file (zone_file_write(), atomically) every @c zone_file_interval seconds
+ * when the serial changed and on demand, and bulk imports. Jobs of different
+ * kinds take turns so that a steady stream of requests cannot starve
+ * re-signing.
+ *
+ * Threads: every function here is called on the loop thread; callbacks run
+ * there too, except zonepub_req::store_run / store_undo and
+ * zonepub_bulk::store_run, which run on the commit pipeline's writer thread
+ * inside the zone's transaction.
+ *
+ * Memory: the caller owns its requests (embed struct zonepub_req in your own
+ * request) and everything they point to, until their done callback. zonepub
+ * copies its options and zone parameters.
+ */
+#ifndef REGSIGN_SIGNER_ZONEPUB_H
+#define REGSIGN_SIGNER_ZONEPUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "signer/commit.h"
+#include "signer/dns_journal.h"
+#include "signer/store.h"
+#include "zonesigner/zone.h"
+#include "zonesigner/zone_ldns.h"
+
+/** The one error enum of zonepub; zonepub_strerror() names them. */
+enum zonepub_err {
+	ZONEPUB_OK = 0,
+	ZONEPUB_ENOMEM = -1,    /**< an allocation failed */
+	ZONEPUB_EINVAL = -2,    /**< malformed argument or change (bad id, index, RR) */
+	ZONEPUB_EEXIST = -3,    /**< the name or record is already published */
+	ZONEPUB_ENOENT = -4,    /**< nothing is published there */
+	ZONEPUB_ERESERVED = -5, /**< reserved name or DNSSEC-managed type */
+	ZONEPUB_ESIGN = -6,     /**< the signer failed; nothing changed */
+	ZONEPUB_ECHECK = -7,    /**< the zone's self-check failed; the previous serial stays */
+	ZONEPUB_ESTORE = -8,    /**< the store transaction failed and was rolled back */
+	ZONEPUB_EFATAL = -9,    /**< state on disk unknown, or memory diverged from it: exit */
+	ZONEPUB_ESTATE = -10,   /**< not in a state that allows this (not loaded, closing) */
+	ZONEPUB_ECLOSED = -11,  /**< zonepub was closed before the request ran */
+	ZONEPUB_EIO = -12,      /**< the zone file could not be written */
+	ZONEPUB_EFORMAT = -13,  /**< stored zone data is malformed or inconsistent */
+	ZONEPUB_EZONE = -14,    /**< another error of the zone library */
+};
+
+/** @brief Static English text for an error code; never NULL. */
+const char *zonepub_strerror(int err);
+
+/** @brief The zonepub error for a libregsign-zone error (ZONE_E*). */
+int zonepub_err_from_zone(int zone_err);
+
+/* ---- The asynchronous signer ---- */
+
+/** Completion of a signing batch: 0 when every sig[] was filled, else negative. */
+typedef void (*zonepub_sign_done_fn)(void *arg, int status);
+
+/**
+ * How zonepub gets signatures. The daemon backs it with hsmlink_sign()
+ * (role "ksk" or "zsk" by zone_sigreq::role, kind HSMPROTO_KIND_RRSIG_DATA,
+ * raw r||s format); tests with in-memory keys.
+ */
+struct zonepub_signer {
+	/**
+	 * Loop thread. Sign @p n requests: write each 64-byte r||s into
+	 * reqs[i].sig, then call @p done(@p arg, status) exactly once on the loop
+	 * thread (inside this call or later). reqs and their data stay valid
+	 * until @p done. Return 0 when @p done will be called, or a negative
+	 * value (then it must not be called).
+	 */
+	int (*sign)(void *ctx, struct zone_sigreq *reqs, size_t n, zonepub_sign_done_fn done,
+		    void *arg);
+	void *ctx;
+};
+
+/* ---- Options ---- */
+
+/** Levels of zonepub's log events (syslog's order, like the daemon's). */
+enum zonepub_log_level {
+	ZONEPUB_LOG_ERR = 3,
+	ZONEPUB_LOG_WARNING = 4,
+	ZONEPUB_LOG_NOTICE = 5,
+	ZONEPUB_LOG_INFO = 6,
+	ZONEPUB_LOG_DEBUG = 7,
+};
+
+struct zonepub_opts {
+	const struct zone_params *params; /**< required; deep-copied */
+	struct zonepub_signer signer;     /**< required */
+	size_t group_max;            /**< requests per group: 256 if 0 */
+	size_t resign_budget;        /**< RRsets re-signed per tick: 10000 if 0 */
+	uint32_t resign_interval;    /**< seconds between re-sign ticks: 10 if 0 */
+	size_t expire_budget;        /**< expired devices removed per job: 1000 if 0 */
+	uint32_t tick_ms;            /**< scheduler timer period: 1000 if 0 */
+	uint32_t margin_grace;       /**< seconds overdue before STATUS fails: 3 x resign_interval if 0 */
+	size_t journal_max_diffs;    /**< 10000 if 0 */
+	size_t journal_max_bytes;    /**< 64 MiB if 0 */
+	uint32_t journal_max_age;    /**< seconds: 7 days if 0 */
+	const char *zone_file;       /**< absolute path; NULL: no zone file (copied) */
+	uint32_t zone_file_interval; /**< seconds; 0: only on demand */
+	/** Clock (seconds since the epoch); NULL: time(). Tests move time with it. */
+	int64_t (*now)(void *arg);
+	/**
+	 * Loop thread: a new serial is in the served zone and the journal
+	 * (send NOTIFY here). May be NULL.
+	 */
+	void (*published)(void *arg, uint32_t serial);
+	/**
+	 * Loop thread: the served zone no longer matches the store (a replay
+	 * failed, which only running out of memory can cause). zonepub refuses
+	 * further changes; the daemon should exit and be restarted, which
+	 * reloads the committed state. May be NULL.
+	 */
+	void (*fatal)(void *arg, int err);
+	/** Log sink: one line without newline, valid during the call. May be NULL. */
+	void (*log)(void *arg, int level, const char *msg);
+	void *arg;                   /**< passed to now, published, fatal and log */
+};
+
+/* ---- Changes ---- */
+
+enum zonepub_op_kind {
+	ZONEPUB_OP_DEVICE_ADD = 1,    /**< publish a device's records (ISSUE) */
+	ZONEPUB_OP_DEVICE_REMOVE = 2, /**< remove <index>.<id> and below (REVOKE) */
+	ZONEPUB_OP_RR_ADD = 3,        /**< PUBLISH one RR */
+	ZONEPUB_OP_RR_REMOVE = 4,     /**< UNPUBLISH one RR */
+};
+
+/** One change; everything it points to is borrowed until the request is done. */
+struct zonepub_op {
+	enum zonepub_op_kind kind;
+	/** DEVICE_ADD: the records; DEVICE_REMOVE: only id and index are read. */
+	struct zone_device dev;
+	/** DEVICE_ADD: the certificate's notAfter; the records go at that time. 0: never. */
+	int64_t not_after;
+	/** RR_ADD / RR_REMOVE: the RR (class IN). */
+	const ldns_rr *rr;
+};
+
+struct zonepub_req;
+
+/**
+ * Writer thread, inside the zone's transaction: write the request's own rows
+ * (certificate, audit result). @p env is the commit pipeline's env. Return
+ * COMMIT_OK, COMMIT_ERR_STORAGE or COMMIT_ERR_FATAL (either fails the whole
+ * transaction: every request of the group gets the error).
+ */
+typedef int (*zonepub_store_fn)(struct zonepub_req *rq, void *env);
+/** Writer thread: the transaction failed after store_run; forget what it set up. */
+typedef void (*zonepub_undo_fn)(struct zonepub_req *rq, void *env);
+/**
+ * Loop thread: the request is finished. @p status 0: its change is committed
+ * and published in @p serial. Otherwise a ZONEPUB_E* error and nothing of it
+ * is in the zone or the store (@p serial is the served serial).
+ */
+typedef void (*zonepub_done_fn)(struct zonepub_req *rq, int status, uint32_t serial);
+
+/**
+ * A request: one or more changes that are published together in one serial
+ * or not at all (REISSUE: remove the old index and add the new one).
+ * Embed it in the caller's own request.
+ */
+struct zonepub_req {
+	const struct zonepub_op *ops; /**< borrowed until done */
+	size_t n_ops;                 /**< 1.. */
+	zonepub_store_fn store_run;   /**< may be NULL */
+	zonepub_undo_fn store_undo;   /**< may be NULL */
+	zonepub_done_fn done;         /**< required */
+	/* Private to zonepub. */
+	int status;
+	struct zonepub_req *next;
+};
+
+/** A bulk import: registries migrating in (zone_bulk_import()). */
+struct zonepub_bulk {
+	const struct zone_device *devs; /**< borrowed until done */
+	const int64_t *not_after;       /**< n entries (0: never expires) or NULL */
+	size_t n;
+	size_t batch;                   /**< signatures per signer batch: 4096 if 0 */
+	/** Writer thread, in the import's transaction (e.g. an audit row). May be NULL. */
+	int (*store_run)(struct zonepub_bulk *b, void *env);
+	/** Loop thread: finished; 0 and the new serial, or an error (nothing changed). */
+	void (*done)(struct zonepub_bulk *b, int status, uint32_t serial);
+	/* Private to zonepub. */
+	struct zonepub_bulk *next;
+};
+
+/* ---- Status ---- */
+
+struct zonepub_status {
+	uint32_t serial;              /**< published (served) serial; 0 before the apex */
+	size_t names;                 /**< owner names, apex included */
+	size_t bytes;                 /**< heap bytes of the served zone's names */
+	int64_t earliest_expiration;  /**< earliest RRSIG expiration */
+	int64_t next_due;             /**< when the next RRset enters its refresh window */
+	bool margin_failure;          /**< an RRset sits in its refresh window past the grace */
+	bool expired;                 /**< some signature has expired: the zone is bogus */
+	size_t queued;                /**< requests waiting for a group */
+	uint64_t groups;              /**< versions published (any kind) */
+	uint64_t changes;             /**< requests published */
+	uint64_t signatures;          /**< signatures in published versions */
+	uint64_t resigned;            /**< versions made by the re-sign scheduler */
+	uint64_t expired_removed;     /**< devices removed because their certificate expired */
+	uint64_t failures;            /**< versions that failed (sign, check, store) */
+	uint64_t check_failures;      /**< of which failed the self-check */
+	size_t journal_diffs;         /**< diffs the listener can serve IXFR from */
+	size_t journal_bytes;
+	int last_error;               /**< ZONEPUB_E* of the last failure, 0 if none */
+	int64_t last_error_time;
+	char last_error_msg[160];
+	uint32_t zone_file_serial;    /**< serial of the last zone file written (0: none) */
+	int64_t zone_file_time;
+};
+
+/* ---- Life cycle ---- */
+
+struct zonepub;
+
+/**
+ * @brief A zonepub on @p loop with empty zones; starts its zone thread.
+ * @return 0, ZONEPUB_EINVAL (missing params or signer; bad zone parameters),
+ *         ZONEPUB_ENOMEM.
+ */
+int zonepub_new(uv_loop_t *loop, const struct zonepub_opts *opts, struct zonepub **out);
+
+/**
+ * @brief Rebuild both zones and the journal from the store, without
+ * verifying or making any signature (expired ones are renewed first by the
+ * scheduler). Call before commit_new() on @p st (or while nothing else uses
+ * @p st): it reads the store on the calling thread. Afterwards zonepub uses
+ * @p st only on the commit pipeline's writer thread.
+ * An empty store is fine: zonepub_start() then creates and signs the apex.
+ * @return 0, ZONEPUB_EFORMAT (rows do not form a valid zone, serial or origin
+ *         mismatch), ZONEPUB_ESTORE, ZONEPUB_ENOMEM, ZONEPUB_ESTATE (twice).
+ */
+int zonepub_load(struct zonepub *zp, store_t *st);
+
+/**
+ * @brief Start publishing: changes go through @p commit from now on, the
+ * scheduler timer starts, and an empty zone gets its apex (SOA, NS, DNSKEY,
+ * CA CERT) signed once.
+ * @return 0, ZONEPUB_ESTATE (not loaded, or started already).
+ */
+int zonepub_start(struct zonepub *zp, commit_t *commit);
+
+/** @brief Queue a request (see struct zonepub_req); its done callback runs later, never inside this call. */
+void zonepub_submit(struct zonepub *zp, struct zonepub_req *rq);
+
+/**
+ * @brief Queue a bulk import. The zone must hold no device yet (else the
+ * import fails with ZONEPUB_ESTATE or ZONEPUB_EEXIST). The journal is reset:
+ * secondaries AXFR the result.
+ */
+void zonepub_bulk_import(struct zonepub *zp, struct zonepub_bulk *b);
+
+/**
+ * @brief Write the zone file soon: the next time the file job has its turn
+ * (jobs of different kinds take turns), as committed at that moment.
+ * @p done (may be NULL) gets 0 and the serial written, or an error.
+ * @return 0, ZONEPUB_EINVAL (no zone file configured), ZONEPUB_ESTATE, ZONEPUB_ENOMEM.
+ */
+int zonepub_zone_file_write(struct zonepub *zp, void (*done)(void *arg, int status,
+							       uint32_t serial),
+			    void *arg);
+
+/**
+ * @brief Run the scheduler now: re-sign if due, remove expired devices,
+ * write the zone file if due. The timer calls it every @c tick_ms; tests
+ * that move the clock call it directly.
+ */
+void zonepub_tick(struct zonepub *zp);
+
+/** @brief The served zone: what the DNS listener and NOTIFY read (loop thread only). */
+const struct zone *zonepub_zone(const struct zonepub *zp);
+
+/** @brief The journal the DNS listener reads (valid while @p zp lives). */
+struct dns_journal zonepub_journal(struct zonepub *zp);
+
+/**
+ * @brief STATUS figures. Walks the served zone (zone_status_get()), so it
+ * costs time proportional to the zone's size.
+ */
+void zonepub_status_get(const struct zonepub *zp, struct zonepub_status *st);
+
+/** @brief True when no request, job or version is pending or in progress. */
+bool zonepub_idle(const struct zonepub *zp);
+
+/**
+ * @brief Close: queued requests get ZONEPUB_ECLOSED, the version in progress
+ * (if any) finishes first, then the zone thread stops, handles close and
+ * @p cb (may be NULL) runs on the loop. The signer and the commit pipeline
+ * must stay usable until then: close zonepub before commit_close() and
+ * hsmlink_close(). Then call zonepub_free().
+ */
+void zonepub_close(struct zonepub *zp, void (*cb)(void *arg), void *arg);
+
+/** @brief Free a closed zonepub (after its close callback); NULL is a no-op. */
+void zonepub_free(struct zonepub *zp);
+
+#endif

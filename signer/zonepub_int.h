@@ -1,0 +1,214 @@
+/**
+ * @file zonepub_int.h
+ * @brief zonepub's internals shared by its files (not public).
+ *
+ * zonepub.c       life cycle, options, status, scheduler, job choice
+ * zonepub_job.c   the zone thread, the sign bridge, the phases of a job
+ * zonepub_store.c what a job writes in the store, and the load at start
+ * zonepub_aux.c   the journal copy the listener reads, the expiry heap,
+ *                 parameter copies, errors
+ */
+#ifndef REGSIGN_SIGNER_ZONEPUB_INT_H
+#define REGSIGN_SIGNER_ZONEPUB_INT_H
+
+#include "signer/zonepub.h"
+
+/* Rows of the zone_names table start with a byte that says what they are:
+ * 'n' + the zone's canonical key of an owner name (the apex's key is empty,
+ * and the store wants a non-empty key; a constant first byte keeps the
+ * memcmp order of the keys), or 'x' + "<id>.<index>" for a device whose
+ * records go when its certificate expires. */
+#define ZP_ROW_NAME 'n'
+#define ZP_ROW_EXPIRY 'x'
+#define ZP_ROW_KEY_MAX (1 + 512)
+/* zone_meta keys. */
+#define ZP_META_SERIAL "serial"
+#define ZP_META_ORIGIN "origin"
+
+enum zp_job_kind {
+	ZP_JOB_GROUP = 0,   /* requests and expiry removals: one zone_change */
+	ZP_JOB_RESIGN,      /* zone_resign_due */
+	ZP_JOB_FILE,        /* zone_file_write */
+	ZP_JOB_BULK,        /* zone_bulk_import */
+	ZP_JOB_KINDS,
+	ZP_JOB_REBUILD,     /* working zone rebuilt from the served one (not in turn) */
+};
+
+/* A signature made for a version, kept to replay the version on the served
+ * zone: the RRSIG data is identified by 8 bytes of its SHA-256. */
+struct zp_sigrec {
+	uint8_t hash[8];
+	uint8_t sig[64];
+	uint16_t tag;
+	uint8_t role;
+};
+
+/* A device whose certificate expires (the expiry heap and expiry removals). */
+struct zp_expiry {
+	int64_t not_after;
+	uint32_t index;
+	char id[STORE_DEVICE_MAX + 1];
+};
+
+/* A waiter for an on-demand zone file. */
+struct zp_filereq {
+	void (*done)(void *arg, int status, uint32_t serial);
+	void *arg;
+	struct zp_filereq *next;
+};
+
+struct zp_job {
+	struct commit_item item;  /* first: the commit pipeline gives it back */
+	struct zonepub *zp;
+	enum zp_job_kind kind;
+	int64_t now;
+
+	/* GROUP */
+	struct zonepub_req *reqs;  /* the group, in arrival order (next links) */
+	size_t nreqs;
+	struct zp_expiry *expired; /* expiry removals */
+	bool *expired_ok;          /* which of them removed something */
+	size_t nexpired;
+	/* BULK */
+	struct zonepub_bulk *bulk;
+	/* FILE */
+	struct zp_filereq *filereqs;
+
+	/* Made on the zone thread. */
+	int zerr;                  /* ZONE_E* of the zone work */
+	bool changed;              /* the working zone has a new version */
+	struct zone_diff *diff;    /* GROUP, RESIGN */
+	uint8_t *wire;             /* the diff in journal form */
+	size_t wirelen;
+	uint32_t serial_from, serial_to;
+	size_t nsigs;
+	struct zp_sigrec *recs;
+	size_t nrecs, caprecs;
+
+	/* Decided on the loop before the commit. */
+	size_t journal_keep;       /* newest journal entries the store keeps */
+};
+
+/* The listener's copy of the committed journal (loop thread). */
+struct zp_jentry {
+	uint32_t from, to;
+	int64_t when;
+	uint8_t *wire;
+	size_t len;
+};
+
+struct zp_journal {
+	struct zp_jentry *v;   /* v[0..n), oldest first */
+	size_t n, cap;
+	size_t bytes;
+};
+
+enum zp_state {
+	ZP_NEW = 0,
+	ZP_LOADED,
+	ZP_STARTED,
+	ZP_CLOSING,
+	ZP_CLOSED,
+	ZP_BROKEN,   /* the served zone diverged from the store: refuse changes */
+};
+
+enum zp_sign_state { ZP_SIGN_IDLE = 0, ZP_SIGN_ASKED, ZP_SIGN_SENT, ZP_SIGN_DONE };
+
+struct zonepub {
+	uv_loop_t *loop;
+	struct zonepub_opts o;         /* with defaults; strings owned */
+	struct zone_params params;     /* deep copy */
+	void *params_mem;              /* what the copy's pointers point into */
+	enum zp_state state;
+	struct zone *served;           /* loop thread */
+	struct zone *working;          /* whoever runs the current job */
+	store_t *st;                   /* writer thread after load */
+	commit_t *commit;
+
+	/* Loop thread: what waits for the pipeline. */
+	struct zonepub_req *q_head, *q_tail;
+	size_t q_len;
+	struct zonepub_bulk *bulk_head, *bulk_tail;
+	struct zp_filereq *file_head, *file_tail;
+	bool resign_wanted, file_due, rebuild_needed, apex_wanted;
+	int last_kind;
+	int64_t last_resign, last_file_check;
+	struct zp_job *job;            /* in progress, or NULL */
+	uv_idle_t pump;                /* starts a job at the end of the loop iteration */
+	bool pump_active;
+	uv_timer_t tick;
+
+	struct zp_expiry *heap;        /* min-heap by not_after */
+	size_t nheap, capheap;
+	struct zp_journal jr;
+
+	/* Zone thread and what it shares with the loop (under mu). */
+	uv_thread_t thread;
+	bool thread_started;
+	uv_mutex_t mu;
+	uv_cond_t cv;
+	uv_async_t wake;
+	struct zp_job *t_job;          /* handed to the zone thread */
+	struct zp_job *t_finished;     /* handed back */
+	bool t_stop;
+	enum zp_sign_state sign_state;
+	struct zone_sigreq *sign_reqs;
+	size_t sign_n;
+	int sign_status;
+
+	/* Status (loop thread). */
+	struct zonepub_status s;
+	int64_t zone_file_written_at;
+
+	/* Closing. */
+	void (*close_cb)(void *arg);
+	void *close_arg;
+	int handles_open;
+};
+
+/* ---- zonepub.c ---- */
+int64_t zp_now(const struct zonepub *zp);
+void zp_log(struct zonepub *zp, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Record a failure for STATUS (and log it). */
+void zp_fail(struct zonepub *zp, int err, const char *what);
+/* Ask for a job to be started at the end of this loop iteration. */
+void zp_pump_soon(struct zonepub *zp);
+/* Called when the current job is over: frees it, continues closing or pumps. */
+void zp_job_over(struct zonepub *zp);
+
+/* ---- zonepub_job.c ---- */
+int zp_thread_start(struct zonepub *zp);
+void zp_thread_stop(struct zonepub *zp);
+/* Loop: hand a job to the zone thread. */
+void zp_job_run(struct zonepub *zp, struct zp_job *job);
+/* Loop: the wake async fired. */
+void zp_wake(uv_async_t *a);
+void zp_job_free(struct zp_job *job);
+
+/* ---- zonepub_store.c ---- */
+/* Writer thread: the commit item's run and undo. */
+int zp_store_run(struct commit_item *it, void *env);
+void zp_store_undo(struct commit_item *it, void *env);
+/* The key of a device's expiry row. */
+int zp_expiry_key(const char *id, uint32_t index, uint8_t *key, size_t *keylen);
+
+/* ---- zonepub_aux.c ---- */
+int zp_params_copy(const struct zone_params *p, struct zone_params *out, void **mem);
+void zp_journal_clear(struct zp_journal *j);
+/* Append an entry (wire taken over); 0 or ZONEPUB_ENOMEM (wire freed). */
+int zp_journal_add(struct zp_journal *j, uint32_t from, uint32_t to, int64_t when,
+		   uint8_t *wire, size_t len);
+/* How many of the newest entries survive pruning at @p now (with @p extra bytes added). */
+size_t zp_journal_keep(const struct zonepub *zp, const struct zp_journal *j, int64_t now,
+		       size_t extra_entries, size_t extra_bytes, int64_t extra_when);
+/* Keep only the newest @p keep entries. */
+void zp_journal_trim(struct zp_journal *j, size_t keep);
+struct dns_journal zp_journal_ops(struct zonepub *zp);
+
+int zp_heap_push(struct zonepub *zp, const struct zp_expiry *e);
+/* The earliest entry or NULL. */
+const struct zp_expiry *zp_heap_top(const struct zonepub *zp);
+void zp_heap_pop(struct zonepub *zp);
+
+#endif

@@ -1,0 +1,15 @@
+# Tests of signer/zonepub (brief M): a real store in a temporary directory,
+# the real commit pipeline (signer/commit.c compiled in, as the daemon does),
+# an asynchronous in-memory signer and a libuv loop. test_zone_support.c
+# (brief D's helpers) provides the OpenSSL keys and the zone text.
+if(TARGET regsign-zonepub)
+  regsign_add_test(test_zonepub
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zonepub.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zonepub_fx.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zone_support.c
+            ${CMAKE_SOURCE_DIR}/signer/commit.c
+    LIBS regsign-zonepub regsign-zone regsign-store PkgConfig::LIBUV PkgConfig::OPENSSL
+         Threads::Threads
+    TIMEOUT 300)
+  target_include_directories(test_zonepub PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+endif()
