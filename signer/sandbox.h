@@ -154,6 +154,24 @@ int sandbox_options_set(sandbox_t *sb, unsigned options);
  */
 int sandbox_apply(sandbox_t *sb, char *detail, size_t detail_size);
 
+struct config;
+
+/**
+ * Adds what the configuration @p cfg (loaded from @p config_path, absolute) says the
+ * handle's process needs, for the daemon to call before sandbox_apply():
+ *  - both profiles: read @p config_path, the policy file and both CA certificates;
+ *  - FRONT: read-write the directories of socket.path, state.database, state.audit_log
+ *    and state.zone_file (files are created next to each);
+ *  - HSM: read hsm.pin-file and the module's directory; read every hsm.environment value
+ *    that is an absolute path (skipped when missing); with SOFTHSM2_CONF, read-write the
+ *    "directories.tokendir" its file names; with P11_KIT_SERVER_ADDRESS=unix:..., allow
+ *    connecting Unix sockets (sandbox_net_allow). A network HSM needs
+ *    sandbox_net_allow(SANDBOX_NET_INET) and any other path of its module by hand.
+ * Available when libregsign-config is built (it is whenever the daemon is).
+ * Errors: SANDBOX_ERR_ARG, SANDBOX_ERR_NOMEM.
+ */
+int sandbox_config_paths(sandbox_t *sb, const struct config *cfg, const char *config_path);
+
 /**
  * Whether this build installs the Landlock and seccomp filters (false in sanitizer
  * builds, where sandbox_apply() only changes the user and sets NO_NEW_PRIVS).

@@ -22,6 +22,7 @@
 #include <linux/netlink.h>
 #include <arpa/inet.h>
 
+#include "signer/config.h"
 #include "tests/sandbox/hook.h"
 
 #define HOOK_EXIT_CHECK 6
@@ -201,9 +202,26 @@ static int act_status(int status_fd)
 	return 0;
 }
 
+/* The paths regsignd would allow for this configuration (sandbox_config_paths). */
+static int hook_config(sandbox_t *sb, const char *path)
+{
+	struct config *cfg = NULL;
+	char *err = NULL;
+	int r;
+
+	if (config_load(path, NULL, &cfg, &err) != CONFIG_OK) {
+		fprintf(stderr, "hook: %s\n", err ? err : "config");
+		free(err);
+		return SANDBOX_ERR_ARG;
+	}
+	r = sandbox_config_paths(sb, cfg, path);
+	config_free(cfg);
+	return r;
+}
+
 static void usage(void)
 {
-	fprintf(stderr, "usage: hook [--off] [--user U] [--ro P]... [--rw P]... [--net K] "
+	fprintf(stderr, "usage: hook [--off] [--user U] [--ro P]... [--rw P]... [--net K] [--config F] "
 			"ACTION [ARG...]\n");
 }
 
@@ -226,6 +244,8 @@ static int hook_setup(sandbox_t *sb, int *argi, int argc, char **argv, bool *off
 			r = sandbox_path_add(sb, argv[i + 1], SANDBOX_READ);
 		else if (strcmp(argv[i], "--rw") == 0)
 			r = sandbox_path_add(sb, argv[i + 1], SANDBOX_WRITE);
+		else if (strcmp(argv[i], "--config") == 0)
+			r = hook_config(sb, argv[i + 1]);
 		else if (strcmp(argv[i], "--net") == 0)
 			r = sandbox_net_allow(sb, strcmp(argv[i + 1], "unix") == 0 ? SANDBOX_NET_UNIX :
 					      strcmp(argv[i + 1], "inet") == 0 ? SANDBOX_NET_INET :

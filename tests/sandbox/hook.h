@@ -11,8 +11,9 @@
  *   killed by SIGSYS      the seccomp filter refused a syscall
  *
  * Command line: hook_<profile> [--off] [--user NAME] [--ro PATH]... [--rw PATH]...
- *               [--net unix|inet|both] ACTION [ARG...]
- * --off skips sandbox_apply() (the control run).
+ *               [--net unix|inet|both] [--config regsignd.yaml] ACTION [ARG...]
+ * --off skips sandbox_apply() (the control run); --config adds what
+ * sandbox_config_paths() derives from a daemon configuration.
  */
 #ifndef REGSIGN_TESTS_SANDBOX_HOOK_H
 #define REGSIGN_TESTS_SANDBOX_HOOK_H

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -36,7 +37,7 @@ static int verify(const unsigned char *spki, size_t spki_len, const unsigned cha
 
 static int hsm_sign_work(const char *module, const char *token, const char *pin_file)
 {
-	char err[256] = "", uri[1024];
+	char err[256] = "", uri[1024], label[64];
 	struct hsm_config cfg = {
 		.module_path = module, .token_uri = token, .pin_file = pin_file,
 		.sessions = 2, .recover_timeout_ms = 2000, .errbuf = err, .errbuf_len = sizeof(err),
@@ -51,8 +52,10 @@ static int hsm_sign_work(const char *module, const char *token, const char *pin_
 		fprintf(stderr, "hook: hsm_open: %s: %s\n", hsm_strerror(rc), err);
 		goto out;
 	}
-	snprintf(uri, sizeof(uri), "%s;object=sandbox-key", token);
-	if ((rc = hsm_keygen_ec(h, "sandbox-key", id)) != HSM_OK ||
+	/* A label of its own per run: the control run shares the token. */
+	snprintf(label, sizeof(label), "sandbox-key-%d", (int)getpid());
+	snprintf(uri, sizeof(uri), "%s;object=%s", token, label);
+	if ((rc = hsm_keygen_ec(h, label, id)) != HSM_OK ||
 	    (rc = hsm_key_add(h, "zsk", uri, &key)) != HSM_OK ||
 	    (rc = hsm_random(h, digest, sizeof(digest))) != HSM_OK ||
 	    (rc = hsm_sign(h, key, digest, sizeof(digest), HSM_SIG_DER, sig, &siglen)) != HSM_OK ||

@@ -370,6 +370,85 @@ static void test_hsm_sign(void **state)
 	fixture_token_free(&tok);
 }
 
+/*
+ * A regsignd.yaml for the fixture token with everything under the test's
+ * directories: state and socket in rw/, policy and certificates in ro/.
+ */
+static void write_config(const struct env *e, const struct fixture_token *tok, char *path)
+{
+	char dir[PATH_MAX], file[PATH_MAX];
+	static char text[65536];
+	const char *empty[] = { "root.pem", "issuing.pem", "policy.yaml" };
+
+	pathf(dir, e->rw, "state");
+	assert_int_equal(mkdir(dir, 0777), 0);
+	pathf(dir, e->rw, "run");
+	assert_int_equal(mkdir(dir, 0777), 0);
+	for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
+		pathf(file, e->ro, empty[i]);
+		write_file(file, "\n", 0644);
+	}
+	assert_true(snprintf(text, sizeof(text),
+		 "version: 1\n"
+		 "hsm:\n  module: %s\n  token: \"%s\"\n  pin-file: %s\n"
+		 "  environment:\n    SOFTHSM2_CONF: %s\n"
+		 "keys:\n  issuing-ca: \"%s;object=ca\"\n  ksk: \"%s;object=ksk\"\n"
+		 "  zsk: \"%s;object=zsk\"\n  audit: \"%s;object=audit\"\n"
+		 "ca:\n  root-certificate: %s/root.pem\n  issuing-certificate: %s/issuing.pem\n"
+		 "socket:\n  path: %s/run/regsignd.sock\n"
+		 "policy: %s/policy.yaml\n"
+		 "state:\n  database: %s/state/regsign.db\n  audit-log: %s/state/audit.jsonl\n"
+		 "  zone-file: %s/state/zone.db\n"
+		 "dns:\n  listen: [\"127.0.0.1:5353\"]\n",
+		 tok->module, tok->uri, tok->pin_file, tok->conf, tok->uri, tok->uri, tok->uri,
+		 tok->uri, e->ro, e->ro, e->rw, e->ro, e->rw, e->rw, e->rw) < (int)sizeof(text));
+	pathf(path, e->dir, "regsignd.yaml");
+	write_file(path, text, 0644);
+}
+
+/*
+ * sandbox_config_paths(): each process gets exactly what its configuration
+ * names. The HSM process signs with SoftHSM but cannot touch the state; the
+ * front works in its state directory but cannot read the PIN.
+ */
+static void test_config_paths(void **state)
+{
+	struct env *e = *state;
+	struct fixture_token tok;
+	char cfg[PATH_MAX], state_dir[PATH_MAX], state_file[PATH_MAX];
+
+	assert_int_equal(fixture_token_new(&tok, "sandbox-cfg"), 0);
+	write_config(e, &tok, cfg);
+	pathf(state_dir, e->rw, "state");
+	pathf(state_file, state_dir, "regsign.db");
+	{
+		const char *opts[] = { "--config", cfg, NULL };
+		const struct attack hsm[] = {
+			{ { "sign", tok.module, tok.uri, tok.pin_file, NULL }, OK, OK },
+			{ { "write-file", state_file, NULL }, DENIED, OK },
+			{ { "read-file", e->ro_file, NULL }, DENIED, OK },
+		};
+		const struct attack front[] = {
+			{ { "work", state_dir, NULL }, OK, OK },
+			{ { "read-file", tok.pin_file, NULL }, DENIED, OK },
+			{ { "read-file", tok.conf, NULL }, DENIED, OK },
+		};
+
+		for (size_t i = 0; i < sizeof(hsm) / sizeof(hsm[0]); i++) {
+			unlink(state_file);
+			attack(e, SANDBOX_HOOK_HSM, opts, &hsm[i]);
+		}
+		for (size_t i = 0; i < sizeof(front) / sizeof(front[0]); i++) {
+			char sock[PATH_MAX];
+
+			pathf(sock, state_dir, "front.sock");
+			unlink(sock);
+			attack(e, SANDBOX_HOOK_FRONT, opts, &front[i]);
+		}
+	}
+	fixture_token_free(&tok);
+}
+
 /* As root: the user change to nobody, checked from inside; otherwise the ids stay. */
 static void test_privdrop(void **state)
 {
@@ -420,6 +499,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_front_work, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hsm_attacks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hsm_sign, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_privdrop, setup, teardown),
 	};
 
