@@ -60,3 +60,10 @@ if(NOT REGSIGN_SANITIZE)
             --time 10
     TIMEOUT 1800 LABELS fuzz)
 endif()
+
+# The systemd unit: `systemd-analyze verify` clean, `security --offline=yes`
+# exposure at most 3.0 (2.2 when written).
+regsign_add_script_test(regsignd_service
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/sandbox/check_service.sh
+          ${CMAKE_SOURCE_DIR}/signer/regsignd.service 3.0
+  TIMEOUT 120)
