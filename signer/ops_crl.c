@@ -192,9 +192,13 @@ reply_crl(struct ops_req *r)
 
 static void crl_build(struct ops_ctx *ctx, struct ops_req *trigger);
 
-/* Answers the waiters the finished job covers; starts another job for the rest. */
+/*
+ * Answers the waiters the finished job covers; starts another job for the
+ * rest. @p status is the commit status (a failed commit answers as
+ * ops_reply_failed_commit says), else @p code 0 means the new CRL.
+ */
 static void
-crl_finish(struct crl_job *j, uint32_t code, const char *msg)
+crl_finish(struct crl_job *j, int status, uint32_t code, const char *msg)
 {
 	struct ops_ctx *ctx = j->ctx;
 	struct ops_req *w = ctx->crl.waiters, *later = NULL;
@@ -204,9 +208,11 @@ crl_finish(struct crl_job *j, uint32_t code, const char *msg)
 	while (w) {
 		struct ops_req *next = w->next;
 
-		if (w->gen > j->gen) {
+		if (w->gen > j->gen && status == COMMIT_OK) {
 			w->next = later;
 			later = w;
+		} else if (status != COMMIT_OK) {
+			ops_reply_failed_commit(w, status);
 		} else if (code) {
 			ops_reply_error(w, code, msg);
 		} else {
@@ -227,12 +233,12 @@ crl_done2(struct commit_item *it, int status)
 	struct ops_ctx *ctx = j->ctx;
 
 	if (status != COMMIT_OK) {
-		crl_finish(j, PROTO_CODE_STORAGE, "the state database cannot be written");
+		crl_finish(j, status, 0, NULL);
 		return;
 	}
 	if (j->err_code) {
 		ops_log(ctx, OPS_LOG_ERR, "%s", j->msg);
-		crl_finish(j, j->err_code, j->msg);
+		crl_finish(j, COMMIT_OK, j->err_code, j->msg);
 		return;
 	}
 	free(ctx->crl.der);
@@ -244,7 +250,7 @@ crl_done2(struct commit_item *it, int status)
 	ctx->crl.built_gen = j->gen;
 	ops_log(ctx, OPS_LOG_INFO, "signed CRL number %llu (%zu revoked)",
 		(unsigned long long)j->number, j->entries);
-	crl_finish(j, 0, NULL);
+	crl_finish(j, COMMIT_OK, 0, NULL);
 }
 
 static void
@@ -275,11 +281,11 @@ crl_done1(struct commit_item *it, int status)
 	struct hsmlink_sign_req q;
 
 	if (status != COMMIT_OK) {
-		crl_finish(j, PROTO_CODE_STORAGE, "the state database cannot be written");
+		crl_finish(j, status, 0, NULL);
 		return;
 	}
 	if (j->err_code) {
-		crl_finish(j, j->err_code, j->msg);
+		crl_finish(j, COMMIT_OK, j->err_code, j->msg);
 		return;
 	}
 	q.role = "issuing-ca";

@@ -200,6 +200,19 @@ ops_reply_error(struct ops_req *r, uint32_t code, const char *msg)
 }
 
 void
+ops_reply_failed_commit(struct ops_req *r, int status)
+{
+	if (status == COMMIT_ERR_FATAL) {
+		if (r->conn)
+			server_conn_close(r->conn);
+		ops_req_free(r);
+		return;
+	}
+	ops_reply_error(r, PROTO_CODE_STORAGE, "the state database or audit log cannot be "
+			"written; nothing was changed");
+}
+
+void
 ops_reply_refusal(struct ops_req *r)
 {
 	ops_reply_error(r, r->err_code ? r->err_code : PROTO_CODE_INTERNAL, r->msg);
@@ -260,7 +273,7 @@ deny_done(struct commit_item *it, int status)
 	struct ops_req *r = (struct ops_req *)it;
 
 	if (status != COMMIT_OK)
-		ops_reply_error(r, PROTO_CODE_STORAGE, "the audit log cannot be written");
+		ops_reply_failed_commit(r, status);
 	else
 		ops_reply_refusal(r);
 }

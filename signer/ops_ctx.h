@@ -146,6 +146,7 @@ struct ops_ctx {
 	uv_timer_t finish_timer;      /* polls for the end of a shutdown */
 	int exit_code;
 	uint64_t inflight;            /* requests not yet answered */
+	uint64_t max_inflight;        /* past it, new requests get BUSY (all connections) */
 	uint64_t requests;            /* requests served since start */
 	uv_signal_t sig_term, sig_int, sig_hup;
 	int reloading;
@@ -247,6 +248,15 @@ void ops_req_refuse_decision(struct ops_req *r, uint32_t code, const struct poli
 
 /** Sends @p rep as the request's reply and frees the request. */
 void ops_reply(struct ops_req *r, const struct proto_reply *rep);
+
+/**
+ * Answers a request whose group did not commit. COMMIT_ERR_STORAGE and the
+ * like: the transaction was rolled back, so STORAGE ("nothing was changed")
+ * is true. COMMIT_ERR_FATAL: the state on disk is unknown (an fsync or I/O
+ * failure) and no answer would be true, so there is none: the request's
+ * connection is closed and the daemon exits. Frees the request.
+ */
+void ops_reply_failed_commit(struct ops_req *r, int status);
 
 /** Sends the request's recorded refusal (r->err_code) and frees the request. */
 void ops_reply_refusal(struct ops_req *r);

@@ -141,6 +141,11 @@ on_frame(void *arg, server_conn_t *c, const uint8_t *frame, size_t len)
 		ops_reply_error(r, PROTO_CODE_BUSY, "the daemon is shutting down");
 		return;
 	}
+	/* Every connection has its queue depth; all of them together have this. */
+	if (ctx->inflight > ctx->max_inflight) {
+		ops_reply_error(r, PROTO_CODE_BUSY, "too many requests in the daemon; retry later");
+		return;
+	}
 	policy_caller_find(r->pol->pol, r->peer.uid, r->peer.gid, &r->caller, &d);
 	pop = policy_op_of(r->req.op);
 	r->audit_op = pop >= 0 ? policy_op_name((enum policy_op)pop)

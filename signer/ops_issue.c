@@ -76,7 +76,7 @@ issue_answer(struct ops_req *r, int status)
 		struct issue_state *fs = f->op_state;
 
 		if (status != COMMIT_OK) {
-			ops_reply_error(f, PROTO_CODE_STORAGE, "the state database cannot be written");
+			ops_reply_failed_commit(f, status);
 		} else if (s->outcome == ISSUE_DONE) {
 			fs->cert = malloc(s->cert_len);
 			if (fs->cert == NULL) {
@@ -94,7 +94,7 @@ issue_answer(struct ops_req *r, int status)
 		f = next;
 	}
 	if (status != COMMIT_OK)
-		ops_reply_error(r, PROTO_CODE_STORAGE, "the state database cannot be written");
+		ops_reply_failed_commit(r, status);
 	else if (s->outcome == ISSUE_DONE || s->outcome == ISSUE_REPEAT)
 		reply_cert(r, s, r->req.id);
 	else

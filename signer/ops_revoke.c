@@ -203,7 +203,7 @@ revoke_done(struct commit_item *it, int status)
 	struct proto_reply rep;
 
 	if (status != COMMIT_OK) {
-		ops_reply_error(r, PROTO_CODE_STORAGE, "the state database cannot be written");
+		ops_reply_failed_commit(r, status);
 		return;
 	}
 	if (s->outcome == REVOKE_REFUSED) {

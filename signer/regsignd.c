@@ -388,6 +388,12 @@ first_checkpoint_done(struct ops_ctx *ctx, int status)
 	so.max_frame = ctx->cfg->socket.max_frame;
 	so.queue_depth = ctx->cfg->socket.queue_depth;
 	so.write_high_water = 1u << 20;
+	so.max_conns = 1024;
+	/* socket.queue-depth bounds each connection; the daemon as a whole takes a
+	 * few connections' worth (memory and latency stay bounded under a flood). */
+	ctx->max_inflight = 4 * (uint64_t)ctx->cfg->socket.queue_depth;
+	if (ctx->max_inflight < 4096)
+		ctx->max_inflight = 4096;
 	if ((e = server_open(ctx->loop, &so, &ops_server_callbacks, ctx, &ctx->server)) != 0) {
 		char why[PATH_MAX + 64];
 

@@ -463,6 +463,11 @@ connection_cb(uv_stream_t *listener, int status)
 		conn_begin_close(c);
 		return;
 	}
+	/* Each connection costs buffers: past the cap, new ones are turned away. */
+	if (s->n_conns > s->opts.max_conns) {
+		conn_begin_close(c);
+		return;
+	}
 	/* Who is it? Decided before a single byte is read. */
 	if (peer_creds(&c->pipe, &c->peer) != 0 || s->cb.accept(s->arg, c, &c->peer) != 0) {
 		conn_begin_close(c);
@@ -511,6 +516,8 @@ server_open(uv_loop_t *loop, const struct server_options *opts,
 	s->opts.path = s->path;
 	if (s->opts.write_high_water == 0)
 		s->opts.write_high_water = 1u << 20;
+	if (s->opts.max_conns == 0)
+		s->opts.max_conns = 1024;
 	s->cb = *cb;
 	s->arg = arg;
 

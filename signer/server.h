@@ -81,6 +81,7 @@ struct server_options {
 	uint32_t max_frame;       /**< largest length field accepted (≤ PROTO_REQUEST_MAX) */
 	uint32_t queue_depth;     /**< unanswered requests per connection before BUSY */
 	size_t write_high_water;  /**< reply bytes waiting to be written before reading stops */
+	size_t max_conns;         /**< open connections at most (0: 1024); more are closed at once */
 };
 
 /** @return a static English description of an enum server_err value. */

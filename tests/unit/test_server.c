@@ -565,6 +565,39 @@ test_close_drains_replies(void **state)
 }
 
 static void
+sc_max_conns(struct fx *f)
+{
+	uint8_t fr[9];
+	uint32_t id, code;
+	int a = client_connect(f), b = client_connect(f), c;
+
+	CCHECK(f, a >= 0 && b >= 0);
+	usleep(200 * 1000); /* both accepted */
+	c = client_connect(f);
+	CCHECK(f, c >= 0);
+	CCHECK(f, at_eof(c)); /* the third is over the cap */
+	close(c);
+	frame_hdr(fr, 5, PROTO_OP_CRL, 3);
+	CCHECK(f, write(a, fr, sizeof(fr)) == (ssize_t)sizeof(fr));
+	CCHECK(f, read_reply(a, &id, &code) == 0 && id == 3); /* the others still work */
+	close(a);
+	close(b);
+}
+
+static void
+test_max_conns(void **state)
+{
+	struct fx *f = *state;
+
+	f->opts.max_conns = 2;
+	server_close(f->srv, NULL, NULL);
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+	assert_int_equal(server_open(&f->loop, &f->opts, &cbs, f, &f->srv), SERVER_OK);
+	run_scenario(f, sc_max_conns);
+	assert_int_equal(f->accepts, 2);
+}
+
+static void
 test_live_socket_kept(void **state)
 {
 	struct fx *f = *state;
@@ -601,6 +634,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_live_socket_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_drains_replies, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_conns, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
