@@ -12,3 +12,9 @@ if(TARGET regsign-zone AND TARGET regsign-store)
   target_link_libraries(regsign-zonepub PUBLIC regsign-zone regsign-store PkgConfig::LIBUV
                         PkgConfig::OPENSSL Threads::Threads)
 endif()
+
+# zonepub's signer and DNSKEYs through the HSM process (signer/hsmlink.h).
+if(TARGET regsign-zonepub AND TARGET regsign-hsmproc)
+  add_library(regsign-zonepub-hsm STATIC ${CMAKE_CURRENT_LIST_DIR}/zonepub_hsm.c)
+  target_link_libraries(regsign-zonepub-hsm PUBLIC regsign-zonepub regsign-hsmproc)
+endif()

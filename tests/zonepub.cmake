@@ -13,3 +13,13 @@ if(TARGET regsign-zonepub)
     TIMEOUT 300)
   target_include_directories(test_zonepub PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
 endif()
+
+# zonepub signing through the real HSM process on a SoftHSM token.
+if(TARGET regsign-zonepub-hsm AND TARGET regsign-x509
+   AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zonepub_hsm.c)
+  regsign_add_test(test_zonepub_hsm
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zonepub_hsm.c
+            ${CMAKE_SOURCE_DIR}/signer/commit.c
+    LIBS regsign-zonepub-hsm regsign-x509 regsign-hsm PkgConfig::LIBUV PkgConfig::OPENSSL
+    TIMEOUT 300)
+endif()

@@ -1,0 +1,158 @@
+/*
+ * zonepub's signer through hsmlink: one hsmlink_sign() call per batch (the
+ * link splits it over as many messages as it needs and answers once), and
+ * the DNSKEYs from the HSM process's public keys.
+ */
+#include "signer/zonepub_hsm.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void zonepub_hsm_init(struct zonepub_hsm *h, hsmlink_t *link)
+{
+	memset(h, 0, sizeof(*h));
+	h->link = link;
+	h->ksk_role = "ksk";
+	h->zsk_role = "zsk";
+}
+
+/* A batch on its way: where the answers go. */
+struct batch {
+	struct zonepub_hsm *h;
+	struct zone_sigreq *reqs;
+	size_t n;
+	zonepub_sign_done_fn done;
+	void *arg;
+};
+
+static void signed_cb(void *arg, const struct hsmlink_result *res, size_t n)
+{
+	struct batch *b = arg;
+	struct zonepub_hsm *h = b->h;
+	int status = n == b->n ? 0 : -1;
+
+	/* Every signature must be there and of the right size, or none is used:
+	 * the zone stays as it was when a batch fails. */
+	for (size_t i = 0; status == 0 && i < n; i++) {
+		if (res[i].status != HSMPROTO_ST_OK || res[i].value_len != 64) {
+			h->last_status = res[i].status;
+			snprintf(h->last_reason, sizeof(h->last_reason), "%s",
+				 res[i].reason ? res[i].reason : "");
+			status = -1;
+			break;
+		}
+		memcpy(b->reqs[i].sig, res[i].value, 64);
+	}
+	h->batches++;
+	if (status != 0)
+		h->failures++;
+	b->done(b->arg, status);
+	free(b);
+}
+
+static int sign(void *ctx, struct zone_sigreq *reqs, size_t n, zonepub_sign_done_fn done,
+		void *arg)
+{
+	struct zonepub_hsm *h = ctx;
+	struct hsmlink_sign_req *q = NULL;
+	struct batch *b = NULL;
+	int r = -1;
+
+	if (n == 0 || (q = calloc(n, sizeof(*q))) == NULL || (b = calloc(1, sizeof(*b))) == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		q[i].role = reqs[i].role == ZONE_KEY_KSK ? h->ksk_role : h->zsk_role;
+		q[i].kind = HSMPROTO_KIND_RRSIG_DATA;
+		q[i].format = HSMPROTO_FORMAT_RAW;
+		q[i].data = reqs[i].data;
+		q[i].len = reqs[i].len;
+	}
+	b->h = h;
+	b->reqs = reqs;
+	b->n = n;
+	b->done = done;
+	b->arg = arg;
+	/* hsmlink copies the data before it returns; its callback runs later. */
+	if (hsmlink_sign(h->link, q, n, signed_cb, b) != HSMLINK_OK)
+		goto out;
+	b = NULL;
+	r = 0;
+out:
+	free(q);
+	free(b);
+	return r;
+}
+
+struct zonepub_signer zonepub_hsm_signer(struct zonepub_hsm *h)
+{
+	struct zonepub_signer s = { sign, h };
+
+	return s;
+}
+
+/* ---- DNSKEYs ---- */
+
+struct keys {
+	struct zonepub_hsm *h;
+	zonepub_hsm_keys_fn done;
+	void *arg;
+	struct zone_dnskey ksk, zsk;
+	int status;
+	int answers;
+};
+
+static void key_cb(struct keys *k, const struct hsmlink_result *res, struct zone_dnskey *out,
+		   uint16_t flags)
+{
+	if (k->status == 0 && res->status != HSMPROTO_ST_OK) {
+		k->h->last_status = res->status;
+		snprintf(k->h->last_reason, sizeof(k->h->last_reason), "%s",
+			 res->reason ? res->reason : "");
+		k->status = ZONEPUB_ESIGN;
+	} else if (k->status == 0 &&
+		   zone_dnskey_from_spki(res->value, res->value_len, flags, out) != 0) {
+		k->status = ZONEPUB_EINVAL;
+	}
+	if (++k->answers == 2) {
+		k->done(k->arg, k->status, k->status ? NULL : &k->ksk, k->status ? NULL : &k->zsk);
+		free(k);
+	}
+}
+
+static void ksk_cb(void *arg, const struct hsmlink_result *res)
+{
+	struct keys *k = arg;
+
+	key_cb(k, res, &k->ksk, ZONE_DNSKEY_FLAGS_KSK);
+}
+
+static void zsk_cb(void *arg, const struct hsmlink_result *res)
+{
+	struct keys *k = arg;
+
+	key_cb(k, res, &k->zsk, ZONE_DNSKEY_FLAGS_ZSK);
+}
+
+int zonepub_hsm_keys(struct zonepub_hsm *h, zonepub_hsm_keys_fn done, void *arg)
+{
+	struct keys *k = calloc(1, sizeof(*k));
+	int r;
+
+	if (k == NULL)
+		return ZONEPUB_ENOMEM;
+	k->h = h;
+	k->done = done;
+	k->arg = arg;
+	if ((r = hsmlink_pubkey(h->link, h->ksk_role, ksk_cb, k)) != HSMLINK_OK) {
+		free(k);
+		return r == HSMLINK_ERR_NOMEM ? ZONEPUB_ENOMEM : ZONEPUB_ESIGN;
+	}
+	if ((r = hsmlink_pubkey(h->link, h->zsk_role, zsk_cb, k)) != HSMLINK_OK) {
+		/* The first answer still comes; let it and this failure end the request. */
+		struct hsmlink_result fake = { HSMPROTO_ST_ERROR, "", NULL, 0 };
+		zsk_cb(k, &fake);
+		return 0;
+	}
+	return 0;
+}

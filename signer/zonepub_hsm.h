@@ -1,0 +1,51 @@
+/**
+ * @file zonepub_hsm.h
+ * @brief zonepub's signer and DNSKEYs backed by the HSM process (hsmlink).
+ *
+ * The daemon's front process never holds a DNSSEC private key: zonepub's
+ * signing batches go to the HSM process as SIGN items of kind RRSIG_DATA in
+ * raw r||s format, under the roles "ksk" (the DNSKEY RRset) and "zsk"
+ * (everything else), and the HSM process enforces its per-role limits on
+ * them. The zone's DNSKEY records are made from the public keys the HSM
+ * process reports for the same roles.
+ *
+ * All functions run on the loop thread of the link.
+ */
+#ifndef REGSIGN_SIGNER_ZONEPUB_HSM_H
+#define REGSIGN_SIGNER_ZONEPUB_HSM_H
+
+#include "signer/hsmlink.h"
+#include "signer/zonepub.h"
+#include "zonesigner/zone_dnskey.h"
+
+/** The HSM signer; embed it where it outlives the zonepub using it. */
+struct zonepub_hsm {
+	hsmlink_t *link;          /**< borrowed */
+	const char *ksk_role;     /**< "ksk" */
+	const char *zsk_role;     /**< "zsk" */
+	uint64_t batches;         /**< batches answered */
+	uint64_t failures;        /**< batches that failed */
+	int last_status;          /**< enum hsmproto_status_code of the last failure */
+	char last_reason[128];    /**< the HSM process's reason for it */
+};
+
+/** @brief Set up @p h for @p link with the roles "ksk" and "zsk". */
+void zonepub_hsm_init(struct zonepub_hsm *h, hsmlink_t *link);
+
+/** @brief The zonepub_signer that signs through @p h. */
+struct zonepub_signer zonepub_hsm_signer(struct zonepub_hsm *h);
+
+/** Result of zonepub_hsm_keys(): @p status 0 and both keys, or an error. */
+typedef void (*zonepub_hsm_keys_fn)(void *arg, int status, const struct zone_dnskey *ksk,
+				    const struct zone_dnskey *zsk);
+
+/**
+ * @brief Ask the HSM process for the KSK's and ZSK's public keys and make
+ * their DNSKEYs (flags 257 and 256) for struct zone_params.
+ * @p done runs once, later, on the loop: status 0, ZONEPUB_ESIGN (the HSM
+ * process refused or is gone), ZONEPUB_EINVAL (a key is not EC P-256).
+ * @return 0 (done will run), ZONEPUB_ENOMEM, ZONEPUB_ESIGN (link dead).
+ */
+int zonepub_hsm_keys(struct zonepub_hsm *h, zonepub_hsm_keys_fn done, void *arg);
+
+#endif
