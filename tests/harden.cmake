@@ -30,6 +30,21 @@ if(TARGET regsign-sandbox)
         SANDBOX_HOOK_HSM="$<TARGET_FILE:sandbox_hook_hsm>")
       add_dependencies(test_sandbox sandbox_hook_front sandbox_hook_hsm)
     endif()
+    # regsignd's real HSM process behind its sandbox, spawned through hsmlink on
+    # the development setup (hsm-setup/dev-setup.sh, which needs regsign-ceremony).
+    if(TARGET regsign-hsmproc AND TARGET regsign-ceremony)
+      add_executable(sandbox_hsmd ${HOOK_DIR}/hook_hsmd.c)
+      target_link_libraries(sandbox_hsmd PRIVATE regsign-sandbox regsign-hsmproc)
+      set_target_properties(sandbox_hsmd PROPERTIES
+                            RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin/tests)
+      regsign_add_test(test_sandbox_hsmd
+                       SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sandbox_hsmd.c
+                       LIBS regsign-hsmproc regsign-x509 PkgConfig::LIBUV PkgConfig::OPENSSL
+                       TIMEOUT 300)
+      target_compile_definitions(test_sandbox_hsmd PRIVATE
+        SANDBOX_HSMD="$<TARGET_FILE:sandbox_hsmd>")
+      add_dependencies(test_sandbox_hsmd sandbox_hsmd regsign-ceremony)
+    endif()
   endif()
 endif()
 
