@@ -27,6 +27,8 @@ if(REGSIGND_OK AND TARGET regsign-policy AND TARGET regsign-hsm)
     ${CMAKE_CURRENT_LIST_DIR}/ops_revoke.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_crl.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_info.c
+    ${CMAKE_CURRENT_LIST_DIR}/ops_life.c
+    ${CMAKE_CURRENT_LIST_DIR}/ops_reload.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_audit.c)
   target_link_libraries(regsignd PRIVATE regsign-hsmproc regsign-config regsign-audit
     regsign-store regsign-x509 regsign-proto regsign-policy regsign-hsm

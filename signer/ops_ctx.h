@@ -289,11 +289,29 @@ int ops_event(struct ops_ctx *ctx, const char *event, const char *detail,
 /** Appends the CA chain to a reply's chain member. */
 void ops_chain_fill(struct ops_ctx *ctx, struct proto_chain *chain);
 
+/* ---- ops_life.c: start-up, periodic work, the way down ---- */
+
 /** The process is going down (fatal store error, HSM lost): stop and exit non-zero. */
 void ops_die(struct ops_ctx *ctx, int exit_code, const char *why);
 
 /** Called whenever a request finished; may complete a pending shutdown. */
 void ops_maybe_finish(struct ops_ctx *ctx);
+
+/** hsmlink callbacks (arg is the ctx): HELLO starts the start-up; death ends the daemon. */
+void ops_life_hsm_ready(hsmlink_t *link, int status, const char *reason, void *arg);
+void ops_life_hsm_death(hsmlink_t *link, int64_t exit_status, int term_signal, void *arg);
+
+/** hsmlink_close's callback (nothing to do). */
+void ops_life_hsm_closed(void *arg);
+
+/** SIGTERM / SIGINT: finish the requests in flight, then stop with exit status 0. */
+void ops_life_signal(uv_signal_t *h, int signum);
+
+/** The commit pipeline's fatal callback (arg is the ctx). */
+void ops_life_store_fatal(void *arg, int store_err);
+
+/** SIGHUP: reload the policy (ops_reload.c). */
+void ops_reload_sighup(uv_signal_t *h, int signum);
 
 /* ---- ops_dispatch.c: frames to handlers ---- */
 
