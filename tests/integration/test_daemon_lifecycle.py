@@ -81,14 +81,14 @@ def t_reload_bad_policy_keeps_old(d):
 
 def t_queue_depth_busy(d):
     """queue-depth 4: while the HSM is slow, a fifth pipelined request gets BUSY."""
+    csrs = [make_csr(d.base)[0] for _ in range(12)]
     fault(d, "delay C_Sign 400\n")
     try:
         with d.client() as c:
             ids = []
             for i in range(12):
-                csr, _ = make_csr(d.base)
                 ids.append(c.send("ISSUE", device_id="8911%016d" % i, index=1,
-                                  profile="device", csr_der=csr))
+                                  profile="device", csr_der=csrs[i]))
             replies = [c.recv() for _ in ids]
     finally:
         fault(d, "# pass-through\n")
