@@ -50,6 +50,11 @@ if(TARGET regsignd AND TARGET regsign AND TARGET regsign-ceremony AND Python3_In
   #    children under load and started again.
   regsign_add_attack_test(attack_p11kit SCRIPT test_attack_p11kit.py TIMEOUT 600)
 
+  # 4. Storage faults: ENOSPC on a loop-mounted ext4 (root), EIO via the
+  #    LD_PRELOAD shim of tests/faults at WAL pwrite/fdatasync and audit
+  #    write/fsync.
+  regsign_add_attack_test(attack_storage SCRIPT test_attack_storage.py TIMEOUT 900)
+
   # 5. Hostile frames and CSRs against the running daemon.
   regsign_add_attack_test(attack_badinput SCRIPT test_attack_badinput.py TIMEOUT 600)
 endif()

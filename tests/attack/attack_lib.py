@@ -374,8 +374,8 @@ def store_certs(d):
     """(device, idx) -> serial hex of every row in the store's certs table,
     read-only (the daemon may be running: SQLite WAL lets a reader in)."""
     import sqlite3
-    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.dir, "state", "regsign.db"),
-                         uri=True, timeout=30)
+    path = re.search(r"(?m)^  database: (.*)$", d.config_text()).group(1).strip()
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True, timeout=30)
     try:
         rows = db.execute("SELECT device, idx, hex(serial) FROM certs").fetchall()
     finally:
