@@ -221,12 +221,27 @@ def t_hsm_recovery(d):
     check(d.status()["hsm"]["recoveries"] >= 1, "STATUS counts the recovery")
 
 
+def wait_intents(d, since, n, timeout=30):
+    """Waits until n allowed ISSUE intents are in the log after record `since`
+    (their requests are then past the first commit, on their way to the HSM)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        recs = [r for r in d.audit_records()[since:] if r["type"] == "request" and
+                r.get("op") == "issue" and r.get("decision") == "allow"]
+        if len(recs) >= n:
+            return
+        time.sleep(0.02)
+    raise AssertionError("%d intents not recorded in %ds" % (n, timeout))
+
+
 def t_sigterm_finishes_in_flight(d):
     fault(d, "delay C_Sign 800\n")
     csr, _ = make_csr(d.base)
     c = d.client()
+    since = len(d.audit_records())
     rid = c.send("ISSUE", device_id=DEVICE, index=2, profile="device", csr_der=csr)
-    time.sleep(0.3)  # the request is at the HSM now
+    wait_intents(d, since, 1)
+    time.sleep(0.1)  # the request is at the (slow) HSM now
     d.proc.send_signal(signal.SIGTERM)
     rep = c.recv()
     c.close()
@@ -243,13 +258,15 @@ def t_sigterm_finishes_in_flight(d):
 def t_hsm_killed(d):
     d.start()
     fault(d, "delay C_Sign 3000\n")
+    csrs = [make_csr(d.base)[0] for _ in range(3)]
     c = d.client()
+    since = len(d.audit_records())
     ids = []
     for i in range(3):
-        csr, _ = make_csr(d.base)
         ids.append(c.send("ISSUE", device_id="8933%016d" % i, index=1, profile="device",
-                          csr_der=csr))
-    time.sleep(0.5)  # in the HSM process now
+                          csr_der=csrs[i]))
+    wait_intents(d, since, 3)
+    time.sleep(0.2)  # in the HSM process now (each C_Sign takes 3 s)
     hsm = [int(p) for p in run(["pgrep", "-P", str(d.proc.pid)]).stdout.split()]
     check(len(hsm) == 1, "one HSM process child: %r" % hsm)
     os.kill(hsm[0], signal.SIGKILL)
