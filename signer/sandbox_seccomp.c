@@ -93,7 +93,9 @@ static const struct sandbox_rule sandbox_front[] = {
 	ARG_IS32("socket", 0, AF_UNIX), ARG_IS32("socket", 0, AF_INET),
 	ARG_IS32("socket", 0, AF_INET6),
 	ANY("bind"), ANY("listen"), ANY("accept"), ANY("accept4"), ANY("connect"),
-	ANY("fchmodat"),
+	ANY("socketpair"),
+	/* the signing socket's mode, set after bind (glibc's chmod is the chmod syscall) */
+	ANY("chmod"), ANY("fchmodat"),
 	/* SQLite gives a new journal or WAL file its database's owner when it
 	 * runs as root; without root's capabilities it can only be a no-op. */
 	ANY("fchown"),
