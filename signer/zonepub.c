@@ -1,12 +1,6 @@
 /*
- * zonepub's life cycle, the scheduler and the choice of the next job.
- *
- * One job runs at a time (zonepub_job.c). When one ends, or work arrives
- * while none runs, the pump (a uv_idle handle, so it runs at the end of the
- * current loop iteration and without a timer's delay) picks the next: a
- * rebuild of the working zone if a commit failed, otherwise the kinds take
- * turns (group of requests and expiry removals, re-signing, zone file, bulk
- * import) so that none can starve the others.
+ * zonepub's life cycle: options, creation, submitting work, closing,
+ * status. The scheduler and the choice of jobs are in zonepub_sched.c.
  */
 #include "signer/zonepub_int.h"
 
@@ -68,9 +62,6 @@ static void set_defaults(struct zonepub_opts *o)
 	if (o->journal_max_age == 0)
 		o->journal_max_age = 7 * 86400;
 }
-
-static void pump_cb(uv_idle_t *h);
-static void tick_cb(uv_timer_t *t);
 
 int zonepub_new(uv_loop_t *loop, const struct zonepub_opts *opts, struct zonepub **out)
 {
@@ -142,7 +133,7 @@ int zonepub_start(struct zonepub *zp, commit_t *commit)
 	zp->apex_wanted = zone_serial(zp->served) == 0;
 	zp->last_resign = zp_now(zp);
 	zp->s.zone_file_time = zp->last_resign;
-	uv_timer_start(&zp->tick, tick_cb, zp->o.tick_ms, zp->o.tick_ms);
+	uv_timer_start(&zp->tick, zp_tick_cb, zp->o.tick_ms, zp->o.tick_ms);
 	zp_pump_soon(zp);
 	return 0;
 }
@@ -202,194 +193,6 @@ int zonepub_zone_file_write(struct zonepub *zp, void (*done)(void *arg, int stat
 	zp->file_tail = f;
 	zp_pump_soon(zp);
 	return 0;
-}
-
-/* ---- The scheduler ---- */
-
-void zonepub_tick(struct zonepub *zp)
-{
-	int64_t now = zp_now(zp);
-	const struct zp_expiry *top;
-
-	if (zp->state != ZP_STARTED)
-		return;
-	if (now - zp->last_resign >= (int64_t)zp->o.resign_interval) {
-		zp->resign_wanted = true;
-		zp->last_resign = now;
-	}
-	if (zp->o.zone_file && zp->o.zone_file_interval &&
-	    now - zp->s.zone_file_time >= (int64_t)zp->o.zone_file_interval &&
-	    zone_serial(zp->served) != zp->s.zone_file_serial)
-		zp->file_due = true;
-	top = zp_heap_top(zp);
-	if (zp->resign_wanted || zp->file_due || (top && top->not_after <= now))
-		zp_pump_soon(zp);
-}
-
-static void tick_cb(uv_timer_t *t)
-{
-	zonepub_tick(t->data);
-}
-
-/* ---- Choosing and starting jobs ---- */
-
-static struct zp_job *job_new(struct zonepub *zp, enum zp_job_kind kind, int64_t now)
-{
-	struct zp_job *job = calloc(1, sizeof(*job));
-
-	if (job) {
-		job->zp = zp;
-		job->kind = kind;
-		job->now = now;
-	}
-	return job;
-}
-
-static bool expiry_due(const struct zonepub *zp, int64_t now)
-{
-	const struct zp_expiry *top = zp_heap_top(zp);
-
-	return top != NULL && top->not_after <= now;
-}
-
-static bool kind_ready(const struct zonepub *zp, int kind, int64_t now)
-{
-	switch (kind) {
-	case ZP_JOB_GROUP:
-		return zp->q_head || zp->apex_wanted || expiry_due(zp, now);
-	case ZP_JOB_RESIGN:
-		return zp->resign_wanted && zone_serial(zp->served) != 0;
-	case ZP_JOB_FILE:
-		return (zp->file_head || zp->file_due) && zone_serial(zp->served) != 0;
-	case ZP_JOB_BULK:
-		return zp->bulk_head != NULL;
-	}
-	return false;
-}
-
-/* A group: the queued requests (at most group_max) and due expiry removals. */
-static int group_fill(struct zonepub *zp, struct zp_job *job)
-{
-	size_t n = 0, max = zp->o.expire_budget;
-
-	while (zp->q_head && job->nreqs < zp->o.group_max) {
-		struct zonepub_req *rq = zp->q_head;
-		zp->q_head = rq->next;
-		if (zp->q_head == NULL)
-			zp->q_tail = NULL;
-		zp->q_len--;
-		rq->next = NULL;
-		if (job->reqs == NULL) {
-			job->reqs = rq;
-		} else {
-			struct zonepub_req *t = job->reqs;
-			while (t->next)
-				t = t->next;
-			t->next = rq;
-		}
-		job->nreqs++;
-	}
-	while (n < zp->nheap && n < max && zp->heap[0].not_after <= job->now) {
-		if (job->expired == NULL) {
-			job->expired = calloc(max, sizeof(*job->expired));
-			job->expired_ok = calloc(max, sizeof(*job->expired_ok));
-			if (job->expired == NULL || job->expired_ok == NULL)
-				return ZONEPUB_ENOMEM;
-		}
-		job->expired[n++] = zp->heap[0];
-		zp_heap_pop(zp);
-	}
-	job->nexpired = n;
-	zp->apex_wanted = false;
-	return 0;
-}
-
-static void pump(struct zonepub *zp)
-{
-	int64_t now = zp_now(zp);
-	struct zp_job *job = NULL;
-	int kind = -1;
-
-	if (zp->job != NULL || (zp->state != ZP_STARTED && zp->state != ZP_BROKEN))
-		return;
-	if (zp->state == ZP_BROKEN) {
-		/* Nothing may change any more: the daemon is going down. */
-		while (zp->q_head) {
-			struct zonepub_req *rq = zp->q_head;
-			zp->q_head = rq->next;
-			zp->q_len--;
-			rq->done(rq, ZONEPUB_EFATAL, zone_serial(zp->served));
-		}
-		zp->q_tail = NULL;
-		return;
-	}
-	if (zp->rebuild_needed) {
-		kind = ZP_JOB_REBUILD;
-	} else {
-		for (int k = 1; k <= ZP_JOB_KINDS; k++) {
-			int c = (zp->last_kind + k) % ZP_JOB_KINDS;
-			if (kind_ready(zp, c, now)) {
-				kind = c;
-				break;
-			}
-		}
-	}
-	if (kind < 0)
-		return;
-	if ((job = job_new(zp, kind, now)) == NULL) {
-		zp_fail(zp, ZONEPUB_ENOMEM, "job");
-		return;
-	}
-	if (kind != ZP_JOB_REBUILD)
-		zp->last_kind = kind;
-	switch (kind) {
-	case ZP_JOB_GROUP:
-		if (group_fill(zp, job) != 0) {
-			zp_fail(zp, ZONEPUB_ENOMEM, "group");
-			zp->job = job;
-			job->zerr = ZONE_ENOMEM;
-			/* Let the normal path hand the requests their error. */
-			uv_mutex_lock(&zp->mu);
-			zp->t_finished = job;
-			uv_mutex_unlock(&zp->mu);
-			uv_async_send(&zp->wake);
-			return;
-		}
-		break;
-	case ZP_JOB_RESIGN:
-		zp->resign_wanted = false;
-		break;
-	case ZP_JOB_FILE:
-		job->filereqs = zp->file_head;
-		zp->file_head = zp->file_tail = NULL;
-		zp->file_due = false;
-		break;
-	case ZP_JOB_BULK:
-		job->bulk = zp->bulk_head;
-		zp->bulk_head = job->bulk->next;
-		if (zp->bulk_head == NULL)
-			zp->bulk_tail = NULL;
-		job->bulk->next = NULL;
-		break;
-	}
-	zp_job_run(zp, job);
-}
-
-static void pump_cb(uv_idle_t *h)
-{
-	struct zonepub *zp = h->data;
-
-	uv_idle_stop(h);
-	zp->pump_active = false;
-	pump(zp);
-}
-
-void zp_pump_soon(struct zonepub *zp)
-{
-	if (zp->pump_active || zp->job != NULL || zp->handles_open < 3)
-		return;
-	zp->pump_active = true;
-	uv_idle_start(&zp->pump, pump_cb);
 }
 
 /* ---- Closing ---- */
@@ -501,7 +304,7 @@ bool zonepub_idle(const struct zonepub *zp)
 	if (zp->state != ZP_STARTED)
 		return zp->job == NULL;
 	for (int k = 0; k < ZP_JOB_KINDS; k++)
-		if (kind_ready(zp, k, now))
+		if (zp_kind_ready(zp, k, now))
 			return false;
 	return zp->job == NULL && !zp->rebuild_needed;
 }

@@ -2,8 +2,10 @@
  * @file zonepub_int.h
  * @brief zonepub's internals shared by its files (not public).
  *
- * zonepub.c       life cycle, options, status, scheduler, job choice
- * zonepub_job.c   the zone thread, the sign bridge, the phases of a job
+ * zonepub.c       life cycle, options, submitting, closing, status
+ * zonepub_sched.c the scheduler and the choice of the next job
+ * zonepub_job.c   the zone thread, the sign bridge, the zone work of a job
+ * zonepub_publish.c  the loop's side of a job: commit, replay, publication
  * zonepub_store.c what a job writes in the store, and the load at start
  * zonepub_aux.c   the journal copy the listener reads, the expiry heap,
  *                 parameter copies, errors
@@ -12,6 +14,8 @@
 #define REGSIGN_SIGNER_ZONEPUB_INT_H
 
 #include "signer/zonepub.h"
+
+struct zone_change;
 
 /* Rows of the zone_names table start with a byte that says what they are:
  * 'n' + the zone's canonical key of an owner name (the apex's key is empty,
@@ -177,6 +181,12 @@ void zp_pump_soon(struct zonepub *zp);
 /* Called when the current job is over: frees it, continues closing or pumps. */
 void zp_job_over(struct zonepub *zp);
 
+/* ---- zonepub_sched.c ---- */
+void zp_tick_cb(uv_timer_t *t);
+void zp_pump_cb(uv_idle_t *h);
+/* Whether a job of @p kind has work now. */
+bool zp_kind_ready(const struct zonepub *zp, int kind, int64_t now);
+
 /* ---- zonepub_job.c ---- */
 int zp_thread_start(struct zonepub *zp);
 void zp_thread_stop(struct zonepub *zp);
@@ -185,6 +195,14 @@ void zp_job_run(struct zonepub *zp, struct zp_job *job);
 /* Loop: the wake async fired. */
 void zp_wake(uv_async_t *a);
 void zp_job_free(struct zp_job *job);
+/* 8 bytes of SHA-256 of RRSIG data: how a replayed request is recognised. */
+void zp_data_hash(const uint8_t *data, size_t len, uint8_t out[8]);
+/* Build a group's change on @p z (the zone thread; with @p replay, the served zone). */
+int zp_group_apply(struct zp_job *job, struct zone *z, bool replay, struct zone_change **out);
+
+/* ---- zonepub_publish.c ---- */
+/* Loop: the zone thread finished @p job. */
+void zp_phase_done(struct zonepub *zp, struct zp_job *job);
 
 /* ---- zonepub_store.c ---- */
 /* Writer thread: the commit item's run and undo. */

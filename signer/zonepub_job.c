@@ -1,8 +1,8 @@
 /*
- * A job's way through the pipeline: the zone thread makes the version on
- * the working zone (asking the loop for signatures through the sign bridge),
- * the writer thread commits it (zonepub_store.c), and the loop replays it on
- * the served zone and publishes it.
+ * The zone thread: it makes each job's version on the working zone, asking
+ * the loop for signatures through the sign bridge. What happens next (the
+ * commit, the replay on the served zone, publication) is in
+ * zonepub_publish.c.
  *
  * The zone library signs through a synchronous callback, while the daemon's
  * signer (the HSM process behind hsmlink) answers on the loop. The zone
@@ -11,7 +11,6 @@
  */
 #include "signer/zonepub_int.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +31,7 @@ void zp_job_free(struct zp_job *job)
 	free(job);
 }
 
-static void data_hash(const uint8_t *data, size_t len, uint8_t out[8])
+void zp_data_hash(const uint8_t *data, size_t len, uint8_t out[8])
 {
 	uint8_t md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -80,7 +79,7 @@ static int bridge_sign(void *ctx, struct zone_sigreq *reqs, size_t n)
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct zp_sigrec *rec = &job->recs[job->nrecs++];
-		data_hash(reqs[i].data, reqs[i].len, rec->hash);
+		zp_data_hash(reqs[i].data, reqs[i].len, rec->hash);
 		memcpy(rec->sig, reqs[i].sig, 64);
 		rec->tag = reqs[i].key_tag;
 		rec->role = (uint8_t)reqs[i].role;
@@ -98,35 +97,6 @@ static void bridge_signed(void *arg, int status)
 	zp->sign_state = ZP_SIGN_DONE;
 	uv_cond_broadcast(&zp->cv);
 	uv_mutex_unlock(&zp->mu);
-}
-
-/* ---- Replay on the served zone (loop thread) ---- */
-
-struct replay {
-	const struct zp_job *job;
-	size_t pos;
-};
-
-/* Hands back the signatures the working zone got, checking that each
- * request is the same RRSIG data as then (the version is deterministic in
- * the zone's state, the changes and the time). */
-static int replay_sign(void *ctx, struct zone_sigreq *reqs, size_t n)
-{
-	struct replay *rp = ctx;
-
-	if (rp->pos + n > rp->job->nrecs)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		const struct zp_sigrec *rec = &rp->job->recs[rp->pos + i];
-		uint8_t h[8];
-		data_hash(reqs[i].data, reqs[i].len, h);
-		if (memcmp(h, rec->hash, 8) != 0 || rec->tag != reqs[i].key_tag ||
-		    rec->role != (uint8_t)reqs[i].role)
-			return -1;
-		memcpy(reqs[i].sig, rec->sig, 64);
-	}
-	rp->pos += n;
-	return 0;
 }
 
 /* ---- Groups ---- */
@@ -153,7 +123,7 @@ static int apply_op(struct zone_change *c, const struct zonepub_op *op)
  * undone inside the change, so the change is started again without that
  * request. With @p replay every surviving change must apply as it did.
  */
-static int zp_group_apply(struct zp_job *job, struct zone *z, bool replay, struct zone_change **out)
+int zp_group_apply(struct zp_job *job, struct zone *z, bool replay, struct zone_change **out)
 {
 	struct zone_change *c = NULL;
 	int r;
@@ -362,273 +332,6 @@ void zp_job_run(struct zonepub *zp, struct zp_job *job)
 	uv_mutex_unlock(&zp->mu);
 }
 
-/* ---- Loop side: after the zone thread ---- */
-
-/* Every request still in the group gets @p err. */
-static void fail_reqs(struct zonepub *zp, struct zp_job *job, int err)
-{
-	struct zonepub_req *rq = job->reqs;
-	uint32_t serial = zone_serial(zp->served);
-
-	job->reqs = NULL;
-	while (rq) {
-		struct zonepub_req *next = rq->next;
-		if (rq->status == 0)
-			rq->status = err;
-		rq->done(rq, rq->status, serial);
-		rq = next;
-	}
-}
-
-/* Requests refused on their own leave the group now: they need no commit. */
-static void finish_refused(struct zonepub *zp, struct zp_job *job)
-{
-	struct zonepub_req **pp = &job->reqs, *done = NULL, **dt = &done;
-	uint32_t serial = zone_serial(zp->served);
-
-	while (*pp) {
-		struct zonepub_req *rq = *pp;
-		if (rq->status != 0) {
-			*pp = rq->next;
-			rq->next = NULL;
-			*dt = rq;
-			dt = &rq->next;
-		} else {
-			pp = &rq->next;
-		}
-	}
-	job->nreqs = 0;
-	for (struct zonepub_req *rq = job->reqs; rq; rq = rq->next)
-		job->nreqs++;
-	while (done) {
-		struct zonepub_req *next = done->next;
-		done->done(done, done->status, serial);
-		done = next;
-	}
-}
-
-/* Expiry entries of a failed group go back on the heap for the next try. */
-static void requeue_expired(struct zonepub *zp, struct zp_job *job)
-{
-	for (size_t i = 0; i < job->nexpired; i++)
-		(void)zp_heap_push(zp, &job->expired[i]);
-	job->nexpired = 0;
-}
-
-static void commit_done(struct commit_item *it, int status);
-
-static void zone_phase_done(struct zonepub *zp, struct zp_job *job)
-{
-	int err = zonepub_err_from_zone(job->zerr);
-
-	switch (job->kind) {
-	case ZP_JOB_FILE:
-		if (err == 0) {
-			zp->s.zone_file_serial = job->serial_to;
-			zp->s.zone_file_time = job->now;
-		} else {
-			zp_fail(zp, err, "zone file");
-		}
-		for (struct zp_filereq *f = job->filereqs, *next; f; f = next) {
-			next = f->next;
-			if (f->done)
-				f->done(f->arg, err, job->serial_to);
-			free(f);
-		}
-		job->filereqs = NULL;
-		zp_job_over(zp);
-		return;
-	case ZP_JOB_REBUILD:
-		if (err != 0) {
-			/* Without a working zone that matches, nothing can go on. */
-			zp_fail(zp, ZONEPUB_EFATAL, "working zone rebuild");
-			zp->state = zp->state == ZP_CLOSING ? ZP_CLOSING : ZP_BROKEN;
-			if (zp->o.fatal)
-				zp->o.fatal(zp->o.arg, ZONEPUB_EFATAL);
-		} else {
-			zp->rebuild_needed = false;
-		}
-		zp_job_over(zp);
-		return;
-	default:
-		break;
-	}
-	if (job->kind == ZP_JOB_GROUP)
-		finish_refused(zp, job);
-	if (err != 0 && job->changed) {
-		/* The working zone has a version that cannot be committed. */
-		zp->rebuild_needed = true;
-	}
-	if (err != 0) {
-		zp_fail(zp, err, job->kind == ZP_JOB_RESIGN ? "re-signing"
-			: job->kind == ZP_JOB_BULK ? "bulk import" : "zone change");
-		if (err == ZONEPUB_ECHECK)
-			zp->s.check_failures++;
-		fail_reqs(zp, job, err);
-		requeue_expired(zp, job);
-		if (job->bulk) {
-			job->bulk->done(job->bulk, err, zone_serial(zp->served));
-			job->bulk = NULL;
-		}
-		zp_job_over(zp);
-		return;
-	}
-	if (!job->changed) {
-		/* Nothing to publish (all refused, or nothing due). */
-		zp_job_over(zp);
-		return;
-	}
-	if (job->kind == ZP_JOB_BULK) {
-		job->journal_keep = 0;
-	} else {
-		struct zp_journal empty = { 0 };
-		const struct zp_journal *j = &zp->jr;
-		if (j->n > 0 && j->v[j->n - 1].to != job->serial_from)
-			j = &empty;
-		job->journal_keep = zp_journal_keep(zp, j, job->now, 1, job->wirelen, job->now);
-	}
-	memset(&job->item, 0, sizeof(job->item));
-	job->item.run = zp_store_run;
-	job->item.undo = zp_store_undo;
-	job->item.done = commit_done;
-	commit_submit(zp->commit, &job->item);
-}
-
-/* Loop: apply the committed version to the served zone. */
-static int replay(struct zonepub *zp, struct zp_job *job)
-{
-	struct replay rp = { job, 0 };
-	struct zone_diff *d = NULL;
-	struct zone_change *c = NULL;
-	int r;
-
-	switch (job->kind) {
-	case ZP_JOB_GROUP:
-		r = zp_group_apply(job, zp->served, true, &c);
-		if (r == 0)
-			r = zone_change_commit(c, job->now, replay_sign, &rp, &d);
-		zone_change_free(c);
-		break;
-	case ZP_JOB_RESIGN:
-		r = zone_resign_due(zp->served, job->now, zp->o.resign_budget, replay_sign, &rp, &d);
-		break;
-	case ZP_JOB_BULK:
-		r = zone_bulk_import(zp->served, job->bulk->devs, job->bulk->n, job->now, replay_sign,
-				     &rp, job->bulk->batch);
-		break;
-	default:
-		r = ZONE_ESTATE;
-		break;
-	}
-	zone_diff_free(d);
-	if (r == 0 && (rp.pos != job->nrecs || zone_serial(zp->served) != job->serial_to))
-		r = ZONE_ESTATE;
-	return r;
-}
-
-static void publish(struct zonepub *zp, struct zp_job *job)
-{
-	uint32_t serial = job->serial_to;
-
-	/* The listener's journal: the committed diff, pruned like the store's. */
-	if (job->kind == ZP_JOB_BULK) {
-		zp_journal_clear(&zp->jr);
-	} else {
-		if (zp_journal_add(&zp->jr, job->serial_from, job->serial_to, job->now, job->wire,
-				   job->wirelen) != 0)
-			zp_journal_clear(&zp->jr);  /* a gap: secondaries fall back to AXFR */
-		job->wire = NULL;
-		zp_journal_trim(&zp->jr, job->journal_keep);
-	}
-	/* Devices whose records go when their certificate expires. */
-	for (struct zonepub_req *rq = job->reqs; rq; rq = rq->next) {
-		for (size_t i = 0; i < rq->n_ops; i++) {
-			const struct zonepub_op *op = &rq->ops[i];
-			struct zp_expiry e;
-			if (op->kind != ZONEPUB_OP_DEVICE_ADD || op->not_after == 0)
-				continue;
-			memset(&e, 0, sizeof(e));
-			e.not_after = op->not_after;
-			e.index = op->dev.index;
-			snprintf(e.id, sizeof(e.id), "%s", op->dev.id);
-			(void)zp_heap_push(zp, &e);
-		}
-		zp->s.changes++;
-	}
-	if (job->kind == ZP_JOB_BULK && job->bulk->not_after) {
-		for (size_t i = 0; i < job->bulk->n; i++) {
-			struct zp_expiry e;
-			if (job->bulk->not_after[i] == 0)
-				continue;
-			memset(&e, 0, sizeof(e));
-			e.not_after = job->bulk->not_after[i];
-			e.index = job->bulk->devs[i].index;
-			snprintf(e.id, sizeof(e.id), "%s", job->bulk->devs[i].id);
-			(void)zp_heap_push(zp, &e);
-		}
-	}
-	for (size_t i = 0; i < job->nexpired; i++)
-		zp->s.expired_removed += job->expired_ok[i];
-	zp->s.groups++;
-	zp->s.signatures += job->nsigs;
-	if (job->kind == ZP_JOB_RESIGN)
-		zp->s.resigned++;
-	zp_log(zp, ZONEPUB_LOG_INFO, "serial %u published (%zu requests, %zu signatures)", serial,
-	       job->nreqs, job->nsigs);
-	if (zp->o.published)
-		zp->o.published(zp->o.arg, serial);
-	for (struct zonepub_req *rq = job->reqs, *next; rq; rq = next) {
-		next = rq->next;
-		rq->done(rq, 0, serial);
-	}
-	job->reqs = NULL;
-	if (job->bulk) {
-		job->bulk->done(job->bulk, 0, serial);
-		job->bulk = NULL;
-	}
-}
-
-static void commit_done(struct commit_item *it, int status)
-{
-	struct zp_job *job = (struct zp_job *)it;
-	struct zonepub *zp = job->zp;
-	int r;
-
-	if (status != COMMIT_OK) {
-		int err = status == COMMIT_ERR_FATAL ? ZONEPUB_EFATAL
-			: status == COMMIT_ERR_CLOSED ? ZONEPUB_ECLOSED
-			: status == COMMIT_ERR_NOMEM ? ZONEPUB_ENOMEM : ZONEPUB_ESTORE;
-		zp_fail(zp, err, "commit");
-		zp->rebuild_needed = true;
-		fail_reqs(zp, job, err);
-		requeue_expired(zp, job);
-		if (job->bulk) {
-			job->bulk->done(job->bulk, err, zone_serial(zp->served));
-			job->bulk = NULL;
-		}
-		zp_job_over(zp);
-		return;
-	}
-	if ((r = replay(zp, job)) != 0) {
-		/* Committed but not servable: the served zone keeps the previous
-		 * serial, and only a restart (reload from the store) can repair it. */
-		zp_fail(zp, ZONEPUB_EFATAL, "replay on the served zone");
-		if (zp->state != ZP_CLOSING)
-			zp->state = ZP_BROKEN;
-		fail_reqs(zp, job, ZONEPUB_EFATAL);
-		if (job->bulk) {
-			job->bulk->done(job->bulk, ZONEPUB_EFATAL, zone_serial(zp->served));
-			job->bulk = NULL;
-		}
-		if (zp->o.fatal)
-			zp->o.fatal(zp->o.arg, ZONEPUB_EFATAL);
-		zp_job_over(zp);
-		return;
-	}
-	publish(zp, job);
-	zp_job_over(zp);
-}
-
 void zp_wake(uv_async_t *a)
 {
 	struct zonepub *zp = a->data;
@@ -651,5 +354,5 @@ void zp_wake(uv_async_t *a)
 			bridge_signed(zp, r);
 	}
 	if (finished != NULL)
-		zone_phase_done(zp, finished);
+		zp_phase_done(zp, finished);
 }

@@ -23,3 +23,17 @@ if(TARGET regsign-zonepub-hsm AND TARGET regsign-x509
     LIBS regsign-zonepub-hsm regsign-x509 regsign-hsm PkgConfig::LIBUV PkgConfig::OPENSSL
     TIMEOUT 300)
 endif()
+
+# zonepub with the DNS listener's responder reading its zone and journal.
+if(TARGET regsign-zonepub AND TARGET regsign-dns
+   AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zonepub_dns.c)
+  regsign_add_test(test_zonepub_dns
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zonepub_dns.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zonepub_fx.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zone_support.c
+            ${CMAKE_SOURCE_DIR}/signer/commit.c
+    LIBS regsign-zonepub regsign-dns regsign-zone regsign-store PkgConfig::LIBUV
+         PkgConfig::OPENSSL Threads::Threads
+    TIMEOUT 300)
+  target_include_directories(test_zonepub_dns PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+endif()
