@@ -3,7 +3,8 @@
  *
  *   work DIR   what the front process does, under its sandbox: a libuv loop
  *              with thread-pool jobs (threads started after the filter), an
- *              echo over a Unix socket bound in DIR, over TCP and over UDP on
+ *              echo over a Unix socket bound in DIR (its mode set as the
+ *              daemon sets its signing socket's), over TCP and over UDP on
  *              127.0.0.1, a signal handled by the loop, an atomically replaced
  *              file in DIR and a SQLite database in WAL mode in DIR. Exit 0
  *              when everything worked and the loop closed cleanly.
@@ -219,6 +220,7 @@ static int front_listen(struct front *f)
 	snprintf(path, sizeof(path), "%s/front.sock", f->dir);
 	uv_ip4_addr("127.0.0.1", 0, &lo);
 	if (uv_pipe_init(&f->loop, &f->pipe_srv, 0) || uv_pipe_bind(&f->pipe_srv, path) ||
+	    uv_pipe_chmod(&f->pipe_srv, UV_READABLE | UV_WRITABLE) ||
 	    uv_listen((uv_stream_t *)&f->pipe_srv, 8, srv_on_connection) ||
 	    uv_pipe_init(&f->loop, &f->pipe_cli, 0))
 		return -1;
