@@ -127,6 +127,27 @@ def t_group_commit(d):
     check(txns < items, "fewer transactions than items (%d < %d)" % (txns, items))
 
 
+def t_client_gone(d):
+    """A client that closes with requests in flight: they are still carried
+    out (a retry gets the same certificate), and the daemon goes on."""
+    csrs = [make_csr(d.base)[0] for _ in range(4)]
+    c = d.client()
+    for i in range(4):
+        c.send("ISSUE", device_id="8955%016d" % i, index=1, profile="device", csr_der=csrs[i])
+    c.close()
+    time.sleep(1)
+    with d.client() as c2:
+        for i in range(4):
+            r = c2.issue("8955%016d" % i, 1, "device", csrs[i])
+            check(r["index"] == 1, "the retry is answered")
+        certs = {c2.issue("8955%016d" % i, 1, "device", csrs[i])["serial_hex"]
+                 for i in range(4)}
+    check(len(certs) == 4, "four certificates, each issued once")
+    results = [r for r in d.audit_records() if r["type"] == "result" and
+               r.get("device", "").startswith("8955")]
+    check(len(results) == 4, "each was signed once (4 results): %d" % len(results))
+
+
 def t_backpressure(d):
     """A client that sends without reading stops being read; others are served."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -311,5 +332,5 @@ def t_issuing_key_mismatch(d):
 
 if __name__ == "__main__":
     main([t_setup, t_reload_bad_policy_keeps_old, t_queue_depth_busy, t_group_commit,
-          t_backpressure, t_hsm_recovery, t_sigterm_finishes_in_flight, t_hsm_killed,
+          t_client_gone, t_backpressure, t_hsm_recovery, t_sigterm_finishes_in_flight, t_hsm_killed,
           t_issuing_key_mismatch], Daemon("lifecycle"))
