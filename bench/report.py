@@ -258,6 +258,9 @@ def fill_bulk(e, out, raw, args):
     e["ratio_to_r_over_2"] = d["records_per_s"] / (e["r"] / 2)
     e["sign_ratio_to_r"] = d["sign_per_s"] / e["r"]
     e["rss_bytes_per_record"] = d["rss_bytes_per_record"]
+    if "zone_only_s" in d and d["wall_s"] > 0:
+        # The zone's own serial work between batches, as a share of the wall.
+        e["zone_only_share"] = d["zone_only_s"] / d["wall_s"]
 
 
 def fill_peers(e, out, raw, args):
