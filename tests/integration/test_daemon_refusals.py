@@ -17,6 +17,7 @@ STATE = {}
 
 
 def t_start(d):
+    d.extra_args = ["--checkpoint-interval", "1"]
     d.start()
     STATE["csr"], _ = make_csr(d.base)
 
@@ -246,6 +247,28 @@ def t_not_allowed_operation(d):
     check(d.sighup_and_wait()["event"] == "reload", "the original policy loads again")
 
 
+def t_periodic_checkpoint(d):
+    """With --checkpoint-interval 1, new records are covered by a checkpoint
+    within a few seconds, and STATUS names it as the head."""
+    import hashlib
+    import time
+    with d.client() as c:
+        expect_refusal(lambda: c.issue(DEVICE, 1, "nosuch", STATE["csr"]), "DENIED", "a record")
+    end = time.time() + 15
+    while time.time() < end:
+        with open(d.audit, "rb") as f:
+            lines = f.read().split(b"\n")[:-1]
+        import json
+        if json.loads(lines[-1])["type"] == "checkpoint":
+            break
+        time.sleep(0.2)
+    check(json.loads(lines[-1])["type"] == "checkpoint", "a periodic checkpoint follows")
+    check(d.status()["audit"]["head"] == hashlib.sha256(lines[-1]).hexdigest(),
+          "STATUS's head is the latest checkpoint")
+    n = sum(1 for l in lines if b'"type":"checkpoint"' in l)
+    check(n >= 3, "checkpoints at start and periodically: %d" % n)
+
+
 def t_audit_still_verifies(d):
     head = d.status()["audit"]["head"]
     p = run([d.regsign, "audit", "verify", "--key", os.path.join(d.out, "audit.pub"),
@@ -259,4 +282,4 @@ if __name__ == "__main__":
     main([t_start, t_unknown_profile, t_bad_csr_signature, t_key_types, t_bad_device_id,
           t_index_taken, t_live_cap, t_oversized_frame, t_malformed_frame, t_unknown_op,
           t_wrong_uid_policy, t_wrong_uid_setpriv, t_rate_limit, t_not_allowed_operation,
-          t_audit_still_verifies], Daemon("refusals"))
+          t_periodic_checkpoint, t_audit_still_verifies], Daemon("refusals"))
