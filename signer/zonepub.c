@@ -140,12 +140,19 @@ int zonepub_start(struct zonepub *zp, commit_t *commit)
 
 /* ---- Submitting ---- */
 
+/* The served serial, or 0 while zonepub_open() loads the zones on the
+ * writer thread (they are not the loop's to read then). */
+static uint32_t served_serial(const struct zonepub *zp)
+{
+	return zp->loading ? 0 : zone_serial(zp->served);
+}
+
 void zonepub_submit(struct zonepub *zp, struct zonepub_req *rq)
 {
 	rq->status = 0;
 	rq->next = NULL;
 	if (zp->state == ZP_CLOSING || zp->state == ZP_CLOSED) {
-		rq->done(rq, ZONEPUB_ECLOSED, zone_serial(zp->served));
+		rq->done(rq, ZONEPUB_ECLOSED, served_serial(zp));
 		return;
 	}
 	if (zp->q_tail)
@@ -161,7 +168,7 @@ void zonepub_bulk_import(struct zonepub *zp, struct zonepub_bulk *b)
 {
 	b->next = NULL;
 	if (zp->state == ZP_CLOSING || zp->state == ZP_CLOSED) {
-		b->done(b, ZONEPUB_ECLOSED, zone_serial(zp->served));
+		b->done(b, ZONEPUB_ECLOSED, served_serial(zp));
 		return;
 	}
 	if (zp->bulk_tail)
@@ -216,12 +223,18 @@ static void finish_close(struct zonepub *zp)
 	uv_close((uv_handle_t *)&zp->tick, handle_closed);
 }
 
+void zp_close_continue(struct zonepub *zp)
+{
+	if (zp->state == ZP_CLOSING && zp->job == NULL && !zp->loading)
+		finish_close(zp);
+}
+
 void zp_job_over(struct zonepub *zp)
 {
 	zp_job_free(zp->job);
 	zp->job = NULL;
 	if (zp->state == ZP_CLOSING)
-		finish_close(zp);
+		zp_close_continue(zp);
 	else
 		zp_pump_soon(zp);
 }
@@ -232,7 +245,7 @@ void zonepub_close(struct zonepub *zp, void (*cb)(void *arg), void *arg)
 
 	if (zp == NULL || zp->state == ZP_CLOSING || zp->state == ZP_CLOSED)
 		return;
-	serial = zone_serial(zp->served);
+	serial = served_serial(zp);
 	zp->state = ZP_CLOSING;
 	zp->close_cb = cb;
 	zp->close_arg = arg;
@@ -260,8 +273,7 @@ void zonepub_close(struct zonepub *zp, void (*cb)(void *arg), void *arg)
 		free(f);
 	}
 	zp->file_tail = NULL;
-	if (zp->job == NULL)
-		finish_close(zp);
+	zp_close_continue(zp);
 }
 
 void zonepub_free(struct zonepub *zp)
@@ -302,7 +314,7 @@ bool zonepub_idle(const struct zonepub *zp)
 	int64_t now = zp_now(zp);
 
 	if (zp->state != ZP_STARTED)
-		return zp->job == NULL;
+		return zp->job == NULL && !zp->loading;
 	for (int k = 0; k < ZP_JOB_KINDS; k++)
 		if (zp_kind_ready(zp, k, now))
 			return false;
@@ -315,6 +327,10 @@ void zonepub_status_get(const struct zonepub *zp, struct zonepub_status *st)
 	int64_t now = zp_now(zp);
 
 	*st = zp->s;
+	st->queued = zp->q_len;
+	/* While zonepub_open() loads them, the zones belong to the writer thread. */
+	if (zp->loading)
+		return;
 	zone_status_get(zp->served, now, &zs);
 	st->serial = zs.serial;
 	st->names = zs.names;

@@ -286,10 +286,24 @@ int zonepub_new(uv_loop_t *loop, const struct zonepub_opts *opts, struct zonepub
  * @p st): it reads the store on the calling thread. Afterwards zonepub uses
  * @p st only on the commit pipeline's writer thread.
  * An empty store is fine: zonepub_start() then creates and signs the apex.
+ * After an error the zonepub can only be closed.
  * @return 0, ZONEPUB_EFORMAT (rows do not form a valid zone, serial or origin
  *         mismatch), ZONEPUB_ESTORE, ZONEPUB_ENOMEM, ZONEPUB_ESTATE (twice).
  */
 int zonepub_load(struct zonepub *zp, store_t *st);
+
+/**
+ * @brief zonepub_load() and zonepub_start() for a daemon whose commit
+ * pipeline already runs: the rows are read on the pipeline's writer thread
+ * (an item of its own, outside any transaction), then publishing starts.
+ * Requests submitted meanwhile wait. @p done runs on the loop with 0 or the
+ * error of zonepub_load() (ZONEPUB_ECLOSED if closed first); after an error
+ * the zonepub can only be closed.
+ * @return 0 (done will run), ZONEPUB_ESTATE (loaded already, or no commit or
+ *         done given), ZONEPUB_ENOMEM.
+ */
+int zonepub_open(struct zonepub *zp, store_t *st, commit_t *commit,
+		 void (*done)(void *arg, int status), void *arg);
 
 /**
  * @brief Start publishing: changes go through @p commit from now on, the
@@ -326,7 +340,10 @@ int zonepub_zone_file_write(struct zonepub *zp, void (*done)(void *arg, int stat
  */
 void zonepub_tick(struct zonepub *zp);
 
-/** @brief The served zone: what the DNS listener and NOTIFY read (loop thread only). */
+/**
+ * @brief The served zone: what the DNS listener and NOTIFY read (loop thread
+ * only; with zonepub_open(), only after its done callback).
+ */
 const struct zone *zonepub_zone(const struct zonepub *zp);
 
 /** @brief The journal the DNS listener reads (valid while @p zp lives). */

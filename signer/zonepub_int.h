@@ -138,6 +138,7 @@ struct zonepub {
 	int last_kind;
 	int64_t last_resign, last_file_check;
 	struct zp_job *job;            /* in progress, or NULL */
+	bool loading;                  /* zonepub_open's item is in the pipeline */
 	uv_idle_t pump;                /* starts a job at the end of the loop iteration */
 	bool pump_active;
 	uv_timer_t tick;
@@ -180,6 +181,8 @@ void zp_fail(struct zonepub *zp, int err, const char *what);
 void zp_pump_soon(struct zonepub *zp);
 /* Called when the current job is over: frees it, continues closing or pumps. */
 void zp_job_over(struct zonepub *zp);
+/* Closing waited for a job or the load; finish it if nothing else runs. */
+void zp_close_continue(struct zonepub *zp);
 
 /* ---- zonepub_sched.c ---- */
 void zp_tick_cb(uv_timer_t *t);

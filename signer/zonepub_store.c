@@ -310,16 +310,13 @@ static int load_meta(struct zonepub *zp)
 	return r;
 }
 
-int zonepub_load(struct zonepub *zp, store_t *st)
+/* Reads everything; on the calling thread, which must own the store. */
+static int load_rows(struct zonepub *zp, int64_t now)
 {
 	struct load_ctx lc = { zp, 0 };
-	int64_t now = zp_now(zp);
 	int r;
 
-	if (zp->state != ZP_NEW)
-		return ZONEPUB_ESTATE;
-	zp->st = st;
-	r = store_zone_foreach(st, load_row, &lc);
+	r = store_zone_foreach(zp->st, load_row, &lc);
 	if (lc.err != 0)
 		return lc.err;
 	if (r != 0)
@@ -333,7 +330,7 @@ int zonepub_load(struct zonepub *zp, store_t *st)
 	}
 	if ((r = load_meta(zp)) != 0)
 		return r;
-	r = store_journal_foreach(st, load_journal, &lc);
+	r = store_journal_foreach(zp->st, load_journal, &lc);
 	if (lc.err != 0)
 		return lc.err;
 	if (r != 0)
@@ -342,9 +339,98 @@ int zonepub_load(struct zonepub *zp, store_t *st)
 	 * the next commit trims the store to what is kept here. */
 	if (zp->jr.n > 0 && zp->jr.v[zp->jr.n - 1].to != zone_serial(zp->served))
 		zp_journal_clear(&zp->jr);
+	return 0;
+}
+
+static void loaded(struct zonepub *zp, int err)
+{
+	if (err != 0) {
+		/* The zones hold part of the rows: this zonepub can only be closed. */
+		zp->state = ZP_BROKEN;
+		zp_fail(zp, err, "load");
+		return;
+	}
 	zp->state = ZP_LOADED;
 	zp_log(zp, ZONEPUB_LOG_INFO, "zone %s loaded: serial %u, %zu names, %zu journal diffs, "
 	       "%zu expiring devices", zone_origin(zp->served), zone_serial(zp->served),
 	       zone_names(zp->served), zp->jr.n, zp->nheap);
+}
+
+int zonepub_load(struct zonepub *zp, store_t *st)
+{
+	int r;
+
+	if (zp->state != ZP_NEW)
+		return ZONEPUB_ESTATE;
+	zp->st = st;
+	r = load_rows(zp, zp_now(zp));
+	loaded(zp, r);
+	return r;
+}
+
+/* ---- Load through the commit pipeline ---- */
+
+struct zp_open {
+	struct commit_item item;  /* first */
+	struct zonepub *zp;
+	int64_t now;
+	int err;
+	void (*done)(void *arg, int status);
+	void *arg;
+};
+
+/* Writer thread, outside any transaction (COMMIT_ALONE): the store is read
+ * where it is owned; the zones are handed back to the loop with the item. */
+static int open_run(struct commit_item *it, void *env)
+{
+	struct zp_open *o = (struct zp_open *)it;
+
+	(void)env;
+	o->err = load_rows(o->zp, o->now);
+	return COMMIT_OK;
+}
+
+static void open_done(struct commit_item *it, int status)
+{
+	struct zp_open *o = (struct zp_open *)it;
+	struct zonepub *zp = o->zp;
+	int err = o->err;
+
+	if (status != COMMIT_OK && err == 0)
+		err = status == COMMIT_ERR_CLOSED ? ZONEPUB_ECLOSED : ZONEPUB_ESTORE;
+	zp->loading = false;
+	if (zp->state == ZP_CLOSING) {
+		o->done(o->arg, ZONEPUB_ECLOSED);
+		free(o);
+		zp_close_continue(zp);
+		return;
+	}
+	loaded(zp, err);
+	if (err == 0)
+		err = zonepub_start(zp, zp->commit);
+	o->done(o->arg, err);
+	free(o);
+}
+
+int zonepub_open(struct zonepub *zp, store_t *st, commit_t *commit,
+		 void (*done)(void *arg, int status), void *arg)
+{
+	struct zp_open *o;
+
+	if (zp->state != ZP_NEW || zp->loading || commit == NULL || done == NULL)
+		return ZONEPUB_ESTATE;
+	if ((o = calloc(1, sizeof(*o))) == NULL)
+		return ZONEPUB_ENOMEM;
+	zp->st = st;
+	zp->commit = commit;
+	zp->loading = true;
+	o->zp = zp;
+	o->now = zp_now(zp);
+	o->done = done;
+	o->arg = arg;
+	o->item.run = open_run;
+	o->item.done = open_done;
+	o->item.flags = COMMIT_ALONE;
+	commit_submit(commit, &o->item);
 	return 0;
 }

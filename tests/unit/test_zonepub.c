@@ -710,6 +710,14 @@ static void test_publish(void **state)
 	fx_treq_clear(&del);
 }
 
+static void test_opened(void *arg, int status)
+{
+	struct fx *fx = arg;
+
+	fx->opened = true;
+	fx->open_status = status;
+}
+
 /* Closing: requests still queued get ZONEPUB_ECLOSED, none is lost. */
 static void test_close_queued(void **state)
 {
@@ -779,6 +787,81 @@ static void test_load_refuses_bad_rows(void **state)
 	store_close(st);
 }
 
+/* zonepub_open(): the load goes through the running commit pipeline, and
+ * requests submitted before it wait for it. */
+static void test_open_through_pipeline(void **state)
+{
+	struct fx *fx = *state;
+	struct treq a, b;
+	struct store_open_opts ro = { STORE_OPEN_READONLY, NULL, 0 };
+	char *before, *after;
+	uint32_t s;
+
+	fx->use_open = true;
+	fx_start(fx);
+	fx_issue(fx, &a, 1, 1, fx->now + 10);
+	zonepub_submit(fx->zp, &a.rq);
+	fx_run_idle(fx);
+	assert_int_equal(a.status, 0);
+	s = zone_serial(zonepub_zone(fx->zp));
+	before = tzs_zone_text(zonepub_zone(fx->zp));
+	fx_stop(fx);
+
+	/* By hand, with a request waiting before the load. */
+	assert_int_equal(store_open(&fx->st, fx->db, NULL), 0);
+	assert_int_equal(zonepub_new(&fx->loop, &fx->opts, &fx->zp), 0);
+	assert_int_equal(commit_new(&fx->loop, fx->st, fx, NULL, NULL, &fx->commit), 0);
+	fx_issue(fx, &b, 2, 1, 0);
+	zonepub_submit(fx->zp, &b.rq);
+	fx->opened = false;
+	assert_int_equal(zonepub_open(fx->zp, fx->st, fx->commit, test_opened, fx), 0);
+	assert_int_equal(zonepub_open(fx->zp, fx->st, fx->commit, test_opened, fx),
+			 ZONEPUB_ESTATE);
+	fx_run_idle(fx);
+	assert_true(fx->opened);
+	assert_int_equal(fx->open_status, 0);
+	assert_int_equal(b.status, 0);
+	assert_int_equal(b.serial, s + 1);
+	assert_int_equal(store_open(&fx->ro, fx->db, &ro), 0);
+	/* The expiry index came back through the pipeline too. */
+	fx->now += 11;
+	zonepub_tick(fx->zp);
+	fx_run_idle(fx);
+	assert_false(fx_has_device(fx, 1, 1));
+	assert_true(fx_has_device(fx, 2, 1));
+	after = tzs_zone_text(zonepub_zone(fx->zp));
+	assert_string_not_equal(before, after);
+	free(before);
+	free(after);
+}
+
+/* Closing while the load is in the pipeline: open reports ECLOSED, close ends. */
+static void test_close_while_opening(void **state)
+{
+	struct fx *fx = *state;
+	struct treq a;
+
+	fx->opts.params = &fx->params;
+	fx->opts.signer.sign = NULL;
+	assert_int_equal(zonepub_new(&fx->loop, &fx->opts, &fx->zp), ZONEPUB_EINVAL);
+	assert_null(fx->zp);
+	fx_start(fx);   /* a store with its apex */
+	fx_stop(fx);
+	assert_int_equal(store_open(&fx->st, fx->db, NULL), 0);
+	assert_int_equal(zonepub_new(&fx->loop, &fx->opts, &fx->zp), 0);
+	assert_int_equal(commit_new(&fx->loop, fx->st, fx, NULL, NULL, &fx->commit), 0);
+	fx->opened = false;
+	assert_int_equal(zonepub_open(fx->zp, fx->st, fx->commit, test_opened, fx), 0);
+	fx_issue(fx, &a, 1, 1, 0);
+	zonepub_submit(fx->zp, &a.rq);
+	fx_close_begin(fx);
+	assert_true(a.done);
+	assert_int_equal(a.status, ZONEPUB_ECLOSED);
+	fx_stop(fx);
+	assert_true(fx->opened);
+	assert_int_equal(fx->open_status, ZONEPUB_ECLOSED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -800,6 +883,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_close_queued, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_close_in_flight, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_load_refuses_bad_rows, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_open_through_pipeline, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_close_while_opening, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

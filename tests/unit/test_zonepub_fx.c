@@ -189,6 +189,14 @@ int fx_teardown(void **state)
 	return 0;
 }
 
+static void fx_opened(void *arg, int status)
+{
+	struct fx *fx = arg;
+
+	fx->opened = true;
+	fx->open_status = status;
+}
+
 void fx_start(struct fx *fx)
 {
 	struct store_open_opts ro = { STORE_OPEN_READONLY, NULL, 0 };
@@ -203,9 +211,21 @@ void fx_start(struct fx *fx)
 	fx->opts.log = fx_log;
 	fx->opts.arg = fx;
 	assert_int_equal(zonepub_new(&fx->loop, &fx->opts, &fx->zp), 0);
-	assert_int_equal(zonepub_load(fx->zp, fx->st), 0);
-	assert_int_equal(commit_new(&fx->loop, fx->st, fx, fx_store_fatal, fx, &fx->commit), 0);
-	assert_int_equal(zonepub_start(fx->zp, fx->commit), 0);
+	if (fx->use_open) {
+		/* The daemon's way: the pipeline runs first, the load goes through it. */
+		assert_int_equal(commit_new(&fx->loop, fx->st, fx, fx_store_fatal, fx, &fx->commit),
+				 0);
+		fx->opened = false;
+		assert_int_equal(zonepub_open(fx->zp, fx->st, fx->commit, fx_opened, fx), 0);
+		while (!fx->opened)
+			uv_run(&fx->loop, UV_RUN_ONCE);
+		assert_int_equal(fx->open_status, 0);
+	} else {
+		assert_int_equal(zonepub_load(fx->zp, fx->st), 0);
+		assert_int_equal(commit_new(&fx->loop, fx->st, fx, fx_store_fatal, fx, &fx->commit),
+				 0);
+		assert_int_equal(zonepub_start(fx->zp, fx->commit), 0);
+	}
 	fx_run_idle(fx);
 	assert_int_equal(store_open(&fx->ro, fx->db, &ro), 0);
 	assert_true(zone_serial(zonepub_zone(fx->zp)) != 0);

@@ -55,6 +55,9 @@ struct fx {
 	int fatal;
 	bool closing;
 	bool closed;
+	bool use_open;          /* fx_start loads through zonepub_open() */
+	int open_status;
+	bool opened;
 };
 
 /** A request with room for two changes and what happened to it. */
