@@ -68,4 +68,7 @@ if(TARGET regsignd AND TARGET regsign AND TARGET regsign-ceremony AND Python3_In
   regsign_add_attack_test(attack_overload_served_share SCRIPT test_attack_overload.py
     ARGS served-share TIMEOUT 600
     KNOWN_BUG "no per-caller limits or fair queuing: a flood starves other callers")
+
+  # 7. Faked dates past 2038 and around 2^32 s (libfaketime), and clock jumps.
+  regsign_add_attack_test(attack_time SCRIPT test_attack_time.py TIMEOUT 600)
 endif()
