@@ -13,6 +13,7 @@ row per device/index), that `regsign audit verify --key out/audit.pub --head
 ISSUE/REVOKE (and idempotent replays) and the daemon is killed with SIGKILL
 after a random delay.
 
+Every fifth round the restart itself is first killed during start-up.
 50 rounds; REGSIGN_ATTACK_LONG=1 runs 300. REGSIGN_ATTACK_SEED fixes the
 random moments (the seed is printed so a failure can be replayed).
 """
@@ -107,7 +108,15 @@ def t_kill9_rounds(d):
     ledger = STATE["ledger"]
     kills_in_flight = 0
     zone_checked = 0
+    startup_kills = 0
     for round_no in range(1, ROUNDS + 1):
+        if round_no > 1 and round_no % 5 == 0:
+            # Every fifth round the first start is killed during start-up
+            # (start event, first checkpoint, audit repair of the last kill).
+            d.start(wait=False)
+            time.sleep(rnd.uniform(0.0, 0.25))
+            d.kill9()
+            startup_kills += 1
         if round_no > 1:
             d.start()
         checked, issues, revokes, zone = check_round(d, ledger, round_no)
@@ -136,8 +145,9 @@ def t_kill9_rounds(d):
     check(kills_in_flight >= ROUNDS // 2, "some kills hit requests in flight (%d of %d)" %
           (kills_in_flight, ROUNDS))
     print("     %d rounds: %d certificates and %d revocations acknowledged, %d kills with "
-          "requests in flight, zone file checked %d times" %
-          (ROUNDS, len(ledger.issued), len(ledger.revoked), kills_in_flight, zone_checked))
+          "requests in flight, %d kills during start-up, zone file checked %d times" %
+          (ROUNDS, len(ledger.issued), len(ledger.revoked), kills_in_flight, startup_kills,
+           zone_checked))
 
 
 def t_final_stop(d):
