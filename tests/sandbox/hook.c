@@ -25,8 +25,6 @@
 #include "signer/config.h"
 #include "tests/sandbox/hook.h"
 
-#define HOOK_EXIT_CHECK 6
-
 int hook_errno(const char *what, int err)
 {
 	fprintf(stderr, "hook: %s: %s\n", what, strerror(err));

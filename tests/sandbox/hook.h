@@ -8,6 +8,7 @@
  *   exit HOOK_EXIT_DENIED  it failed with EACCES or EPERM (Landlock, or a user change)
  *   exit HOOK_EXIT_ERRNO   it failed with another errno (printed on stderr)
  *   exit HOOK_EXIT_SETUP   usage error, or the sandbox itself failed
+ *   exit HOOK_EXIT_CHECK   the ids or status action found something not as it should be
  *   killed by SIGSYS      the seccomp filter refused a syscall
  *
  * Command line: hook_<profile> [--off] [--user NAME] [--ro PATH]... [--rw PATH]...
@@ -23,6 +24,7 @@
 #define HOOK_EXIT_DENIED 3
 #define HOOK_EXIT_ERRNO 4
 #define HOOK_EXIT_SETUP 5
+#define HOOK_EXIT_CHECK 6 /* a status check (ids, status) did not hold */
 
 /* A profile's own actions: returns an exit status, or -1 for "not mine". */
 typedef int (*hook_action_fn)(const char *action, int argc, char **argv);

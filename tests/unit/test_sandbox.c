@@ -39,7 +39,7 @@ enum expect {
 	KILLED, /* SIGSYS while trying the action */
 	DENIED, /* exit HOOK_EXIT_DENIED: EACCES or EPERM */
 	FAILED, /* exit HOOK_EXIT_ERRNO: the work failed */
-	CHECK,  /* exit 6: a status check did not hold (control run of "status") */
+	CHECK,  /* exit HOOK_EXIT_CHECK: a status check did not hold (control run of "status") */
 };
 
 struct env {
@@ -170,7 +170,7 @@ static void check(const struct env *e, int st, enum expect want, const char *act
 	case FAILED:
 	case CHECK: {
 		int code = want == OK ? 0 : want == DENIED ? HOOK_EXIT_DENIED :
-			   want == FAILED ? HOOK_EXIT_ERRNO : 6;
+			   want == FAILED ? HOOK_EXIT_ERRNO : HOOK_EXIT_CHECK;
 
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != code)
 			fail_msg("%s: want exit %d, got status 0x%x\n%s", what, code, st, log);
