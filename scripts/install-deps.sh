@@ -15,7 +15,7 @@ PACKAGES="
   libcmocka-dev clang libclang-rt-14-dev
   gnutls-bin openssl python3
   bind9-dnsutils bind9utils knot knot-dnsutils unbound nsd faketime
-  iproute2 procps psmisc
+  iproute2 procps psmisc systemd e2fsprogs mount util-linux
 "
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
