@@ -401,3 +401,12 @@ policy_free(struct policy *pol)
     yconf_doc_free(pol->doc);
     free(pol);
 }
+
+const struct policy_profile *
+policy_caller_profile(const struct policy_caller *caller, size_t i)
+{
+    /* Every public caller pointer is the first member of its record. */
+    const struct policy_caller_rec *c = (const struct policy_caller_rec *)caller;
+
+    return c != NULL && i < c->nprofiles ? c->profiles[i] : NULL;
+}

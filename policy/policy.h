@@ -212,6 +212,13 @@ const struct policy_profile *policy_profile_find(const struct policy *pol,
 size_t policy_caller_count(const struct policy *pol);
 const struct policy_caller *policy_caller_at(const struct policy *pol, size_t i);
 
+/**
+ * The @p i-th profile the policy lists for @p caller, in file order, or NULL past the
+ * end (and for a NULL caller). Profile 0 is what an ISSUE without a profile means.
+ */
+const struct policy_profile *policy_caller_profile(const struct policy_caller *caller,
+                                                   size_t i);
+
 /** Caller named @p name, or NULL (to find the caller recorded on a certificate). */
 const struct policy_caller *policy_caller_by_name(const struct policy *pol,
                                                   const char *name);

@@ -170,16 +170,22 @@ append(audit_log_t *a, struct audit_record *r, size_t *len_out)
 }
 
 static int
-ident_copy(char *dst, size_t cap, const char *src)
+ident_copy_ex(char *dst, size_t cap, const char *src, int slash)
 {
 	if (src == NULL || strlen(src) >= cap)
 		return AUDIT_EINVAL;
 	memcpy(dst, src, strlen(src) + 1);
 	for (const char *s = src; *s; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '.' ||
-		      *s == '_' || *s == '-'))
+		      *s == '_' || *s == '-' || (slash && *s == '/')))
 			return AUDIT_EINVAL;
 	return *src ? 0 : AUDIT_EINVAL;
+}
+
+static int
+ident_copy(char *dst, size_t cap, const char *src)
+{
+	return ident_copy_ex(dst, cap, src, 0);
 }
 
 int
@@ -345,7 +351,8 @@ audit_checkpoint_begin(audit_log_t *a, const struct audit_role_count *counts, si
 	r->count = r->seq; /* records 1..seq, this one included */
 	audit_time_now(r->time);
 	for (size_t i = 0; i < n; i++) {
-		if (ident_copy(r->sigs[i].role, sizeof(r->sigs[i].role), counts[i].role) != 0)
+		/* Extra-zone roles are "<zone>/zsk": a role may hold '/'. */
+		if (ident_copy_ex(r->sigs[i].role, sizeof(r->sigs[i].role), counts[i].role, 1) != 0)
 			goto out;
 		r->sigs[i].count = counts[i].count;
 	}

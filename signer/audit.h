@@ -202,7 +202,7 @@ int audit_event(audit_log_t *a, const char *event, const char *detail);
 
 /** Signatures made by one key role, for checkpoints. */
 struct audit_role_count {
-	const char *role;         /**< e.g. "issuing-ca", "zsk"; [a-z0-9._-], at most 64 */
+	const char *role;         /**< e.g. "issuing-ca", "zsk", "asp.test./zsk"; [a-z0-9._/-], at most 64 */
 	uint64_t count;
 };
 

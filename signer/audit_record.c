@@ -146,17 +146,24 @@ is_hex(const char *s, size_t exact)
 	return 1;
 }
 
-/* Identifiers (op, event, role, input names): [a-z0-9._-], not empty. */
+/* Identifiers (op, event, input names): [a-z0-9._-], not empty; roles may also hold
+ * '/' ("asp.test./zsk", the key of an extra zone). */
 static int
-is_ident(const char *s)
+is_ident_ex(const char *s, int slash)
 {
 	if (*s == '\0')
 		return 0;
 	for (; *s; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '.' ||
-		      *s == '_' || *s == '-'))
+		      *s == '_' || *s == '-' || (slash && *s == '/')))
 			return 0;
 	return 1;
+}
+
+static int
+is_ident(const char *s)
+{
+	return is_ident_ex(s, 0);
 }
 
 static int
@@ -238,8 +245,8 @@ audit_record_check(const struct audit_record *r, unsigned flags, char *why, size
 		if (r->n_sigs > AUDIT_ROLES_MAX)
 			BAD("too many roles");
 		for (size_t i = 0; i < r->n_sigs; i++)
-			if (!is_ident(r->sigs[i].role))
-				BAD("role %zu is not [a-z0-9._-]", i + 1);
+			if (!is_ident_ex(r->sigs[i].role, 1))
+				BAD("role %zu is not [a-z0-9._/-]", i + 1);
 		if (!(flags & AUDIT_FMT_NO_SIG) && !is_b64sig(r->sig))
 			BAD("sig is not base64 of a 64-byte signature");
 		break;

@@ -14,7 +14,31 @@
  *    neither pin-value nor pin-source: the PIN comes only from hsm.pin-file;
  *  - the key roles are issuing-ca, ksk, zsk, audit; a root CA key is refused, as the root
  *    key is never online;
- *  - extra zones have absolute names (ending in '.'), each at most once.
+ *  - extra zones have absolute names (ending in '.'), each at most once;
+ *  - dns: TSIG keys have absolute names (each at most once), algorithm hmac-sha256 or
+ *    hmac-sha512 and an absolute secret-file; a notify or allow-transfer entry is an
+ *    address string or a map {address, key} whose key names one of dns.tsig-keys;
+ *    name servers have absolute names, each at most once, with valid addresses.
+ *    Whether a name server needs addresses (it lies inside the registry zone) depends
+ *    on the policy's zone name: the daemon checks that at start.
+ *
+ * The dns section (all keys optional):
+ * @code
+ *   dns:
+ *     listen: ["127.0.0.1:5353"]          # UDP and TCP; port 0 picks a free port
+ *     nameservers:                        # the zone's NS RRset; default ns1.<zone>
+ *       - name: ns1.iotregistry.test.
+ *         addresses: ["127.0.0.1"]        # in-zone names: A/AAAA glue in the zone
+ *     tsig-keys:
+ *       - name: xfr-key.
+ *         algorithm: hmac-sha256
+ *         secret-file: /etc/regsign/xfr-key.b64
+ *     notify:                             # "addr[:port]" or {address, key}
+ *       - { address: "192.0.2.53", key: xfr-key. }
+ *     allow-transfer:                     # "addr[/prefix]" or {address, key}
+ *       - "127.0.0.1"
+ * @endcode
+ * A list is either all strings or all maps.
  *
  * The parsed configuration is a plain data object: read its fields directly. It is
  * immutable once loaded; config_free releases it.
@@ -67,6 +91,26 @@ struct config_extra_zone {
 	char *zsk;  /**< key URI */
 };
 
+/**
+ * A TSIG key (dns.tsig-keys). The secret stays in its file (base64, one line, as
+ * `openssl rand -base64 32` writes it); the daemon reads it at start.
+ */
+struct config_tsig_key {
+	char *name;        /**< absolute, lowercased ("xfr-key.") */
+	char *algorithm;   /**< "hmac-sha256" or "hmac-sha512" */
+	char *secret_file; /**< absolute */
+};
+
+/**
+ * A name server of the registry zone (dns.nameservers): an NS target and, for a name
+ * inside the zone, its addresses, published in the zone as A/AAAA records (glue).
+ */
+struct config_nameserver {
+	char *name;        /**< absolute, lowercased */
+	char **addresses;  /**< IPv4 or IPv6 addresses, checked with inet_pton */
+	size_t n_addresses;
+};
+
 struct config {
 	char *path; /**< the file it came from */
 
@@ -106,15 +150,24 @@ struct config {
 		char *database;  /**< absolute */
 		char *audit_log; /**< absolute */
 		char *zone_file; /**< absolute */
+		/** Seconds between zone file writes when the zone changed; default 60; 0: only
+		 * on demand (SIGUSR1). */
+		uint32_t zone_file_interval;
 	} state;
 
 	struct {
-		char **listen; /**< "addr:port" / "[v6]:port", checked with inet_pton */
+		char **listen; /**< "addr:port" / "[v6]:port", checked with inet_pton; port 0 = any free */
 		size_t n_listen;
 		char **notify; /**< same form; port defaults to 53 when absent */
+		char **notify_key; /**< per notify entry: its TSIG key name, or NULL */
 		size_t n_notify;
 		char **allow_transfer; /**< addresses, optionally "/prefix" */
+		char **allow_transfer_key; /**< per entry: the TSIG key it requires, or NULL */
 		size_t n_allow_transfer;
+		struct config_tsig_key *tsig_keys;
+		size_t n_tsig_keys;
+		struct config_nameserver *nameservers; /**< the zone's NS RRset, in order */
+		size_t n_nameservers;
 	} dns;
 
 	struct {

@@ -167,7 +167,7 @@ cp_submit(struct cp_job *j)
 	commit_submit(j->ctx->commit, &j->item);
 }
 
-/* Counts per role from the HSM process; role names made audit-safe ('/' → '_'). */
+/* Counts per role from the HSM process, under the HSM's own role names. */
 static void
 cp_status_cb(void *arg, int status, const struct hsmproto_status *st)
 {
@@ -176,9 +176,6 @@ cp_status_cb(void *arg, int status, const struct hsmproto_status *st)
 	for (size_t i = 0; status == HSMPROTO_ST_OK && st && i < st->n_roles && j->n < AUDIT_ROLES_MAX;
 	     i++) {
 		snprintf(j->roles[j->n], sizeof(j->roles[j->n]), "%s", st->roles[i].role);
-		for (char *p = j->roles[j->n]; *p; p++)
-			if (*p == '/')
-				*p = '_';
 		j->counts[j->n].role = j->roles[j->n];
 		j->counts[j->n].count = st->roles[i].signatures;
 		j->n++;

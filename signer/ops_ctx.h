@@ -51,7 +51,6 @@ enum ops_log_level {
 struct ops_policy {
 	struct policy *pol;
 	unsigned refs;        /* loop thread only */
-	char **first_profile; /* per caller index: its default profile, or NULL */
 };
 
 /** A caller's token bucket; kept across reloads by caller name. */
@@ -197,23 +196,11 @@ struct ops_policy *ops_policy_ref(struct ops_policy *p);
 void ops_policy_unref(struct ops_policy *p);
 
 /**
- * Installs @p pol as the policy in force (taking it over, and
- * @p first_profile from ops_policy_first_profiles(), which may be NULL),
- * updating the callers' rate buckets.
+ * Installs @p pol as the policy in force (taking it over), updating the
+ * callers' rate buckets.
  * @return 0 or -1 (out of memory; nothing changed, nothing taken over).
  */
-int ops_policy_install(struct ops_ctx *ctx, struct policy *pol, char **first_profile);
-
-/**
- * Each caller's first profile as the policy file lists it (by caller index,
- * NULL where none), read from the file only if it is still byte for byte the
- * one @p pol was loaded from. Does file I/O: call it off the loop.
- * @return 0 with a malloc'd array in *out (ops_policy_install takes it), or -1.
- */
-int ops_policy_first_profiles(const struct policy *pol, char ***out);
-
-/** Frees what ops_policy_first_profiles() made for @p pol (NULL is a no-op). */
-void ops_policy_defaults_free(char **first_profile, const struct policy *pol);
+int ops_policy_install(struct ops_ctx *ctx, struct policy *pol);
 
 /** The profile an empty ISSUE profile means for @p c, or NULL if none. */
 const char *ops_policy_default_profile(const struct ops_policy *p,

@@ -2,15 +2,12 @@
  * ops_policy.c - the policy in force: reference-counted so that a request
  * keeps the policy it started under across a SIGHUP reload, the callers'
  * rate buckets (kept across reloads by caller name), and each caller's
- * default profile.
+ * default profile (the first the policy lists for it).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/crypto.h>
-
-#include "policy/yconf.h"
 #include "signer/ops_ctx.h"
 
 /* ---- policy ---- */
@@ -23,25 +20,10 @@ ops_policy_ref(struct ops_policy *p)
 	return p;
 }
 
-static void
-defaults_free(char **d, size_t n)
-{
-	for (size_t i = 0; d && i < n; i++)
-		free(d[i]);
-	free(d);
-}
-
-void
-ops_policy_defaults_free(char **first_profile, const struct policy *pol)
-{
-	defaults_free(first_profile, pol ? policy_caller_count(pol) : 0);
-}
-
 void
 ops_policy_unref(struct ops_policy *p)
 {
 	if (p && --p->refs == 0) {
-		defaults_free(p->first_profile, policy_caller_count(p->pol));
 		policy_free(p->pol);
 		free(p);
 	}
@@ -122,7 +104,7 @@ fail:
 }
 
 int
-ops_policy_install(struct ops_ctx *ctx, struct policy *pol, char **first_profile)
+ops_policy_install(struct ops_ctx *ctx, struct policy *pol)
 {
 	struct ops_policy *p = calloc(1, sizeof(*p));
 	struct ops_bucket *b = NULL;
@@ -132,7 +114,6 @@ ops_policy_install(struct ops_ctx *ctx, struct policy *pol, char **first_profile
 		free(p);
 		return -1;
 	}
-	p->first_profile = first_profile;
 	ops_buckets_free(ctx);
 	ctx->buckets = b;
 	ctx->n_buckets = n;
@@ -144,64 +125,11 @@ ops_policy_install(struct ops_ctx *ctx, struct policy *pol, char **first_profile
 }
 
 
-/*
- * The policy library answers "may this caller use profile P?" but does not
- * list a caller's profiles, and an ISSUE with an empty profile means the
- * first one the policy lists for the caller (docs/PROTOCOL.md). So the file
- * is read once more with the same strict YAML reader, and used only if its
- * bytes are exactly those the policy object was made from (same SHA-256):
- * each caller's first profile, by caller index, checked against the policy.
- */
-int
-ops_policy_first_profiles(const struct policy *pol, char ***out)
-{
-	struct yconf_doc *doc = NULL;
-	const struct yconf_node *callers;
-	const unsigned char *bytes;
-	unsigned char sha[32];
-	size_t len, n = policy_caller_count(pol);
-	char **d = calloc(n ? n : 1, sizeof(*d));
-	int r = -1;
-
-	if (d == NULL || yconf_doc_load(policy_file(pol), 0, &doc, NULL, 0) != YCONF_OK)
-		goto out;
-	bytes = yconf_doc_bytes(doc, &len);
-	if (EVP_Digest(bytes, len, sha, NULL, EVP_sha256(), NULL) != 1 ||
-	    CRYPTO_memcmp(sha, policy_sha256(pol), 32) != 0)
-		goto out; /* the file changed since it was loaded */
-	callers = yconf_node_get(yconf_doc_root(doc), "callers");
-	for (size_t i = 0; i < yconf_node_count(callers); i++) {
-		const struct yconf_node *c = yconf_node_item(callers, i);
-		const char *name = yconf_node_scalar(yconf_node_get(c, "name"));
-		const char *first = yconf_node_scalar(
-			yconf_node_item(yconf_node_get(c, "profiles"), 0));
-		const struct policy_caller *pc = policy_caller_by_name(pol, name ? name : "");
-
-		if (pc == NULL || first == NULL || first[0] == '\0' ||
-		    policy_profile_find(pol, first) == NULL)
-			continue;
-		for (size_t k = 0; k < n; k++) {
-			if (policy_caller_at(pol, k) == pc && d[k] == NULL &&
-			    (d[k] = strdup(first)) == NULL)
-				goto out;
-		}
-	}
-	*out = d;
-	d = NULL;
-	r = 0;
-out:
-	defaults_free(d, n);
-	yconf_doc_free(doc);
-	return r;
-}
-
 const char *
 ops_policy_default_profile(const struct ops_policy *p, const struct policy_caller *c)
 {
-	size_t n = policy_caller_count(p->pol);
+	const struct policy_profile *prof = policy_caller_profile(c, 0);
 
-	for (size_t k = 0; p->first_profile && k < n; k++)
-		if (policy_caller_at(p->pol, k) == c)
-			return p->first_profile[k];
-	return NULL;
+	(void)p;
+	return prof ? prof->name : NULL;
 }

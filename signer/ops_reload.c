@@ -19,7 +19,6 @@ struct reload_job {
 	struct ops_ctx *ctx;
 	char path[PATH_MAX];
 	struct policy *pol;
-	char **first_profile;
 	char err[512];
 };
 
@@ -30,8 +29,6 @@ reload_work(uv_work_t *w)
 
 	if (policy_load(j->path, &j->pol, j->err, sizeof(j->err)) != 0)
 		j->pol = NULL;
-	else if (ops_policy_first_profiles(j->pol, &j->first_profile) != 0)
-		j->first_profile = NULL; /* no default profiles: ISSUE must name one */
 }
 
 static void
@@ -56,14 +53,12 @@ reload_after(uv_work_t *w, int status)
 		snprintf(j->err, sizeof(j->err), "%.200s: zone.name changed from %.100s to %.100s; the registry "
 			 "zone changes only with a restart", j->path, old_zone,
 			 policy_zone(j->pol)->name);
-		ops_policy_defaults_free(j->first_profile, j->pol);
 		policy_free(j->pol);
 		j->pol = NULL;
 	}
 	if (j->pol && ctx->closed == 0 &&
-	    ops_policy_install(ctx, j->pol, j->first_profile) != 0) {
+	    ops_policy_install(ctx, j->pol) != 0) {
 		snprintf(j->err, sizeof(j->err), "out of memory installing the new policy");
-		ops_policy_defaults_free(j->first_profile, j->pol);
 		policy_free(j->pol);
 		j->pol = NULL;
 	}

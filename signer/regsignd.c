@@ -78,7 +78,6 @@ ctx_open(struct ops_ctx *ctx, const char *config_path)
 {
 	struct hsmlink_options ho;
 	struct policy *pol = NULL;
-	char **first = NULL;
 	struct audit_opts ao;
 	struct audit_open_report rep;
 	char err[512];
@@ -100,13 +99,7 @@ ctx_open(struct ops_ctx *ctx, const char *config_path)
 		ops_log(ctx, OPS_LOG_ERR, "policy refused: %s", err);
 		return -1;
 	}
-	if (ops_policy_first_profiles(pol, &first) != 0) {
-		ops_log(ctx, OPS_LOG_WARNING, "cannot list the callers' default profiles: "
-			"ISSUE requests must name a profile");
-		first = NULL;
-	}
-	if (ops_policy_install(ctx, pol, first) != 0) {
-		ops_policy_defaults_free(first, pol);
+	if (ops_policy_install(ctx, pol) != 0) {
 		policy_free(pol);
 		return -1;
 	}

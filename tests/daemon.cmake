@@ -28,3 +28,10 @@ if(TARGET regsignd AND TARGET regsign-store)
       LIBS regsign-proto PkgConfig::LIBUV Threads::Threads TIMEOUT 120 LABELS daemon)
   endif()
 endif()
+
+# regsignd.yaml's dns and zone-file keys, and the policy's list of a caller's profiles.
+if(TARGET regsign-config AND TARGET regsign-policy)
+  regsign_add_test(test_config_dns
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_config_dns.c
+    LIBS regsign-config regsign-policy TIMEOUT 60 LABELS daemon)
+endif()
