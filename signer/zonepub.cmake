@@ -15,8 +15,10 @@ if(TARGET regsign-zone AND TARGET regsign-store)
                         PkgConfig::OPENSSL Threads::Threads)
 endif()
 
-# zonepub's signer and DNSKEYs through the HSM process (signer/hsmlink.h).
-if(TARGET regsign-zonepub AND TARGET regsign-hsmproc)
+# zonepub's signer and DNSKEYs through the HSM process (signer/hsmlink.h),
+# and its parameters from the policy: the daemon's glue.
+if(TARGET regsign-zonepub AND TARGET regsign-hsmproc AND TARGET regsign-policy)
   add_library(regsign-zonepub-hsm STATIC ${CMAKE_CURRENT_LIST_DIR}/zonepub_hsm.c)
-  target_link_libraries(regsign-zonepub-hsm PUBLIC regsign-zonepub regsign-hsmproc)
+  target_link_libraries(regsign-zonepub-hsm PUBLIC regsign-zonepub regsign-hsmproc
+                        regsign-policy)
 endif()

@@ -66,6 +66,21 @@
  * Memory: the caller owns its requests (embed struct zonepub_req in your own
  * request) and everything they point to, until their done callback. zonepub
  * copies its options and zone parameters.
+ *
+ * In regsignd (see also signer/zonepub_hsm.h):
+ *  1. once the HSM process is ready: zonepub_hsm_init(), zonepub_hsm_keys();
+ *     in its callback zonepub_params_from_policy(), the DNSKEYs, the issuing
+ *     CA's DER, then zonepub_new() with zonepub_hsm_signer() and
+ *     zonepub_open(zp, writer store, commit pipeline, opened_cb);
+ *  2. in opened_cb: the DNS listener and NOTIFY on zonepub_zone() and
+ *     zonepub_journal(); @c published sends NOTIFY;
+ *  3. ISSUE / REVOKE / REISSUE / PUBLISH / UNPUBLISH: the step that writes
+ *     the request's result becomes the request's store_run, submitted with
+ *     its zone change(s) through zonepub_submit(); the reply goes out from
+ *     done with the serial. A request refused by the zone (status != 0)
+ *     wrote nothing: the daemon records that outcome itself;
+ *  4. STATUS: zonepub_status_get(); shutdown: zonepub_close() before
+ *     commit_close() and hsmlink_close(), then zonepub_free().
  */
 #ifndef REGSIGN_SIGNER_ZONEPUB_H
 #define REGSIGN_SIGNER_ZONEPUB_H

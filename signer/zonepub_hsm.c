@@ -156,3 +156,46 @@ int zonepub_hsm_keys(struct zonepub_hsm *h, zonepub_hsm_keys_fn done, void *arg)
 	}
 	return 0;
 }
+
+/* ---- Parameters from the policy ---- */
+
+static int u32(int64_t v, uint32_t *out)
+{
+	if (v < 0 || v > (int64_t)UINT32_MAX)
+		return ZONEPUB_EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int zonepub_params_from_policy(const struct policy_zone *pz, struct zone_params *p)
+{
+	int r = 0;
+
+	zone_params_init(p);
+	p->origin = pz->name;
+	if (pz->dance_prefix != NULL)
+		p->dance_prefix = pz->dance_prefix;
+	r |= u32(pz->ttl, &p->ttl);
+	r |= u32(pz->device_ttl, &p->device_ttl);
+	r |= u32(pz->device_signature_validity, &p->device_validity);
+	r |= u32(pz->device_signature_refresh, &p->device_refresh);
+	r |= u32(pz->signature_validity, &p->validity);
+	r |= u32(pz->signature_refresh, &p->refresh);
+	r |= u32(pz->inception_offset, &p->inception_offset);
+	r |= u32(pz->soa_minimum, &p->soa_minimum);
+	return r ? ZONEPUB_EINVAL : 0;
+}
+
+unsigned zonepub_styles_from_policy(const struct policy_zone *pz)
+{
+	unsigned s = 0;
+
+	/* Spelled out rather than assumed: the two enums are separate. */
+	if (pz->record_styles & POLICY_STYLE_SEED)
+		s |= ZONE_STYLE_SEED;
+	if (pz->record_styles & POLICY_STYLE_CERT_PKIX)
+		s |= ZONE_STYLE_CERT_PKIX;
+	if (pz->record_styles & POLICY_STYLE_DANCE)
+		s |= ZONE_STYLE_DANCE;
+	return s;
+}

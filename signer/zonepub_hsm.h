@@ -10,10 +10,14 @@
  * process reports for the same roles.
  *
  * All functions run on the loop thread of the link.
+ *
+ * zonepub_params_from_policy() fills the zone's parameters from the policy's
+ * zone section, the part of the daemon's set-up that is pure mapping.
  */
 #ifndef REGSIGN_SIGNER_ZONEPUB_HSM_H
 #define REGSIGN_SIGNER_ZONEPUB_HSM_H
 
+#include "policy/policy.h"
 #include "signer/hsmlink.h"
 #include "signer/zonepub.h"
 #include "zonesigner/zone_dnskey.h"
@@ -47,5 +51,18 @@ typedef void (*zonepub_hsm_keys_fn)(void *arg, int status, const struct zone_dns
  * @return 0 (done will run), ZONEPUB_ENOMEM, ZONEPUB_ESIGN (link dead).
  */
 int zonepub_hsm_keys(struct zonepub_hsm *h, zonepub_hsm_keys_fn done, void *arg);
+
+/**
+ * @brief Zone parameters from the policy's zone section: origin, TTLs,
+ * signature lifetimes and refresh margins, inception offset, SOA minimum
+ * and DANCE prefix (strings borrowed from @p pz). The rest keeps the
+ * defaults of zone_params_init(); the caller adds the DNSKEYs
+ * (zonepub_hsm_keys()), the issuing-CA certificate and the NS names.
+ * @return 0, ZONEPUB_EINVAL (a value does not fit 32 bits).
+ */
+int zonepub_params_from_policy(const struct policy_zone *pz, struct zone_params *p);
+
+/** @brief The zone_style bits (ZONE_STYLE_*) of the policy's record styles. */
+unsigned zonepub_styles_from_policy(const struct policy_zone *pz);
 
 #endif

@@ -33,6 +33,7 @@
 #include "signer/store.h"
 #include "signer/x509.h"
 #include "signer/zonepub.h"
+#include "policy/policy.h"
 #include "signer/zonepub_hsm.h"
 #include "tests/fixture/softhsm.h"
 #include "zonesigner/zone_file.h"
@@ -50,6 +51,7 @@ struct env {
 	struct zonepub_hsm hsm;
 	int keys_done, keys_status;
 	struct zone_params params;
+	char origin[256];
 	store_t *st;
 	commit_t *commit;
 	struct zonepub *zp;
@@ -201,10 +203,24 @@ static int setup(void **state)
 	return 0;
 }
 
+static void on_zp_closed(void *arg);
+static void on_closed(void *arg);
+
 static int teardown(void **state)
 {
 	struct env *e = *state;
 
+	/* After a failed check, close what the test left open. */
+	if (e->zp != NULL) {
+		zonepub_close(e->zp, on_zp_closed, e);
+		while (!e->zp_closed)
+			uv_run(&e->loop, UV_RUN_ONCE);
+		zonepub_free(e->zp);
+	}
+	commit_close(e->commit);
+	store_close(e->st);
+	if (e->link != NULL)
+		hsmlink_close(e->link, on_closed, e);
 	assert_int_equal(uv_run(&e->loop, UV_RUN_DEFAULT), 0);
 	assert_int_equal(uv_loop_close(&e->loop), 0);
 	fixture_token_free(&e->t);
@@ -307,7 +323,26 @@ static void start(struct env *e)
 	if (e->ready_status != HSMPROTO_ST_OK)
 		fail_msg("HSM process not ready: %s", e->reason);
 	zonepub_hsm_init(&e->hsm, e->link);
-	zone_params_init(&e->params);
+	/* The parameters the daemon takes from the policy file (example policy). */
+	{
+		char path[4200], err[512];
+		struct policy *pol = NULL;
+
+		snprintf(path, sizeof(path), "%s/policy.yaml", e->t.dir);
+		if (policy_load(path, &pol, err, sizeof(err)) != 0)
+			fail_msg("policy: %s", err);
+		assert_int_equal(zonepub_params_from_policy(policy_zone(pol), &e->params), 0);
+		assert_int_equal(zonepub_styles_from_policy(policy_zone(pol)), ZONE_STYLE_SEED);
+		assert_int_equal(e->params.device_validity, 6 * 3600);
+		assert_int_equal(e->params.device_refresh, 3 * 3600);
+		assert_int_equal(e->params.validity, 14 * DAY);
+		assert_int_equal(e->params.soa_minimum, 300);
+		/* The strings are the policy's: keep a copy of the origin for the zone. */
+		snprintf(e->origin, sizeof(e->origin), "%s", e->params.origin);
+		e->params.origin = e->origin;
+		e->params.dance_prefix = "_device";
+		policy_free(pol);
+	}
 	e->keys_done = 0;
 	assert_int_equal(zonepub_hsm_keys(&e->hsm, on_keys, e), 0);
 	run_until(e, &e->keys_done);
@@ -347,10 +382,14 @@ static void stop(struct env *e)
 	zonepub_close(e->zp, on_zp_closed, e);
 	run_until(e, &e->zp_closed);
 	zonepub_free(e->zp);
+	e->zp = NULL;
 	commit_close(e->commit);
+	e->commit = NULL;
 	store_close(e->st);
+	e->st = NULL;
 	e->closed = 0;
 	hsmlink_close(e->link, on_closed, e);
+	e->link = NULL;
 	run_until(e, &e->closed);
 }
 
