@@ -710,6 +710,38 @@ static void test_publish(void **state)
 	fx_treq_clear(&del);
 }
 
+/* A signer that answers inside its sign call, and many requests in a row:
+ * every one is published, in groups no larger than group_max. */
+static void test_sync_signer_many(void **state)
+{
+	struct fx *fx = *state;
+	enum { N = 1500 };
+	struct treq *t = calloc(N, sizeof(*t));
+	struct zonepub_status st;
+	uint32_t s0;
+
+	assert_non_null(t);
+	fx->sg.sync = true;
+	fx->opts.group_max = 200;
+	fx_start(fx);
+	s0 = zone_serial(zonepub_zone(fx->zp));
+	for (unsigned i = 0; i < N; i++) {
+		fx_issue(fx, &t[i], i + 1, 1, 0);
+		zonepub_submit(fx->zp, &t[i].rq);
+	}
+	fx_run_idle(fx);
+	for (unsigned i = 0; i < N; i++) {
+		assert_int_equal(t[i].status, 0);
+		assert_int_equal(t[i].serial, s0 + 1 + i / 200);
+	}
+	zonepub_status_get(fx->zp, &st);
+	assert_int_equal(st.serial, s0 + (N + 199) / 200);
+	assert_int_equal(st.changes, N);
+	assert_true(st.names >= N + 1);
+	assert_int_equal(zone_check(zonepub_zone(fx->zp), fx->now, true), 0);
+	free(t);
+}
+
 static void test_opened(void *arg, int status)
 {
 	struct fx *fx = arg;
@@ -884,6 +916,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_close_in_flight, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_load_refuses_bad_rows, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_open_through_pipeline, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_sync_signer_many, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_close_while_opening, fx_setup, fx_teardown),
 	};
 

@@ -54,7 +54,9 @@ static int signer_sign(void *ctx, struct zone_sigreq *reqs, size_t n, zonepub_si
 	s->n = n;
 	s->done = done;
 	s->arg = arg;
-	if (!s->hold)
+	if (s->sync)
+		signer_fire(&s->timer);
+	else if (!s->hold)
 		uv_timer_start(&s->timer, signer_fire, 0, 0);
 	return 0;
 }

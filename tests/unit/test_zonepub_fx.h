@@ -27,6 +27,7 @@ struct fx_signer {
 	void *arg;
 	bool busy;
 	bool hold;       /**< keep the next batch until fx_signer_release() */
+	bool sync;       /**< answer inside the sign call (allowed by the interface) */
 	int fail;        /**< fail this many coming batches */
 	int garbage;     /**< return this many batches with corrupted signatures */
 	size_t batches;  /**< batches answered */
