@@ -220,8 +220,12 @@ state:
   database: $dir/state/regsign.db
   audit-log: $dir/state/audit.jsonl
   zone-file: $dir/state/zone.db
+  zone-file-interval: 60s
 dns:
   listen: ["127.0.0.1:5353"]
+  nameservers:
+    - name: ns1.iotregistry.test.
+      addresses: ["127.0.0.1"]
   notify: []
   allow-transfer: ["127.0.0.1"]
 log:

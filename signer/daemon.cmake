@@ -14,7 +14,8 @@ foreach(f ${REGSIGND_NEEDS})
   endif()
 endforeach()
 
-if(REGSIGND_OK AND TARGET regsign-policy AND TARGET regsign-hsm)
+if(REGSIGND_OK AND TARGET regsign-policy AND TARGET regsign-hsm AND
+   EXISTS ${CMAKE_CURRENT_LIST_DIR}/zonepub_hsm.c AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/dns_server.c)
   add_executable(regsignd
     ${CMAKE_CURRENT_LIST_DIR}/regsignd.c
     ${CMAKE_CURRENT_LIST_DIR}/server.c
@@ -29,8 +30,14 @@ if(REGSIGND_OK AND TARGET regsign-policy AND TARGET regsign-hsm)
     ${CMAKE_CURRENT_LIST_DIR}/ops_info.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_life.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_reload.c
-    ${CMAKE_CURRENT_LIST_DIR}/ops_audit.c)
-  target_link_libraries(regsignd PRIVATE regsign-hsmproc regsign-config regsign-audit
+    ${CMAKE_CURRENT_LIST_DIR}/ops_audit.c
+    ${CMAKE_CURRENT_LIST_DIR}/ops_zone.c
+    ${CMAKE_CURRENT_LIST_DIR}/ops_zone_info.c
+    ${CMAKE_CURRENT_LIST_DIR}/ops_publish.c
+    ${CMAKE_CURRENT_LIST_DIR}/ops_signrrset.c)
+  # The zone (zonepub, its HSM signer) and the DNS listener are linked in too.
+  target_link_libraries(regsignd PRIVATE regsign-zonepub-hsm regsign-zonepub regsign-dns
+    regsign-hsmproc regsign-config regsign-audit
     regsign-store regsign-x509 regsign-proto regsign-policy regsign-hsm
-    PkgConfig::LIBUV PkgConfig::OPENSSL Threads::Threads)
+    PkgConfig::LDNS PkgConfig::LIBUV PkgConfig::OPENSSL Threads::Threads)
 endif()

@@ -287,6 +287,39 @@ ops_deny(struct ops_req *r)
 	commit_submit(r->ctx->commit, &r->item);
 }
 
+int
+ops_result_write(struct ops_writer *w, struct ops_req *r, const char *detail)
+{
+	struct audit_result res;
+
+	memset(&res, 0, sizeof(res));
+	res.op = r->audit_op;
+	res.device = r->device[0] ? r->device : NULL;
+	res.index = r->index;
+	res.error = (int32_t)r->err_code;
+	res.detail = r->err_code ? r->msg : detail;
+	return ops_audit_status(audit_result(w->audit, r->intent, &res));
+}
+
+static int
+result_run(struct commit_item *it, void *env)
+{
+	struct ops_req *r = (struct ops_req *)it;
+
+	return ops_result_write(env, r, r->result_detail);
+}
+
+void
+ops_result_submit(struct ops_req *r, const char *detail,
+		  void (*done)(struct commit_item *it, int status))
+{
+	memset(&r->item, 0, sizeof(r->item));
+	r->result_detail = detail;
+	r->item.run = result_run;
+	r->item.done = done;
+	commit_submit(r->ctx->commit, &r->item);
+}
+
 struct ops_event_item {
 	struct commit_item item;
 	struct ops_ctx *ctx;

@@ -47,6 +47,9 @@ enum ops_log_level {
 	OPS_LOG_DEBUG = 7,
 };
 
+struct buf_writer;
+struct ops_zone;
+
 /** A policy object shared by the requests that started under it. */
 struct ops_policy {
 	struct policy *pol;
@@ -147,8 +150,13 @@ struct ops_ctx {
 	uint64_t inflight;            /* requests not yet answered */
 	uint64_t max_inflight;        /* past it, new requests get BUSY (all connections) */
 	uint64_t requests;            /* requests served since start */
-	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
 	int reloading;
+
+	/* The registry zone and its DNS listener (ops_zone.c). */
+	struct ops_zone *zone;        /* NULL until the start-up makes it */
+	int zone_closing;             /* ops_zone_close is on its way */
+	int zone_closed;              /* ... and finished */
 };
 
 /** A request from a client (or an audit-only item when conn is NULL). */
@@ -171,6 +179,8 @@ struct ops_req {
 	uint32_t index;
 	unsigned char input_sha256[32];
 	const char *input_name;        /* NULL: no input hash */
+	uint64_t intent;               /* the INTENT record of an allowed request, 0: none */
+	const char *result_detail;     /* ops_result_submit's detail (borrowed) */
 
 	/* A refusal: wire code, the rule that decided and a message. */
 	uint32_t err_code;             /* 0: not refused */
@@ -269,6 +279,18 @@ const char *ops_req_caller_name(const struct ops_req *r);
 /** Fills an audit caller from a request. */
 void ops_req_audit_caller(const struct ops_req *r, struct audit_caller *c);
 
+/**
+ * Writes the RESULT record of @p r's INTENT (r->intent) through the commit
+ * pipeline: a failure when r->err_code is set (with r->msg), else success
+ * with @p detail (may be NULL). Then @p done runs on the loop with the
+ * commit status (the request is still the caller's).
+ */
+void ops_result_submit(struct ops_req *r, const char *detail,
+		       void (*done)(struct commit_item *it, int status));
+
+/** Writer thread: the RESULT record described for ops_result_submit(). */
+int ops_result_write(struct ops_writer *w, struct ops_req *r, const char *detail);
+
 /** Submits an audit event ("start", "reload", ...); @p done may be NULL. */
 int ops_event(struct ops_ctx *ctx, const char *event, const char *detail,
 	      void (*done)(struct ops_ctx *ctx, int status));
@@ -317,6 +339,20 @@ void ops_crl_changed(struct ops_ctx *ctx);
 /** Frees the CRL cache; waiting requests get UNAVAILABLE (ops_crl.c). */
 void ops_crl_clear(struct ops_ctx *ctx);
 void ops_status(struct ops_req *r);    /* ops_info.c */
+void ops_zone_status(struct ops_req *r); /* ops_info.c: ZONE_STATUS */
+void ops_publish(struct ops_req *r);   /* ops_publish.c: PUBLISH and UNPUBLISH */
+void ops_sign_rrset(struct ops_req *r); /* ops_signrrset.c */
+
+/* ---- ops_info.c: a small JSON writer (RFC 8259 escaping) ---- */
+
+void ops_json_put(struct buf_writer *w, const char *s);
+void ops_json_putf(struct buf_writer *w, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void ops_json_str(struct buf_writer *w, const char *s);
+/** "key":"val" and a comma when @p comma. */
+void ops_json_kstr(struct buf_writer *w, const char *key, const char *val, int comma);
+/** "key":"YYYY-MM-DDThh:mm:ssZ", with a comma. */
+void ops_json_time(struct buf_writer *w, const char *key, int64_t t);
 
 /** Writer thread: forgets in-flight reservations of a request (ops_issue.c). */
 void ops_inflight_forget(struct ops_writer *w, struct ops_req *r);

@@ -200,8 +200,17 @@ on_frame(void *arg, server_conn_t *c, const uint8_t *frame, size_t len)
 	case PROTO_OP_STATUS:
 		ops_status(r);
 		break;
+	case PROTO_OP_PUBLISH:
+	case PROTO_OP_UNPUBLISH:
+		ops_publish(r);
+		break;
+	case PROTO_OP_SIGN_RRSET:
+		ops_sign_rrset(r);
+		break;
+	case PROTO_OP_ZONE_STATUS:
+		ops_zone_status(r);
+		break;
 	default:
-		/* PUBLISH, UNPUBLISH, SIGN_RRSET, ZONE_STATUS come with the zone. */
 		ops_req_refuse(r, PROTO_CODE_UNKNOWN_OP, "builtin.not-served",
 			       "%s is not served by this version of regsignd",
 			       proto_op_name(r->req.op));

@@ -5,7 +5,9 @@
  * and key fingerprints (hsmlink_status, answered asynchronously); the rest is
  * the front's own: version, uptime, the audit head (hash of the latest signed
  * checkpoint, for `regsign audit verify --head`), the policy in force, and
- * counters of requests and group commits. A plain read: not audited.
+ * counters of requests and group commits, and the zone's health (a
+ * signature inside its refresh margin, an expired one, or a version that
+ * failed to publish is a failure). A plain read: not audited.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,19 +17,17 @@
 
 #include "signer/buf.h"
 #include "signer/ops_ctx.h"
+#include "signer/ops_zone.h"
 
 /* A small JSON writer over buf_writer; strings are escaped per RFC 8259. */
-static void
-put(struct buf_writer *w, const char *s)
+void
+ops_json_put(struct buf_writer *w, const char *s)
 {
 	buf_writer_put_bytes(w, s, strlen(s));
 }
 
-static void
-putf(struct buf_writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-putf(struct buf_writer *w, const char *fmt, ...)
+void
+ops_json_putf(struct buf_writer *w, const char *fmt, ...)
 {
 	char tmp[256];
 	va_list ap;
@@ -40,32 +40,51 @@ putf(struct buf_writer *w, const char *fmt, ...)
 		buf_writer_put_bytes(w, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
-static void
-put_str(struct buf_writer *w, const char *s)
+void
+ops_json_str(struct buf_writer *w, const char *s)
 {
-	put(w, "\"");
+	ops_json_put(w, "\"");
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
 
 		if (c == '"' || c == '\\')
-			putf(w, "\\%c", c);
+			ops_json_putf(w, "\\%c", c);
 		else if (c < 0x20)
-			putf(w, "\\u%04x", c);
+			ops_json_putf(w, "\\u%04x", c);
 		else
 			buf_writer_put_u8(w, c);
 	}
-	put(w, "\"");
+	ops_json_put(w, "\"");
 }
 
-static void
-put_kstr(struct buf_writer *w, const char *key, const char *val, int comma)
+void
+ops_json_kstr(struct buf_writer *w, const char *key, const char *val, int comma)
 {
-	put_str(w, key);
-	put(w, ":");
-	put_str(w, val);
+	ops_json_str(w, key);
+	ops_json_put(w, ":");
+	ops_json_str(w, val);
 	if (comma)
-		put(w, ",");
+		ops_json_put(w, ",");
 }
+
+void
+ops_json_time(struct buf_writer *w, const char *key, int64_t t)
+{
+	char buf[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	ops_json_kstr(w, key, buf, 1);
+}
+
+/* Short local names for the writer above. */
+#define put ops_json_put
+#define putf ops_json_putf
+#define put_str ops_json_str
+#define put_kstr ops_json_kstr
+#define put_time ops_json_time
 
 static const char *
 state_name(int state)
@@ -79,18 +98,6 @@ state_name(int state)
 }
 
 static void
-put_time(struct buf_writer *w, const char *key, int64_t t)
-{
-	char buf[32];
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	put_kstr(w, key, buf, 1);
-}
-
-static void
 status_cb(void *arg, int status, const struct hsmproto_status *st)
 {
 	struct ops_req *r = arg;
@@ -100,6 +107,7 @@ status_cb(void *arg, int status, const struct hsmproto_status *st)
 	struct proto_reply rep;
 	const char *hstate = st ? state_name(st->state) : "lost";
 	char hex[65];
+	int failures = 0;
 
 	buf_writer_init(&w, PROTO_REPLY_MAX - 64);
 	put(&w, "{");
@@ -142,8 +150,12 @@ status_cb(void *arg, int status, const struct hsmproto_status *st)
 	put(&w, "\"crl\":{");
 	if (ctx->crl.der)
 		put_time(&w, "this_update", ctx->crl.this_update);
-	putf(&w, "\"current\":%s}", ctx->crl.der && ctx->crl.built_gen == ctx->crl.gen ? "true" : "false");
-	put(&w, "}");
+	putf(&w, "\"current\":%s},", ctx->crl.der && ctx->crl.built_gen == ctx->crl.gen ? "true" : "false");
+	/* The zone's health: a failure there is a failure of the daemon. */
+	put(&w, "\"zone\":{");
+	ops_zone_json(ctx, &w, false, &failures);
+	putf(&w, "},\"health\":\"%s\"}", failures == 0 && st && st->state == HSMPROTO_STATE_UP
+						? "ok" : "failing");
 	if (buf_writer_error(&w) != BUF_OK) {
 		buf_writer_release(&w);
 		ops_reply_error(r, PROTO_CODE_INTERNAL, "status document too large");

@@ -11,8 +11,10 @@
  * from the policy, and the INTENT audit record — committed before the HSM is
  * asked. The HSM process signs (role issuing-ca). Second pass: the
  * certificate is assembled and checked to parse back to exactly the TBS that
- * was signed, and the certificate row and the RESULT record commit together.
- * Then the reply.
+ * was signed, then goes to the zone: its record is added (REISSUE: the old
+ * index's name removed) and signed, and the certificate row and the RESULT
+ * record commit in the zone's transaction, so the reply's zone serial holds
+ * the record and a certificate is never issued without it. Then the reply.
  *
  * The CPU-heavy X.509 work (CSR signature check, TBS encoding, assembly and
  * its signature check) runs on libuv's threadpool, neither on the loop nor on
@@ -29,6 +31,7 @@
 
 #include "signer/csr.h"
 #include "signer/ops_issue.h"
+#include "zonesigner/zone_file.h"
 
 static void
 issue_state_free(void *p)
@@ -58,7 +61,7 @@ reply_cert(struct ops_req *r, struct issue_state *s, uint32_t id)
 	rep.u.cert.cert_der.len = s->cert_len;
 	ops_chain_fill(r->ctx, &rep.u.cert.chain);
 	rep.u.cert.serial_hex = proto_bytes_str(s->serial_hex);
-	rep.u.cert.zone_serial = 0; /* the zone joins with the zone issue */
+	rep.u.cert.zone_serial = s->zone_serial;
 	rep.u.cert.index = r->index;
 	ops_reply(r, &rep);
 }
@@ -85,6 +88,7 @@ issue_answer(struct ops_req *r, int status)
 				memcpy(fs->cert, s->cert, s->cert_len);
 				fs->cert_len = s->cert_len;
 				memcpy(fs->serial_hex, s->serial_hex, sizeof(fs->serial_hex));
+				fs->zone_serial = s->zone_serial;
 				f->index = r->index;
 				reply_cert(f, fs, f->req.id);
 			}
@@ -93,10 +97,13 @@ issue_answer(struct ops_req *r, int status)
 		}
 		f = next;
 	}
-	if (status != COMMIT_OK)
+	if (status != COMMIT_OK) {
 		ops_reply_failed_commit(r, status);
-	else if (s->outcome == ISSUE_DONE || s->outcome == ISSUE_REPEAT)
+	} else if (s->outcome == ISSUE_DONE || s->outcome == ISSUE_REPEAT) {
+		if (s->outcome == ISSUE_REPEAT)
+			s->zone_serial = ops_zone_serial(r->ctx); /* no change: the current one */
 		reply_cert(r, s, r->req.id);
+	}
 	else
 		ops_reply_refusal(r);
 }
@@ -118,13 +125,99 @@ issue_done2(struct commit_item *it, int status)
 
 /* ---- after the first pass: TBS, HSM, assembly (loop and threadpool) ---- */
 
+/* The second pass without a zone change: a failure's RESULT record. */
 static void
-second_pass(struct ops_req *r)
+second_pass_failed(struct ops_req *r)
 {
 	memset(&r->item, 0, sizeof(r->item));
 	r->item.run = ops_issue_run2;
 	r->item.done = issue_done2;
 	commit_submit(r->ctx->commit, &r->item);
+}
+
+/* Loop: the zone change and the certificate committed in one serial, or neither. */
+static void
+zone_done(struct ops_req *r, int status, uint32_t serial)
+{
+	struct issue_state *s = r->op_state;
+
+	if (status == 0) {
+		s->zone_serial = serial;
+		issue_done2(&r->item, COMMIT_OK);
+		return;
+	}
+	if (status == ZONEPUB_EFATAL) {
+		issue_answer(r, COMMIT_ERR_FATAL);
+		return;
+	}
+	/* Nothing of it is in the store or the zone: record why, then answer. */
+	ops_log(r->ctx, OPS_LOG_WARNING, "%u.%s not published: %s", (unsigned)r->index,
+		r->device, zonepub_strerror(status));
+	if (status == ZONEPUB_ENOENT && s->reissue)
+		ops_req_refuse(r, PROTO_CODE_CONFLICT, "builtin.zone",
+			       "certificate %u of device %s left the zone meanwhile (revoked?)",
+			       (unsigned)s->old_index, r->device);
+	else
+		ops_req_refuse(r, ops_zone_wire_code(status), "builtin.zone",
+			       "the zone change failed: %s", zonepub_strerror(status));
+	s->outcome = ISSUE_SIGN;
+	second_pass_failed(r);
+}
+
+/* True if <index>.<device> has records in the served zone. */
+static int
+published(struct ops_req *r, uint32_t index)
+{
+	const struct zone *z = ops_zone_served(r->ctx);
+	ldns_rr_list *l = NULL;
+	char owner[512];
+	int yes;
+
+	if (z == NULL || zone_device_owner(z, r->device, index, owner, sizeof(owner)) != 0 ||
+	    zone_name_rrs(z, owner, &l) != 0)
+		return 0;
+	yes = ldns_rr_list_rr_count(l) > 0;
+	ldns_rr_list_deep_free(l);
+	return yes;
+}
+
+/*
+ * Second pass: the certificate is published with its row in one serial
+ * (REISSUE: the old name leaves in the same serial). A failure of the
+ * signing or X.509 work only records its RESULT.
+ */
+static void
+second_pass(struct ops_req *r)
+{
+	struct issue_state *s = r->op_state;
+	struct zonepub_op *op = s->z.ops;
+	size_t n = 0;
+
+	if (r->err_code != 0) {
+		second_pass_failed(r);
+		return;
+	}
+	memset(&s->z, 0, sizeof(s->z));
+	/* A certificate issued before the zone existed has no name to remove. */
+	if (s->reissue && published(r, s->old_index)) {
+		op[n].kind = ZONEPUB_OP_DEVICE_REMOVE;
+		op[n].dev.id = r->device;
+		op[n].dev.index = s->old_index;
+		n++;
+	}
+	op[n].kind = ZONEPUB_OP_DEVICE_ADD;
+	op[n].dev.id = r->device;
+	op[n].dev.index = r->index;
+	op[n].dev.styles = zonepub_styles_from_policy(policy_zone(r->pol->pol));
+	op[n].dev.cert_der = s->cert;
+	op[n].dev.cert_len = s->cert_len;
+	op[n].not_after = s->not_after;
+	n++;
+	s->z.zr.n_ops = n;
+	s->z.r = r;
+	s->z.store = ops_issue_zone_store;
+	s->z.done = zone_done;
+	ops_zone_submit(r->ctx, &s->z);
 }
 
 /* Threadpool: assemble the certificate and check it is exactly the TBS signed. */

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "signer/ops_ctx.h"
+#include "signer/ops_zone.h"
 #include "signer/x509.h"
 
 /* RFC 5280 CRLReason superseded. */
@@ -52,6 +53,8 @@ struct issue_state {
 	unsigned char *cert;
 	size_t cert_len;
 	char serial_hex[2 * STORE_SERIAL_MAX + 1];
+	uint32_t zone_serial;          /* the zone serial that holds the record */
+	struct ops_zreq z;             /* the zone change (second pass) */
 	struct ops_req *leader;        /* FOLLOW: the request doing the work */
 	struct ops_req *followers;     /* requests waiting for this one's answer */
 	/* threadpool work (CSR check, TBS build, assembly) */
@@ -73,6 +76,14 @@ void ops_issue_undo1(struct commit_item *it, void *env);
  * failed) records the failed RESULT; else the certificate row and RESULT.
  */
 int ops_issue_run2(struct commit_item *it, void *env);
+
+/**
+ * Writer thread: the second pass inside the zone's transaction (the
+ * certificate row, the old one's revocation for REISSUE, and the RESULT).
+ * A row that cannot be inserted fails the transaction here, since the zone
+ * change would otherwise commit without its certificate.
+ */
+int ops_issue_zone_store(struct ops_req *r, struct ops_writer *w);
 
 /** Lowercase hex of @p n bytes into @p out (2n + 1 bytes). */
 void ops_hex(const unsigned char *p, size_t n, char *out);

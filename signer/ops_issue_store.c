@@ -327,11 +327,9 @@ ops_issue_undo1(struct commit_item *it, void *env)
 
 /* ---- second pass (writer thread) ---- */
 
-int
-ops_issue_run2(struct commit_item *it, void *env)
+static int
+store2(struct ops_req *r, struct ops_writer *w, int in_zone)
 {
-	struct ops_req *r = (struct ops_req *)it;
-	struct ops_writer *w = env;
 	struct issue_state *s = r->op_state;
 	struct audit_result res;
 	struct store_cert c;
@@ -360,7 +358,7 @@ ops_issue_run2(struct commit_item *it, void *env)
 	c.not_after = s->not_after;
 	c.issued_at = r->now;
 	if ((e = store_cert_insert(w->st, &c)) != 0) {
-		if (e != STORE_EEXISTS)
+		if (e != STORE_EEXISTS || in_zone)
 			return store_error_is_fatal(e) ? COMMIT_ERR_FATAL : COMMIT_ERR_STORAGE;
 		ops_req_refuse(r, PROTO_CODE_INTERNAL, "builtin.store",
 			       "serial or index taken after the decision");
@@ -395,3 +393,15 @@ failed:
 	return COMMIT_OK;
 }
 
+
+int
+ops_issue_run2(struct commit_item *it, void *env)
+{
+	return store2((struct ops_req *)it, env, 0);
+}
+
+int
+ops_issue_zone_store(struct ops_req *r, struct ops_writer *w)
+{
+	return store2(r, w, 1);
+}

@@ -1,9 +1,11 @@
 /*
  * ops_life.c - regsignd's life: start-up driven by the HSM process's answers
- * (HELLO, the issuing-ca public key, the "start" record, a first signed
- * checkpoint, then the socket), periodic checkpoints and HSM state polling,
- * and the way down (SIGTERM: requests in flight finish, "stop", a final
- * checkpoint; HSM process or store lost: in-flight requests answered, exit 1).
+ * (HELLO, the issuing-ca public key, the zone loaded and its DNS listener
+ * up, the "start" record, a first signed checkpoint, then the socket),
+ * periodic checkpoints and HSM state polling, and the way down (SIGTERM:
+ * requests in flight finish, the zone file is written and the zone closed,
+ * "stop", a final checkpoint; HSM process or store lost: in-flight requests
+ * answered, the zone closed, exit 1).
  */
 #include <limits.h>
 #include <signal.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include "signer/ops_ctx.h"
+#include "signer/ops_zone.h"
 
 /* How often the HSM's state is polled for lost/recovered events. */
 #define HSM_POLL_MS 2000
@@ -59,6 +62,7 @@ final_close(struct ops_ctx *ctx)
 	uv_close((uv_handle_t *)&ctx->sig_term, NULL);
 	uv_close((uv_handle_t *)&ctx->sig_int, NULL);
 	uv_close((uv_handle_t *)&ctx->sig_hup, NULL);
+	uv_close((uv_handle_t *)&ctx->sig_usr1, NULL);
 	ops_log(ctx, OPS_LOG_NOTICE, "stopped (exit status %d)", ctx->exit_code);
 }
 
@@ -86,11 +90,20 @@ stop_event_done(struct ops_ctx *ctx, int status)
 	ops_checkpoint(ctx, final_checkpoint_done);
 }
 
+static void
+zone_closed(struct ops_ctx *ctx)
+{
+	ctx->zone_closed = 1;
+	ops_maybe_finish(ctx);
+}
+
 /*
  * Shutdown goes on once no request is in flight, no checkpoint or reload is on
- * its way, and (before closing) the writer has nothing left: SIGTERM records
- * "stop" and a final checkpoint first; a dying daemon, or one that never got
- * ready, just closes. Called after each request and by a short timer.
+ * its way, and (before closing) the writer has nothing left: the zone closes
+ * first (its file written, its version in progress finished), then SIGTERM
+ * records "stop" and a final checkpoint, which thus count every signature of
+ * the zone; a dying daemon, or one that never got ready, just closes. Called
+ * after each request and by a short timer.
  */
 void
 ops_maybe_finish(struct ops_ctx *ctx)
@@ -99,6 +112,13 @@ ops_maybe_finish(struct ops_ctx *ctx)
 		return;
 	if (ctx->inflight > 0 || ctx->checkpointing || ctx->reloading)
 		return;
+	if (!ctx->zone_closed) {
+		if (!ctx->zone_closing) {
+			ctx->zone_closing = 1;
+			ops_zone_close(ctx, zone_closed);
+		}
+		return;
+	}
 	if (!ctx->dying && ctx->ready && !ctx->stop_submitted) {
 		ctx->stop_submitted = 1;
 		if (ops_event(ctx, "stop", "SIGTERM: requests in flight finished", stop_event_done) != 0)
@@ -276,6 +296,28 @@ start_event_done(struct ops_ctx *ctx, int status)
 	ops_checkpoint(ctx, first_checkpoint_done);
 }
 
+/* The zone is loaded and served: record "start". */
+static void
+zone_started(struct ops_ctx *ctx, int status)
+{
+	char detail[256];
+
+	if (ctx->dying || ctx->stopping || ctx->closed) {
+		ops_maybe_finish(ctx);
+		return;
+	}
+	if (status != 0) {
+		ops_event(ctx, "start-refused", "the zone could not be loaded or served", NULL);
+		ops_die(ctx, 1, "the zone could not be loaded or served");
+		return;
+	}
+	snprintf(detail, sizeof(detail), "%s pid %ld, HSM process pid %d, policy sha256 %s, "
+		 "zone serial %u", OPS_SERVER_NAME, (long)getpid(), hsmlink_pid(ctx->hsm),
+		 policy_sha256_hex(ctx->policy->pol), (unsigned)ops_zone_serial(ctx));
+	if (ops_event(ctx, "start", detail, start_event_done) != 0)
+		ops_die(ctx, 1, "out of memory");
+}
+
 static void
 pubkey_cb(void *arg, const struct hsmlink_result *res)
 {
@@ -303,11 +345,8 @@ pubkey_cb(void *arg, const struct hsmlink_result *res)
 		return;
 	}
 	OPENSSL_free(mine);
-	snprintf(detail, sizeof(detail), "%s pid %ld, HSM process pid %d, policy sha256 %s",
-		 OPS_SERVER_NAME, (long)getpid(), hsmlink_pid(ctx->hsm),
-		 policy_sha256_hex(ctx->policy->pol));
-	if (ops_event(ctx, "start", detail, start_event_done) != 0)
-		ops_die(ctx, 1, "out of memory");
+	if (ops_zone_start(ctx, zone_started) != 0)
+		ops_die(ctx, 1, "the zone cannot be started");
 }
 
 void

@@ -1,13 +1,18 @@
 /*
- * ops_revoke.c - REVOKE: mark a certificate revoked, under policy.
+ * ops_revoke.c - REVOKE: mark a certificate revoked and remove its name from
+ * the zone, under policy.
  *
  * The certificate is named by device and index, or device and serial, or
  * both (then they must agree). The policy decides with the name of the caller
  * the certificate was issued to (revoke: own | any) and the reason. A
  * certificate revoked already is answered as the first time (same time, no
- * new record): REVOKE is idempotent. The revocation and its INTENT and RESULT
- * records commit in one transaction of the group; the next CRL request signs
- * a new CRL. (Removing the name from the zone joins here with the zone.)
+ * new record): REVOKE is idempotent. First pass: the decision and the INTENT
+ * record commit. Then the zone removes <index>.<device> (the NSEC chain now
+ * proves it gone) and the revocation and the RESULT record commit in the
+ * zone's transaction; the reply carries that serial. A certificate whose
+ * name is not in the zone (its record expired, or it was issued before the
+ * zone existed) is revoked in the store alone. The next CRL request signs a
+ * new CRL.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -15,14 +20,17 @@
 #include <string.h>
 
 #include "signer/ops_ctx.h"
+#include "signer/ops_zone.h"
 
 enum revoke_outcome {
 	REVOKE_REFUSED = 1,
 	REVOKE_REPEAT,
+	REVOKE_ZONE,   /* intent committed: the zone removes the name next */
 	REVOKE_DONE,
 };
 
 struct revoke_state {
+	struct ops_zreq z;
 	int reason;
 	unsigned char serial[STORE_SERIAL_MAX]; /* from the request, if given */
 	size_t serial_len;
@@ -31,6 +39,7 @@ struct revoke_state {
 	size_t row_serial_len;
 	int64_t revoked_at;
 	char serial_hex[2 * STORE_SERIAL_MAX + 1];
+	uint32_t zone_serial;
 };
 
 static void
@@ -139,9 +148,7 @@ revoke_run(struct commit_item *it, void *env)
 	struct revoke_state *s = r->op_state;
 	struct policy_decision d;
 	struct audit_request a;
-	struct audit_result res;
-	struct store_cert c, after;
-	uint64_t intent = 0;
+	struct store_cert c;
 	int e, refused = 0;
 
 	memset(&c, 0, sizeof(c));
@@ -174,8 +181,31 @@ revoke_run(struct commit_item *it, void *env)
 	a.rule = d.rule;
 	a.policy_sha256 = policy_sha256(r->pol->pol);
 	a.detail = d.message;
-	if ((e = audit_request(w->audit, &a, &intent)) != 0)
+	if ((e = audit_request(w->audit, &a, &r->intent)) != 0)
 		return ops_audit_status(e);
+	s->outcome = REVOKE_ZONE;
+	return COMMIT_OK;
+}
+
+static void
+revoke_undo(struct commit_item *it, void *env)
+{
+	struct ops_req *r = (struct ops_req *)it;
+
+	(void)env;
+	r->intent = 0;
+	((struct revoke_state *)r->op_state)->outcome = 0;
+}
+
+/* Writer thread: the revocation and its RESULT (in the zone's transaction, or alone). */
+static int
+revoke_store(struct ops_req *r, struct ops_writer *w)
+{
+	struct revoke_state *s = r->op_state;
+	struct audit_result res;
+	struct store_cert after;
+	int e;
+
 	memset(&after, 0, sizeof(after));
 	e = store_cert_revoke(w->st, s->row_serial, s->row_serial_len, r->now, s->reason, &after);
 	if (e != 0 && e != STORE_EALREADY)
@@ -189,14 +219,21 @@ revoke_run(struct commit_item *it, void *env)
 	res.serial = s->row_serial;
 	res.serial_len = s->row_serial_len;
 	res.detail = policy_reason_name(s->reason);
-	if ((e = audit_result(w->audit, intent, &res)) != 0)
+	if ((e = audit_result(w->audit, r->intent, &res)) != 0)
 		return ops_audit_status(e);
 	s->outcome = REVOKE_DONE;
 	return COMMIT_OK;
 }
 
+static int
+revoke_store_run(struct commit_item *it, void *env)
+{
+	return revoke_store((struct ops_req *)it, env);
+}
+
+/* The final answer, once the revocation (or the refusal) is committed. */
 static void
-revoke_done(struct commit_item *it, int status)
+revoke_reply(struct commit_item *it, int status)
 {
 	struct ops_req *r = (struct ops_req *)it;
 	struct revoke_state *s = r->op_state;
@@ -206,10 +243,12 @@ revoke_done(struct commit_item *it, int status)
 		ops_reply_failed_commit(r, status);
 		return;
 	}
-	if (s->outcome == REVOKE_REFUSED) {
+	if (s->outcome == REVOKE_REFUSED || r->err_code != 0) {
 		ops_reply_refusal(r);
 		return;
 	}
+	if (s->zone_serial == 0)
+		s->zone_serial = ops_zone_serial(r->ctx); /* no zone change: the current one */
 	if (s->outcome == REVOKE_DONE) {
 		ops_crl_changed(r->ctx);
 		ops_log(r->ctx, OPS_LOG_INFO, "revoked %u.%s serial %s (%s) for %s",
@@ -222,8 +261,60 @@ revoke_done(struct commit_item *it, int status)
 	rep.op = PROTO_OP_REVOKE;
 	rep.u.revoke.serial_hex = proto_bytes_str(s->serial_hex);
 	rep.u.revoke.revoked_at = (uint64_t)s->revoked_at;
-	rep.u.revoke.zone_serial = 0;
+	rep.u.revoke.zone_serial = s->zone_serial;
 	ops_reply(r, &rep);
+}
+
+/* Loop: the name left the zone with the revocation committed, or not. */
+static void
+revoke_zone_done(struct ops_req *r, int status, uint32_t serial)
+{
+	struct revoke_state *s = r->op_state;
+
+	if (status == 0) {
+		s->zone_serial = serial;
+		revoke_reply(&r->item, COMMIT_OK);
+		return;
+	}
+	if (status == ZONEPUB_EFATAL) {
+		ops_reply_failed_commit(r, COMMIT_ERR_FATAL);
+		return;
+	}
+	memset(&r->item, 0, sizeof(r->item));
+	r->item.done = revoke_reply;
+	if (status == ZONEPUB_ENOENT) {
+		/* No name to remove (expired, or issued before the zone): the store alone. */
+		r->item.run = revoke_store_run;
+		commit_submit(r->ctx->commit, &r->item);
+		return;
+	}
+	ops_log(r->ctx, OPS_LOG_WARNING, "revocation of %u.%s not published: %s",
+		(unsigned)r->index, r->device, zonepub_strerror(status));
+	ops_req_refuse(r, ops_zone_wire_code(status), "builtin.zone",
+		       "the zone change failed: %s", zonepub_strerror(status));
+	ops_result_submit(r, NULL, revoke_reply);
+}
+
+/* Loop: the first pass committed. */
+static void
+revoke_done(struct commit_item *it, int status)
+{
+	struct ops_req *r = (struct ops_req *)it;
+	struct revoke_state *s = r->op_state;
+
+	if (status != COMMIT_OK || s->outcome != REVOKE_ZONE) {
+		revoke_reply(it, status);
+		return;
+	}
+	memset(&s->z, 0, sizeof(s->z));
+	s->z.ops[0].kind = ZONEPUB_OP_DEVICE_REMOVE;
+	s->z.ops[0].dev.id = r->device;
+	s->z.ops[0].dev.index = r->index;
+	s->z.zr.n_ops = 1;
+	s->z.r = r;
+	s->z.store = revoke_store;
+	s->z.done = revoke_zone_done;
+	ops_zone_submit(r->ctx, &s->z);
 }
 
 void
@@ -285,6 +376,7 @@ ops_revoke(struct ops_req *r)
 		return;
 	}
 	r->item.run = revoke_run;
+	r->item.undo = revoke_undo;
 	r->item.done = revoke_done;
 	commit_submit(r->ctx->commit, &r->item);
 }

@@ -5,12 +5,14 @@
  * (this binary again, `--hsm-process`, over a socketpair) before anything
  * else, then reads the policy and the CA certificates, opens the store and the
  * audit log, and waits for the HSM process's HELLO. It checks that the issuing
- * CA certificate's public key is the HSM's issuing-ca key, records "start",
+ * CA certificate's public key is the HSM's issuing-ca key, loads the registry
+ * zone from the store and starts its DNS listener (signer/ops_zone.h), records "start",
  * writes a first signed checkpoint, and only then opens the signing socket: the
  * socket's presence means the daemon is ready.
  *
  * Signals: SIGTERM/SIGINT finish the requests in flight, record "stop" and a
- * final checkpoint, and exit 0. SIGHUP reloads the policy; a file that does
+ * final checkpoint, and exit 0. SIGUSR1 writes the zone file now. SIGHUP
+ * reloads the policy; a file that does
  * not load (or changes the registry zone, which the HSM process's limits are
  * built on) is refused, the old policy stays, and either way it is logged and
  * audited. If the HSM process dies, requests in flight get UNAVAILABLE and the
@@ -33,6 +35,7 @@
 
 #include "signer/hsmd.h"
 #include "signer/ops_ctx.h"
+#include "signer/ops_zone.h"
 
 /* Default interval of periodic audit checkpoints. */
 #define CHECKPOINT_SECONDS 300
@@ -144,6 +147,7 @@ ctx_open(struct ops_ctx *ctx, const char *config_path)
 static void
 ctx_free(struct ops_ctx *ctx)
 {
+	ops_zone_free(ctx);
 	ops_policy_unref(ctx->policy);
 	ops_buckets_free(ctx);
 	X509_free(ctx->issuing);
@@ -248,10 +252,12 @@ main(int argc, char **argv)
 	uv_signal_init(&loop, &ctx.sig_term);
 	uv_signal_init(&loop, &ctx.sig_int);
 	uv_signal_init(&loop, &ctx.sig_hup);
-	ctx.sig_term.data = ctx.sig_int.data = ctx.sig_hup.data = &ctx;
+	uv_signal_init(&loop, &ctx.sig_usr1);
+	ctx.sig_term.data = ctx.sig_int.data = ctx.sig_hup.data = ctx.sig_usr1.data = &ctx;
 	uv_signal_start(&ctx.sig_term, ops_life_signal, SIGTERM);
 	uv_signal_start(&ctx.sig_int, ops_life_signal, SIGINT);
 	uv_signal_start(&ctx.sig_hup, ops_reload_sighup, SIGHUP);
+	uv_signal_start(&ctx.sig_usr1, ops_zone_sigusr1, SIGUSR1);
 	ops_log(&ctx, OPS_LOG_NOTICE, "%s starting with %s", OPS_SERVER_NAME, cfg_abs);
 
 	if (ctx_open(&ctx, cfg_abs) != 0) {
@@ -266,6 +272,7 @@ main(int argc, char **argv)
 			uv_close((uv_handle_t *)&ctx.sig_term, NULL);
 			uv_close((uv_handle_t *)&ctx.sig_int, NULL);
 			uv_close((uv_handle_t *)&ctx.sig_hup, NULL);
+			uv_close((uv_handle_t *)&ctx.sig_usr1, NULL);
 		} else {
 			ops_die(&ctx, 1, "start-up failed");
 		}

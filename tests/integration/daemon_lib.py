@@ -145,7 +145,13 @@ class Daemon:
             f.write(text.replace(old, new, 1))
 
     def start(self, args=(), env=None, wait=True):
-        """Starts regsignd; returns once its socket answers (it is ready)."""
+        """Starts regsignd; returns once its socket answers (it is ready).
+        Parallel test programs must not fight over the dev setup's DNS port:
+        unless a test chose one, the listener takes any free port (ZONE_STATUS
+        says which)."""
+        with open(self.config) as f:
+            if 'listen: ["127.0.0.1:5353"]' in f.read():
+                self.edit(self.config, 'listen: ["127.0.0.1:5353"]', 'listen: ["127.0.0.1:0"]')
         logf = open(self.log, "a")
         logf.write("---- start %s\n" % time.strftime("%H:%M:%S"))
         logf.flush()

@@ -1,0 +1,404 @@
+/*
+ * ops_signrrset.c - SIGN_RRSET: an RRSIG over an RRset of another zone the
+ * policy lets the caller sign for, by that zone's own key from the ceremony
+ * (HSM role "<zone>/zsk", or "<zone>/ksk" for its DNSKEY RRset). Never the
+ * registry zone: policy_check_sign_rrset refuses it, and the HSM process's
+ * limits would refuse its keys for any other signer name.
+ *
+ * On the loop: the RRs are parsed with ldns and must form one RRset (same
+ * owner, class IN, type and TTL, no duplicate); the policy bounds the zone,
+ * the owner and the validity. The RRSIG data (RFC 4034 section 3.1.8.1: the
+ * RRSIG RDATA without its signature, then the RRset in canonical form and
+ * order) is built here; the INTENT record commits; the HSM process signs it
+ * (raw r||s, algorithm 13) under its per-role limits; the RESULT record
+ * commits; the reply carries the RRSIG RR in wire form.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "signer/ops_zone.h"
+#include "signer/x509.h"
+
+/* At most this many RRs in one RRset. */
+#define RRSET_MAX 4096
+
+struct sign_state {
+	char zone[PROTO_MAX_DNAME + 2];
+	char owner[PROTO_MAX_DNAME + 2];
+	char role[HSMPROTO_MAX_ROLE + 1];
+	ldns_rr_list *rrset;           /* canonical, sorted */
+	ldns_rr *rrsig;                /* the RRSIG being made */
+	uint8_t *data;                 /* RRSIG data to sign */
+	size_t len;
+	char detail[2 * PROTO_MAX_DNAME + 64];
+};
+
+static void
+sign_state_free(void *p)
+{
+	struct sign_state *s = p;
+
+	if (s == NULL)
+		return;
+	ldns_rr_list_deep_free(s->rrset);
+	ldns_rr_free(s->rrsig);
+	free(s->data);
+	free(s);
+}
+
+/* A 32-bit RRSIG time read with serial arithmetic around @p now (RFC 4034 3.1.5). */
+static int64_t
+time_near(uint32_t t, int64_t now)
+{
+	return now + (int32_t)(t - (uint32_t)now);
+}
+
+/* Lowercase presentation form of a domain name rdf. */
+static int
+dname_text(const ldns_rdf *d, char *out, size_t cap)
+{
+	ldns_rdf *c = ldns_rdf_clone(d);
+	char *s = NULL;
+	int r = -1;
+
+	if (c != NULL) {
+		ldns_dname2canonical(c);
+		s = ldns_rdf2str(c);
+	}
+	if (s != NULL && strlen(s) < cap) {
+		snprintf(out, cap, "%s", s);
+		r = 0;
+	}
+	free(s);
+	ldns_rdf_deep_free(c);
+	return r;
+}
+
+/* Parses the RRs and checks they form one RRset; 0 or -1 (refusal recorded). */
+static int
+parse_rrset(struct ops_req *r, struct sign_state *s)
+{
+	const struct proto_bytes *wire = &r->req.u.sign_rrset.rrset_wire;
+	size_t pos = 0;
+	ldns_rr *first = NULL;
+
+	if ((s->rrset = ldns_rr_list_new()) == NULL)
+		goto nomem;
+	while (pos < wire->len) {
+		ldns_rr *rr = NULL;
+		ldns_status st = ldns_wire2rr(&rr, wire->ptr, wire->len, &pos, LDNS_SECTION_ANSWER);
+
+		if (st != LDNS_STATUS_OK) {
+			ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "builtin.dns-syntax",
+				       "rrset_wire: %s", ldns_get_errorstr_by_id(st));
+			return -1;
+		}
+		if (ldns_rr_list_rr_count(s->rrset) == RRSET_MAX) {
+			ldns_rr_free(rr);
+			ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "builtin.rrset",
+				       "more than %d RRs", RRSET_MAX);
+			return -1;
+		}
+		if (first != NULL &&
+		    (ldns_dname_compare(ldns_rr_owner(rr), ldns_rr_owner(first)) != 0 ||
+		     ldns_rr_get_type(rr) != ldns_rr_get_type(first) ||
+		     ldns_rr_ttl(rr) != ldns_rr_ttl(first))) {
+			ldns_rr_free(rr);
+			ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "builtin.rrset",
+				       "the RRs do not share owner, type and TTL: not one RRset");
+			return -1;
+		}
+		if (ldns_rr_get_class(rr) != LDNS_RR_CLASS_IN) {
+			ldns_rr_free(rr);
+			ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "builtin.rrset", "class is not IN");
+			return -1;
+		}
+		ldns_rr2canonical(rr);
+		if (!ldns_rr_list_push_rr(s->rrset, rr)) {
+			ldns_rr_free(rr);
+			goto nomem;
+		}
+		first = ldns_rr_list_rr(s->rrset, 0);
+	}
+	if (first == NULL) {
+		ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "builtin.rrset", "no RR");
+		return -1;
+	}
+	switch (ldns_rr_get_type(first)) {
+	case LDNS_RR_TYPE_RRSIG:
+	case LDNS_RR_TYPE_OPT:
+	case LDNS_RR_TYPE_TSIG:
+	case LDNS_RR_TYPE_NSEC3:
+		/* Never signed (RRSIG, meta types) or signed only with its zone (NSEC3). */
+		ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "builtin.rrset",
+			       "an RRset of this type is not signed on request");
+		return -1;
+	default:
+		break;
+	}
+	ldns_rr_list_sort(s->rrset);
+	for (size_t i = 1; i < ldns_rr_list_rr_count(s->rrset); i++) {
+		if (ldns_rr_compare(ldns_rr_list_rr(s->rrset, i - 1),
+				    ldns_rr_list_rr(s->rrset, i)) == 0) {
+			ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "builtin.rrset",
+				       "the RRset holds the same RR twice");
+			return -1;
+		}
+	}
+	if (dname_text(ldns_rr_owner(first), s->owner, sizeof(s->owner)) != 0) {
+		ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "builtin.rrset", "owner name too long");
+		return -1;
+	}
+	return 0;
+nomem:
+	ops_req_refuse(r, PROTO_CODE_INTERNAL, "builtin.memory", "out of memory");
+	return -1;
+}
+
+/* The RRSIG RR with a zero signature, and the data its signature covers. */
+static int
+build_rrsig(struct ops_req *r, struct sign_state *s, uint16_t tag)
+{
+	const struct proto_sign_rrset *q = &r->req.u.sign_rrset;
+	const ldns_rr *first = ldns_rr_list_rr(s->rrset, 0);
+	ldns_rdf *signer = NULL;
+	ldns_buffer *b = NULL;
+	uint8_t zero[64] = { 0 };
+	uint8_t labels = ldns_dname_label_count(ldns_rr_owner(first));
+	int rc = -1;
+
+	if (ldns_dname_is_wildcard(ldns_rr_owner(first)))
+		labels--; /* RFC 4034 3.1.3: the '*' label is not counted */
+	if ((s->rrsig = ldns_rr_new_frm_type(LDNS_RR_TYPE_RRSIG)) == NULL ||
+	    ldns_str2rdf_dname(&signer, s->zone) != LDNS_STATUS_OK)
+		goto out;
+	ldns_rr_set_owner(s->rrsig, ldns_rdf_clone(ldns_rr_owner(first)));
+	ldns_rr_set_ttl(s->rrsig, ldns_rr_ttl(first));
+	ldns_rr_set_class(s->rrsig, LDNS_RR_CLASS_IN);
+	/* ldns_rr_new_frm_type made the 9 RDATA fields empty: fill them in order. */
+	ldns_rr_rrsig_set_typecovered(s->rrsig,
+				      ldns_native2rdf_int16(LDNS_RDF_TYPE_TYPE, ldns_rr_get_type(first)));
+	ldns_rr_rrsig_set_algorithm(s->rrsig, ldns_native2rdf_int8(LDNS_RDF_TYPE_ALG,
+								   ZONE_DNSKEY_ALG));
+	ldns_rr_rrsig_set_labels(s->rrsig, ldns_native2rdf_int8(LDNS_RDF_TYPE_INT8, labels));
+	ldns_rr_rrsig_set_origttl(s->rrsig, ldns_native2rdf_int32(LDNS_RDF_TYPE_INT32,
+								  ldns_rr_ttl(first)));
+	ldns_rr_rrsig_set_expiration(s->rrsig, ldns_native2rdf_int32(LDNS_RDF_TYPE_TIME,
+								     q->expiration));
+	ldns_rr_rrsig_set_inception(s->rrsig, ldns_native2rdf_int32(LDNS_RDF_TYPE_TIME,
+								    q->inception));
+	ldns_rr_rrsig_set_keytag(s->rrsig, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, tag));
+	ldns_rr_rrsig_set_signame(s->rrsig, signer);
+	signer = NULL;
+	ldns_rr_rrsig_set_sig(s->rrsig, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_B64, 64, zero));
+	for (size_t i = 0; i < 9; i++)
+		if (ldns_rr_rdf(s->rrsig, i) == NULL)
+			goto out;
+	if ((b = ldns_buffer_new(512)) == NULL ||
+	    ldns_rrsig2buffer_wire(b, s->rrsig) != LDNS_STATUS_OK ||
+	    ldns_rr_list2buffer_wire(b, s->rrset) != LDNS_STATUS_OK ||
+	    (s->data = malloc(ldns_buffer_position(b))) == NULL)
+		goto out;
+	s->len = ldns_buffer_position(b);
+	memcpy(s->data, ldns_buffer_begin(b), s->len);
+	rc = 0;
+out:
+	ldns_rdf_deep_free(signer);
+	ldns_buffer_free(b);
+	if (rc != 0)
+		ops_req_refuse(r, PROTO_CODE_INTERNAL, "builtin.memory",
+			       "the RRSIG data could not be built");
+	return rc;
+}
+
+/* ---- after the decision: INTENT, the HSM, RESULT, reply ---- */
+
+static void
+result_done(struct commit_item *it, int status)
+{
+	struct ops_req *r = (struct ops_req *)it;
+	struct sign_state *s = r->op_state;
+	struct proto_reply rep;
+	uint8_t *wire = NULL;
+	size_t len = 0;
+
+	if (status != COMMIT_OK) {
+		ops_reply_failed_commit(r, status);
+		return;
+	}
+	if (r->err_code != 0) {
+		ops_reply_refusal(r);
+		return;
+	}
+	if (ldns_rr2wire(&wire, s->rrsig, LDNS_SECTION_ANSWER, &len) != LDNS_STATUS_OK) {
+		ops_reply_error(r, PROTO_CODE_INTERNAL, "the RRSIG could not be encoded");
+		return;
+	}
+	ops_log(r->ctx, OPS_LOG_INFO, "signed %s for %s", s->detail, ops_req_caller_name(r));
+	memset(&rep, 0, sizeof(rep));
+	rep.type = PROTO_REPLY_OK;
+	rep.id = r->req.id;
+	rep.op = PROTO_OP_SIGN_RRSET;
+	rep.u.rrsig_wire.ptr = wire;
+	rep.u.rrsig_wire.len = len;
+	ops_reply(r, &rep);
+	free(wire);
+}
+
+static void
+signed_cb(void *arg, const struct hsmlink_result *res, size_t n)
+{
+	struct ops_req *r = arg;
+	struct sign_state *s = r->op_state;
+	int st = n == 1 ? res[0].status : HSMPROTO_ST_ERROR;
+
+	if (st == HSMPROTO_ST_OK && res[0].value_len == 64) {
+		ldns_rdf *sig = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_B64, 64, res[0].value);
+
+		/* The setter frees the placeholder it replaces. */
+		if (sig == NULL || !ldns_rr_rrsig_set_sig(s->rrsig, sig)) {
+			ldns_rdf_deep_free(sig);
+			ops_req_refuse(r, PROTO_CODE_INTERNAL, "builtin.memory", "out of memory");
+		}
+	} else {
+		ops_log(r->ctx, OPS_LOG_WARNING, "HSM did not sign %s: %s %s", s->detail,
+			hsmproto_status_name(st), n == 1 ? res[0].reason : "");
+		ops_req_refuse(r, st == HSMPROTO_ST_UNAVAILABLE ? PROTO_CODE_UNAVAILABLE
+								: PROTO_CODE_INTERNAL,
+			       "builtin.hsm", "the HSM did not sign (%s: %s)",
+			       hsmproto_status_name(st), n == 1 ? res[0].reason : "");
+	}
+	ops_result_submit(r, s->detail, result_done);
+}
+
+static int
+intent_run(struct commit_item *it, void *env)
+{
+	struct ops_req *r = (struct ops_req *)it;
+	struct ops_writer *w = env;
+	struct audit_request a;
+	struct audit_input in;
+
+	memset(&a, 0, sizeof(a));
+	ops_req_audit_caller(r, &a.caller);
+	a.op = r->audit_op;
+	in.name = r->input_name;
+	in.sha256 = r->input_sha256;
+	a.inputs = &in;
+	a.n_inputs = 1;
+	a.allow = 1;
+	a.rule = r->rule;
+	a.policy_sha256 = policy_sha256(r->pol->pol);
+	a.detail = ((struct sign_state *)r->op_state)->detail;
+	return ops_audit_status(audit_request(w->audit, &a, &r->intent));
+}
+
+static void
+intent_undo(struct commit_item *it, void *env)
+{
+	(void)env;
+	((struct ops_req *)it)->intent = 0;
+}
+
+static void
+intent_done(struct commit_item *it, int status)
+{
+	struct ops_req *r = (struct ops_req *)it;
+	struct sign_state *s = r->op_state;
+	struct hsmlink_sign_req q;
+
+	if (status != COMMIT_OK) {
+		ops_reply_failed_commit(r, status);
+		return;
+	}
+	q.role = s->role;
+	q.kind = HSMPROTO_KIND_RRSIG_DATA;
+	q.format = HSMPROTO_FORMAT_RAW;
+	q.data = s->data;
+	q.len = s->len;
+	if (hsmlink_sign(r->ctx->hsm, &q, 1, signed_cb, r) != HSMLINK_OK) {
+		struct hsmlink_result res = { .status = HSMPROTO_ST_UNAVAILABLE,
+					      .reason = "the HSM process is gone" };
+
+		signed_cb(r, &res, 1);
+	}
+}
+
+void
+ops_sign_rrset(struct ops_req *r)
+{
+	const struct proto_sign_rrset *q = &r->req.u.sign_rrset;
+	struct sign_state *s = calloc(1, sizeof(*s));
+	const struct zone_dnskey *key;
+	struct policy_decision d;
+	char zin[PROTO_MAX_DNAME + 2];
+	size_t zl = q->zone.len < PROTO_MAX_DNAME ? q->zone.len : PROTO_MAX_DNAME;
+	ldns_rdf *zd = NULL;
+
+	if (s == NULL) {
+		ops_reply_error(r, PROTO_CODE_INTERNAL, "out of memory");
+		return;
+	}
+	r->op_state = s;
+	r->op_free = sign_state_free;
+	(void)x509_sha256(q->rrset_wire.ptr ? q->rrset_wire.ptr : (const uint8_t *)"",
+			  q->rrset_wire.len, r->input_sha256);
+	r->input_name = "rrset";
+	memcpy(zin, q->zone.ptr ? (const char *)q->zone.ptr : "", zl);
+	zin[zl] = '\0';
+	if (zl > 0 && zin[zl - 1] != '.')
+		strcat(zin, ".");
+	if (ldns_str2rdf_dname(&zd, zin) != LDNS_STATUS_OK ||
+	    dname_text(zd, s->zone, sizeof(s->zone)) != 0) {
+		ldns_rdf_deep_free(zd);
+		ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "builtin.dns-syntax",
+			       "zone is not a domain name");
+		ops_deny(r);
+		return;
+	}
+	ldns_rdf_deep_free(zd);
+	if (parse_rrset(r, s) != 0) {
+		ops_deny(r);
+		return;
+	}
+	{
+		char *tn = ldns_rr_type2str(ldns_rr_get_type(ldns_rr_list_rr(s->rrset, 0)));
+
+		snprintf(s->detail, sizeof(s->detail), "%s %s in zone %s", s->owner,
+			 tn ? tn : "?", s->zone);
+		free(tn);
+	}
+	if (policy_check_sign_rrset(r->pol->pol, r->caller, s->zone, s->owner,
+				    time_near(q->inception, r->now),
+				    time_near(q->expiration, r->now), r->now, &d) != POLICY_ALLOW) {
+		ops_req_refuse_decision(r, ops_policy_wire_code(d.code), &d);
+		ops_deny(r);
+		return;
+	}
+	/* The role: "<zone>/ksk" signs the zone's DNSKEY RRset, "<zone>/zsk" the rest. */
+	key = NULL;
+	if (strlen(s->zone) + 4 < sizeof(s->role)) {
+		size_t zlen = strlen(s->zone);
+
+		memcpy(s->role, s->zone, zlen);
+		memcpy(s->role + zlen, ldns_rr_get_type(ldns_rr_list_rr(s->rrset, 0)) ==
+				       LDNS_RR_TYPE_DNSKEY ? "/ksk" : "/zsk", 5);
+		key = ops_zone_extra_key(r->ctx, s->role);
+	}
+	if (key == NULL) {
+		ops_req_refuse(r, PROTO_CODE_DENIED, "builtin.extra-zone-key",
+			       "zone %s has no key of role %s in this daemon", s->zone, s->role);
+		ops_deny(r);
+		return;
+	}
+	if (build_rrsig(r, s, key->key_tag) != 0) {
+		ops_deny(r);
+		return;
+	}
+	snprintf(r->rule, sizeof(r->rule), "%s", d.rule);
+	r->item.run = intent_run;
+	r->item.undo = intent_undo;
+	r->item.done = intent_done;
+	commit_submit(r->ctx->commit, &r->item);
+}
