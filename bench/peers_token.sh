@@ -13,7 +13,8 @@
 #        [KNOT_THREADS=1]
 # Environment: SOFTHSM2_CONF (the token's SoftHSM configuration),
 #   REGSIGN_ANCHORS (the anchors' directory: openssl-pkcs11.cnf, knot_common.sh),
-#   REGSIGN_SOFTHSM_MODULE (default /usr/lib/softhsm/libsofthsm2.so).
+#   REGSIGN_SOFTHSM_MODULE (default /usr/lib/softhsm/libsofthsm2.so),
+#   REGSIGN_PEERS (default "ldns knot": which of the two to run).
 set -eu
 ZONE=$1 W=$2 KP=$3 TOKEN=$4 PINFILE=$5 KSK=$6 ZSK=$7 TH=${8:-1}
 MOD=${REGSIGN_SOFTHSM_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
@@ -60,6 +61,12 @@ text = text.replace("policy:\n", 'keystore:\n  - id: token\n    backend: pkcs11\
                     '    config: "%s"\npolicy:\n' % cfg, 1)
 text = text.replace("    algorithm: ecdsap256sha256\n",
                     "    algorithm: ecdsap256sha256\n    keystore: token\n", 1)
+# The default journal cannot hold the signing diff of a 1M-device zone
+# (the zone load then fails with "not enough space provided").
+if "journal-max-usage" not in text:
+    text = text.replace("database:\n", "database:\n    journal-db-max-size: 64G\n", 1)
+    text = text.replace("    zonefile-sync: -1\n",
+                        "    zonefile-sync: -1\n    journal-max-usage: 32G\n", 1)
 open(path, "w").write(text)
 EOF
 	cp "$ZONE" "$K/zones/iotregistry.test.zone"
@@ -111,5 +118,6 @@ knot_update() {
 		sort -n | tail -1) samples=$(echo $all | tr ' ' ',')"
 }
 
-ldns_run
-knot_run
+for p in ${REGSIGN_PEERS:-ldns knot}; do
+	"${p}_run"
+done

@@ -89,6 +89,14 @@ trap cleanup EXIT
 cp -r "$anchors" "$tmp/anchors"
 chmod -R u+w "$tmp/anchors"
 export REGSIGN_ANCHORS=$tmp/anchors
+# Knot's default journal cannot take the signing diff of a 1M-device zone
+# (its zone load fails: "not enough space provided", and peers.sh would
+# wait an hour for a signed SOA). The copy's Knot template gets room.
+if ! grep -q journal-max-usage "$tmp/anchors/knot_common.sh"; then
+	sed -i -e 's/^database:$/database:\n    journal-db-max-size: 64G/' \
+		-e 's/^    zonefile-sync: -1$/    zonefile-sync: -1\n    journal-max-usage: 32G/' \
+		"$tmp/anchors/knot_common.sh"
+fi
 
 # ---- build ----
 if [ -n "${REGSIGN_BIN_DIR:-}" ] && [ -x "$REGSIGN_BIN_DIR/regsign" ] &&
