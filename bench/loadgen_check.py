@@ -238,6 +238,13 @@ def main():
                           "--prepare", "40")
             expect(r["ok"] == 40 and r["exhausted_clients"] == 2, "revoke: exhaustion %r" % r)
             print("ok revoke: pool of 40 exhausted and reported")
+
+            # Fewer certificates than clients: the idle clients prepare none.
+            r = run_bench(prog, sock, "--op", "revoke", "--clients", "4", "--seconds", "0.5",
+                          "--prepare", "2")
+            expect(r["prepared"] == 2 and r["ok"] == 2 and r["exhausted_clients"] == 4,
+                   "revoke: --prepare 2 with 4 clients: %r" % r)
+            print("ok revoke: fewer certificates than clients")
             expect(not fake.bad, "request fields: %s" % fake.bad)
         finally:
             fake.stop()

@@ -98,7 +98,8 @@ struct bench_client {
 	pthread_t thread;
 	regsign_client *c;
 	uint64_t seq;      /* next device sequence number of this client */
-	uint64_t limit;    /* REVOKE: devices prepared (revocable) */
+	uint64_t limit;    /* REVOKE: devices to prepare, then revocable */
+	int preparing;     /* REVOKE's untimed issuing: ISSUE stops at limit */
 	uint64_t *sent;    /* send time per window slot (id & (window - 1)) */
 	uint64_t *lat;     /* latencies of successful measured requests, ns */
 	size_t nlat, caplat;
@@ -256,7 +257,7 @@ static int next_request(struct bench_client *bc, enum bench_op op, struct regsig
 		req->expiration = p->expiration;
 		return 0;
 	case BENCH_ISSUE:
-		if (bc->limit > 0 && bc->seq >= bc->limit)
+		if (bc->preparing && bc->seq >= bc->limit)
 			return 1;
 		item = &p->items[bc->seq % p->n];
 		device_id(bc, bc->seq++, id);
@@ -449,11 +450,11 @@ static void *client_main(void *arg)
 	if (ok && o->op == BENCH_REVOKE) {
 		/* Untimed: issue the certificates this client will revoke. */
 		bc->limit = o->prepare / o->clients + (bc->idx < o->prepare % o->clients);
+		bc->preparing = 1;
 		ok = run_closed(bc, BENCH_ISSUE, UINT64_MAX, 1) == 0;
+		bc->preparing = 0;
 		bc->seq = 0;
 		bc->exhausted = 0;
-	} else if (o->op == BENCH_ISSUE) {
-		bc->limit = 0; /* no end but the deadline */
 	}
 	/* Every client reports, failed or not, so that the main thread never
 	 * waits for one that gave up. */
