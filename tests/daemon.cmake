@@ -4,7 +4,7 @@
 # tests/python/regsign_client.py and the regsign CLI.
 find_package(Python3 COMPONENTS Interpreter)
 if(TARGET regsignd AND Python3_Interpreter_FOUND)
-  foreach(t issue refusals lifecycle hsm_direct zone)
+  foreach(t issue refusals lifecycle hsm_direct zone zone_health)
     if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_daemon_${t}.py)
       regsign_add_script_test(test_daemon_${t}
         COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_daemon_${t}.py

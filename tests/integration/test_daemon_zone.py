@@ -321,6 +321,44 @@ def t_publish_unpublish(d):
     check(recs, "PUBLISH has RESULT records in the audit log")
 
 
+def t_cli_commands(d):
+    """The regsign CLI's zone commands against the daemon."""
+    def cli(*args):
+        p = run([d.regsign, "-s", d.sock] + list(args))
+        check(p.returncode == 0, "regsign %s: %s" % (" ".join(args), p.stderr))
+        return p.stdout
+
+    def serial_of(out):
+        return int([l for l in out.splitlines() if l.startswith("zone-serial:")][0].split()[1])
+
+    s1 = serial_of(cli("publish", "--owner", "cli._asp", "--type", "TXT", "--ttl", "120",
+                       "--rdata", '"from the cli"'))
+    status, rrs = kdig_status(d, "cli._asp.%s." % ZONE, "TXT")
+    check(status == "NOERROR" and any(f[3] == "TXT" and f[1] == "120" for f in rrs),
+          "regsign publish: the TXT is served: %r" % rrs)
+    s2 = serial_of(cli("unpublish", "--owner", "cli._asp", "--type", "TXT"))
+    check(s2 == s1 + 1, "regsign unpublish makes the next serial")
+    csr, _ = make_csr(d.base)
+    path = os.path.join(d.base, "cli.csr")
+    with open(path, "wb") as f:
+        f.write(csr)
+    out = cli("issue", "--device", "89122302000310100093", "--csr", path)
+    s3 = serial_of(out)
+    check(s3 == soa_serial(d), "regsign issue prints the served serial")
+    csr2, _ = make_csr(d.base)
+    with open(path, "wb") as f:
+        f.write(csr2)
+    s4 = serial_of(cli("reissue", "--device", "89122302000310100093", "--old-index", "1",
+                       "--csr", path))
+    check(s4 == s3 + 1, "regsign reissue: one new serial")
+    s5 = serial_of(cli("revoke", "--device", "89122302000310100093", "--index", "2",
+                       "--reason", "cessationOfOperation"))
+    check(s5 == s4 + 1 and kdig_status(d, "2.89122302000310100093.%s." % ZONE, "CERT")[0] ==
+          "NXDOMAIN", "regsign revoke removes the name")
+    text = cli("zone-status")
+    check('"health": "ok"' in text or '"health":"ok"' in text, "regsign zone-status: %s" % text)
+
+
 def asp_keys(d):
     with open(os.path.join(d.out, "dnskey-asp.test.txt")) as f:
         return [" ".join(l.split()) for l in f.read().splitlines() if "DNSKEY" in l]
@@ -424,6 +462,10 @@ def t_zone_file_and_axfr_verify(d):
     check(zone_status(d)["zone_file"]["serial"] == serial, "SIGUSR1 writes the zone file")
     zf = os.path.join(d.dir, "state", "zone.db")
     verify_zone_file(zf, "the daemon's zone file")
+    # BIND's zone checks include the NS glue Knot warned about before.
+    p = run([need_tool("named-checkzone"), ZONE + ".", zf])
+    check(p.returncode == 0 and "no address records" not in p.stdout + p.stderr,
+          "named-checkzone finds the NS and its glue in order:\n%s%s" % (p.stdout, p.stderr))
     path = os.path.join(d.base, "axfr.zone")
     lines = axfr(d)
     with open(path, "w") as f:
@@ -476,11 +518,12 @@ def setup(d):
 
 
 if __name__ == "__main__":
-    for tool in ("kdig", "ldns-verify-zone", "dnssec-verify"):
+    for tool in ("kdig", "ldns-verify-zone", "ldns-read-zone", "dnssec-verify",
+                 "named-checkzone"):
         need_tool(tool)
     daemon = Daemon("zone")
     setup(daemon)
     main([t_start, t_zone_status_fields, t_issue_served, t_issue_repeat_same_serial,
           t_revoke_nxdomain, t_reissue_one_serial, t_publish_refusals, t_publish_unpublish,
-          t_sign_rrset, t_sign_rrset_refusals, t_notify_and_tsig,
+          t_sign_rrset, t_sign_rrset_refusals, t_cli_commands, t_notify_and_tsig,
           t_zone_file_and_axfr_verify, t_restart_same_zone], daemon)
