@@ -103,6 +103,22 @@ got=$(e2e_cert_payload "$T/q1.out" "1.$DEV.$Z")
 e2e_section "$T/q1.out" ANSWER | grep -q "[[:space:]]RRSIG[[:space:]]CERT 13 " ||
 	e2e_fail "1.$DEV: the answer carries no RRSIG CERT"
 
+e2e_note "the README's freshness bounds hold at the primary: TTL 300, RRSIG at most 6 h, SOA minimum 300"
+e2e_dig "$RPORT" "1.$DEV.$Z" CERT "$T/p1.out"
+now=$(date -u +%s)
+ttl=$(e2e_section "$T/p1.out" ANSWER | awk '$4 == "CERT" { print $2; exit }')
+[ "$ttl" = 300 ] || e2e_fail "device record TTL is '$ttl', the README says 300"
+exp=$(e2e_section "$T/p1.out" ANSWER | awk '$4 == "RRSIG" && $5 == "CERT" { print $9; exit }')
+exp_s=$(date -u -d "${exp:0:4}-${exp:4:2}-${exp:6:2} ${exp:8:2}:${exp:10:2}:${exp:12:2}" +%s) ||
+	e2e_fail "cannot read the RRSIG expiration '$exp'"
+left=$((exp_s - now))
+[ "$left" -gt 3600 ] && [ "$left" -le $((6 * 3600 + 60)) ] ||
+	e2e_fail "device RRSIG expires in ${left}s; the README promises at most 6 h (and the refresh keeps it above 3 h)"
+e2e_dig "$RPORT" "$Z" SOA "$T/psoa.out"
+soamin=$(e2e_section "$T/psoa.out" ANSWER | awk '$4 == "SOA" { print $11; exit }')
+[ "$soamin" = 300 ] || e2e_fail "SOA minimum is '$soamin', the README says 300"
+echo "    device TTL $ttl s, device RRSIG expires in $left s, SOA minimum $soamin s"
+
 e2e_note "issue $DEV index 2 (shares the empty non-terminal $DEV.$Z)"
 issue "$T" 2 dev2
 Z2=$ZSERIAL
