@@ -51,6 +51,25 @@ def free_port():
     return port
 
 
+def sanitized():
+    """True in the REGSIGN_SANITIZE=ON build (tests/attack.cmake says so)."""
+    return os.environ.get("REGSIGN_SANITIZE") in ("1", "ON", "TRUE")
+
+
+def preload_env(base_env, libs):
+    """base_env with `libs` preloaded; in the sanitizer build ASan's runtime
+    must come first in the preload list, so it is put there."""
+    env = dict(base_env)
+    libs = list(libs)
+    if sanitized():
+        p = run(["gcc", "-print-file-name=libasan.so"])
+        asan = p.stdout.strip() if p.returncode == 0 else ""
+        check(asan and os.path.exists(asan), "libasan.so not found for the preload list")
+        libs.insert(0, asan)
+    env["LD_PRELOAD"] = ":".join(libs)
+    return env
+
+
 def pids_children(pid):
     """PIDs of the direct children of pid (from /proc, no tools needed)."""
     out = []

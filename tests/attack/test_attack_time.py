@@ -23,27 +23,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from attack_lib import (AttackDaemon, TestFailure, check, device_id, make_csr,  # noqa: E402
-                        run)
+                        preload_env, run)
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 DATES = ["2038-01-19 03:14:10", "2040-06-01 12:00:00", "2105-12-01 00:00:00",
          "2106-03-01 00:00:00"]
 VALIDITY = 365 * 86400   # profile 'device' of the example policy
 BACKDATE = 3600
-
-
-def preload_env(base_env, extra):
-    """An environment preloading `extra` libraries; in the sanitizer build
-    ASan's runtime must come first in the preload list."""
-    env = dict(base_env)
-    libs = list(extra)
-    if env.get("REGSIGN_SANITIZE") in ("1", "ON", "TRUE"):
-        p = run(["gcc", "-print-file-name=libasan.so"])
-        asan = p.stdout.strip() if p.returncode == 0 else ""
-        if asan and os.path.exists(asan):
-            libs.insert(0, asan)
-    env["LD_PRELOAD"] = ":".join(libs)
-    return env
 
 
 def fake_env(date, tools=False):
