@@ -498,6 +498,35 @@ def t_restart_same_zone(d):
     check(zs["health"] == "ok", "the reloaded zone is healthy: %r" % zs["failures"])
 
 
+def t_start_refusals(d):
+    """A configuration the zone cannot be served with stops the start, saying why."""
+    d.stop()
+    with open(d.config) as f:
+        good = f.read()
+    cases = (
+        ("secret-file: %s" % os.path.join(d.dir, "xfr-key.b64"),
+         "secret-file: %s" % os.path.join(d.dir, "missing.b64"), "TSIG key xfr-key."),
+        ('      addresses: ["127.0.0.1"]\n', "", "needs its addresses"),
+    )
+    try:
+        for old, new, needle in cases:
+            check(old in good, "test bug: %r not in the config" % old)
+            with open(d.config, "w") as f:
+                f.write(good.replace(old, new, 1))
+            mark = len(d.log_text(full=True))
+            d.start(wait=False)
+            code = d.wait_exit(60)
+            log = d.log_text(full=True)[mark:]
+            check(code == 1 and needle in log,
+                  "regsignd refuses to start (%s): exit %s\n%s" % (needle, code, log[-3000:]))
+            check(not os.path.exists(d.sock), "no signing socket without the zone")
+    finally:
+        with open(d.config, "w") as f:
+            f.write(good)
+    d.start()
+    check(zone_status(d)["health"] == "ok", "starts again with the good configuration")
+
+
 def setup(d):
     """TSIG for transfers and NOTIFY, and a NOTIFY target the test listens on."""
     key = os.path.join(d.dir, "xfr-key.b64")
@@ -526,4 +555,4 @@ if __name__ == "__main__":
     main([t_start, t_zone_status_fields, t_issue_served, t_issue_repeat_same_serial,
           t_revoke_nxdomain, t_reissue_one_serial, t_publish_refusals, t_publish_unpublish,
           t_sign_rrset, t_sign_rrset_refusals, t_cli_commands, t_notify_and_tsig,
-          t_zone_file_and_axfr_verify, t_restart_same_zone], daemon)
+          t_zone_file_and_axfr_verify, t_restart_same_zone, t_start_refusals], daemon)
