@@ -24,14 +24,19 @@ show() { sed 's/^/    /'; }
 
 DEVICE=8912230200031010008f   # the seed's device (an ICCID)
 
-# REGSIGN_DEMO_BUILD_DIR picks another build directory (default ./build).
-build=${REGSIGN_DEMO_BUILD_DIR:-$top/build}
-step "building the daemon, the CLI and the ceremony tool into $build/bin"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j "$(nproc)" --target regsignd regsign regsign-ceremony >/dev/null
-export REGSIGN_BIN_DIR=$build/bin
+# Two settings for the test that runs this script (tests/e2e/demo_twice.sh):
+# REGSIGN_DEMO_BIN_DIR uses the programs already built there instead of
+# building ./build, REGSIGN_DEMO_DIR puts the setup elsewhere than ./var/dev.
+if [ -n "${REGSIGN_DEMO_BIN_DIR:-}" ]; then
+	export REGSIGN_BIN_DIR=$REGSIGN_DEMO_BIN_DIR
+else
+	step "building the daemon, the CLI and the ceremony tool into build/bin"
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build -j "$(nproc)" --target regsignd regsign regsign-ceremony >/dev/null
+	export REGSIGN_BIN_DIR=$top/build/bin
+fi
 
-dev=$top/var/dev
+dev=${REGSIGN_DEMO_DIR:-$top/var/dev}
 step "development setup in $dev"
 ./hsm-setup/dev-setup.sh "$dev" | show
 
@@ -144,4 +149,5 @@ step "stopping unbound, knotd and regsignd"
 e2e_stop unbound "$E2E_UNBOUND_PID"
 e2e_stop knotd "$E2E_KNOT_PID"
 e2e_stop regsignd "$E2E_REGSIGND_PID"
+e2e_sanitizer_check "$T/regsignd.log"
 echo "    all stopped. The setup stays in $dev; run ./scripts/demo.sh again for the next index."

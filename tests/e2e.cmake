@@ -11,3 +11,13 @@ if(TARGET regsignd AND TARGET regsign AND TARGET regsign-ceremony)
   set_property(TEST e2e_unbound APPEND PROPERTY ENVIRONMENT
     "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/fault/lsan-softhsm.supp:print_suppressions=0")
 endif()
+
+# The README's first command (scripts/demo.sh) twice on one setup, with the
+# programs of this build (tests/e2e/demo_twice.sh).
+if(TARGET regsignd AND TARGET regsign AND TARGET regsign-ceremony)
+  regsign_add_script_test(e2e_demo_twice
+    COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/demo_twice.sh
+    TIMEOUT 900 LABELS e2e)
+  set_property(TEST e2e_demo_twice APPEND PROPERTY ENVIRONMENT
+    "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/fault/lsan-softhsm.supp:print_suppressions=0")
+endif()
