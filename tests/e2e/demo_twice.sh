@@ -15,8 +15,8 @@ T=$E2E_T
 
 # run N: one demo run into $T/demoN.out; it must exit 0.
 run() {
-	REGSIGN_DEMO_BIN_DIR=$REGSIGN_BIN_DIR REGSIGN_DEMO_DIR=$T/dev TMPDIR=$T \
-		bash "$src/scripts/demo.sh" >"$T/demo$1.out" 2>&1 ||
+	env -u REGSIGN_TEST_KEEP REGSIGN_DEMO_BIN_DIR="$REGSIGN_BIN_DIR" REGSIGN_DEMO_DIR="$T/dev" \
+		TMPDIR="$T" bash "$src/scripts/demo.sh" >"$T/demo$1.out" 2>&1 ||
 		{ cat "$T/demo$1.out" >&2; e2e_fail "demo run $1 failed"; }
 }
 

@@ -10,7 +10,7 @@
 E2E_ZONE=iotregistry.test.
 E2E_PIDS=""
 E2E_T=""
-E2E_KEEP_ON_FAILURE=${REGSIGN_TEST_KEEP:-}
+E2E_KEEP=${REGSIGN_TEST_KEEP:-}
 
 e2e_fail() {
 	echo "FAIL: $*" >&2
@@ -77,7 +77,7 @@ e2e_cleanup() {
 		done
 	fi
 	if [ -n "$E2E_T" ]; then
-		if [ -n "$E2E_KEEP_ON_FAILURE" ]; then
+		if [ -n "$E2E_KEEP" ]; then
 			echo "files kept in $E2E_T" >&2
 		else
 			rm -rf "$E2E_T"
