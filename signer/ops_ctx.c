@@ -288,7 +288,8 @@ ops_deny(struct ops_req *r)
 }
 
 int
-ops_result_write(struct ops_writer *w, struct ops_req *r, const char *detail)
+ops_result_write(struct ops_writer *w, struct ops_req *r, const char *detail,
+		 uint32_t zone_serial)
 {
 	struct audit_result res;
 
@@ -298,6 +299,8 @@ ops_result_write(struct ops_writer *w, struct ops_req *r, const char *detail)
 	res.index = r->index;
 	res.error = (int32_t)r->err_code;
 	res.detail = r->err_code ? r->msg : detail;
+	res.has_zone_serial = zone_serial != 0;
+	res.zone_serial = zone_serial;
 	return ops_audit_status(audit_result(w->audit, r->intent, &res));
 }
 
@@ -306,7 +309,7 @@ result_run(struct commit_item *it, void *env)
 {
 	struct ops_req *r = (struct ops_req *)it;
 
-	return ops_result_write(env, r, r->result_detail);
+	return ops_result_write(env, r, r->result_detail, 0);
 }
 
 void

@@ -288,8 +288,12 @@ void ops_req_audit_caller(const struct ops_req *r, struct audit_caller *c);
 void ops_result_submit(struct ops_req *r, const char *detail,
 		       void (*done)(struct commit_item *it, int status));
 
-/** Writer thread: the RESULT record described for ops_result_submit(). */
-int ops_result_write(struct ops_writer *w, struct ops_req *r, const char *detail);
+/**
+ * Writer thread: the RESULT record described for ops_result_submit(), naming
+ * @p zone_serial when it is not 0 (the serial that holds the change).
+ */
+int ops_result_write(struct ops_writer *w, struct ops_req *r, const char *detail,
+		     uint32_t zone_serial);
 
 /** Submits an audit event ("start", "reload", ...); @p done may be NULL. */
 int ops_event(struct ops_ctx *ctx, const char *event, const char *detail,

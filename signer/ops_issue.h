@@ -81,9 +81,10 @@ int ops_issue_run2(struct commit_item *it, void *env);
  * Writer thread: the second pass inside the zone's transaction (the
  * certificate row, the old one's revocation for REISSUE, and the RESULT).
  * A row that cannot be inserted fails the transaction here, since the zone
- * change would otherwise commit without its certificate.
+ * change would otherwise commit without its certificate. The RESULT names
+ * @p serial, the zone serial that will hold the record.
  */
-int ops_issue_zone_store(struct ops_req *r, struct ops_writer *w);
+int ops_issue_zone_store(struct ops_req *r, struct ops_writer *w, uint32_t serial);
 
 /** Lowercase hex of @p n bytes into @p out (2n + 1 bytes). */
 void ops_hex(const unsigned char *p, size_t n, char *out);

@@ -328,7 +328,7 @@ ops_issue_undo1(struct commit_item *it, void *env)
 /* ---- second pass (writer thread) ---- */
 
 static int
-store2(struct ops_req *r, struct ops_writer *w, int in_zone)
+store2(struct ops_req *r, struct ops_writer *w, int in_zone, uint32_t zone_serial)
 {
 	struct issue_state *s = r->op_state;
 	struct audit_result res;
@@ -378,6 +378,8 @@ store2(struct ops_req *r, struct ops_writer *w, int in_zone)
 	res.serial = s->serial;
 	res.serial_len = X509_SERIAL_LEN;
 	res.cert_sha256 = cert_sha;
+	res.has_zone_serial = in_zone;
+	res.zone_serial = zone_serial;
 	if ((e = audit_result(w->audit, s->intent, &res)) != 0)
 		return ops_audit_status(e);
 	ops_inflight_forget(w, r);
@@ -397,11 +399,11 @@ failed:
 int
 ops_issue_run2(struct commit_item *it, void *env)
 {
-	return store2((struct ops_req *)it, env, 0);
+	return store2((struct ops_req *)it, env, 0, 0);
 }
 
 int
-ops_issue_zone_store(struct ops_req *r, struct ops_writer *w)
+ops_issue_zone_store(struct ops_req *r, struct ops_writer *w, uint32_t serial)
 {
-	return store2(r, w, 1);
+	return store2(r, w, 1, serial);
 }

@@ -223,9 +223,9 @@ result_done(struct commit_item *it, int status)
 }
 
 static int
-zone_store(struct ops_req *r, struct ops_writer *w)
+zone_store(struct ops_req *r, struct ops_writer *w, uint32_t serial)
 {
-	return ops_result_write(w, r, ((struct publish_state *)r->op_state)->detail);
+	return ops_result_write(w, r, ((struct publish_state *)r->op_state)->detail, serial);
 }
 
 static void

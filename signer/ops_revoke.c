@@ -197,9 +197,12 @@ revoke_undo(struct commit_item *it, void *env)
 	((struct revoke_state *)r->op_state)->outcome = 0;
 }
 
-/* Writer thread: the revocation and its RESULT (in the zone's transaction, or alone). */
+/*
+ * Writer thread: the revocation and its RESULT, in the zone's transaction
+ * (naming its @p serial) or alone (@p serial 0: the zone did not change).
+ */
 static int
-revoke_store(struct ops_req *r, struct ops_writer *w)
+revoke_store(struct ops_req *r, struct ops_writer *w, uint32_t serial)
 {
 	struct revoke_state *s = r->op_state;
 	struct audit_result res;
@@ -219,6 +222,8 @@ revoke_store(struct ops_req *r, struct ops_writer *w)
 	res.serial = s->row_serial;
 	res.serial_len = s->row_serial_len;
 	res.detail = policy_reason_name(s->reason);
+	res.has_zone_serial = serial != 0;
+	res.zone_serial = serial;
 	if ((e = audit_result(w->audit, r->intent, &res)) != 0)
 		return ops_audit_status(e);
 	s->outcome = REVOKE_DONE;
@@ -228,7 +233,7 @@ revoke_store(struct ops_req *r, struct ops_writer *w)
 static int
 revoke_store_run(struct commit_item *it, void *env)
 {
-	return revoke_store((struct ops_req *)it, env);
+	return revoke_store((struct ops_req *)it, env, 0);
 }
 
 /* The final answer, once the revocation (or the refusal) is committed. */

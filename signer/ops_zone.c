@@ -626,7 +626,7 @@ zreq_store(struct zonepub_req *rq, void *env)
 {
 	struct ops_zreq *q = (struct ops_zreq *)rq;
 
-	return q->store ? q->store(q->r, env) : COMMIT_OK;
+	return q->store ? q->store(q->r, env, rq->serial) : COMMIT_OK;
 }
 
 static void

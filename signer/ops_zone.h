@@ -72,8 +72,11 @@ struct ops_zreq {
 	struct zonepub_req zr;         /* first: zonepub gives it back */
 	struct ops_req *r;
 	struct zonepub_op ops[2];
-	/** Writer thread: the request's rows, in the zone's transaction (may be NULL). */
-	int (*store)(struct ops_req *r, struct ops_writer *w);
+	/**
+	 * Writer thread: the request's rows, in the zone's transaction (may be
+	 * NULL); @p serial is the one the change will have if it commits.
+	 */
+	int (*store)(struct ops_req *r, struct ops_writer *w, uint32_t serial);
 	/** Loop thread: the change is committed (0, @p serial) or failed (ZONEPUB_E*). */
 	void (*done)(struct ops_req *r, int status, uint32_t serial);
 };

@@ -237,6 +237,12 @@ struct zonepub_req {
 	zonepub_store_fn store_run;   /**< may be NULL */
 	zonepub_undo_fn store_undo;   /**< may be NULL */
 	zonepub_done_fn done;         /**< required */
+	/**
+	 * Set by zonepub before store_run: the serial the version carrying this
+	 * request will have if it commits (for the request's own records, e.g.
+	 * the audit RESULT). Read it in store_run only.
+	 */
+	uint32_t serial;
 	/* Private to zonepub. */
 	int status;
 	struct zonepub_req *next;

@@ -193,6 +193,7 @@ int zp_store_run(struct commit_item *it, void *env)
 	for (struct zonepub_req *rq = job->reqs; rq; rq = rq->next) {
 		if (rq->status != 0 || rq->store_run == NULL)
 			continue;
+		rq->serial = job->serial_to;
 		if ((r = rq->store_run(rq, env)) != COMMIT_OK)
 			return r;
 	}

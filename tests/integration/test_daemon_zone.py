@@ -201,6 +201,10 @@ def t_issue_served(d):
     sigs = [f for f in rrs if len(f) > 4 and f[3] == "RRSIG" and f[4] == "CERT"]
     check(len(sigs) == 1, "the CERT RRset is signed: %r" % rrs)
     STATE["serial_issue"] = r["zone_serial"]
+    res = [x for x in d.audit_records() if x["type"] == "result" and x["op"] == "issue" and
+           x.get("device") == DEVICE.lower()]
+    check(res and res[-1].get("zone_serial") == r["zone_serial"] and res[-1]["error"] == 0,
+          "the audit RESULT names the zone serial that holds the record: %r" % res[-1:])
 
 
 def t_issue_repeat_same_serial(d):
@@ -230,6 +234,9 @@ def t_revoke_nxdomain(d):
         r = c.revoke(DEVICE, index=1, reason="keyCompromise")
     check(r["zone_serial"] > before and r["zone_serial"] == soa_serial(d),
           "REVOKE returns the new serial that is served")
+    res = [x for x in d.audit_records() if x["type"] == "result" and x["op"] == "revoke"]
+    check(res and res[-1].get("zone_serial") == r["zone_serial"],
+          "the revocation's RESULT names its zone serial: %r" % res[-1:])
     status, _ = kdig_status(d, owner, "CERT")
     check(status == "NXDOMAIN", "the revoked name is NXDOMAIN: %s" % status)
     lines = axfr(d)
@@ -318,7 +325,9 @@ def t_publish_unpublish(d):
     status, _ = kdig_status(d, name, "TLSA")
     check(status == "NXDOMAIN", "the TLSA name is gone: %s" % status)
     recs = [r for r in d.audit_records() if r.get("op") == "publish" and r["type"] == "result"]
-    check(recs, "PUBLISH has RESULT records in the audit log")
+    check(len(recs) == 3 and [r.get("zone_serial") for r in recs] == [s1, None, s3],
+          "PUBLISH's RESULT records, with the serial of each change (none for the repeat): "
+          "%r" % recs)
 
 
 def t_cli_commands(d):
