@@ -32,6 +32,8 @@ if(REGSIGND_OK AND TARGET regsign-policy AND TARGET regsign-hsm AND
     ${CMAKE_CURRENT_LIST_DIR}/ops_reload.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_audit.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_zone.c
+    ${CMAKE_CURRENT_LIST_DIR}/ops_zone_ns.c
+    ${CMAKE_CURRENT_LIST_DIR}/ops_zone_dns.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_zone_info.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_publish.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_signrrset.c)

@@ -31,6 +31,7 @@
 
 #include "signer/buf.h"
 #include "signer/dns_journal.h"
+#include "signer/dns_server.h"
 #include "signer/ops_ctx.h"
 #include "signer/zonepub.h"
 #include "signer/zonepub_hsm.h"
@@ -80,6 +81,19 @@ struct ops_zreq {
 	/** Loop thread: the change is committed (0, @p serial) or failed (ZONEPUB_E*). */
 	void (*done)(struct ops_req *r, int status, uint32_t serial);
 };
+
+/* ---- internal to the ops_zone*.c files ---- */
+
+/** ops_zone_ns.c: checks dns.nameservers and sets the zone's NS parameters; 0 or -1 (logged). */
+int ops_zone_ns_check(struct ops_zone *z);
+/** ops_zone_ns.c: submits the change that brings NS and glue in line, if any is needed. */
+void ops_zone_ns_apply(struct ops_zone *z);
+/** ops_zone_dns.c: TSIG keys, allow-list, listener, NOTIFY; 0 or -1 (logged). */
+int ops_zone_listen(struct ops_zone *z);
+/** ops_zone_dns.c: the DNS modules' log sink (ctx is the struct ops_zone). */
+void ops_zone_dns_log(void *arg, enum dns_log_level level, const char *msg);
+
+/* ---- for the handlers and the life cycle ---- */
 
 /**
  * Starts the zone and the listener (see the file comment); @p started runs
