@@ -28,8 +28,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 
-from daemon_lib import (BIN_DIR, BUILD_DIR, SOURCE_DIR, Daemon, TestFailure,  # noqa: E402,F401
-                        check, main, make_csr, need_tool, run)
+from daemon_lib import (BIN_DIR, BUILD_DIR, SOURCE_DIR, ZONE, Daemon,  # noqa: E402,F401
+                        TestFailure, check, main, make_csr, need_tool, run)
 import regsign_client  # noqa: E402
 from regsign_client import Client, ConnectionClosed, RegsignError  # noqa: E402,F401
 
@@ -249,9 +249,32 @@ class AttackDaemon(Daemon):
         m = re.search(r"(?m)^  zone-file: (.*)$", self.config_text())
         return m.group(1).strip() if m else None
 
-    def verify_zone_if_present(self, faketime=None):
-        """The zone joins once it is wired into the daemon: when the configured
-        zone file exists, ldns-verify-zone must pass on it."""
+    def write_zone_file(self, timeout=30):
+        """SIGUSR1 makes the running daemon write state.zone-file now; returns
+        once a new file is in place (it is replaced atomically by rename)."""
+        path = self.zone_file()
+
+        def stamp():
+            try:
+                st = os.stat(path)
+                return (st.st_ino, st.st_mtime_ns, st.st_size)
+            except OSError:
+                return None
+        before = stamp()
+        self.proc.send_signal(signal.SIGUSR1)
+        end = time.time() + timeout
+        while stamp() in (before, None):
+            check(time.time() < end, "no new zone file %s %ds after SIGUSR1" % (path, timeout))
+            check(self.proc.poll() is None, "the daemon exited after SIGUSR1")
+            time.sleep(0.02)
+        return path
+
+    def verify_zone_if_present(self, faketime=None, write=True):
+        """With the daemon running, has it write the zone file (SIGUSR1); then,
+        when the configured zone file exists, ldns-verify-zone must pass on it
+        (at the faked date if given, as `faketime -f` takes it)."""
+        if write and self.proc is not None and self.proc.poll() is None:
+            self.write_zone_file()
         path = self.zone_file()
         if not path or not os.path.exists(path):
             return False
@@ -262,6 +285,28 @@ class AttackDaemon(Daemon):
         check(p.returncode == 0, "ldns-verify-zone %s failed: %s%s" % (path, p.stdout,
                                                                       p.stderr))
         return True
+
+    def zone_device_records(self):
+        """{(device, index): [rdata of its CERT records]} from the zone file."""
+        out = {}
+        zone = "." + ZONE + "."
+        with open(self.zone_file()) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) < 5 or line.startswith(";"):
+                    continue
+                owner = parts[0].lower()
+                if not owner.endswith(zone):
+                    continue
+                labels = owner[:-len(zone)].split(".")
+                if len(labels) != 2 or not labels[0].isdigit():
+                    continue
+                rtype_at = 3 if parts[2].upper() == "IN" else 2
+                if parts[rtype_at].upper() != "CERT":
+                    continue
+                out.setdefault((labels[1], int(labels[0])), []).append(
+                    " ".join(parts[rtype_at + 1:]))
+        return out
 
 
 # ---- what the daemon acknowledged ----
@@ -387,6 +432,29 @@ def audit_invariants(d, ledger):
         check(revoke_ok.get(key) == serial, "acknowledged revocation %s/%d has no audit result" %
               key)
     return len(issue_ok), len(revoke_ok)
+
+
+def check_zone_against_ledger(d, ledger):
+    """The zone file (just written) publishes every acknowledged certificate
+    not revoked, as the seed's `CERT 1 0 0 <base64 SHA-256 of the DER>`, and
+    no acknowledged revoked one. Returns (published, removed) counts."""
+    import base64
+    import hashlib
+    recs = d.zone_device_records()
+    published = removed = 0
+    for (dev, idx), (_, serial, der) in ledger.issued.items():
+        got = recs.get((dev, idx))
+        if (dev, idx) in ledger.revoked:
+            check(got is None, "revoked %s/%d is still in the zone: %r" % (dev, idx, got))
+            removed += 1
+            continue
+        want = "1 0 0 " + base64.b64encode(hashlib.sha256(der).digest()).decode()
+        check(got is not None, "acknowledged %s/%d (%s) is not in the zone" % (dev, idx, serial))
+        # ldns writes certificate type 1 by its mnemonic (RFC 4398 §2.1).
+        check(any(re.sub(r"^PKIX ", "1 ", r).split() == want.split() for r in got),
+              "%s/%d: zone has %r, the certificate's record is %r" % (dev, idx, got, want))
+        published += 1
+    return published, removed
 
 
 def store_certs(d):

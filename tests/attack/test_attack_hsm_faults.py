@@ -24,7 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from attack_lib import (LONG, AttackDaemon, Ledger, Load, TestFailure,  # noqa: E402
                         audit_invariants, check, check_ledger, check_refused_not_done,
-                        csr_pool, main, wait_for)
+                        check_zone_against_ledger, csr_pool, main, wait_for)
 
 # The codes libregsign-hsm treats as "sessions, login or device lost"
 # (pkcs11/hsm.h): each must be survived by recovery and one retry.
@@ -197,6 +197,8 @@ def t_nothing_lost_nothing_twice(d):
     d.fault("# pass-through\n")
     d.start()
     n = check_ledger(d, ledger)
+    check(d.verify_zone_if_present(), "the zone file is written and verifies")
+    check_zone_against_ledger(d, ledger)
     check_refused_not_done(d, STATE["refused"])
     d.audit_verify(d.status()["audit"]["head"])
     print("     %d acknowledged changes intact after restart; %d refused requests changed "

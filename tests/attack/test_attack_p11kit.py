@@ -27,7 +27,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from attack_lib import (LONG, SOFTHSM_MODULE, AttackDaemon, Ledger, Load,  # noqa: E402
                         TestFailure, audit_invariants, check, check_ledger,
-                        check_refused_not_done, csr_pool, main, need_tool, pid_alive,
+                        check_refused_not_done, check_zone_against_ledger, csr_pool, main,
+                        need_tool, pid_alive,
                         pids_children, preload_env, run, sanitized, wait_for)
 
 RESTARTS = 15 if LONG else 3
@@ -194,6 +195,8 @@ def t_nothing_lost_nothing_twice(d):
     check(d.stop() == 0, "SIGTERM: exit 0")
     d.start()
     n = check_ledger(d, ledger)
+    check(d.verify_zone_if_present(), "the zone file is written and verifies")
+    check_zone_against_ledger(d, ledger)
     d.audit_verify(d.status()["audit"]["head"])
     print("     %d acknowledged changes intact after restart; %d refused changed nothing; "
           "audit: %d issued, %d revoked" % (n, len(STATE["refused"]), issues, revokes))

@@ -29,8 +29,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from attack_lib import (BUILD_DIR, LONG, AttackDaemon, Ledger, Load,  # noqa: E402
                         RegsignError, TestFailure, audit_invariants, check, check_ledger,
-                        check_refused_not_done, csr_pool, main, need_tool, preload_env,
-                        run, sanitized)
+                        check_refused_not_done, check_zone_against_ledger, csr_pool, main,
+                        need_tool, preload_env, run, sanitized)
 
 SHIM = os.path.join(BUILD_DIR, "lib", "libregsign-eio-shim.so")
 EIO_ROUNDS = 4 if LONG else 2
@@ -318,6 +318,8 @@ def t_eio(d, cases=EIO_CASES, rounds=EIO_ROUNDS, leaks=False):
 def t_end(d):
     d.start()
     n = check_ledger(d, STATE["ledger"])
+    check(d.verify_zone_if_present(), "the zone file is written and verifies")
+    check_zone_against_ledger(d, STATE["ledger"])
     print("     %d acknowledged changes intact; %d refused changed nothing" %
           (n, len(STATE["refused"])))
     check(d.stop() == 0, "SIGTERM: exit 0")
