@@ -39,7 +39,7 @@ if(TARGET regsignd AND TARGET regsign AND TARGET regsign-ceremony AND Python3_In
 
   # 2. HSM faults under load through the p11fault module.
   regsign_add_attack_test(attack_hsm_faults SCRIPT test_attack_hsm_faults.py TIMEOUT 900)
-  # Known bug: signer/regsignd.c hsm_poll_cb compares only the HSM's state at
+  # Known bug: signer/ops_life.c hsm_poll_cb compares only the HSM's state at
   # each 2 s STATUS poll, so a loss that recovery repairs between two polls
   # leaves no hsm-lost/hsm-recovered audit record.
   regsign_add_attack_test(attack_hsm_short_loss_audited SCRIPT test_attack_hsm_faults.py
