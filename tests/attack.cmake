@@ -8,10 +8,16 @@ find_package(Python3 COMPONENTS Interpreter)
 # regsign_add_attack_test(NAME SCRIPT s.py [ARGS ...] [TIMEOUT s] [KNOWN_BUG "why"])
 # KNOWN_BUG registers the test with the label known-bug and DISABLED, so
 # that main stays green while the bug it found is open; the text names it.
+# Configured with REGSIGN_ATTACK_LONG in the environment, every liveness
+# timeout is multiplied by 12 for the long variants (which the same variable
+# selects when the tests run).
 function(regsign_add_attack_test name)
   cmake_parse_arguments(A "" "SCRIPT;TIMEOUT;KNOWN_BUG" "ARGS" ${ARGN})
   if(NOT A_TIMEOUT)
     set(A_TIMEOUT 900)
+  endif()
+  if(DEFINED ENV{REGSIGN_ATTACK_LONG} AND NOT "$ENV{REGSIGN_ATTACK_LONG}" STREQUAL "0")
+    math(EXPR A_TIMEOUT "${A_TIMEOUT} * 12")
   endif()
   set(labels attack)
   if(A_KNOWN_BUG)

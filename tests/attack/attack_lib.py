@@ -365,14 +365,15 @@ def _pipelined(c, calls, window=64):
     return replies
 
 
-def check_ledger(d, ledger, unsure_retry=True):
-    """Asks the (restarted) daemon about every acknowledged change: re-ISSUE
-    with the same CSR returns the same certificate, REVOKE again answers as
-    the first time. Requests left without a reply are then retried: whatever
-    the daemon answers must agree with the rest, and becomes acknowledged.
-    Returns how many acknowledged changes were checked."""
-    issued = sorted(ledger.issued.items())
-    revoked = sorted(ledger.revoked.items())
+def check_ledger(d, ledger, unsure_retry=True, only=None):
+    """Asks the (restarted) daemon about every acknowledged change (or those
+    of the devices in `only`): re-ISSUE with the same CSR returns the same
+    certificate, REVOKE again answers as the first time. Requests left
+    without a reply are then retried: whatever the daemon answers must agree
+    with the rest, and becomes acknowledged. Returns how many acknowledged
+    changes were checked."""
+    issued = sorted(i for i in ledger.issued.items() if only is None or i[0][0] in only)
+    revoked = sorted(i for i in ledger.revoked.items() if only is None or i[0][0] in only)
     calls = [("ISSUE", dict(device_id=dev, index=idx, profile="device", csr_der=csr))
              for (dev, idx), (csr, _, _) in issued]
     calls += [("REVOKE", dict(device_id=dev, index=idx, serial_hex="", reason="keyCompromise"))
