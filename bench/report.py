@@ -121,7 +121,8 @@ def build(args):
     raw = args.raw
     res = {"schema": SCHEMA,
            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-           "machine": machine(), "git": git_head(args.src), "smoke": bool(int(args.smoke)),
+           "machine": machine(),
+           "git": read(os.path.join(raw, "git.txt")).strip() or git_head(args.src), "smoke": bool(int(args.smoke)),
            "devices": args.devices, "r_threads": args.threads, "measurements": {}}
     ms = res["measurements"]
     for name in MEASUREMENTS:
@@ -286,7 +287,9 @@ def compare_bulk(ms, devices):
     b = ms["bulk_sign"]
     if b["status"] != "ok":
         return
-    tok = [p for p in ms["peers_token"].get("results", []) if "full-resign" not in p["name"]]
+    # Full signing from scratch only: not Knot's re-sign, not its update.
+    tok = [p for p in ms["peers_token"].get("results", [])
+           if "full-resign" not in p["name"] and "ddns" not in p["name"]]
     allp = tok + ms["peers_file"].get("results", [])
     b["token_peers_wall_s"] = {p["name"]: p["wall_s"] for p in tok}
     b["faster_than_token_peers"] = (all(b["wall_s"] < p["wall_s"] for p in tok)
@@ -321,6 +324,9 @@ def rows(res):
                 lat = e["latency_ms"]
                 fig = "%.0f ops/s, p50 %.2f p99 %.2f ms, %s sig/op" % (
                     e["value"], lat["p50"], lat["p99"], fmt(e["signatures_per_op"], "%.2f"))
+                if "fsync_ms" in e:
+                    fig += ", disk fsync p50 %.2f p99 %.2f ms" % (e["fsync_ms"]["p50"],
+                                                                 e["fsync_ms"]["p99"])
                 if "front_us_per_op" in e.get("cpu", {}):
                     fig += ", CPU/op front %.0f us hsm %.0f us" % (
                         e["cpu"]["front_us_per_op"], e["cpu"]["hsm_us_per_op"])

@@ -75,6 +75,7 @@ rm -rf "$out/raw"
 mkdir -p "$out/raw"
 raw=$out/raw
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/regsign-bench.XXXXXX")
+git -C "$src" describe --always --dirty >"$raw/git.txt" 2>/dev/null || true
 pids=()
 cleanup() {
 	local p
