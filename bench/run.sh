@@ -111,7 +111,8 @@ else
 	cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$raw/build.log" 2>&1 ||
 		die "configure failed (see $raw/build.log)"
 	targets="regsign regsign-ceremony regsign-zone regsign-hsm"
-	if cmake --build "$build" --target help 2>/dev/null | grep -qw regsignd; then
+	# (Not piped into grep -q: under pipefail its early exit fails the pipe.)
+	if grep -qw regsignd <<<"$(cmake --build "$build" --target help 2>/dev/null)"; then
 		targets="$targets regsignd"
 	fi
 	# shellcheck disable=SC2086
