@@ -268,6 +268,30 @@ def t_reissue_one_serial(d):
           "the new record is the new certificate's hash")
 
 
+def t_pipelined_group_commit(d):
+    """Requests that arrive together share serials (group commit) and each
+    reply's serial holds its record."""
+    n = 40
+    csrs = [make_csr(d.base)[0] for _ in range(n)]
+    before = soa_serial(d)
+    with d.client() as c:
+        ids = {c.send("ISSUE", device_id="8912230200031011%04x" % i, index=1, profile="",
+                      csr_der=csrs[i]): i for i in range(n)}
+        serials = {}
+        while len(serials) < n:
+            rep = c.recv()
+            check(rep.ok, "pipelined ISSUE failed: %r" % (rep.fields,))
+            serials[ids[rep.id]] = rep.fields["zone_serial"]
+    last = soa_serial(d)
+    check(all(before < v <= last for v in serials.values()), "serials in range")
+    check(last - before < n, "%d requests share serials: %d new serials" % (n, last - before))
+    lines = axfr(d)
+    for i in range(n):
+        owner = "1.8912230200031011%04x.%s." % (i, ZONE)
+        check(any(l.split()[0] == owner and l.split()[3] == "CERT" for l in lines),
+              "%s is published" % owner)
+
+
 def t_publish_refusals(d):
     with d.client() as c:
         since = len(d.audit_records())
@@ -562,6 +586,7 @@ if __name__ == "__main__":
     daemon = Daemon("zone")
     setup(daemon)
     main([t_start, t_zone_status_fields, t_issue_served, t_issue_repeat_same_serial,
-          t_revoke_nxdomain, t_reissue_one_serial, t_publish_refusals, t_publish_unpublish,
+          t_revoke_nxdomain, t_reissue_one_serial, t_pipelined_group_commit,
+          t_publish_refusals, t_publish_unpublish,
           t_sign_rrset, t_sign_rrset_refusals, t_cli_commands, t_notify_and_tsig,
           t_zone_file_and_axfr_verify, t_restart_same_zone, t_start_refusals], daemon)
