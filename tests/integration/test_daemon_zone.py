@@ -239,6 +239,14 @@ def t_revoke_nxdomain(d):
           "the revocation's RESULT names its zone serial: %r" % res[-1:])
     status, _ = kdig_status(d, owner, "CERT")
     check(status == "NXDOMAIN", "the revoked name is NXDOMAIN: %s" % status)
+    # IXFR from the serial before: the journal's diff removes the CERT.
+    ixfr = [l.split() for l in rr_lines(kdig(d, "IXFR=%d" % before, ZONE + "."))
+            if l.split()[3] != "TSIG"]
+    soas = [int(f[6]) for f in ixfr if f[3] == "SOA"]
+    check(soas[0] == r["zone_serial"] and before in soas and len(soas) >= 4,
+          "an incremental transfer from %d: SOA serials %r" % (before, soas))
+    check(any(f[0] == owner and f[3] == "CERT" for f in ixfr),
+          "the IXFR carries the removed CERT of %s" % owner)
     lines = axfr(d)
     f = covering_nsec(lines, owner)
     check(f is not None, "an NSEC of the zone covers %s" % owner)
