@@ -361,6 +361,12 @@ void ops_json_time(struct buf_writer *w, const char *key, int64_t t);
 /** Writer thread: forgets in-flight reservations of a request (ops_issue.c). */
 void ops_inflight_forget(struct ops_writer *w, struct ops_req *r);
 
+/**
+ * Frees every reservation left (after the writer thread stopped): requests
+ * whose group failed fatally never ran their second pass to forget theirs.
+ */
+void ops_inflight_clear(struct ops_writer *w);
+
 /* ---- ops_audit.c: checkpoints ---- */
 
 /** Prepares checkpoint signing (cp_async etc.). @return 0 or -1. */

@@ -72,6 +72,19 @@ ops_inflight_forget(struct ops_writer *w, struct ops_req *r)
 	s->resv = NULL;
 }
 
+void
+ops_inflight_clear(struct ops_writer *w)
+{
+	for (size_t b = 0; b < OPS_INFLIGHT_BUCKETS; b++) {
+		while (w->inflight[b]) {
+			struct ops_inflight *f = w->inflight[b];
+
+			w->inflight[b] = f->next;
+			free(f);
+		}
+	}
+}
+
 static int
 inflight_add(struct ops_writer *w, struct ops_req *r)
 {

@@ -47,6 +47,7 @@ final_close(struct ops_ctx *ctx)
 	ctx->closed = 1;
 	commit_close(ctx->commit);
 	ctx->commit = NULL;
+	ops_inflight_clear(&ctx->writer);
 	audit_log_close(ctx->writer.audit);
 	ctx->writer.audit = NULL;
 	store_close(ctx->writer.st);
