@@ -510,7 +510,8 @@ class Load:
     the certificates, REVOKE, each on its own connection, until stop().
     Every request must get a reply: OK, or an error whose name is in
     `allowed` (anything else, or a lost connection, is recorded in
-    self.errors). Results go to the ledger: acknowledged changes, and
+    self.errors). Results go to the ledger: acknowledged changes, requests
+    left without a reply (ledger.unsure, which check_ledger retries), and
     refused ones in self.refused_issues [(dev, idx, name)]."""
 
     def __init__(self, d, ledger, csrs, clients=4, allowed=("UNAVAILABLE",), tag=1,
@@ -560,6 +561,11 @@ class Load:
                         if e.name not in self.allowed:
                             self.errors.append("ISSUE %s: %s" % (dev, e))
                         continue
+                    except CONN_ERRORS:
+                        # No reply: done or not, the ledger retries it later.
+                        with self.ledger.lock:
+                            self.ledger.unsure.append(("issue", dev, 1, csr))
+                        raise
                     self._count("issue", "OK")
                     self.ledger.ack_issue(dev, 1, csr, rep)
                     if rnd.random() < self.revoke_share:
@@ -571,6 +577,10 @@ class Load:
                             self._count("revoke", e.name)
                             if e.name not in self.allowed:
                                 self.errors.append("REVOKE %s: %s" % (dev, e))
+                        except CONN_ERRORS:
+                            with self.ledger.lock:
+                                self.ledger.unsure.append(("revoke", dev, 1, None))
+                            raise
                     if self.pause:
                         time.sleep(self.pause)
         except Exception as e:  # noqa: BLE001 - a lost connection or a wrong answer

@@ -26,14 +26,15 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from attack_lib import (LONG, AttackDaemon, RegsignError, SOURCE_DIR, check,  # noqa: E402
-                        csr_pool, device_id, main, need_tool, pids_children, rss_kib)
+                        csr_pool, device_id, main, need_tool, pids_children, rss_kib,
+                        sanitized)
 
 FLOOD_S = 60.0 if LONG else 10.0
 FLOOD_UID = 65534
 # Liveness bounds (not performance targets): one answer to the well-behaved
 # caller within this; the daemon's two processes under this much memory.
-ANSWER_BOUND_S = 15.0
-RSS_BOUND_MIB = 1024 if os.environ.get("REGSIGN_SANITIZE") in ("1", "ON") else 512
+ANSWER_BOUND_S = 45.0 if sanitized() else 15.0
+RSS_BOUND_MIB = 1024 if sanitized() else 512
 STATE = {}
 
 
@@ -123,19 +124,24 @@ def t_flood(d):
     rss = []
     stop = threading.Event()
 
+    lost = []
+
     def well_behaved():
         k = 0
-        with d.client(timeout=30) as c:
-            while not stop.is_set():
-                k += 1
-                t0 = time.time()
-                try:
-                    c.issue(device_id(70, k), 1, "device", STATE["csrs"][k % 48][0])
-                    name = "OK"
-                except RegsignError as e:
-                    name = e.name
-                answers.append((time.time() - t0, name))
-                time.sleep(max(0.0, 0.1 - (time.time() - t0)))
+        try:
+            with d.client(timeout=3 * ANSWER_BOUND_S) as c:
+                while not stop.is_set():
+                    k += 1
+                    t0 = time.time()
+                    try:
+                        c.issue(device_id(70, k), 1, "device", STATE["csrs"][k % 48][0])
+                        name = "OK"
+                    except RegsignError as e:
+                        name = e.name
+                    answers.append((time.time() - t0, name))
+                    time.sleep(max(0.0, 0.1 - (time.time() - t0)))
+        except Exception as e:  # noqa: BLE001 - no answer at all: reported below
+            lost.append(repr(e))
 
     def sample():
         while not stop.is_set():
@@ -153,7 +159,7 @@ def t_flood(d):
         out, err = flood.communicate()
     stop.set()
     for t in threads:
-        t.join(60)
+        t.join(4 * ANSWER_BOUND_S)
     check(flood.returncode == 0, "the flood ran (exit %s): %s" % (flood.returncode, err))
     stats = json.loads(out.strip().splitlines()[-1])
     STATE["answers"] = answers
@@ -181,9 +187,11 @@ def t_flood(d):
     check(max(rss) / 1024 <= RSS_BOUND_MIB, "memory under %d MiB (max %.0f MiB)" %
           (RSS_BOUND_MIB, max(rss) / 1024))
     # Answers throughout: it sends again as soon as it has an answer, so a
-    # bound on each answer's wait bounds every gap between answers.
-    check(len(answers) >= 2, "the well-behaved caller got answers throughout (%d in %.0f s)"
-          % (len(answers), FLOOD_S))
+    # bound on each answer's wait bounds every gap between answers (the last
+    # request may be answered after the flood ended; it is waited for).
+    check(not lost, "the well-behaved caller lost its connection or waited %.0f s: %r" %
+          (3 * ANSWER_BOUND_S, lost))
+    check(answers, "the well-behaved caller got answers under the flood")
     slow = [a for a, _ in answers if a > ANSWER_BOUND_S]
     check(not slow, "every answer to the well-behaved caller within %.0f s: %d slower, max %.1f"
           % (ANSWER_BOUND_S, len(slow), max(slow) if slow else 0))
