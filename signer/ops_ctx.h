@@ -134,6 +134,7 @@ struct ops_ctx {
 
 	/* HSM state as last seen by STATUS polling, for lost/recovered events. */
 	int hsm_state;
+	uint64_t hsm_recoveries;      /* the HSM process's recovery count at the last poll */
 	uv_timer_t hsm_timer;
 
 	/* Lifecycle. */

@@ -217,7 +217,18 @@ hsm_poll_cb(void *arg, int status, const struct hsmproto_status *st)
 
 	if (ctx->closed || ctx->dying)
 		return;
-	if (state != HSMPROTO_STATE_UP && ctx->hsm_state == HSMPROTO_STATE_UP) {
+	if (state == HSMPROTO_STATE_UP && ctx->hsm_state == HSMPROTO_STATE_UP && st &&
+	    st->recoveries > ctx->hsm_recoveries) {
+		/* Lost and recovered between two polls: still a loss, and audited as one. */
+		char detail[96];
+
+		snprintf(detail, sizeof(detail), "lost and recovered between two polls "
+			 "(recoveries %llu -> %llu)", (unsigned long long)ctx->hsm_recoveries,
+			 (unsigned long long)st->recoveries);
+		ops_log(ctx, OPS_LOG_WARNING, "the HSM was %s", detail);
+		ops_event(ctx, "hsm-lost", detail, NULL);
+		ops_event(ctx, "hsm-recovered", detail, NULL);
+	} else if (state != HSMPROTO_STATE_UP && ctx->hsm_state == HSMPROTO_STATE_UP) {
 		ops_log(ctx, OPS_LOG_WARNING, "the HSM is %s", state == HSMPROTO_STATE_RECOVERING ?
 			"being recovered" : "down");
 		ops_event(ctx, "hsm-lost", state == HSMPROTO_STATE_RECOVERING ? "recovering" : "down",
@@ -227,6 +238,8 @@ hsm_poll_cb(void *arg, int status, const struct hsmproto_status *st)
 		ops_event(ctx, "hsm-recovered", NULL, NULL);
 	}
 	ctx->hsm_state = state;
+	if (st != NULL)
+		ctx->hsm_recoveries = st->recoveries;
 }
 
 static void
