@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from attack_lib import (BUILD_DIR, LONG, AttackDaemon, Ledger, Load,  # noqa: E402
                         RegsignError, TestFailure, audit_invariants, check, check_ledger,
                         check_refused_not_done, check_zone_against_ledger, csr_pool, main,
-                        need_tool, preload_env, run, sanitized)
+                        asan_options, need_tool, preload_env, run, sanitized)
 
 SHIM = os.path.join(BUILD_DIR, "lib", "libregsign-eio-shim.so")
 EIO_ROUNDS = 4 if LONG else 2
@@ -214,7 +214,7 @@ def shim_env(calls, path, after, leaks=True):
     env.update(EIO_SHIM_PATH=path, EIO_SHIM_CALLS=calls, EIO_SHIM_AFTER=str(after),
                EIO_SHIM_COUNT="0", EIO_SHIM_VERBOSE="1")
     if sanitized() and not leaks:
-        env["ASAN_OPTIONS"] = "detect_leaks=0"
+        asan_options(env, "detect_leaks=0")
     return env
 
 

@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from attack_lib import (AttackDaemon, TestFailure, check, device_id, make_csr,  # noqa: E402
-                        need_tool, preload_env, run)
+                        asan_options, need_tool, preload_env, run, sanitized)
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 DATES = ["2038-01-19 03:14:10", "2038-01-20 12:00:00", "2040-06-01 12:00:00",
@@ -34,15 +34,14 @@ BACKDATE = 3600
 
 def fake_env(date, tools=False):
     """The environment of a program run at the faked date. tools: for the
-    non-daemon programs (dev-setup, openssl, pkcs11-tool), which in the
-    sanitizer build get ASan's runtime preloaded too: their leaks are not
-    ours to count."""
+    programs of the setup (dev-setup, regsign-ceremony, openssl,
+    pkcs11-tool): in the sanitizer build their leaks are not counted here."""
     check(os.path.exists(FAKETIME_LIB), "%s is missing (apt-get install faketime)" %
           FAKETIME_LIB)
     env = preload_env(os.environ, [FAKETIME_LIB])
     env.update(FAKETIME="@" + date, TZ="UTC", FAKETIME_DONT_RESET="1")
-    if tools:
-        env["ASAN_OPTIONS"] = "detect_leaks=0"
+    if tools and sanitized():
+        asan_options(env, "detect_leaks=0")
     return env
 
 
