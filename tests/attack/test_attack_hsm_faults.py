@@ -208,7 +208,6 @@ def t_nothing_lost_nothing_twice(d):
 
 if __name__ == "__main__":
     if sys.argv[1:] == ["short-loss-audited"]:
-        # Known bug (tests/attack.cmake): registered separately and DISABLED.
         main([t_setup, t_short_loss_audited, t_nothing_lost_nothing_twice],
              AttackDaemon("attack-hsmloss"))
     main([t_setup, t_each_recoverable_code, t_every_call_fails_for_a_while,
