@@ -68,14 +68,6 @@ if(TARGET regsignd AND TARGET regsign AND TARGET regsign-ceremony AND Python3_In
   #    LD_PRELOAD shim of tests/faults at WAL pwrite/fdatasync and audit
   #    write/fsync.
   regsign_add_attack_test(attack_storage SCRIPT test_attack_storage.py TIMEOUT 900)
-  if(REGSIGN_SANITIZE)
-    # Known bug: after a fatal commit error the in-flight reservations made by
-    # ISSUE's first pass (signer/ops_issue_store.c inflight_add) are never
-    # freed; LeakSanitizer reports them when the dying daemon exits.
-    regsign_add_attack_test(attack_storage_fatal_leak SCRIPT test_attack_storage.py
-      ARGS fatal-leak TIMEOUT 900
-      KNOWN_BUG "in-flight ISSUE reservations leak when a commit fails fatally")
-  endif()
 
   # 5. Hostile frames and CSRs against the running daemon.
   regsign_add_attack_test(attack_badinput SCRIPT test_attack_badinput.py TIMEOUT 600)

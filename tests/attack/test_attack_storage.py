@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from attack_lib import (BUILD_DIR, LONG, AttackDaemon, Ledger, Load,  # noqa: E402
                         RegsignError, TestFailure, audit_invariants, check, check_ledger,
                         check_refused_not_done, check_zone_against_ledger, csr_pool, main,
-                        asan_options, need_tool, preload_env, run, sanitized)
+                        need_tool, preload_env, run)
 
 SHIM = os.path.join(BUILD_DIR, "lib", "libregsign-eio-shim.so")
 EIO_ROUNDS = 4 if LONG else 2
@@ -206,23 +206,19 @@ def full_disk(d, ledger, csrs):
     check_refused_not_done(d, STATE["refused"])
 
 
-def shim_env(calls, path, after, leaks=True):
-    """The daemon's environment with the shim armed. leaks=False turns
-    LeakSanitizer off for that daemon (sanitizer build only): see the known
-    bug in t_eio."""
+def shim_env(calls, path, after):
+    """The daemon's environment with the shim armed."""
     env = preload_env(os.environ, [SHIM])
     env.update(EIO_SHIM_PATH=path, EIO_SHIM_CALLS=calls, EIO_SHIM_AFTER=str(after),
                EIO_SHIM_COUNT="0", EIO_SHIM_VERBOSE="1")
-    if sanitized() and not leaks:
-        asan_options(env, "detect_leaks=0")
     return env
 
 
-def start_with_shim(d, calls, path, after, leaks=True):
+def start_with_shim(d, calls, path, after):
     """Starts regsignd with the shim armed after `after` matching calls.
     Returns True if it got ready, False if it died during start-up (then it
     must have exited non-zero)."""
-    d.start(env=shim_env(calls, path, after, leaks), wait=False)
+    d.start(env=shim_env(calls, path, after), wait=False)
     end = time.time() + 60
     while time.time() < end:
         if d.proc.poll() is not None:
@@ -241,9 +237,9 @@ def start_with_shim(d, calls, path, after, leaks=True):
     raise TestFailure("regsignd with the EIO shim neither ready nor dead after 60 s")
 
 
-def eio_round(d, calls, path, after, tag, leaks=True):
+def eio_round(d, calls, path, after, tag):
     ledger = STATE["ledger"]
-    if not start_with_shim(d, calls, path, after, leaks):
+    if not start_with_shim(d, calls, path, after):
         return "start-up"
     load = Load(d, ledger, STATE["csrs"], clients=3, tag=tag, allowed=("UNAVAILABLE",),
                 timeout=60)
@@ -275,13 +271,10 @@ def eio_round(d, calls, path, after, tag, leaks=True):
     return "load (%d OK)" % load.counts.get("OK", 0)
 
 
-def t_eio(d, cases=EIO_CASES, rounds=EIO_ROUNDS, leaks=False):
-    """leaks=False: known bug (tests/attack.cmake, attack_storage_fatal_leak):
-    when a commit fails fatally, the in-flight reservations that first passes
-    of ISSUE made (signer/ops_issue_store.c inflight_add) are never freed, so
-    LeakSanitizer reports them when the dying daemon exits. The daemons that
-    die here run without leak detection until that is fixed; the known-bug
-    test runs the same rounds with it."""
+def t_eio(d, cases=EIO_CASES, rounds=EIO_ROUNDS):
+    """In the sanitizer build the dying daemons' logs are checked too: a
+    fatal commit error must not leave leaks behind (the in-flight ISSUE
+    reservations did until 9345008)."""
     check(os.path.exists(SHIM), "the storage-fault shim %s is built" % SHIM)
     rnd = random.Random(int(os.environ.get("REGSIGN_ATTACK_SEED", str(int(time.time())))))
     check(d.stop() == 0, "stop before the EIO rounds")
@@ -297,7 +290,7 @@ def t_eio(d, cases=EIO_CASES, rounds=EIO_ROUNDS, leaks=False):
             check(tries <= rounds + 12, "%s EIO on %s: could not get past start-up" %
                   (calls, path))
             tag += 1
-            how = eio_round(d, calls, path, after + rnd.randrange(1, 1 + 2 * rate), tag, leaks)
+            how = eio_round(d, calls, path, after + rnd.randrange(1, 1 + 2 * rate), tag)
             outcomes.append(how)
             if how == "start-up":
                 after = int(after * 1.6) + 2
@@ -325,22 +318,5 @@ def t_end(d):
     check(d.stop() == 0, "SIGTERM: exit 0")
 
 
-def t_setup_plain(d):
-    d.start()
-    STATE["csrs"] = csr_pool(d.base, 32)
-    STATE["ledger"] = Ledger()
-    STATE["refused"] = []
-
-
-def t_fatal_leak(d):
-    """Sanitizer build: a daemon dying of a fatal storage error under load
-    exits without a LeakSanitizer report."""
-    check(sanitized(), "this test is meaningful in the REGSIGN_SANITIZE build only")
-    t_eio(d, cases=EIO_CASES, rounds=3, leaks=True)
-
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["fatal-leak"]:
-        # Known bug (tests/attack.cmake): registered separately and DISABLED.
-        main([t_setup_plain, t_fatal_leak, t_end], AttackDaemon("attack-storage-leak"))
     main([t_setup, t_enospc, t_eio, t_end], StorageDaemon("attack-storage"))
