@@ -229,6 +229,33 @@ ops_audit_status(int audit_err)
 }
 
 int
+ops_audit_intent(struct ops_writer *w, struct ops_req *r, const char *detail)
+{
+	struct audit_request a;
+	struct audit_input in;
+
+	memset(&a, 0, sizeof(a));
+	ops_req_audit_caller(r, &a.caller);
+	a.op = r->audit_op;
+	in.name = r->input_name;
+	in.sha256 = r->input_sha256;
+	a.inputs = &in;
+	a.n_inputs = 1;
+	a.allow = 1;
+	a.rule = r->rule;
+	a.policy_sha256 = policy_sha256(r->pol->pol);
+	a.detail = detail;
+	return ops_audit_status(audit_request(w->audit, &a, &r->intent));
+}
+
+void
+ops_audit_intent_undo(struct commit_item *it, void *env)
+{
+	(void)env;
+	((struct ops_req *)it)->intent = 0;
+}
+
+int
 ops_audit_deny(struct ops_writer *w, struct ops_req *r)
 {
 	struct audit_request a;

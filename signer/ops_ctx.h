@@ -271,6 +271,15 @@ void ops_deny(struct ops_req *r);
 /** Writer thread: records r's refusal as a denied request (in the current transaction). */
 int ops_audit_deny(struct ops_writer *w, struct ops_req *r);
 
+/**
+ * Writer thread: the allowing INTENT record of a request that names one input
+ * and no device (PUBLISH, UNPUBLISH, SIGN_RRSET); sets r->intent.
+ */
+int ops_audit_intent(struct ops_writer *w, struct ops_req *r, const char *detail);
+
+/** Writer thread: commit undo of an INTENT item; forgets r->intent. */
+void ops_audit_intent_undo(struct commit_item *it, void *env);
+
 /** Writer thread: maps an audit or store error to a commit status. */
 int ops_audit_status(int audit_err);
 

@@ -276,29 +276,8 @@ static int
 intent_run(struct commit_item *it, void *env)
 {
 	struct ops_req *r = (struct ops_req *)it;
-	struct ops_writer *w = env;
-	struct audit_request a;
-	struct audit_input in;
 
-	memset(&a, 0, sizeof(a));
-	ops_req_audit_caller(r, &a.caller);
-	a.op = r->audit_op;
-	in.name = r->input_name;
-	in.sha256 = r->input_sha256;
-	a.inputs = &in;
-	a.n_inputs = 1;
-	a.allow = 1;
-	a.rule = r->rule;
-	a.policy_sha256 = policy_sha256(r->pol->pol);
-	a.detail = ((struct sign_state *)r->op_state)->detail;
-	return ops_audit_status(audit_request(w->audit, &a, &r->intent));
-}
-
-static void
-intent_undo(struct commit_item *it, void *env)
-{
-	(void)env;
-	((struct ops_req *)it)->intent = 0;
+	return ops_audit_intent(env, r, ((struct sign_state *)r->op_state)->detail);
 }
 
 static void
@@ -398,7 +377,7 @@ ops_sign_rrset(struct ops_req *r)
 	}
 	snprintf(r->rule, sizeof(r->rule), "%s", d.rule);
 	r->item.run = intent_run;
-	r->item.undo = intent_undo;
+	r->item.undo = ops_audit_intent_undo;
 	r->item.done = intent_done;
 	commit_submit(r->ctx->commit, &r->item);
 }
