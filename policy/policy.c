@@ -18,7 +18,7 @@
 
 const char *const policy_op_names[POLICY_OP_COUNT + 1] = {
     "issue", "revoke", "reissue", "crl", "chain", "status", "publish",
-    "unpublish", "sign-rrset", "zone-status", NULL,
+    "unpublish", "sign-rrset", "zone-status", "import", NULL,
 };
 
 const char *const policy_reason_names[11] = {

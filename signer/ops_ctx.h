@@ -356,6 +356,7 @@ void ops_status(struct ops_req *r);    /* ops_info.c */
 void ops_zone_status(struct ops_req *r); /* ops_info.c: ZONE_STATUS */
 void ops_publish(struct ops_req *r);   /* ops_publish.c: PUBLISH and UNPUBLISH */
 void ops_sign_rrset(struct ops_req *r); /* ops_signrrset.c */
+void ops_import(struct ops_req *r);    /* ops_import.c: IMPORT (bulk import) */
 
 /* ---- ops_info.c: a small JSON writer (RFC 8259 escaping) ---- */
 

@@ -24,6 +24,7 @@ policy_op_of(uint8_t op)
 	case PROTO_OP_UNPUBLISH: return POLICY_OP_UNPUBLISH;
 	case PROTO_OP_SIGN_RRSET: return POLICY_OP_SIGN_RRSET;
 	case PROTO_OP_ZONE_STATUS: return POLICY_OP_ZONE_STATUS;
+	case PROTO_OP_IMPORT: return POLICY_OP_IMPORT;
 	default: return -1;
 	}
 }
@@ -209,6 +210,9 @@ on_frame(void *arg, server_conn_t *c, const uint8_t *frame, size_t len)
 		break;
 	case PROTO_OP_ZONE_STATUS:
 		ops_zone_status(r);
+		break;
+	case PROTO_OP_IMPORT:
+		ops_import(r);
 		break;
 	default:
 		ops_req_refuse(r, PROTO_CODE_UNKNOWN_OP, "builtin.not-served",

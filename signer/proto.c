@@ -118,6 +118,8 @@ static const struct op_desc ops[PROTO_OP_MAX + 1] = {
 	[PROTO_OP_UNPUBLISH] = { "UNPUBLISH", FIELDS(req_rr), FIELDS(rep_serial) },
 	[PROTO_OP_SIGN_RRSET] = { "SIGN_RRSET", FIELDS(req_sign_rrset), FIELDS(rep_rrsig) },
 	[PROTO_OP_ZONE_STATUS] = { "ZONE_STATUS", NOFIELDS, FIELDS(rep_json) },
+	/* Scaffolding: the IMPORT fields are defined with its handler (ops_import.c). */
+	[PROTO_OP_IMPORT] = { "IMPORT", NOFIELDS, FIELDS(rep_serial) },
 };
 
 static const struct op_desc *op_find(uint8_t op)

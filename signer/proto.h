@@ -77,7 +77,8 @@ enum proto_op {
 	PROTO_OP_UNPUBLISH = 9,
 	PROTO_OP_SIGN_RRSET = 10,
 	PROTO_OP_ZONE_STATUS = 11,
-	PROTO_OP_MAX = 11, /**< highest request type */
+	PROTO_OP_IMPORT = 12,
+	PROTO_OP_MAX = 12, /**< highest request type */
 
 	PROTO_REPLY_OK = 0x80,
 	PROTO_REPLY_ERROR = 0x81,

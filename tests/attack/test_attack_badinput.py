@@ -271,7 +271,7 @@ def t_frames_ids_and_types(d):
                                                      client="x")[:5] + b"\x00\x00\x00\x00" +
              rc.encode_request("HELLO", 1, min_version=1, max_version=1, client="x")[9:],
              "BAD_FRAME", 0, "hello")
-    for t in (0, 12, 0x7F, 0x80, 0x81, 0xFF):
+    for t in (0, 13, 0x7F, 0x80, 0x81, 0xFF):
         raw_case(d, "request type %d" % t, frame_of(t, 61, b""), "UNKNOWN_OP", 61, "frame")
         raw_case(d, "request type %d with a body" % t, frame_of(t, 62, b"\x00" * 100),
                  "UNKNOWN_OP", 62, "frame")

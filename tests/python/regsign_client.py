@@ -28,6 +28,7 @@ ERROR = 0x81
 OPS = {
     "HELLO": 1, "ISSUE": 2, "REVOKE": 3, "REISSUE": 4, "CRL": 5, "CHAIN": 6,
     "STATUS": 7, "PUBLISH": 8, "UNPUBLISH": 9, "SIGN_RRSET": 10, "ZONE_STATUS": 11,
+    "IMPORT": 12,
 }
 OP_NAMES = {v: k for k, v in OPS.items()}
 
@@ -50,7 +51,7 @@ REQUEST_FIELDS = {
                ("reason", "text", 32)],
     "REISSUE": [("device_id", "text", 64), ("old_index", "u32", 0), ("profile", "text", 64),
                 ("csr_der", "string", 16384)],
-    "CRL": [], "CHAIN": [], "STATUS": [], "ZONE_STATUS": [],
+    "CRL": [], "CHAIN": [], "STATUS": [], "ZONE_STATUS": [], "IMPORT": [],
     "PUBLISH": [("owner", "text", 1024), ("rrtype", "text", 16), ("ttl", "u32", 0),
                 ("rdata", "text", 131072)],
     "UNPUBLISH": [("owner", "text", 1024), ("rrtype", "text", 16), ("ttl", "u32", 0),
@@ -72,6 +73,7 @@ REPLY_FIELDS = {
     "UNPUBLISH": [("zone_serial", "u32", 0)],
     "SIGN_RRSET": [("rrsig_wire", "string", UNBOUNDED)],
     "ZONE_STATUS": [("json", "text", UNBOUNDED)],
+    "IMPORT": [("zone_serial", "u32", 0)],
 }
 ERROR_FIELDS = [("code", "u32", 0), ("message", "text", 1024)]
 

@@ -172,7 +172,7 @@ class Refusals(unittest.TestCase):
         self.assertEqual(rc.decode_reply(rc.encode_error(0, "TOO_LARGE", "x")).id, 0)
 
     def test_unknown_types(self):
-        for t in (0, 12, 0x80, 0xFF):
+        for t in (0, 13, 0x80, 0xFF):
             self.assertRefused("UNKNOWN_OP", rc.decode_request, struct.pack(">IBI", 5, t, 1))
         self.assertRefused("UNKNOWN_OP", rc.decode_reply, struct.pack(">IBIB", 6, 0x80, 1, 99))
         self.assertRefused("UNKNOWN_OP", rc.decode_reply, struct.pack(">IBI", 5, 3, 1))

@@ -117,7 +117,7 @@ test_example_loads(void **state)
     assert_non_null(c);
     assert_true(c->has_uid && c->has_gid);
     assert_int_equal(c->uid, 1000);
-    assert_int_equal(c->operations, (1u << POLICY_OP_COUNT) - 1);
+    assert_int_equal(c->operations, ((1u << POLICY_OP_COUNT) - 1) & ~(1u << POLICY_OP_IMPORT));
     assert_int_equal(c->rate_per_second, 50);
     assert_int_equal(c->rate_burst, 100);
     assert_ptr_equal(policy_caller_at(pol, 0), c);
@@ -196,7 +196,7 @@ test_syntax_and_schema_errors(void **state)
                  "p.yaml:3:15: 'zone.device-ttl' must be a duration");
     expect_error("operations: [issue]", "operations: [issue, explode]",
                  "p.yaml:10:25: 'callers[0].operations[1]' must be one of: issue, revoke, "
-                 "reissue, crl, chain, status, publish, unpublish, sign-rrset, zone-status; "
+                 "reissue, crl, chain, status, publish, unpublish, sign-rrset, zone-status, import; "
                  "got \"explode\"");
     expect_error("zone:\n", "zone:\n  record-styles: [seed, tlsa]\n",
                  "p.yaml:3:25: 'zone.record-styles[1]' must be one of: seed, cert-pkix, "

@@ -131,6 +131,7 @@ static void sample_reply(uint8_t op, struct proto_reply *p)
 		break;
 	case PROTO_OP_PUBLISH:
 	case PROTO_OP_UNPUBLISH:
+	case PROTO_OP_IMPORT:
 		p->u.zone_serial = 0xfffffffeu;
 		break;
 	case PROTO_OP_SIGN_RRSET:
@@ -903,6 +904,7 @@ static void print_reply_fields(const struct proto_reply *p)
 		break;
 	case PROTO_OP_PUBLISH:
 	case PROTO_OP_UNPUBLISH:
+	case PROTO_OP_IMPORT:
 		kv_u("zone_serial", p->u.zone_serial, &f);
 		break;
 	case PROTO_OP_SIGN_RRSET:
