@@ -158,6 +158,9 @@ struct ops_ctx {
 	struct ops_zone *zone;        /* NULL until the start-up makes it */
 	int zone_closing;             /* ops_zone_close is on its way */
 	int zone_closed;              /* ... and finished */
+
+	/* A bulk import being received (ops_import.c); NULL when none. */
+	struct ops_import *import;
 };
 
 /** A request from a client (or an audit-only item when conn is NULL). */
