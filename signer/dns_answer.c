@@ -76,31 +76,68 @@ static bool covers(const ldns_rr *sig, ldns_rr_type t)
 	       ldns_rdf2rr_type(ldns_rr_rrsig_typecovered(sig)) == t;
 }
 
-/* Authority section of a negative answer: SOA (+RRSIG), and with DO the
- * name's own NSEC (+RRSIG) that proves the type absent. */
-static int negative(struct dns_answer *a, ldns_pkt *p, const ldns_rr_list *rrs)
+/* Append the NSEC at @p owner (wire) and, with DO, its RRSIG to the
+ * authority section: the proofs of a denial that is not about the name's
+ * own NSEC (RFC 4035 section 3.1.3). */
+static int push_nsec_at(struct dns_answer *a, ldns_pkt *p, const uint8_t *owner, size_t len)
 {
-	ldns_rr *soa = NULL;
-	ldns_rr_list *sigs = NULL;
+	ldns_rdf *name = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_DNAME, len, owner);
+	ldns_rr_list *rrs = NULL;
 	int r;
 
-	if ((r = dns_zone_soa(a->env.zone, &soa, &sigs)) != 0)
+	if (name == NULL)
+		return DNS_ENOMEM;
+	if ((r = dns_zone_rrs(a->env.zone, name, &rrs)) != 0)
 		goto out;
-	/* RFC 2308: the SOA's TTL in a negative answer is its MINIMUM. */
-	uint32_t min = ldns_rdf2native_int32(ldns_rr_rdf(soa, 6));
-	if (ldns_rr_ttl(soa) > min)
-		ldns_rr_set_ttl(soa, min);
-	if ((r = push_clone(p, LDNS_SECTION_AUTHORITY, soa)) != 0)
-		goto out;
-	for (size_t i = 0; a->do_bit && i < ldns_rr_list_rr_count(sigs); i++)
-		if ((r = push_clone(p, LDNS_SECTION_AUTHORITY, ldns_rr_list_rr(sigs, i))) != 0)
-			goto out;
-	for (size_t i = 0; a->do_bit && rrs != NULL && i < ldns_rr_list_rr_count(rrs); i++) {
+	for (size_t i = 0; i < ldns_rr_list_rr_count(rrs); i++) {
 		const ldns_rr *rr = ldns_rr_list_rr(rrs, i);
 		if ((ldns_rr_get_type(rr) == LDNS_RR_TYPE_NSEC || covers(rr, LDNS_RR_TYPE_NSEC)) &&
 		    (r = push_clone(p, LDNS_SECTION_AUTHORITY, rr)) != 0)
 			goto out;
 	}
+	r = 0;
+out:
+	ldns_rr_list_deep_free(rrs);
+	ldns_rdf_deep_free(name);
+	return r;
+}
+
+/* Authority section of a negative answer: the SOA (+RRSIG) and with DO the
+ * NSEC records of @p lk that prove it: for a name that owns RRsets its own
+ * NSEC, for an empty non-terminal the NSEC before it, for NXDOMAIN the
+ * covering NSEC and the one covering the wildcard at the closest encloser
+ * (once when they are the same record). */
+static int negative(struct dns_answer *a, ldns_pkt *p, const struct zone_lookup *lk)
+{
+	ldns_rr *soa = NULL;
+	ldns_rr_list *sigs = NULL;
+	uint32_t min;
+	int r;
+
+	if ((r = dns_zone_soa(a->env.zone, &soa, &sigs)) != 0)
+		goto out;
+	/* RFC 2308 section 3: the negative TTL is min(SOA MINIMUM, SOA TTL);
+	 * the SOA and its RRSIG carry it so that caches agree on it. */
+	min = ldns_rdf2native_int32(ldns_rr_rdf(soa, 6));
+	if (ldns_rr_ttl(soa) < min)
+		min = ldns_rr_ttl(soa);
+	ldns_rr_set_ttl(soa, min);
+	if ((r = push_clone(p, LDNS_SECTION_AUTHORITY, soa)) != 0)
+		goto out;
+	for (size_t i = 0; a->do_bit && i < ldns_rr_list_rr_count(sigs); i++) {
+		ldns_rr *sig = ldns_rr_list_rr(sigs, i);
+		ldns_rr_set_ttl(sig, min);
+		if ((r = push_clone(p, LDNS_SECTION_AUTHORITY, sig)) != 0)
+			goto out;
+	}
+	if (!a->do_bit || lk == NULL)
+		goto done;
+	if ((r = push_nsec_at(a, p, lk->nsec, lk->nsec_len)) != 0)
+		goto out;
+	if (lk->kind == ZONE_LOOKUP_NXDOMAIN && !lk->same &&
+	    (r = push_nsec_at(a, p, lk->wildcard, lk->wildcard_len)) != 0)
+		goto out;
+done:
 	r = 0;
 out:
 	ldns_rr_free(soa);
@@ -114,20 +151,33 @@ static int answer_query(struct dns_answer *a, const ldns_rdf *qname, ldns_rr_typ
 	ldns_rr_list *rrs = NULL;
 	ldns_pkt *p = NULL;
 	ldns_rr_type want = qt;
+	struct zone_lookup lk;
 	size_t n = 0;
 	int r;
 
 	r = dns_zone_rrs(a->env.zone, qname, &rrs);
 	if (r != 0)
 		goto out;
+	/* Which NSEC records would prove a denial, and whether the name is an
+	 * empty non-terminal (NODATA) rather than absent (NXDOMAIN). */
+	switch (zone_lookup_denial(a->env.zone, ldns_rdf_data(qname), ldns_rdf_size(qname), &lk)) {
+	case 0:
+		break;
+	case ZONE_ENOMEM:
+		r = DNS_ENOMEM;
+		goto out;
+	default:
+		r = DNS_EZONE;
+		goto out;
+	}
 	/* A CNAME answers every other type at its name (no chasing: the
 	 * target is another lookup). */
 	for (size_t i = 0; i < ldns_rr_list_rr_count(rrs); i++)
 		if (ldns_rr_get_type(ldns_rr_list_rr(rrs, i)) == LDNS_RR_TYPE_CNAME &&
 		    qt != LDNS_RR_TYPE_CNAME && qt != LDNS_RR_TYPE_ANY)
 			want = LDNS_RR_TYPE_CNAME;
-	p = resp_new(a, ldns_rr_list_rr_count(rrs) ? LDNS_RCODE_NOERROR : LDNS_RCODE_NXDOMAIN,
-		     true);
+	p = resp_new(a, lk.kind == ZONE_LOOKUP_NAME || lk.kind == ZONE_LOOKUP_ENT
+			? LDNS_RCODE_NOERROR : LDNS_RCODE_NXDOMAIN, true);
 	if (p == NULL) {
 		r = DNS_ENOMEM;
 		goto out;
@@ -148,7 +198,7 @@ static int answer_query(struct dns_answer *a, const ldns_rdf *qname, ldns_rr_typ
 			n++;
 	}
 	if (n == 0 && !(want == LDNS_RR_TYPE_RRSIG && ldns_pkt_ancount(p) > 0) &&
-	    (r = negative(a, p, rrs)) != 0)
+	    (r = negative(a, p, lk.kind == ZONE_LOOKUP_WILDCARD ? NULL : &lk)) != 0)
 		goto out;
 	a->info.rcode = ldns_pkt_get_rcode(p);
 	a->single = p;

@@ -12,9 +12,14 @@
  *
  * Answers (RFC 1034/1035/1995/5936/8945):
  *  - QUERY for a name in the zone: its RRset (with RRSIGs when DO is set),
- *    NODATA or NXDOMAIN with the SOA (NXDOMAIN carries no NSEC proof, and an
- *    empty non-terminal is reported as NXDOMAIN: regsignd is a hidden
- *    primary, resolvers ask the secondaries); other zones: REFUSED.
+ *    or NODATA / NXDOMAIN with the SOA in the authority section (TTL the
+ *    negative TTL, min(SOA MINIMUM, SOA TTL)); with DO also the SOA's RRSIG
+ *    and the NSEC records that prove the denial with their RRSIGs (RFC 4035
+ *    section 3.1.3): NODATA the name's own NSEC, an empty non-terminal
+ *    (NODATA too) the NSEC before it, NXDOMAIN the covering NSEC and the one
+ *    covering the wildcard at the closest encloser, once if they are the
+ *    same record. So a validating resolver may use regsignd directly. Other
+ *    zones: REFUSED.
  *  - AXFR (TCP only; FORMERR over UDP) and IXFR, for the apex only
  *    (NOTAUTH otherwise), from allow-listed sources (REFUSED otherwise).
  *    IXFR falls back to AXFR when the journal does not reach the requested

@@ -223,4 +223,44 @@ int zone_load_finish(struct zone *z, int64_t now, bool verify);
 int zone_bulk_import(struct zone *z, const struct zone_device *devs, size_t n, int64_t now,
 		     zone_sign_fn sign, void *ctx, size_t batch);
 
+
+/* ---- Denial of existence: which NSEC records prove an answer (zone_lookup.c) ---- */
+
+/** What a name is in the zone, for a negative answer (RFC 4035 section 3.1.3). */
+enum zone_lookup_kind {
+	ZONE_LOOKUP_NAME = 1,      /**< the name owns RRsets: its own NSEC lists its types */
+	ZONE_LOOKUP_ENT,           /**< an empty non-terminal: NODATA, proven by the NSEC
+				    *   of its canonical predecessor (next name below it) */
+	ZONE_LOOKUP_NXDOMAIN,      /**< no such name: a covering NSEC plus one that
+				    *   covers the wildcard at the closest encloser */
+	ZONE_LOOKUP_WILDCARD,      /**< no such name, but *.<closest encloser> exists:
+				    *   an answer would be synthesized from it; regsignd
+				    *   never publishes wildcards, so no proof is given */
+};
+
+/** The owners of the NSEC records that prove a negative answer (wire, lowercase). */
+struct zone_lookup {
+	enum zone_lookup_kind kind;
+	uint8_t nsec[255];         /**< NAME: the name; ENT and NXDOMAIN: the canonical
+				    *   predecessor of the name (its NSEC covers it) */
+	size_t nsec_len;
+	uint8_t encloser[255];     /**< NXDOMAIN, WILDCARD: the closest encloser */
+	size_t encloser_len;
+	uint8_t wildcard[255];     /**< NXDOMAIN: owner of the NSEC covering
+				    *   *.<closest encloser>; WILDCARD: that wildcard */
+	size_t wildcard_len;
+	bool same;                 /**< NXDOMAIN: one NSEC does both (wildcard == nsec) */
+};
+
+/**
+ * @brief Find which NSEC records prove that @p wire (an uncompressed wire
+ * name at or below the origin, any case) has no data or does not exist.
+ * The predecessor is the canonical one of RFC 4034 section 6.1; a name after
+ * the last one is covered by the last NSEC, whose next name wraps to the
+ * apex. Costs O(labels x log n).
+ * @return 0, ZONE_EINVAL (malformed or outside the zone), ZONE_ESTATE (no names yet).
+ */
+int zone_lookup_denial(const struct zone *z, const uint8_t *wire, size_t wlen,
+		       struct zone_lookup *out);
+
 #endif
