@@ -162,6 +162,18 @@ struct policy_caller {
     enum policy_scope revoke, reissue;
     int64_t rate_per_second;   /**< 0: no rate limit */
     int64_t rate_burst;
+    /**
+     * Open connections of this caller at most; 0: not set, the daemon derives
+     * one from its global connection cap (half of it), so that one caller
+     * cannot hold every connection slot.
+     */
+    int64_t max_connections;
+    /**
+     * Requests of this caller inside the daemon (waiting for service or being
+     * served) at most, past which it is answered BUSY; 0: not set, the daemon
+     * derives one from its global in-flight cap (half of it).
+     */
+    int64_t max_queued;
 };
 
 /** Device id rules. */

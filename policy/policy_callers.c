@@ -165,6 +165,8 @@ read_caller(struct policy *pol, size_t index, const struct yconf_node *item, cha
         YCONF_F_MAP("rate-limit", false, &rate),
         YCONF_F_STRINGS("publish-subtrees", false, 0, 0, 253, &subtrees),
         YCONF_F_STRINGS("extra-zones", false, 1, 0, 253, &zones),
+        YCONF_F_INT("max-connections", false, 1, 65536, &p->max_connections),
+        YCONF_F_INT("max-queued", false, 1, 1000000, &p->max_queued),
     };
     const struct yconf_field rate_f[] = {
         YCONF_F_INT("per-second", true, 1, 1000000, &p->rate_per_second),

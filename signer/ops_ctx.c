@@ -81,6 +81,7 @@ ops_req_free(struct ops_req *r)
 	if (r == NULL)
 		return;
 	ctx = r->ctx;
+	ops_service_release(r);
 	if (r->op_free)
 		r->op_free(r->op_state);
 	server_conn_unref(r->conn);

@@ -62,6 +62,25 @@ struct ops_bucket {
 	struct policy_ratelimit *rl; /* NULL: the caller has no limit */
 };
 
+/**
+ * One caller's share of the daemon (ops_dispatch.c): its connections, its
+ * requests inside the daemon, and those waiting for service in arrival order.
+ * Found by caller name; lives while a connection or a request holds it, so
+ * it outlasts a policy reload and is gone when the caller has nothing left.
+ */
+struct ops_caller_load {
+	char name[72];
+	unsigned refs;                 /* connections + requests counted */
+	uint64_t conns;                /* open connections */
+	uint64_t count;                /* requests admitted and not yet freed */
+	uint64_t active;               /* of which in service */
+	uint64_t last_admit;           /* uv_now of the last request admitted */
+	struct ops_req *q_head, *q_tail; /* admitted, waiting for service */
+	struct ops_caller_load *ring_next; /* in the round robin of waiting callers */
+	int in_ring;
+	struct ops_caller_load *next;  /* ctx->loads */
+};
+
 /** One certificate being issued (first pass committed, result not yet). */
 struct ops_inflight {
 	char device[STORE_DEVICE_MAX + 1];
@@ -149,7 +168,18 @@ struct ops_ctx {
 	uv_timer_t finish_timer;      /* polls for the end of a shutdown */
 	int exit_code;
 	uint64_t inflight;            /* requests not yet answered */
-	uint64_t max_inflight;        /* past it, new requests get BUSY (all connections) */
+	uint64_t max_inflight;        /* past it, callers over their share get BUSY */
+
+	/* Fair service between callers (ops_dispatch.c). */
+	struct ops_caller_load *loads;    /* every caller with a connection or request */
+	struct ops_caller_load *ring_head, *ring_tail; /* callers with requests waiting */
+	uint64_t loaded_callers;      /* callers with count > 0 */
+	uint64_t service_active;      /* requests in service */
+	uint64_t service_window;      /* 0: the defaults below; else both windows */
+	uint64_t service_done;        /* requests out of service since service_t0 */
+	uint64_t service_t0;          /* uv_now the count started */
+	uint64_t service_rate;        /* requests out of service per second (smoothed) */
+	int pumping;                  /* ops_service_pump is running */
 	uint64_t requests;            /* requests served since start */
 	uv_signal_t sig_term, sig_int, sig_hup, sig_usr1;
 	int reloading;
@@ -190,6 +220,10 @@ struct ops_req {
 	uint32_t err_code;             /* 0: not refused */
 	char rule[POLICY_RULE_MAX];
 	char msg[POLICY_MESSAGE_MAX + POLICY_RULE_MAX + 8];
+
+	struct ops_caller_load *load;  /* counted against this caller (referenced), or NULL */
+	int in_service;                /* took a service slot */
+	struct ops_req *q_next;        /* in its caller's waiting queue */
 
 	void *op_state;                /* the handler's own data */
 	void (*op_free)(void *op_state);
@@ -343,6 +377,32 @@ void ops_reload_sighup(uv_signal_t *h, int signum);
 
 /** The server's callbacks, with ctx as their argument. */
 extern const struct server_callbacks ops_server_callbacks;
+
+/**
+ * Requests in service at most, all callers together, while one caller alone
+ * sends: wide, so that commit groups and HSM batches stay full. The rest wait
+ * in their caller's queue.
+ */
+#define OPS_SERVICE_WINDOW 256
+
+/**
+ * The window while several callers sent requests within OPS_SHARED_MS:
+ * requests are let in round robin between callers but then wait in the
+ * daemon's own FIFO queues (the commit pipeline, the HSM link), so a
+ * caller's request waits behind the whole window, whoever floods. The window
+ * is then what the daemon serves in OPS_SHARED_WAIT_MS at its present rate,
+ * at least OPS_SERVICE_WINDOW_MIN (so that groups and batches still form)
+ * and at most OPS_SERVICE_WINDOW.
+ */
+#define OPS_SHARED_MS 1000
+#define OPS_SHARED_WAIT_MS 50
+#define OPS_SERVICE_WINDOW_MIN 8
+
+/**
+ * ops_req_free's part: gives back @p r's service slot and its count against
+ * its caller, and lets the next waiting request in (on the next iteration).
+ */
+void ops_service_release(struct ops_req *r);
 
 /* ---- handlers (each answers the request exactly once) ---- */
 

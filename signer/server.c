@@ -39,7 +39,14 @@ struct server {
 	int listener_closed;
 	uv_timer_t drain;          /* bounds how long closing waits for replies */
 	int drain_closed;
+	uv_timer_t tick;           /* idle and write time-outs, once a second */
+	int tick_closed;
+	uv_idle_t wake;            /* server_wake: the wake callback on the next iteration */
+	int wake_closed;
 };
+
+/* How often the time-outs are checked. */
+#define SERVER_TICK_MS 1000
 
 /* How long server_close lets connections finish writing their replies. */
 #define SERVER_DRAIN_MS 5000
@@ -61,6 +68,11 @@ struct server_conn {
 	size_t wbytes;     /* reply bytes handed to uv_write and not yet written */
 	int close_after;   /* close when the writes drain */
 	int in_frames;     /* conn_frames is running (no re-entry) */
+	int accepted;      /* the accept callback kept it: closed callback due */
+	uint64_t last_read;  /* uv_now of the last bytes read (or of the accept) */
+	uint64_t last_write; /* uv_now of the last write done, or of the first
+			      * reply queued after the writes had drained */
+	uint64_t rx_since;   /* uv_now when a partial frame started to gather */
 };
 
 struct server_write {
@@ -90,7 +102,8 @@ server_strerror(int err)
 static void
 server_maybe_done(server_t *s)
 {
-	if (!s->closing || s->n_alive > 0 || !s->listener_closed || !s->drain_closed)
+	if (!s->closing || s->n_alive > 0 || !s->listener_closed || !s->drain_closed ||
+	    !s->tick_closed || !s->wake_closed)
 		return;
 	void (*cb)(void *) = s->close_cb;
 	void *arg = s->close_arg;
@@ -159,6 +172,8 @@ conn_begin_close(server_conn_t *c)
 		c->next->prev = c->prev;
 	c->prev = c->next = NULL;
 	s->n_conns--;
+	if (c->accepted && s->cb.closed)
+		s->cb.closed(s->arg, c);
 	uv_close((uv_handle_t *)&c->pipe, conn_close_cb);
 	drain_maybe_close(s);
 }
@@ -195,6 +210,12 @@ server_conn_data(const server_conn_t *c)
 }
 
 size_t
+server_max_conns(const server_t *s)
+{
+	return s->opts.max_conns;
+}
+
+size_t
 server_conn_count(const server_t *s)
 {
 	return s->n_conns;
@@ -207,6 +228,7 @@ write_cb(uv_write_t *req, int status)
 	server_conn_t *c = w->conn;
 
 	c->wbytes -= w->len;
+	c->last_write = uv_now(c->srv->loop);
 	if (status < 0 || w->close_after || (c->close_after && c->wbytes == 0))
 		conn_begin_close(c);
 	free(w->data);
@@ -234,6 +256,8 @@ conn_write(server_conn_t *c, uint8_t *data, size_t len, int close_after)
 	w->len = len;
 	w->close_after = close_after;
 	b = uv_buf_init((char *)data, (unsigned)len);
+	if (c->wbytes == 0)
+		c->last_write = uv_now(c->srv->loop); /* the write time-out starts now */
 	c->wbytes += len;
 	server_conn_ref(c);
 	if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, write_cb) != 0) {
@@ -352,6 +376,7 @@ conn_frames(server_conn_t *c)
 	if (off > 0) {
 		memmove(c->rx, c->rx + off, c->rx_len - off);
 		c->rx_len -= off; /* c->expect still holds: its frame now starts at 0 */
+		c->rx_since = uv_now(s->loop); /* what is left is a new frame */
 	}
 	/* Give back a large buffer once its frame is done. */
 	if (c->rx_len == 0 && c->rx_cap > 2 * SERVER_READ_CHUNK) {
@@ -371,6 +396,11 @@ read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	if (nread < 0) {
 		conn_begin_close(c);
 		return;
+	}
+	if (nread > 0) {
+		c->last_read = uv_now(c->srv->loop);
+		if (c->rx_len == 0)
+			c->rx_since = c->last_read;
 	}
 	c->rx_len += (size_t)nread;
 	server_conn_ref(c);
@@ -473,7 +503,61 @@ connection_cb(uv_stream_t *listener, int status)
 		conn_begin_close(c);
 		return;
 	}
+	c->accepted = 1;
+	c->last_read = c->last_write = c->rx_since = uv_now(s->loop);
 	conn_maybe_read(c);
+}
+
+/*
+ * Why a connection has outstayed its welcome, or NULL. A reader that takes
+ * none of its replies, a sender that never finishes a frame and a connection
+ * with nothing going on are each given a time-out; a request the daemon is
+ * still working on keeps an otherwise quiet connection open.
+ */
+static const char *
+conn_timed_out(const server_conn_t *c, uint64_t now)
+{
+	const struct server_options *o = &c->srv->opts;
+
+	if (c->wbytes > 0)
+		return now - c->last_write >= o->write_timeout_ms ? "replies not read" : NULL;
+	if (c->rx_len > 0 && now - c->rx_since >= o->write_timeout_ms)
+		return "frame not finished";
+	if (c->pending == 0 && now - c->last_read >= o->idle_timeout_ms)
+		return "idle";
+	return NULL;
+}
+
+static void
+tick_cb(uv_timer_t *t)
+{
+	server_t *s = t->data;
+	uint64_t now = uv_now(s->loop);
+	server_conn_t *c, *next;
+
+	for (c = s->conns; c; c = next) {
+		next = c->next;
+		if (conn_timed_out(c, now) != NULL)
+			conn_begin_close(c);
+	}
+}
+
+static void
+wake_cb(uv_idle_t *h)
+{
+	server_t *s = h->data;
+
+	uv_idle_stop(h);
+	if (s->cb.wake && !s->closing)
+		s->cb.wake(s->arg);
+}
+
+void
+server_wake(server_t *s)
+{
+	if (s == NULL || s->closing || uv_is_active((uv_handle_t *)&s->wake))
+		return;
+	uv_idle_start(&s->wake, wake_cb);
 }
 
 /* 1 if a process accepts connections on the socket at path. */
@@ -518,6 +602,10 @@ server_open(uv_loop_t *loop, const struct server_options *opts,
 		s->opts.write_high_water = 1u << 20;
 	if (s->opts.max_conns == 0)
 		s->opts.max_conns = 1024;
+	if (s->opts.idle_timeout_ms == 0)
+		s->opts.idle_timeout_ms = SERVER_IDLE_TIMEOUT_MS;
+	if (s->opts.write_timeout_ms == 0)
+		s->opts.write_timeout_ms = SERVER_WRITE_TIMEOUT_MS;
 	s->cb = *cb;
 	s->arg = arg;
 
@@ -535,12 +623,17 @@ server_open(uv_loop_t *loop, const struct server_options *opts,
 	s->listening = 1;
 	uv_timer_init(loop, &s->drain);
 	s->drain.data = s;
+	uv_timer_init(loop, &s->tick);
+	s->tick.data = s;
+	uv_idle_init(loop, &s->wake);
+	s->wake.data = s;
 	old = umask(0777 & ~(mode_t)opts->mode);
 	e = uv_pipe_bind(&s->listener, s->path);
 	umask(old);
 	if (e != 0 || chmod(s->path, (mode_t)opts->mode) != 0 ||
 	    uv_listen((uv_stream_t *)&s->listener, 128, connection_cb) != 0)
 		goto out;
+	uv_timer_start(&s->tick, tick_cb, SERVER_TICK_MS, SERVER_TICK_MS);
 	*out = s;
 	s = NULL;
 	r = SERVER_OK;
@@ -552,6 +645,8 @@ out:
 			s->listening = 0;
 			uv_close((uv_handle_t *)&s->listener, NULL);
 			uv_close((uv_handle_t *)&s->drain, NULL);
+			uv_close((uv_handle_t *)&s->tick, NULL);
+			uv_close((uv_handle_t *)&s->wake, NULL);
 			uv_run(loop, UV_RUN_NOWAIT);
 		}
 		free(s->path);
@@ -598,6 +693,24 @@ drain_closed_cb(uv_handle_t *h)
 	server_maybe_done(s);
 }
 
+static void
+tick_closed_cb(uv_handle_t *h)
+{
+	server_t *s = h->data;
+
+	s->tick_closed = 1;
+	server_maybe_done(s);
+}
+
+static void
+wake_closed_cb(uv_handle_t *h)
+{
+	server_t *s = h->data;
+
+	s->wake_closed = 1;
+	server_maybe_done(s);
+}
+
 /* The drain time is over: close whatever still has replies queued. */
 static void
 drain_cb(uv_timer_t *t)
@@ -620,6 +733,10 @@ server_close(server_t *s, void (*close_cb)(void *arg), void *arg)
 	if (s->listening)
 		server_stop_accepting(s);
 	s->closing = 1;
+	if (!uv_is_closing((uv_handle_t *)&s->tick))
+		uv_close((uv_handle_t *)&s->tick, tick_closed_cb);
+	if (!uv_is_closing((uv_handle_t *)&s->wake))
+		uv_close((uv_handle_t *)&s->wake, wake_closed_cb);
 	/* Replies already queued still reach their peers (for a while). */
 	for (c = s->conns; c; c = next) {
 		next = c->next;

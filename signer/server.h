@@ -23,6 +23,13 @@
  * (uv_read_stop) until they drain below half of it, so a client that does not
  * read its replies cannot make the daemon buffer without bound.
  *
+ * Time-outs: a connection with nothing unanswered, nothing to write and no
+ * byte read for the idle time-out is closed (a front end that went quiet
+ * gives its slot back); one whose replies have waited that long without a
+ * single byte taken by the peer (a slow or stuck reader) is closed after the
+ * write time-out, whatever it still has in flight. One timer per server
+ * checks every connection once a second.
+ *
  * Everything runs on the loop's thread. Connections are reference-counted:
  * the daemon takes a reference (server_conn_ref) for each request it keeps
  * past the frame callback and drops it after the reply.
@@ -73,6 +80,17 @@ struct server_callbacks {
 	void (*frame_error)(void *arg, server_conn_t *c, int err, uint32_t length);
 	/** A request was answered BUSY by the server itself. May be NULL. */
 	void (*busy)(void *arg, server_conn_t *c, uint32_t id);
+	/**
+	 * The connection is closing (peer gone, time-out, error, shutdown): no
+	 * frame will come from it any more. Called once per connection that
+	 * the accept callback kept; its data is still set. May be NULL.
+	 */
+	void (*closed)(void *arg, server_conn_t *c);
+	/**
+	 * Runs once on the loop's next iteration after server_wake() (any
+	 * number of wakes before it run it once). May be NULL.
+	 */
+	void (*wake)(void *arg);
 };
 
 struct server_options {
@@ -82,7 +100,14 @@ struct server_options {
 	uint32_t queue_depth;     /**< unanswered requests per connection before BUSY */
 	size_t write_high_water;  /**< reply bytes waiting to be written before reading stops */
 	size_t max_conns;         /**< open connections at most (0: 1024); more are closed at once */
+	uint64_t idle_timeout_ms; /**< quiet connections closed after this (0: 300000) */
+	uint64_t write_timeout_ms; /**< replies not taken for this long: closed (0: 30000) */
 };
+
+/** Default idle time-out (ms). */
+#define SERVER_IDLE_TIMEOUT_MS 300000
+/** Default write time-out (ms). */
+#define SERVER_WRITE_TIMEOUT_MS 30000
 
 /** @return a static English description of an enum server_err value. */
 const char *server_strerror(int err);
@@ -110,6 +135,17 @@ void server_stop_reading(server_t *s);
  * a few seconds). NULL is a no-op.
  */
 void server_close(server_t *s, void (*close_cb)(void *arg), void *arg);
+
+/**
+ * Asks for the wake callback on the loop's next iteration: lets the daemon
+ * carry on work that must not run inside the callback it is in (a request
+ * finished deep inside another module's completion). No-op once the server
+ * is closing.
+ */
+void server_wake(server_t *s);
+
+/** The cap on open connections in force (server_options.max_conns or its default). */
+size_t server_max_conns(const server_t *s);
 
 /** Number of open connections. */
 size_t server_conn_count(const server_t *s);

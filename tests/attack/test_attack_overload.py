@@ -172,9 +172,10 @@ def t_flood(d):
           "backpressure, replies %r, %d closed, %d of 4 silent connections stalled" %
           (offered, offered / STATE["rate"], stats["held_back"], stats["replies"],
            stats["closed"], stats["silent_stalled"]))
-    print("     well-behaved: %d requests, max latency %.2f s, %.0f%% OK, answers %r" %
-          (len(answers), max(a for a, _ in answers) if answers else -1, 100 * ok_share,
-           sorted(set(n for _, n in answers))))
+    lat = sorted(a for a, _ in answers) or [-1.0]
+    print("     well-behaved: %d requests, latency p50 %.3f p90 %.3f max %.3f s, %.0f%% OK, "
+          "answers %r" % (len(answers), lat[len(lat) // 2], lat[len(lat) * 9 // 10], lat[-1],
+                          100 * ok_share, sorted(set(n for _, n in answers))))
     print("     RSS of both processes: %.0f MiB before, max %.0f MiB under the flood" %
           (rss0 / 1024, max(rss) / 1024))
     check(d.proc.poll() is None, "the daemon survived the flood")

@@ -120,7 +120,12 @@ test_example_loads(void **state)
     assert_int_equal(c->operations, ((1u << POLICY_OP_COUNT) - 1) & ~(1u << POLICY_OP_IMPORT));
     assert_int_equal(c->rate_per_second, 50);
     assert_int_equal(c->rate_burst, 100);
+    /* Not set: the daemon derives the limits from its global caps. */
+    assert_int_equal(c->max_connections, 0);
+    assert_int_equal(c->max_queued, 0);
     assert_ptr_equal(policy_caller_at(pol, 0), c);
+    assert_int_equal(policy_caller_by_name(pol, "operator")->max_connections, 8);
+    assert_int_equal(policy_caller_by_name(pol, "operator")->max_queued, 64);
     assert_null(policy_caller_at(pol, 2));
     assert_string_equal(policy_file(pol), path);
 
@@ -167,7 +172,27 @@ test_base_defaults(void **state)
     assert_false(c->has_gid);
     assert_int_equal(c->revoke, POLICY_SCOPE_OWN);
     assert_int_equal(c->rate_per_second, 0);
+    assert_int_equal(c->max_connections, 0);
+    assert_int_equal(c->max_queued, 0);
     policy_free(pol);
+}
+
+/* Per-caller connection and queue limits are read as given. */
+static void
+test_caller_limits(void **state)
+{
+    char err[YCONF_ERRMAX];
+    struct policy *pol = NULL;
+    char *text = edit("    profiles: [device]\n", "    profiles: [device]\n"
+                      "    max-connections: 3\n    max-queued: 1000000\n");
+
+    (void)state;
+    if (load_text(text, &pol, err, sizeof err) != YCONF_OK)
+        fail_msg("policy refused: %s", err);
+    assert_int_equal(policy_caller_at(pol, 0)->max_connections, 3);
+    assert_int_equal(policy_caller_at(pol, 0)->max_queued, 1000000);
+    policy_free(pol);
+    free(text);
 }
 
 static void
@@ -282,6 +307,20 @@ test_validation_errors(void **state)
                  "[x.8912230200031010008F.iotregistry.test.]\n",
                  "p.yaml:12:24: publish subtree x.8912230200031010008f.iotregistry.test. is "
                  "in the device namespace");
+    /* Per-caller limits: integers in range, strictly. */
+    expect_error("[device]\n", "[device]\n    max-connections: 0\n",
+                 "p.yaml:12:22: 'callers[0].max-connections' must be an integer between 1 "
+                 "and 65536");
+    expect_error("[device]\n", "[device]\n    max-connections: 65537\n",
+                 "'callers[0].max-connections' must be an integer between 1 and 65536");
+    expect_error("[device]\n", "[device]\n    max-queued: many\n",
+                 "p.yaml:12:17: 'callers[0].max-queued' must be an integer between 1 "
+                 "and 1000000");
+    expect_error("[device]\n", "[device]\n    max-queued: -1\n",
+                 "'callers[0].max-queued' must be an integer between 1 and 1000000");
+    expect_error("[device]\n", "[device]\n    max-queued: [1]\n",
+                 "'callers[0].max-queued'");
+    expect_error("[device]\n", "[device]\n    max-queue: 5\n", "max-queue");
     expect_error("[issue]", "[issue, sign-rrset]",
                  "p.yaml:8:5: caller 'frontend' may sign-rrset but the policy lists no "
                  "'extra-zones'");
@@ -316,6 +355,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_loads),
         cmocka_unit_test(test_base_defaults),
+        cmocka_unit_test(test_caller_limits),
         cmocka_unit_test(test_syntax_and_schema_errors),
         cmocka_unit_test(test_validation_errors),
     };

@@ -2,8 +2,9 @@
  * Unit tests of signer/server: the peer check before any read, frames
  * gathered across reads, TOO_LARGE / short length answered with id 0 and the
  * connection closed, BUSY past the queue depth, reading stopped while replies
- * pile up (backpressure), the socket's mode, and a live socket never taken
- * over. The loop runs on the test's main thread; a client thread does plain
+ * pile up (backpressure), the socket's mode, a live socket never taken
+ * over, idle / unfinished-frame / unread-reply time-outs, the closed callback
+ * once per kept connection, and server_wake. The loop runs on the test's main thread; a client thread does plain
  * blocking socket calls.
  */
 #include <setjmp.h>
@@ -38,7 +39,7 @@ struct fx {
 	/* loop side, read by the client under mu */
 	int accept_verdict;
 	struct server_peer peer;
-	int accepts, frames, frame_errors, busy;
+	int accepts, frames, frame_errors, busy, conns_closed, wakes;
 	int last_err;
 	uint32_t last_length;
 	size_t reply_size;           /* 0: hold the request; else reply with this many bytes */
@@ -167,8 +168,26 @@ on_busy(void *arg, server_conn_t *c, uint32_t id)
 	uv_mutex_unlock(&f->mu);
 }
 
+static void
+on_closed(void *arg, server_conn_t *c)
+{
+	struct fx *f = arg;
+
+	(void)c;
+	uv_mutex_lock(&f->mu);
+	f->conns_closed++;
+	uv_mutex_unlock(&f->mu);
+}
+
+static void
+on_wake(void *arg)
+{
+	((struct fx *)arg)->wakes++;
+}
+
 static const struct server_callbacks cbs = {
 	.accept = on_accept, .frame = on_frame, .frame_error = on_frame_error, .busy = on_busy,
+	.closed = on_closed, .wake = on_wake,
 };
 
 static int
@@ -370,6 +389,7 @@ test_peer_checked_before_reading(void **state)
 	assert_int_equal(f->peer.uid, getuid());
 	assert_int_equal(f->peer.gid, getgid());
 	assert_int_equal(f->peer.pid, getpid());
+	assert_int_equal(f->conns_closed, 0); /* refused: never kept, no closed callback */
 }
 
 static void
@@ -402,6 +422,11 @@ test_frames_gathered(void **state)
 
 	run_scenario(f, sc_split);
 	assert_int_equal(f->frames, 3);
+	for (int k = 0; k < 1000 && get(f, &f->conns_closed) == 0; k++) {
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	assert_int_equal(f->conns_closed, 1); /* the peer closed it */
 }
 
 static void
@@ -597,6 +622,116 @@ test_max_conns(void **state)
 	assert_int_equal(f->accepts, 2);
 }
 
+/* Reopens the fixture's server with short time-outs. */
+static void
+reopen_with_timeouts(struct fx *f)
+{
+	f->opts.idle_timeout_ms = 300;
+	f->opts.write_timeout_ms = 300;
+	server_close(f->srv, NULL, NULL);
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+	assert_int_equal(server_open(&f->loop, &f->opts, &cbs, f, &f->srv), SERVER_OK);
+}
+
+/* 1 if fd reaches EOF within @p ms (a read time-out of 5 s is set separately). */
+static int
+eof_within(int fd, int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return at_eof(fd);
+}
+
+static void
+sc_idle(struct fx *f)
+{
+	uint8_t fr[9];
+	uint32_t id, code;
+	int quiet = client_connect(f), busy = client_connect(f), partial = client_connect(f);
+
+	CCHECK(f, quiet >= 0 && busy >= 0 && partial >= 0);
+	/* One request the daemon holds: a connection waiting for its answer is not idle. */
+	frame_hdr(fr, 5, PROTO_OP_CRL, 9);
+	CCHECK(f, write(busy, fr, sizeof(fr)) == (ssize_t)sizeof(fr));
+	/* Half a header, never finished. */
+	CCHECK(f, write(partial, fr, 3) == 3);
+	/* The quiet and the unfinished connections are cut within a few ticks. */
+	CCHECK(f, eof_within(quiet, 4000));
+	CCHECK(f, eof_within(partial, 4000));
+	/* The one with a request in flight stays; its answer still comes. */
+	uv_mutex_lock(&f->mu);
+	f->release = 1;
+	uv_mutex_unlock(&f->mu);
+	CCHECK(f, read_reply(busy, &id, &code) == 0 && id == 9);
+	/* Then it is quiet too, and goes. */
+	CCHECK(f, eof_within(busy, 4000));
+	close(quiet);
+	close(busy);
+	close(partial);
+}
+
+static void
+test_idle_timeout(void **state)
+{
+	struct fx *f = *state;
+
+	reopen_with_timeouts(f);
+	f->reply_size = 0; /* hold requests */
+	run_scenario(f, sc_idle);
+	assert_int_equal(f->frames, 1);
+	assert_int_equal(f->conns_closed, 3);
+	assert_int_equal(server_conn_count(f->srv), 0);
+}
+
+static void
+sc_unread(struct fx *f)
+{
+	uint8_t fr[9];
+	uint32_t id, code;
+	int fd = client_connect(f);
+
+	CCHECK(f, fd >= 0);
+	frame_hdr(fr, 5, PROTO_OP_CRL, 7);
+	CCHECK(f, write(fd, fr, sizeof(fr)) == (ssize_t)sizeof(fr));
+	/* The 4 MiB reply does not fit the socket: the server waits for a reader
+	 * that never comes, then cuts the connection. */
+	usleep(2500 * 1000);
+	CCHECK(f, get(f, &f->conns_closed) == 1);
+	/* What was written before the cut is readable, then EOF: never the whole. */
+	CCHECK(f, read_reply(fd, &id, &code) == -1);
+	close(fd);
+}
+
+static void
+test_write_timeout(void **state)
+{
+	struct fx *f = *state;
+
+	reopen_with_timeouts(f);
+	f->reply_size = 4 * 1024 * 1024;
+	run_scenario(f, sc_unread);
+	assert_int_equal(f->conns_closed, 1);
+}
+
+static void
+test_wake_coalesces(void **state)
+{
+	struct fx *f = *state;
+
+	server_wake(f->srv);
+	server_wake(f->srv);
+	assert_int_equal(f->wakes, 0); /* never from inside the call */
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+	assert_int_equal(f->wakes, 1);
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+	assert_int_equal(f->wakes, 1);
+	server_wake(f->srv);
+	uv_run(&f->loop, UV_RUN_NOWAIT);
+	assert_int_equal(f->wakes, 2);
+	assert_int_equal(server_max_conns(f->srv), 1024);
+}
+
 static void
 test_live_socket_kept(void **state)
 {
@@ -635,6 +770,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_live_socket_kept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_drains_replies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_conns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_wake_coalesces, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
