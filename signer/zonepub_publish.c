@@ -184,7 +184,7 @@ static int replay(struct zonepub *zp, struct zp_job *job)
 	case ZP_JOB_GROUP:
 		r = zp_group_apply(job, zp->served, true, &c);
 		if (r == 0)
-			r = zone_change_commit(c, job->now, replay_sign, &rp, &d);
+			r = zone_change_commit(c, job->now, replay_sign, &rp, NULL);
 		zone_change_free(c);
 		break;
 	case ZP_JOB_RESIGN:
