@@ -72,9 +72,13 @@ out:
 	return r;
 }
 
-/* The P-256 public key whose encoded point is @p key's bits. */
+/*
+ * The P-256 public key whose encoded point is @p key's bits, made from its
+ * curve's name: OpenSSL 3.0 builds the curve afresh for it, which costs
+ * about a fifth of a signature check.
+ */
 static int
-key_import(const ASN1_BIT_STRING *key, EVP_PKEY **out, char *detail, size_t size)
+key_import_by_name(const ASN1_BIT_STRING *key, EVP_PKEY **out, char *detail, size_t size)
 {
 	EVP_PKEY_CTX *ctx = NULL;
 	OSSL_PARAM params[4];
@@ -103,6 +107,51 @@ key_import(const ASN1_BIT_STRING *key, EVP_PKEY **out, char *detail, size_t size
 	r = X509_OK;
 out:
 	EVP_PKEY_CTX_free(ctx);
+	return r;
+}
+
+/* Is @p k an EC key on the named curve P-256 (whose parameters can be copied)? */
+static int
+is_p256(const EVP_PKEY *k)
+{
+	char name[64];
+	size_t n = 0;
+
+	return k != NULL && EVP_PKEY_is_a(k, "EC") &&
+	    EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, name,
+	    sizeof(name), &n) == 1 && strcmp(name, SN_X9_62_prime256v1) == 0;
+}
+
+/*
+ * The same key with the curve copied from @p like, a P-256 key: five times
+ * cheaper than by name. Setting the encoded point checks that it is on the
+ * curve and keeps its format (compressed stays compressed).
+ */
+static int
+key_import(const ASN1_BIT_STRING *key, const EVP_PKEY *like, EVP_PKEY **out,
+	   char *detail, size_t size)
+{
+	EVP_PKEY *k = NULL;
+	int r = X509_ERR_NOMEM;
+
+	if (like == NULL || !is_p256(like))
+		return key_import_by_name(key, out, detail, size);
+	if ((k = EVP_PKEY_new()) == NULL)
+		goto out;
+	r = X509_ERR_CRYPTO;
+	if (EVP_PKEY_copy_parameters(k, like) != 1)
+		goto out;
+	r = X509_ERR_CSR_PARSE;
+	if (EVP_PKEY_set1_encoded_public_key(k, ASN1_STRING_get0_data(key),
+	    (size_t)ASN1_STRING_length(key)) != 1) {
+		x509__detail(detail, size, "EC P-256 public key is not a point on the curve");
+		goto out;
+	}
+	*out = k;
+	k = NULL;
+	r = X509_OK;
+out:
+	EVP_PKEY_free(k);
 	return r;
 }
 
@@ -154,6 +203,14 @@ int
 csr_parse(const unsigned char *der, size_t len, EVP_PKEY **key,
 	  unsigned char **spki, size_t *spki_len, char *detail, size_t detail_size)
 {
+	return csr_parse_like(der, len, NULL, key, spki, spki_len, detail, detail_size);
+}
+
+int
+csr_parse_like(const unsigned char *der, size_t len, const EVP_PKEY *like,
+	       EVP_PKEY **key, unsigned char **spki, size_t *spki_len,
+	       char *detail, size_t detail_size)
+{
 	X509__CSR *req = NULL;
 	EVP_PKEY *pk = NULL;
 	unsigned char *enc = NULL, *spki_copy = NULL;
@@ -171,7 +228,7 @@ csr_parse(const unsigned char *der, size_t len, EVP_PKEY **key,
 	if ((r = request_decode(der, len, &req, detail, detail_size)) != X509_OK ||
 	    (r = x509__spki_check_p256(req->info->spki->alg, req->info->spki->key,
 	    detail, detail_size)) != X509_OK ||
-	    (r = key_import(req->info->spki->key, &pk, detail, detail_size)) != X509_OK ||
+	    (r = key_import(req->info->spki->key, like, &pk, detail, detail_size)) != X509_OK ||
 	    (r = signature_check(req, pk, detail, detail_size)) != X509_OK)
 		goto out;
 	if (spki != NULL) {

@@ -48,4 +48,16 @@ int csr_parse(const unsigned char *der, size_t len, EVP_PKEY **key,
 	      unsigned char **spki, size_t *spki_len,
 	      char *detail, size_t detail_size);
 
+/**
+ * csr_parse, with the request's key made from the curve parameters of
+ * @p like (borrowed, read only: several threads may share it), an EC P-256
+ * key such as the issuing CA's public key. OpenSSL 3.0 builds a curve afresh
+ * for a key made from the curve's name, which costs about a fifth of the
+ * signature check; copying it is five times cheaper. @p like NULL or not a
+ * P-256 key: exactly csr_parse. Same results and errors as csr_parse.
+ */
+int csr_parse_like(const unsigned char *der, size_t len, const EVP_PKEY *like,
+		   EVP_PKEY **key, unsigned char **spki, size_t *spki_len,
+		   char *detail, size_t detail_size);
+
 #endif /* REGSIGN_SIGNER_CSR_H */

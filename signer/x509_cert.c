@@ -290,20 +290,20 @@ uri_valid(const char *s)
 static int
 set_spki(X509 *x, const EVP_PKEY *key)
 {
-	unsigned char *pt = NULL;
+	unsigned char buf[133], *pt = NULL;
 	size_t ptlen = 0;
 	int r = X509_ERR_CRYPTO;
 
+	/* One query into a buffer big enough for any point (P-521
+	 * uncompressed: 133 bytes): asking for the size first costs as much
+	 * again. */
 	if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY,
-	    NULL, 0, &ptlen) != 1 || ptlen == 0 || ptlen > 133)
+	    buf, sizeof(buf), &ptlen) != 1 || ptlen == 0 || ptlen > sizeof(buf))
 		goto out;
 	r = X509_ERR_NOMEM;
-	if ((pt = OPENSSL_malloc(ptlen)) == NULL)
+	if ((pt = OPENSSL_memdup(buf, ptlen)) == NULL)
 		goto out;
 	r = X509_ERR_CRYPTO;
-	if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY,
-	    pt, ptlen, &ptlen) != 1)
-		goto out;
 	/* On success the point buffer belongs to the certificate. */
 	if (X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x),
 	    OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
@@ -316,7 +316,9 @@ out:
 	return r;
 }
 
-/* Fields common to every profile: version, serial, validity, key, names. */
+/* Fields common to every profile: version, serial, validity, key, names.
+ * @p subject NULL: the subject is already in @p x (written in place, which
+ * spares a copy through its encoding). */
 static int
 set_common(X509 *x, const struct x509_cert_spec *spec, const X509_NAME *subject)
 {
@@ -335,11 +337,14 @@ set_common(X509 *x, const struct x509_cert_spec *spec, const X509_NAME *subject)
 	if ((r = x509__key_check_p256(spec->subject_key)) != X509_OK)
 		goto out;
 	issuer = spec->issuer != NULL ? X509_get_subject_name(spec->issuer) : subject;
+	r = X509_ERR_INVALID;
+	if (issuer == NULL)
+		goto out;
 	r = X509_ERR_CRYPTO;
 	if (X509_set_version(x, X509_VERSION_3) != 1 ||
 	    X509_set_serialNumber(x, serial) != 1 ||
 	    X509_set1_notBefore(x, nb) != 1 || X509_set1_notAfter(x, na) != 1 ||
-	    X509_set_subject_name(x, subject) != 1 ||
+	    (subject != NULL && X509_set_subject_name(x, subject) != 1) ||
 	    X509_set_issuer_name(x, issuer) != 1 ||
 	    (r = set_spki(x, spec->subject_key)) != X509_OK)
 		goto out;
@@ -394,7 +399,6 @@ build_device(X509 *x, const struct x509_cert_spec *spec)
 	static const int ku[] = { 0 /* digitalSignature */, -1 };
 	const ASN1_OCTET_STRING *keyid = NULL;
 	char owner[X509_OWNER_NAME_SIZE];
-	X509_NAME *subject = NULL;
 	int cn, r;
 
 	if (spec->subject != NULL)
@@ -407,14 +411,12 @@ build_device(X509 *x, const struct x509_cert_spec *spec)
 		return r;
 	/* RFC 5280 §4.2.1.6: an empty subject needs a critical SAN. */
 	cn = strlen(owner) <= X509_CN_MAX;
-	r = X509_ERR_NOMEM;
-	if ((subject = X509_NAME_new()) == NULL)
-		goto out;
+	/* The subject is written into the certificate's own (empty) name. */
 	r = X509_ERR_CRYPTO;
-	if (cn && X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8,
-	    (const unsigned char *)owner, -1, -1, 0) != 1)
+	if (cn && X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName,
+	    MBSTRING_UTF8, (const unsigned char *)owner, -1, -1, 0) != 1)
 		goto out;
-	if ((r = set_common(x, spec, subject)) != X509_OK ||
+	if ((r = set_common(x, spec, NULL)) != X509_OK ||
 	    (r = add_basic_constraints(x, 0, -1)) != X509_OK ||
 	    (r = add_key_usage(x, ku)) != X509_OK ||
 	    (r = add_eku_client_auth(x)) != X509_OK ||
@@ -426,13 +428,270 @@ build_device(X509 *x, const struct x509_cert_spec *spec)
 		goto out;
 	r = X509_OK;
 out:
-	X509_NAME_free(subject);
+	return r;
+}
+
+/*
+ * ---- The device TBS, written directly as DER ----
+ *
+ * Building a device TBS through OpenSSL's X509 object costs about a quarter
+ * of a signature check (every extension is encoded, copied and encoded
+ * again). Its layout is fixed, so it is written here field by field, inner
+ * parts first: each constructed value is closed by moving its contents
+ * behind the header once their length is known. The OpenSSL construction
+ * above stays as x509__cert_tbs_build_ossl, and the unit tests require both
+ * to give the same bytes for every kind of device spec.
+ */
+
+/* A growing DER buffer; err sticks once set, so calls can be chained. */
+struct der {
+	unsigned char *b;
+	size_t len, cap;
+	int err;
+};
+
+static void
+der_reserve(struct der *d, size_t more)
+{
+	unsigned char *nb;
+	size_t cap;
+
+	if (d->err != X509_OK || d->len + more <= d->cap)
+		return;
+	cap = d->cap ? d->cap : 512;
+	while (cap < d->len + more)
+		cap *= 2;
+	if ((nb = realloc(d->b, cap)) == NULL) {
+		d->err = X509_ERR_NOMEM;
+		return;
+	}
+	d->b = nb;
+	d->cap = cap;
+}
+
+static void
+der_bytes(struct der *d, const void *p, size_t n)
+{
+	der_reserve(d, n);
+	if (d->err != X509_OK)
+		return;
+	memcpy(d->b + d->len, p, n);
+	d->len += n;
+}
+
+/* Closes the value whose contents start at @p start: tag and length go in
+ * front of them (lengths below 64 KiB: a TBS is far smaller). */
+static void
+der_close(struct der *d, unsigned char tag, size_t start)
+{
+	unsigned char h[4];
+	size_t n, hl = 0;
+
+	if (d->err != X509_OK)
+		return;
+	n = d->len - start;
+	h[hl++] = tag;
+	if (n < 0x80) {
+		h[hl++] = (unsigned char)n;
+	} else if (n < 0x100) {
+		h[hl++] = 0x81;
+		h[hl++] = (unsigned char)n;
+	} else if (n < 0x10000) {
+		h[hl++] = 0x82;
+		h[hl++] = (unsigned char)(n >> 8);
+		h[hl++] = (unsigned char)n;
+	} else {
+		d->err = X509_ERR_INVALID;
+		return;
+	}
+	der_reserve(d, hl);
+	if (d->err != X509_OK)
+		return;
+	memmove(d->b + start + hl, d->b + start, n);
+	memcpy(d->b + start, h, hl);
+	d->len += hl;
+}
+
+/* A primitive value: tag, length, contents. */
+static void
+der_prim(struct der *d, unsigned char tag, const void *p, size_t n)
+{
+	size_t start = d->len;
+
+	der_bytes(d, p, n);
+	der_close(d, tag, start);
+}
+
+/* An OpenSSL encoding of one value (i2d output, -1 on error). */
+static void
+der_i2d(struct der *d, unsigned char *enc, int n)
+{
+	if (n <= 0 && d->err == X509_OK)
+		d->err = X509_ERR_CRYPTO;
+	if (n > 0)
+		der_bytes(d, enc, (size_t)n);
+	OPENSSL_free(enc);
+}
+
+#define DER_SEQ 0x30
+#define DER_SET 0x31
+#define DER_OCTETS 0x04
+
+/* The encoded values of the fixed parts (X.690 DER, RFC 5280 and 5480). */
+static const unsigned char der_version3[] = { 0xa0, 0x03, 0x02, 0x01, 0x02 };
+static const unsigned char der_ecdsa_sha256[] = {
+	0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02 };
+static const unsigned char der_ec_p256_alg[] = {
+	0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+	0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+static const unsigned char der_oid_cn[] = { 0x06, 0x03, 0x55, 0x04, 0x03 };
+static const unsigned char der_critical[] = { 0x01, 0x01, 0xff };
+/* basicConstraints (critical) cA FALSE; keyUsage (critical) digitalSignature;
+ * extKeyUsage clientAuth. */
+static const unsigned char der_ext_bc_ku_eku[] = {
+	0x30, 0x0c, 0x06, 0x03, 0x55, 0x1d, 0x13, 0x01, 0x01, 0xff,
+	0x04, 0x02, 0x30, 0x00,
+	0x30, 0x0e, 0x06, 0x03, 0x55, 0x1d, 0x0f, 0x01, 0x01, 0xff,
+	0x04, 0x04, 0x03, 0x02, 0x07, 0x80,
+	0x30, 0x13, 0x06, 0x03, 0x55, 0x1d, 0x25,
+	0x04, 0x0c, 0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02 };
+static const unsigned char der_oid_san[] = { 0x06, 0x03, 0x55, 0x1d, 0x11 };
+static const unsigned char der_oid_ski[] = { 0x06, 0x03, 0x55, 0x1d, 0x0e };
+static const unsigned char der_oid_aki[] = { 0x06, 0x03, 0x55, 0x1d, 0x23 };
+static const unsigned char der_oid_cdp[] = { 0x06, 0x03, 0x55, 0x1d, 0x1f };
+
+/* One extension: SEQUENCE { OID, [critical TRUE,] OCTET STRING { value } },
+ * where the value is one primitive of @p tag, nested in the constructed
+ * tags of @p wrap (outermost first, ended by 0). */
+static void
+der_ext(struct der *d, const unsigned char *oid, int critical, const unsigned char *wrap,
+	unsigned char tag, const void *p, size_t n)
+{
+	size_t ext = d->len, starts[8], k = 0, oct;
+
+	der_bytes(d, oid, 5);
+	if (critical)
+		der_bytes(d, der_critical, sizeof(der_critical));
+	oct = d->len;
+	for (; wrap[k] != 0 && k < 8; k++)
+		starts[k] = d->len;
+	der_prim(d, tag, p, n);
+	while (k-- > 0)
+		der_close(d, wrap[k], starts[k]);
+	der_close(d, DER_OCTETS, oct);
+	der_close(d, DER_SEQ, ext);
+}
+
+/* A validity time as ASN1_TIME_set chose it (UTCTime to 2049). */
+static void
+der_time(struct der *d, const ASN1_TIME *t)
+{
+	unsigned char *enc = NULL;
+	int n = i2d_ASN1_TIME(t, &enc);
+
+	der_i2d(d, enc, n);
+}
+
+static int
+build_device_der(const struct x509_cert_spec *spec, unsigned char **tbs, size_t *tbslen)
+{
+	static const unsigned char w_seq[] = { DER_SEQ, 0 };
+	static const unsigned char w_aki[] = { DER_SEQ, 0 };
+	static const unsigned char w_cdp[] = { DER_SEQ, DER_SEQ, 0xa0, 0xa0, 0 };
+	const ASN1_OCTET_STRING *keyid = NULL;
+	ASN1_TIME *nb = NULL, *na = NULL;
+	unsigned char pt[133], md[X509_DIGEST_LEN], *enc = NULL;
+	char owner[X509_OWNER_NAME_SIZE];
+	struct der d = { NULL, 0, 0, X509_OK };
+	size_t ptlen = 0, olen, start, sub;
+	int cn, n, r;
+
+	if (spec->subject != NULL)
+		return X509_ERR_INVALID;
+	if (spec->crl_uri != NULL && !uri_valid(spec->crl_uri))
+		return X509_ERR_INVALID;
+	if ((r = x509__issuer_keyid(spec->issuer, &keyid)) != X509_OK ||
+	    (r = x509_owner_name(spec->index, spec->device_id, spec->zone, owner,
+	    sizeof(owner))) != X509_OK)
+		return r;
+	/* The checks of set_common, in its order. */
+	r = X509_ERR_INVALID;
+	if (spec->not_after <= spec->not_before ||
+	    (nb = x509__time_new(spec->not_before)) == NULL ||
+	    (na = x509__time_new(spec->not_after)) == NULL ||
+	    (spec->serial[0] & 0x80) != 0 || spec->serial[0] == 0)
+		goto out;
+	if ((r = x509__key_check_p256(spec->subject_key)) != X509_OK)
+		goto out;
+	/* The point as the key holds it (compressed stays compressed), and
+	 * the SKI from it (RFC 7093 §2 method 1, as add_ski). */
+	r = X509_ERR_CRYPTO;
+	if (EVP_PKEY_get_octet_string_param(spec->subject_key, OSSL_PKEY_PARAM_PUB_KEY,
+	    pt, sizeof(pt) - 1, &ptlen) != 1 || ptlen == 0 || ptlen >= sizeof(pt) ||
+	    x509_sha256(pt, ptlen, md) != X509_OK)
+		goto out;
+	olen = strlen(owner);
+	/* RFC 5280 §4.2.1.6: an empty subject needs a critical SAN. */
+	cn = olen <= X509_CN_MAX;
+
+	der_bytes(&d, der_version3, sizeof(der_version3));
+	der_prim(&d, V_ASN1_INTEGER, spec->serial, X509_SERIAL_LEN);
+	der_bytes(&d, der_ecdsa_sha256, sizeof(der_ecdsa_sha256));
+	n = i2d_X509_NAME(X509_get_subject_name(spec->issuer), &enc);
+	der_i2d(&d, enc, n);
+	start = d.len;
+	der_time(&d, nb);
+	der_time(&d, na);
+	der_close(&d, DER_SEQ, start);
+	/* Subject: SEQUENCE { SET { SEQUENCE { id-at-commonName, UTF8String } } }. */
+	sub = d.len;
+	if (cn) {
+		size_t set = d.len, atv = d.len;
+		der_bytes(&d, der_oid_cn, sizeof(der_oid_cn));
+		der_prim(&d, V_ASN1_UTF8STRING, owner, olen);
+		der_close(&d, DER_SEQ, atv);
+		der_close(&d, DER_SET, set);
+	}
+	der_close(&d, DER_SEQ, sub);
+	/* SubjectPublicKeyInfo: the algorithm, then the point with no unused bits. */
+	start = d.len;
+	der_bytes(&d, der_ec_p256_alg, sizeof(der_ec_p256_alg));
+	{
+		size_t bits = d.len;
+		static const unsigned char zero = 0;
+		der_bytes(&d, &zero, 1);
+		der_bytes(&d, pt, ptlen);
+		der_close(&d, V_ASN1_BIT_STRING, bits);
+	}
+	der_close(&d, DER_SEQ, start);
+	/* [3] EXPLICIT Extensions, in build_device's order. */
+	start = d.len;
+	der_bytes(&d, der_ext_bc_ku_eku, sizeof(der_ext_bc_ku_eku));
+	der_ext(&d, der_oid_san, !cn, w_seq, 0x82, owner, olen);
+	der_ext(&d, der_oid_ski, 0, (const unsigned char *)"", DER_OCTETS, md, 20);
+	der_ext(&d, der_oid_aki, 0, w_aki, 0x80, ASN1_STRING_get0_data(keyid),
+		(size_t)ASN1_STRING_length(keyid));
+	if (spec->crl_uri != NULL)
+		der_ext(&d, der_oid_cdp, 0, w_cdp, 0x86, spec->crl_uri, strlen(spec->crl_uri));
+	der_close(&d, DER_SEQ, start);
+	der_close(&d, 0xa3, start);
+	der_close(&d, DER_SEQ, 0);
+	if ((r = d.err) != X509_OK)
+		goto out;
+	*tbs = d.b;
+	*tbslen = d.len;
+	d.b = NULL;
+	r = X509_OK;
+out:
+	free(d.b);
+	ASN1_TIME_free(nb);
+	ASN1_TIME_free(na);
 	return r;
 }
 
 int
-x509_cert_tbs_build(const struct x509_cert_spec *spec, unsigned char **tbs,
-		    size_t *tbslen)
+x509__cert_tbs_build_ossl(const struct x509_cert_spec *spec, unsigned char **tbs,
+			  size_t *tbslen)
 {
 	X509 *x = NULL;
 	unsigned char *der = NULL;
@@ -462,4 +721,15 @@ x509_cert_tbs_build(const struct x509_cert_spec *spec, unsigned char **tbs,
 out:
 	X509_free(x);
 	return r;
+}
+
+int
+x509_cert_tbs_build(const struct x509_cert_spec *spec, unsigned char **tbs,
+		    size_t *tbslen)
+{
+	if (spec == NULL || tbs == NULL || tbslen == NULL)
+		return X509_ERR_INVALID;
+	if (spec->profile == X509_PROFILE_DEVICE)
+		return build_device_der(spec, tbs, tbslen);
+	return x509__cert_tbs_build_ossl(spec, tbs, tbslen);
 }

@@ -152,4 +152,12 @@ void x509__tbs_free(X509__TBS *tbs);
 X509__CERT *x509__cert_decode(const unsigned char *der, size_t len);
 void x509__cert_free(X509__CERT *cert);
 
+/**
+ * x509_cert_tbs_build through OpenSSL's X509 object for every profile. The
+ * public call writes device TBSs directly as DER (cheaper); the unit tests
+ * hold the two to the same bytes.
+ */
+int x509__cert_tbs_build_ossl(const struct x509_cert_spec *spec, unsigned char **tbs,
+			      size_t *tbslen);
+
 #endif /* REGSIGN_SIGNER_X509_INT_H */

@@ -29,6 +29,7 @@
 
 #include "signer/csr.h"
 #include "signer/x509.h"
+#include "signer/x509_int.h"
 
 #define ZONE "iotregistry.test"
 #define DEVICE_ID "8912230200031010008f"
@@ -581,6 +582,177 @@ test_device_compressed_key(void **state)
 	X509_free(x);
 	EVP_PKEY_free(pub);
 	EVP_PKEY_free(k);
+}
+
+/*
+ * csr_parse_like (the key made from the issuing key's curve) gives what
+ * csr_parse gives: the same key, SubjectPublicKeyInfo and certificate TBS,
+ * compressed points kept compressed, the same refusals; a key that is not
+ * P-256 as the model falls back to csr_parse's way.
+ */
+static void
+csr_like_case(struct pki *p, EVP_PKEY *k, const EVP_PKEY *like)
+{
+	struct x509_cert_spec s;
+	EVP_PKEY *a = NULL, *b = NULL;
+	unsigned char *csr, *sa = NULL, *sb = NULL, *ta = NULL, *tb = NULL, pt[65], *hit;
+	size_t csrlen, la = 0, lb = 0, tla = 0, tlb = 0, ptlen = 0;
+	char detail[X509_DETAIL_SIZE];
+	int r;
+
+	csr = evil_csr(k, &csrlen);
+	assert_int_equal(csr_parse(csr, csrlen, &a, &sa, &la, NULL, 0), X509_OK);
+	assert_int_equal(csr_parse_like(csr, csrlen, like, &b, &sb, &lb, detail,
+	    sizeof(detail)), X509_OK);
+	assert_int_equal(EVP_PKEY_eq(a, b), 1);
+	assert_int_equal(EVP_PKEY_eq(b, k), 1);
+	assert_int_equal(la, lb);
+	assert_memory_equal(sa, sb, la);
+	/* The same TBS from either key: the point keeps its form. */
+	memset(&s, 0, sizeof(s));
+	s.profile = X509_PROFILE_DEVICE;
+	spec_validity(&s, p->now, 30);
+	s.issuer = p->issuing;
+	s.zone = ZONE;
+	s.index = 3;
+	s.device_id = DEVICE_ID;
+	s.subject_key = a;
+	assert_int_equal(x509_cert_tbs_build(&s, &ta, &tla), X509_OK);
+	s.subject_key = b;
+	assert_int_equal(x509_cert_tbs_build(&s, &tb, &tlb), X509_OK);
+	assert_int_equal(tla, tlb);
+	assert_memory_equal(ta, tb, tla);
+	assert_non_null(memmem(tb, tlb, sb, lb));
+
+	/* A bad self-signature, and a point moved off the curve. */
+	csr[csrlen - 1] ^= 0x01;
+	assert_int_equal(csr_parse_like(csr, csrlen, like, NULL, NULL, NULL, detail,
+	    sizeof(detail)), X509_ERR_CSR_SIGNATURE);
+	csr[csrlen - 1] ^= 0x01;
+	assert_int_equal(EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY,
+	    pt, sizeof(pt), &ptlen), 1);
+	assert_non_null(hit = memmem(csr, csrlen, pt, ptlen));
+	hit[ptlen - 1] ^= 0x01;
+	r = csr_parse_like(csr, csrlen, like, NULL, NULL, NULL, detail, sizeof(detail));
+	assert_int_equal(r, csr_parse(csr, csrlen, NULL, NULL, NULL, NULL, 0));
+	if (ptlen == 65) {
+		assert_int_equal(r, X509_ERR_CSR_PARSE);
+		assert_non_null(strstr(detail, "not a point on the curve"));
+	} else {
+		/* A changed compressed x may be another point's: then the
+		 * self-signature is what fails. */
+		assert_true(r == X509_ERR_CSR_PARSE || r == X509_ERR_CSR_SIGNATURE);
+	}
+	OPENSSL_free(csr);
+	free(sa);
+	free(sb);
+	free(ta);
+	free(tb);
+	EVP_PKEY_free(a);
+	EVP_PKEY_free(b);
+}
+
+static void
+test_csr_parse_like(void **state)
+{
+	struct pki *p = *state;
+	EVP_PKEY *k = ec_key("P-256"), *kc = ec_key("P-256"), *k384 = ec_key("P-384");
+	const EVP_PKEY *ik = X509_get0_pubkey(p->issuing);
+
+	assert_int_equal(EVP_PKEY_set_utf8_string_param(kc,
+	    OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+	    OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED), 1);
+	csr_like_case(p, k, ik);
+	csr_like_case(p, kc, ik);
+	csr_like_case(p, k, p->issuing_key);	/* a private key as the model */
+	csr_like_case(p, k, k384);		/* not P-256: by name */
+	csr_like_case(p, kc, NULL);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(kc);
+	EVP_PKEY_free(k384);
+}
+
+/*
+ * Device TBSs are written directly as DER; OpenSSL's X509 construction
+ * (x509__cert_tbs_build_ossl) must give the very same bytes for every kind
+ * of device spec: short and long names (no CN, critical SAN), with and
+ * without a CRL URI, compressed and uncompressed keys, UTCTime and
+ * GeneralizedTime validity, one- to ten-digit indexes, and the same
+ * refusals for bad specs.
+ */
+static void
+test_tbs_der_matches_openssl(void **state)
+{
+	struct pki *p = *state;
+	EVP_PKEY *k = ec_key("P-256"), *kc = ec_key("P-256"), *k384 = ec_key("P-384");
+	const char *ids[] = { DEVICE_ID, LONG_ID, "00" };
+	const uint64_t idx[] = { 1, 9, 10, 4294967295u };
+	struct x509_cert_spec s;
+	unsigned char *a = NULL, *b = NULL;
+	size_t la = 0, lb = 0;
+	int cases = 0;
+
+	assert_int_equal(EVP_PKEY_set_utf8_string_param(kc,
+	    OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+	    OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED), 1);
+	for (int key = 0; key < 2; key++)
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
+	for (size_t j = 0; j < sizeof(idx) / sizeof(idx[0]); j++)
+	for (int crl = 0; crl < 2; crl++)
+	for (int late = 0; late < 2; late++) {
+		memset(&s, 0, sizeof(s));
+		s.profile = X509_PROFILE_DEVICE;
+		spec_validity(&s, p->now, 30);
+		if (late) /* GeneralizedTime from 2050 on */
+			s.not_after = INT64_C(2556143999) + (int64_t)j;
+		s.subject_key = key ? kc : k;
+		s.issuer = p->issuing;
+		s.zone = ZONE;
+		s.index = idx[j];
+		s.device_id = ids[i];
+		s.crl_uri = crl ? CRL_URI : NULL;
+		assert_int_equal(x509_cert_tbs_build(&s, &a, &la), X509_OK);
+		assert_int_equal(x509__cert_tbs_build_ossl(&s, &b, &lb), X509_OK);
+		assert_int_equal(la, lb);
+		assert_memory_equal(a, b, la);
+		free(a);
+		free(b);
+		a = b = NULL;
+		cases++;
+	}
+	assert_int_equal(cases, 96);
+
+	/* The same refusals, with the same errors. */
+	memset(&s, 0, sizeof(s));
+	s.profile = X509_PROFILE_DEVICE;
+	spec_validity(&s, p->now, 30);
+	s.subject_key = k;
+	s.issuer = p->issuing;
+	s.zone = ZONE;
+	s.index = 1;
+	s.device_id = DEVICE_ID;
+	for (int bad = 0; bad < 8; bad++) {
+		struct x509_cert_spec t = s;
+		int ra, rb;
+
+		switch (bad) {
+		case 0: t.subject_key = k384; break;
+		case 1: t.not_after = t.not_before; break;
+		case 2: t.serial[0] = 0x80; break;
+		case 3: t.serial[0] = 0; break;
+		case 4: t.crl_uri = "not a uri"; break;
+		case 5: t.issuer = NULL; break;
+		case 6: t.index = 0; break;
+		case 7: t.device_id = "not hex!"; break;
+		}
+		ra = x509_cert_tbs_build(&t, &a, &la);
+		rb = x509__cert_tbs_build_ossl(&t, &b, &lb);
+		assert_int_not_equal(ra, X509_OK);
+		assert_int_equal(ra, rb);
+	}
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(kc);
+	EVP_PKEY_free(k384);
 }
 
 /* Specs that must not become certificates. */
@@ -1159,7 +1331,7 @@ test_tbs_check(void **state)
 	    90 * DAY, detail, sizeof(detail)), X509_ERR_TBS_PARSE);
 	free(bad);
 	/* A subject key whose bits are not a point encoding. */
-	assert_int_equal(EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+	assert_int_equal(EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY,
 	    pt, sizeof(pt), &ptlen), 1);
 	assert_non_null(hit = memmem(tbs, len, pt, ptlen));
 	hit[0] = 0x05;
@@ -1330,6 +1502,8 @@ main(void)
 		cmocka_unit_test(test_device_profile),
 		cmocka_unit_test(test_device_long_name),
 		cmocka_unit_test(test_device_compressed_key),
+		cmocka_unit_test(test_csr_parse_like),
+		cmocka_unit_test(test_tbs_der_matches_openssl),
 		cmocka_unit_test(test_spec_refusals),
 		cmocka_unit_test(test_assemble),
 		cmocka_unit_test(test_ecdsa_sig),
