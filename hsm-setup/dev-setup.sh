@@ -170,18 +170,26 @@ install -m 0644 -- "$ceremony_example" "$dir/ceremony.yaml"
 
 # The example policy, its 'frontend' caller's uid and gid set to the invoking
 # user's so that the front end or regsign CLI run by this user may talk to the
-# daemon. Other callers keep the example's identities.
+# daemon. That caller may also bulk-import (operation 'import': `regsign
+# import`), the development setup's operator being that same user. Other
+# callers keep the example's identities.
 uid=$(id -u)
 gid=$(id -g)
 awk -v uid="$uid" -v gid="$gid" '
 	/^[^[:space:]#]/ { in_callers = ($1 == "callers:"); in_frontend = 0 }
-	in_callers && /^[[:space:]]*- name:/ { in_frontend = ($3 == "frontend") }
+	in_callers && /^[[:space:]]*- name:/ { in_frontend = ($3 == "frontend"); in_ops = 0 }
 	in_frontend && /^[[:space:]]+uid:[[:space:]]*[0-9]+/ { sub(/uid:[[:space:]]*[0-9]+/, "uid: " uid); n++ }
 	in_frontend && /^[[:space:]]+gid:[[:space:]]*[0-9]+/ { sub(/gid:[[:space:]]*[0-9]+/, "gid: " gid) }
+	in_frontend && /^[[:space:]]+operations:[[:space:]]*\[/ { in_ops = 1; has_import = 0 }
+	in_ops && /[[:space:],\[]import[],[:space:]]/ { has_import = 1 }
+	in_ops && /\]/ {
+		if (!has_import) { sub(/\]/, ", import]"); added++ } else { added++ }
+		in_ops = 0
+	}
 	{ print }
-	END { exit n == 1 ? 0 : 1 }
+	END { exit n == 1 && added == 1 ? 0 : 1 }
 ' "$policy_example" >"$dir/policy.yaml.tmp" ||
-	die "could not set the uid of caller 'frontend' in $dir/policy.yaml.tmp"
+	die "could not set the uid and operations of caller 'frontend' in $dir/policy.yaml.tmp"
 chmod 0644 -- "$dir/policy.yaml.tmp"
 mv -- "$dir/policy.yaml.tmp" "$dir/policy.yaml"
 

@@ -51,6 +51,7 @@ int cli_hello(const struct cli_global *g, int argc, char **argv);       /* cli_i
 int cli_publish(const struct cli_global *g, int argc, char **argv);     /* cli_zone.c */
 int cli_unpublish(const struct cli_global *g, int argc, char **argv);   /* cli_zone.c */
 int cli_sign_rrset(const struct cli_global *g, int argc, char **argv);  /* cli_zone.c */
+int cli_import(const struct cli_global *g, int argc, char **argv);      /* cli_import.c */
 
 /* ---- offline commands ---- */
 

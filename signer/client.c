@@ -31,6 +31,8 @@
 /* The public header repeats the protocol's numbers; keep them equal. */
 _Static_assert(REGSIGN_PROTOCOL_VERSION == PROTO_VERSION, "version");
 _Static_assert((int)REGSIGN_OP_ZONE_STATUS == (int)PROTO_OP_ZONE_STATUS, "ops");
+_Static_assert((int)REGSIGN_OP_IMPORT == (int)PROTO_OP_IMPORT, "ops");
+_Static_assert(REGSIGN_IMPORT_FINAL == PROTO_IMPORT_FINAL, "import flags");
 _Static_assert((int)REGSIGN_OP_HELLO == (int)PROTO_OP_HELLO, "ops");
 _Static_assert((int)REGSIGN_CODE_VERSION == (int)PROTO_CODE_VERSION, "codes");
 _Static_assert((int)REGSIGN_CODE_BAD_FRAME == (int)PROTO_CODE_BAD_FRAME, "codes");
@@ -422,6 +424,14 @@ static void request_build(const struct regsign_request *in, uint32_t id,
 		q->u.sign_rrset.inception = in->inception;
 		q->u.sign_rrset.expiration = in->expiration;
 		break;
+	case REGSIGN_OP_IMPORT:
+		q->u.import.import_id = in->import_id;
+		q->u.import.seq = in->import_seq;
+		q->u.import.flags = in->import_flags;
+		q->u.import.idle_timeout = in->import_idle_timeout;
+		q->u.import.records.ptr = in->records;
+		q->u.import.records.len = in->records_len;
+		break;
 	default:
 		break;
 	}
@@ -439,7 +449,7 @@ int regsign_client_send(regsign_client *c, const struct regsign_request *req, ui
 		set_err(c, "not connected");
 		return REGSIGN_CLIENT_ERR_IO;
 	}
-	if (req->op < REGSIGN_OP_HELLO || req->op > REGSIGN_OP_ZONE_STATUS) {
+	if (req->op < REGSIGN_OP_HELLO || req->op > REGSIGN_OP_IMPORT) {
 		set_err(c, "unknown operation %d", (int)req->op);
 		return REGSIGN_CLIENT_ERR_INVALID;
 	}
@@ -549,6 +559,10 @@ static int reply_copy(const struct proto_reply *p, struct regsign_reply *rep)
 		break;
 	case PROTO_OP_SIGN_RRSET:
 		e = blob_copy(p->u.rrsig_wire, &rep->data);
+		break;
+	case PROTO_OP_IMPORT:
+		rep->import_records = p->u.import.records;
+		rep->zone_serial = p->u.import.zone_serial;
 		break;
 	}
 	return e;
@@ -782,4 +796,62 @@ int regsign_client_sign_rrset(regsign_client *c, const char *zone, const void *r
 				     .inception = inception, .expiration = expiration };
 
 	return regsign_client_call(c, &q, rep);
+}
+
+int regsign_client_import(regsign_client *c, uint32_t import_id, uint32_t seq, uint32_t flags,
+			  uint32_t idle_timeout, const void *records, size_t records_len,
+			  struct regsign_reply *rep)
+{
+	struct regsign_request q = { .op = REGSIGN_OP_IMPORT, .import_id = import_id,
+				     .import_seq = seq, .import_flags = flags,
+				     .import_idle_timeout = idle_timeout, .records = records,
+				     .records_len = records_len };
+
+	return regsign_client_call(c, &q, rep);
+}
+
+int regsign_import_record_append(unsigned char **buf, size_t *len, size_t *cap,
+				 const char *device_id, uint32_t index,
+				 const unsigned char *cert_sha256, const unsigned char *spki_sha256,
+				 const void *cert_der, size_t cert_len)
+{
+	struct proto_import_record rec;
+	struct buf_writer w;
+	uint8_t *out = NULL;
+	size_t n = 0;
+	int e;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.device_id = proto_bytes_str(str_or_empty(device_id));
+	rec.index = index;
+	rec.cert_sha256.ptr = cert_sha256;
+	rec.cert_sha256.len = cert_sha256 ? 32 : 0;
+	rec.spki_sha256.ptr = spki_sha256;
+	rec.spki_sha256.len = spki_sha256 ? 32 : 0;
+	rec.cert_der.ptr = cert_der;
+	rec.cert_der.len = cert_der ? cert_len : 0;
+	buf_writer_init(&w, PROTO_REQUEST_MAX);
+	e = proto_import_record_encode(&w, &rec);
+	if (e == PROTO_OK)
+		e = buf_writer_take(&w, &out, &n) == BUF_OK ? PROTO_OK : PROTO_ERR_NOMEM;
+	buf_writer_release(&w);
+	if (e != PROTO_OK)
+		return e == PROTO_ERR_NOMEM ? REGSIGN_CLIENT_ERR_NOMEM : REGSIGN_CLIENT_ERR_INVALID;
+	if (*len + n > *cap) {
+		size_t ncap = *cap ? *cap : 4096;
+		unsigned char *p;
+
+		while (ncap < *len + n)
+			ncap *= 2;
+		if ((p = realloc(*buf, ncap)) == NULL) {
+			free(out);
+			return REGSIGN_CLIENT_ERR_NOMEM;
+		}
+		*buf = p;
+		*cap = ncap;
+	}
+	memcpy(*buf + *len, out, n);
+	*len += n;
+	free(out);
+	return REGSIGN_CLIENT_OK;
 }

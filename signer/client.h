@@ -57,7 +57,11 @@ enum regsign_op {
 	REGSIGN_OP_UNPUBLISH = 9,
 	REGSIGN_OP_SIGN_RRSET = 10,
 	REGSIGN_OP_ZONE_STATUS = 11,
+	REGSIGN_OP_IMPORT = 12,
 };
+
+/** IMPORT: regsign_request::import_flags bit of the last chunk. */
+#define REGSIGN_IMPORT_FINAL 1u
 
 /** The server's error codes (docs/PROTOCOL.md, "Error codes"). */
 enum regsign_code {
@@ -125,6 +129,14 @@ struct regsign_request {
 	const void *rrset_wire; /**< uncompressed wire-format RRs of one RRset */
 	size_t rrset_len;
 	uint32_t inception, expiration; /**< seconds since the epoch (mod 2^32) */
+	/* IMPORT (one chunk; records packed as docs/PROTOCOL.md "IMPORT" says,
+	 * e.g. with regsign_import_record_append()) */
+	uint32_t import_id;     /**< chosen by the client, != 0 */
+	uint32_t import_seq;    /**< 1, 2, ... */
+	uint32_t import_flags;  /**< REGSIGN_IMPORT_FINAL on the last chunk */
+	uint32_t import_idle_timeout; /**< seconds; 0 = the server's default */
+	const void *records;
+	size_t records_len;
 };
 
 /**
@@ -153,6 +165,8 @@ struct regsign_reply {
 	uint64_t revoked_at;        /**< seconds since the epoch */
 	/* CRL: DER; SIGN_RRSET: RRSIG RRs, wire; STATUS, ZONE_STATUS: JSON text */
 	struct regsign_blob data;
+	/* IMPORT (zone_serial too, on the final chunk) */
+	uint32_t import_records;    /**< records of the import accepted so far */
 };
 
 typedef struct regsign_client regsign_client;
@@ -253,6 +267,27 @@ int regsign_client_sign_rrset(regsign_client *c, const char *zone, const void *r
 			      struct regsign_reply *rep);
 
 /* ---- pipelined mode ---- */
+
+/**
+ * Sends one IMPORT chunk and waits for its reply (rep->import_records; on
+ * the final chunk rep->zone_serial). @p records is a buffer of records made
+ * with regsign_import_record_append().
+ */
+int regsign_client_import(regsign_client *c, uint32_t import_id, uint32_t seq, uint32_t flags,
+			  uint32_t idle_timeout, const void *records, size_t records_len,
+			  struct regsign_reply *rep);
+
+/**
+ * Appends one IMPORT record to the growable buffer *@p buf (*@p len bytes
+ * used, *@p cap allocated; start with NULL, 0, 0; free() it when done).
+ * @p cert_sha256 and @p spki_sha256 are 32 bytes or NULL; @p cert_der may be
+ * NULL. Returns OK, ERR_INVALID (a field above its maximum, a NUL in the
+ * device id) or ERR_NOMEM; on error the buffer is as it was.
+ */
+int regsign_import_record_append(unsigned char **buf, size_t *len, size_t *cap,
+				 const char *device_id, uint32_t index,
+				 const unsigned char *cert_sha256, const unsigned char *spki_sha256,
+				 const void *cert_der, size_t cert_len);
 
 /**
  * Queues @p req and gives it an id (*id, may be NULL). Queued bytes are

@@ -67,6 +67,13 @@ static const struct field req_sign_rrset[] = {
 	RQ(F_U32, 0, sign_rrset.inception),
 	RQ(F_U32, 0, sign_rrset.expiration),
 };
+static const struct field req_import[] = {
+	RQ(F_U32, 0, import.import_id),
+	RQ(F_U32, 0, import.seq),
+	RQ(F_U32, 0, import.flags),
+	RQ(F_U32, 0, import.idle_timeout),
+	RQ(F_BLOB, UNBOUNDED, import.records),
+};
 
 static const struct field rep_hello[] = {
 	RP(F_U32, 0, hello.version),
@@ -90,6 +97,10 @@ static const struct field rep_chain[] = { RP(F_CERTS, PROTO_MAX_DER, chain) };
 static const struct field rep_json[] = { RP(F_TEXT, UNBOUNDED, json) };
 static const struct field rep_serial[] = { RP(F_U32, 0, zone_serial) };
 static const struct field rep_rrsig[] = { RP(F_BLOB, UNBOUNDED, rrsig_wire) };
+static const struct field rep_import[] = {
+	RP(F_U32, 0, import.records),
+	RP(F_U32, 0, import.zone_serial),
+};
 static const struct field rep_error[] = {
 	RP(F_U32, 0, error.code),
 	RP(F_TEXT, PROTO_MAX_MESSAGE, error.message),
@@ -118,8 +129,7 @@ static const struct op_desc ops[PROTO_OP_MAX + 1] = {
 	[PROTO_OP_UNPUBLISH] = { "UNPUBLISH", FIELDS(req_rr), FIELDS(rep_serial) },
 	[PROTO_OP_SIGN_RRSET] = { "SIGN_RRSET", FIELDS(req_sign_rrset), FIELDS(rep_rrsig) },
 	[PROTO_OP_ZONE_STATUS] = { "ZONE_STATUS", NOFIELDS, FIELDS(rep_json) },
-	/* Scaffolding: the IMPORT fields are defined with its handler (ops_import.c). */
-	[PROTO_OP_IMPORT] = { "IMPORT", NOFIELDS, FIELDS(rep_serial) },
+	[PROTO_OP_IMPORT] = { "IMPORT", FIELDS(req_import), FIELDS(rep_import) },
 };
 
 static const struct op_desc *op_find(uint8_t op)
@@ -631,4 +641,64 @@ int proto_serial_normalize(struct proto_bytes in, char out[PROTO_MAX_SERIAL_HEX 
 	}
 	out[n] = '\0';
 	return PROTO_OK;
+}
+
+/* ---- IMPORT records ---- */
+
+/* The fields of one record, in wire order (offsets in struct proto_import_record). */
+#define IR(kind, max, member) { kind, max, offsetof(struct proto_import_record, member) }
+static const struct field import_record[] = {
+	IR(F_TEXT, PROTO_MAX_DEVICE_ID, device_id),
+	IR(F_U32, 0, index),
+	IR(F_BLOB, 32, cert_sha256),
+	IR(F_BLOB, 32, spki_sha256),
+	IR(F_BLOB, PROTO_MAX_DER, cert_der),
+};
+
+/* A hash is absent or exactly one SHA-256: anything between is refused. */
+static int import_hashes_ok(const struct proto_import_record *rec)
+{
+	return (rec->cert_sha256.len == 0 || rec->cert_sha256.len == 32) &&
+	       (rec->spki_sha256.len == 0 || rec->spki_sha256.len == 32);
+}
+
+void proto_import_iter_init(struct proto_import_iter *it, struct proto_bytes records)
+{
+	buf_reader_init(&it->r, records.ptr, records.len);
+	it->n = 0;
+	it->err = PROTO_OK;
+}
+
+int proto_import_iter_next(struct proto_import_iter *it, struct proto_import_record *rec)
+{
+	int e;
+
+	memset(rec, 0, sizeof(*rec));
+	if (it->err != PROTO_OK)
+		return it->err;
+	if (buf_reader_remaining(&it->r) == 0)
+		return 0;
+	e = decode_fields(&it->r, FIELDS(import_record), rec);
+	if (e == PROTO_OK && !import_hashes_ok(rec))
+		e = PROTO_ERR_FIELD_LIMIT;
+	if (e != PROTO_OK) {
+		it->err = e;
+		memset(rec, 0, sizeof(*rec));
+		return e;
+	}
+	it->n++;
+	return 1;
+}
+
+int proto_import_record_encode(struct buf_writer *w, const struct proto_import_record *rec)
+{
+	size_t start = buf_writer_len(w);
+	int e;
+
+	if (!import_hashes_ok(rec))
+		return PROTO_ERR_FIELD_LIMIT;
+	e = encode_fields(w, FIELDS(import_record), rec);
+	if (e != PROTO_OK)
+		buf_writer_truncate(w, start);
+	return e;
 }

@@ -35,6 +35,7 @@ add_executable(regsign
   ${CMAKE_CURRENT_LIST_DIR}/cli_cert.c
   ${CMAKE_CURRENT_LIST_DIR}/cli_info.c
   ${CMAKE_CURRENT_LIST_DIR}/cli_zone.c
+  ${CMAKE_CURRENT_LIST_DIR}/cli_import.c
   ${CMAKE_CURRENT_LIST_DIR}/cli_bench.c)
 target_link_libraries(regsign PRIVATE regsign-client PkgConfig::OPENSSL PkgConfig::LDNS
                       Threads::Threads)

@@ -62,6 +62,7 @@
 #define PROTO_MAX_RRTYPE 16      /**< RR type mnemonic */
 #define PROTO_MAX_RDATA 131072   /**< rdata (presentation format) */
 #define PROTO_MAX_MESSAGE 1024   /**< ERROR message */
+#define PROTO_MAX_IMPORT_TIMEOUT 3600 /**< IMPORT idle_timeout, seconds */
 /* rrset_wire, rrsig_wire, crl_der and JSON documents are bounded by the frame. */
 
 /** Request types, and the two reply types. */
@@ -175,6 +176,42 @@ struct proto_sign_rrset {
 	uint32_t expiration;
 };
 
+/** IMPORT flags. */
+#define PROTO_IMPORT_FINAL 1u /**< the last chunk: commit the import */
+
+/**
+ * IMPORT: one chunk of a bulk import (docs/PROTOCOL.md, "IMPORT"). The
+ * records are packed back to back in @c records; read them with
+ * proto_import_iter_next(), write them with proto_import_record_encode().
+ */
+struct proto_import {
+	uint32_t import_id;         /**< chosen by the client; never 0 */
+	uint32_t seq;               /**< chunk number: 1, 2, 3, ... */
+	uint32_t flags;             /**< PROTO_IMPORT_FINAL on the last chunk; other bits 0 */
+	uint32_t idle_timeout;      /**< seconds to wait for the next chunk; 0 = the default */
+	struct proto_bytes records; /**< packed records, bounded by the frame */
+};
+
+/**
+ * One record of an IMPORT chunk: u32-length strings and a u32, in this order.
+ * The decoder of the request does not look inside @c records: the daemon
+ * reads them one by one so that a malformed one can be named.
+ */
+struct proto_import_record {
+	struct proto_bytes device_id;   /**< text, at most PROTO_MAX_DEVICE_ID */
+	uint32_t index;
+	struct proto_bytes cert_sha256; /**< empty or 32 bytes */
+	struct proto_bytes spki_sha256; /**< empty or 32 bytes */
+	struct proto_bytes cert_der;    /**< empty or at most PROTO_MAX_DER */
+};
+
+/** A reader of the records of one chunk. */
+struct proto_import_iter {
+	struct buf_reader r;
+	uint32_t n; /**< records returned so far */
+	int err;    /**< sticky: the first error, or PROTO_OK */
+};
+
 /** A decoded (or to be encoded) request. op selects the member of u. */
 struct proto_request {
 	uint8_t op;  /**< enum proto_op, PROTO_OP_HELLO..PROTO_OP_MAX */
@@ -186,6 +223,7 @@ struct proto_request {
 		struct proto_reissue reissue;
 		struct proto_rr_change rr; /**< PUBLISH, UNPUBLISH */
 		struct proto_sign_rrset sign_rrset;
+		struct proto_import import;
 		/* CRL, CHAIN, STATUS, ZONE_STATUS have no fields. */
 	} u;
 };
@@ -218,6 +256,12 @@ struct proto_revoke_ok {
 	uint32_t zone_serial;
 };
 
+/** OK to IMPORT. */
+struct proto_import_ok {
+	uint32_t records;     /**< records of the import accepted so far (all of them when final) */
+	uint32_t zone_serial; /**< final chunk: the serial holding the import; else 0 */
+};
+
 struct proto_error {
 	uint32_t code;              /**< enum proto_code (unknown codes are kept) */
 	struct proto_bytes message; /**< text */
@@ -241,6 +285,7 @@ struct proto_reply {
 		struct proto_bytes json;       /**< STATUS, ZONE_STATUS (text) */
 		uint32_t zone_serial;          /**< PUBLISH, UNPUBLISH */
 		struct proto_bytes rrsig_wire; /**< SIGN_RRSET */
+		struct proto_import_ok import; /**< IMPORT */
 		struct proto_error error;      /**< ERROR */
 	} u;
 };
@@ -350,5 +395,25 @@ char *proto_bytes_strdup(struct proto_bytes b);
  * serial or one longer than PROTO_MAX_SERIAL_HEX digits.
  */
 int proto_serial_normalize(struct proto_bytes in, char out[PROTO_MAX_SERIAL_HEX + 1]);
+
+/** Starts reading the packed records of an IMPORT chunk (borrowed). */
+void proto_import_iter_init(struct proto_import_iter *it, struct proto_bytes records);
+
+/**
+ * Reads the next record into *@p rec (pointing into the chunk).
+ * @return 1 with a record, 0 at the end, or PROTO_ERR_BAD_FRAME (truncated
+ *         or lying length), PROTO_ERR_FIELD_LIMIT (a field above its
+ *         maximum or a hash that is neither empty nor 32 bytes),
+ *         PROTO_ERR_BAD_TEXT (device id not UTF-8 or with NUL). After an
+ *         error the iterator stays failed.
+ */
+int proto_import_iter_next(struct proto_import_iter *it, struct proto_import_record *rec);
+
+/**
+ * Appends one record to @p w with the checks proto_import_iter_next() makes.
+ * @return PROTO_OK, PROTO_ERR_FIELD_LIMIT, PROTO_ERR_BAD_TEXT,
+ *         PROTO_ERR_INVALID (NULL pointer with a length) or PROTO_ERR_NOMEM.
+ */
+int proto_import_record_encode(struct buf_writer *w, const struct proto_import_record *rec);
 
 #endif

@@ -35,6 +35,7 @@ static const struct cli_command commands[] = {
 	{ "publish", cli_publish, NULL, "add a record outside the device namespace" },
 	{ "unpublish", cli_unpublish, NULL, "remove such a record or RRset" },
 	{ "sign-rrset", cli_sign_rrset, NULL, "have an RRset of another zone signed" },
+	{ "import", cli_import, NULL, "bulk-import device records (registries migrating in)" },
 	{ "hello", cli_hello, NULL, "check the connection and protocol version" },
 	{ "bench", cli_bench, NULL, "load-test the daemon (operations/s, latency)" },
 #ifdef REGSIGN_HAVE_CLI_AUDIT

@@ -2,9 +2,11 @@
 # rows, zone tables). signer/audit: the tamper-evident audit log on top of it,
 # its record codec and the offline verifier; cli_audit is the body of the
 # `regsign audit` subcommand (linked into the CLI by signer/proto.cmake).
+# store_import.c: rows of a bulk import (IMPORT); it hashes with libcrypto.
 add_library(regsign-store STATIC ${CMAKE_CURRENT_LIST_DIR}/store.c
-  ${CMAKE_CURRENT_LIST_DIR}/store_cert.c ${CMAKE_CURRENT_LIST_DIR}/store_rows.c)
-target_link_libraries(regsign-store PUBLIC PkgConfig::SQLITE)
+  ${CMAKE_CURRENT_LIST_DIR}/store_cert.c ${CMAKE_CURRENT_LIST_DIR}/store_rows.c
+  ${CMAKE_CURRENT_LIST_DIR}/store_import.c)
+target_link_libraries(regsign-store PUBLIC PkgConfig::SQLITE PkgConfig::OPENSSL)
 
 if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/audit.c)
   add_library(regsign-audit STATIC

@@ -341,4 +341,70 @@ int store_journal_foreach(store_t *st, store_journal_cb cb, void *ctx);
 /** Drop all but the newest @p keep journal entries. */
 int store_journal_trim(store_t *st, size_t keep);
 
+/* ---- Bulk import (signer/store_import.c) ---------------------------------- */
+
+/**
+ * Imported devices (IMPORT) are rows of the same certs and devices tables
+ * as issued certificates, so lookups by device and index, the highest index
+ * ever used and per-device counts include them. Their profile is
+ * STORE_IMPORT_PROFILE and csr_sha256 holds the certificate's SHA-256 (there
+ * was no CSR). A record imported with its certificate's hash only has no
+ * DER (der_len 0), notBefore 0, notAfter STORE_IMPORT_NO_EXPIRY and a
+ * synthetic serial of STORE_IMPORT_SERIAL_LEN bytes that no certificate can
+ * carry (it starts 0x00 0x01, not a DER INTEGER): revoking it marks the row
+ * revoked like any other, but a CRL must leave it out.
+ */
+#define STORE_IMPORT_PROFILE "import"
+#define STORE_IMPORT_SERIAL_LEN 18
+/** 9999-12-31T23:59:59Z (RFC 5280's "no well-defined expiration date"). */
+#define STORE_IMPORT_NO_EXPIRY INT64_C(253402300799)
+
+/** One imported device; every pointer is borrowed. */
+struct store_import_row {
+	const char *device;                 /**< lowercase hex */
+	uint32_t index;                     /**< >= 1 */
+	const unsigned char *serial;        /**< the certificate's, or the synthetic one */
+	size_t serial_len;
+	const unsigned char *cert_sha256;   /**< 32 bytes */
+	const unsigned char *der;           /**< the certificate, or NULL (hash only) */
+	size_t der_len;
+	int64_t not_before, not_after;      /**< Unix time */
+	int64_t issued_at;                  /**< when it was imported */
+	uint32_t caller_uid;
+	const char *caller_name;            /**< the importing caller */
+};
+
+/** Prepared statements of one import; one thread at a time, like its store. */
+typedef struct store_import store_import_t;
+
+/** The synthetic serial of the hash-only record (@p device, @p index). */
+void store_import_synthetic_serial(const char *device, uint32_t index,
+                                   unsigned char out[STORE_IMPORT_SERIAL_LEN]);
+
+/** 1 if @p serial is a synthetic serial (a hash-only import: no CRL entry), else 0. */
+int store_import_serial_is_synthetic(const unsigned char *serial, size_t len);
+
+/**
+ * Prepares an import on @p st (the writer's connection). *@p out is freed
+ * with store_import_end() before the store is closed.
+ */
+int store_import_begin(store_t *st, store_import_t **out);
+
+/** Frees what store_import_begin() made; NULL is a no-op. */
+void store_import_end(store_import_t *h);
+
+/**
+ * Would this row collide? 0: no; 1: (device, index) was used already (indexes
+ * are never reused, revoked or not); 2: the serial is taken; or an error.
+ */
+int store_import_conflict(store_import_t *h, const char *device, uint32_t index,
+                          const unsigned char *serial, size_t serial_len);
+
+/**
+ * Inserts one imported device (status valid) and raises the device's highest
+ * index. Only inside an open transaction (STORE_ETXN otherwise).
+ * @return 0, STORE_EINVAL, STORE_ETXN, STORE_EEXISTS (collision), or another error.
+ */
+int store_import_insert(store_import_t *h, const struct store_import_row *row);
+
 #endif /* REGSIGN_SIGNER_STORE_H */

@@ -241,6 +241,16 @@ class Daemon:
             time.sleep(0.05)
         raise TestFailure("no reload event after SIGHUP:\n%s" % self.log_text())
 
+    def fresh_state(self, keep_as):
+        """Stops the daemon and sets its state directory (store, audit log, zone
+        file) aside as `keep_as` (a path under self.base), so that the next
+        start() is a new daemon instance on the same token and CA: another
+        registry's signer with the same keys (e.g. to import what it issued)."""
+        self.stop()
+        state = os.path.join(self.dir, "state")
+        os.rename(state, keep_as)
+        os.mkdir(state, 0o700)
+
     def cleanup(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -51,7 +51,9 @@ REQUEST_FIELDS = {
                ("reason", "text", 32)],
     "REISSUE": [("device_id", "text", 64), ("old_index", "u32", 0), ("profile", "text", 64),
                 ("csr_der", "string", 16384)],
-    "CRL": [], "CHAIN": [], "STATUS": [], "ZONE_STATUS": [], "IMPORT": [],
+    "CRL": [], "CHAIN": [], "STATUS": [], "ZONE_STATUS": [],
+    "IMPORT": [("import_id", "u32", 0), ("seq", "u32", 0), ("flags", "u32", 0),
+               ("idle_timeout", "u32", 0), ("records", "string", UNBOUNDED)],
     "PUBLISH": [("owner", "text", 1024), ("rrtype", "text", 16), ("ttl", "u32", 0),
                 ("rdata", "text", 131072)],
     "UNPUBLISH": [("owner", "text", 1024), ("rrtype", "text", 16), ("ttl", "u32", 0),
@@ -73,8 +75,13 @@ REPLY_FIELDS = {
     "UNPUBLISH": [("zone_serial", "u32", 0)],
     "SIGN_RRSET": [("rrsig_wire", "string", UNBOUNDED)],
     "ZONE_STATUS": [("json", "text", UNBOUNDED)],
-    "IMPORT": [("zone_serial", "u32", 0)],
+    "IMPORT": [("records", "u32", 0), ("zone_serial", "u32", 0)],
 }
+IMPORT_FINAL = 1  # §IMPORT: flags bit of the last chunk
+# One packed record of an IMPORT chunk (PROTOCOL.md, IMPORT).
+IMPORT_RECORD_FIELDS = [("device_id", "text", 64), ("index", "u32", 0),
+                        ("cert_sha256", "string", 32), ("spki_sha256", "string", 32),
+                        ("cert_der", "string", 16384)]
 ERROR_FIELDS = [("code", "u32", 0), ("message", "text", 1024)]
 
 
@@ -299,6 +306,16 @@ def decode_reply(frame, maximum=REPLY_MAX):
     return Reply(True, req_id, name, _decode_fields(r, REPLY_FIELDS[name]))
 
 
+def encode_import_record(device_id, index, cert_sha256=b"", spki_sha256=b"", cert_der=b""):
+    """One record of an IMPORT chunk; concatenate records to make a chunk."""
+    for name, h in (("cert_sha256", cert_sha256), ("spki_sha256", spki_sha256)):
+        if len(h) not in (0, 32):
+            raise ValueError("%s: %d bytes, must be 0 or 32" % (name, len(h)))
+    return bytes(_encode_fields(IMPORT_RECORD_FIELDS, {
+        "device_id": device_id, "index": index, "cert_sha256": cert_sha256,
+        "spki_sha256": spki_sha256, "cert_der": cert_der}))
+
+
 # ---- the connection ----
 
 class Client:
@@ -417,3 +434,10 @@ class Client:
     def sign_rrset(self, zone, rrset_wire, inception, expiration):
         return self.call("SIGN_RRSET", zone=zone, rrset_wire=rrset_wire, inception=inception,
                          expiration=expiration)["rrsig_wire"]
+
+    def import_chunk(self, import_id, seq, records, final=False, idle_timeout=0):
+        """Sends one IMPORT chunk (records: bytes of encode_import_record()s);
+        returns {"records": accepted so far, "zone_serial": serial (final only)}."""
+        return self.call("IMPORT", import_id=import_id, seq=seq,
+                         flags=IMPORT_FINAL if final else 0, idle_timeout=idle_timeout,
+                         records=records)

@@ -23,14 +23,14 @@ SOURCE_DIR = os.environ.get("REGSIGN_SOURCE_DIR",
                             os.path.dirname(os.path.dirname(os.path.dirname(
                                 os.path.abspath(__file__)))))
 
-BYTES_FIELDS = {"csr_der", "cert_der", "crl_der", "rrset_wire", "rrsig_wire"}
+BYTES_FIELDS = {"csr_der", "cert_der", "crl_der", "rrset_wire", "rrsig_wire", "records"}
 
 
 def normalise(fields):
     """JSON from C → Python values: hex → bytes, chain → list of bytes."""
     out = {}
     for k, v in fields.items():
-        if k in BYTES_FIELDS:
+        if k in BYTES_FIELDS and isinstance(v, str):  # IMPORT's reply "records" is a count
             out[k] = bytes.fromhex(v)
         elif k == "chain":
             out[k] = [bytes.fromhex(x) for x in v]
@@ -189,6 +189,19 @@ class Refusals(unittest.TestCase):
             self.assertRefused("BAD_FRAME", rc.decode_request, f)
         with self.assertRaises(ValueError):
             rc.encode_request("REVOKE", 1, reason="a\0b")
+
+
+class ImportRecords(unittest.TestCase):
+    def test_layout(self):
+        h = bytes(range(32))
+        rec = rc.encode_import_record("8912230200031010008f", 1, cert_sha256=h)
+        self.assertEqual(len(rec), 72)
+        self.assertEqual(rec, struct.pack(">I", 20) + b"8912230200031010008f" +
+                         struct.pack(">II", 1, 32) + h + struct.pack(">II", 0, 0))
+        with self.assertRaises(ValueError):
+            rc.encode_import_record("89", 1, cert_sha256=h[:31])
+        with self.assertRaises(ValueError):
+            rc.encode_import_record("a" * 65, 1)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,13 @@ static void sample_request(uint8_t op, struct proto_request *q)
 		q->u.sign_rrset.inception = 1700000000u;
 		q->u.sign_rrset.expiration = 4000000000u;
 		break;
+	case PROTO_OP_IMPORT:
+		q->u.import.import_id = 0x7fffffffu;
+		q->u.import.seq = 3;
+		q->u.import.flags = PROTO_IMPORT_FINAL;
+		q->u.import.idle_timeout = 600;
+		q->u.import.records = BA(rrset); /* the request decoder does not look inside */
+		break;
 	default:
 		break;
 	}
@@ -131,8 +138,11 @@ static void sample_reply(uint8_t op, struct proto_reply *p)
 		break;
 	case PROTO_OP_PUBLISH:
 	case PROTO_OP_UNPUBLISH:
-	case PROTO_OP_IMPORT:
 		p->u.zone_serial = 0xfffffffeu;
+		break;
+	case PROTO_OP_IMPORT:
+		p->u.import.records = 1000000;
+		p->u.import.zone_serial = 0xfffffffdu;
 		break;
 	case PROTO_OP_SIGN_RRSET:
 		p->u.rrsig_wire = BA(rrset);
@@ -198,6 +208,13 @@ static void test_request_roundtrip(void **state)
 		}
 		if (op == PROTO_OP_HELLO)
 			assert_int_equal(d.u.hello.max_version, 3);
+		if (op == PROTO_OP_IMPORT) {
+			assert_int_equal(d.u.import.import_id, 0x7fffffffu);
+			assert_int_equal(d.u.import.seq, 3);
+			assert_int_equal(d.u.import.flags, PROTO_IMPORT_FINAL);
+			assert_int_equal(d.u.import.idle_timeout, 600);
+			assert_true(bytes_same(d.u.import.records, BA(rrset)));
+		}
 		/* Re-encoding what was decoded gives the same bytes. */
 		encode_req(&w2, &d);
 		assert_int_equal(buf_writer_len(&w2), buf_writer_len(&w));
@@ -239,6 +256,10 @@ static void test_reply_roundtrip(void **state)
 			assert_int_equal(d.u.zone_serial, 0xfffffffeu);
 		if (op == PROTO_OP_STATUS)
 			assert_true(bytes_same(d.u.json, p.u.json));
+		if (op == PROTO_OP_IMPORT) {
+			assert_int_equal(d.u.import.records, 1000000);
+			assert_int_equal(d.u.import.zone_serial, 0xfffffffdu);
+		}
 		encode_rep(&w2, &d);
 		assert_int_equal(buf_writer_len(&w2), buf_writer_len(&w));
 		assert_memory_equal(buf_writer_data(&w2), buf_writer_data(&w), buf_writer_len(&w));
@@ -766,6 +787,80 @@ static void test_names_and_helpers(void **state)
 	assert_true(proto_bytes_eq(B(NULL, 0), ""));
 }
 
+/* ---- IMPORT records ---- */
+
+static void test_import_records(void **state)
+{
+	static const uint8_t h1[32] = { 1, 2, 3 }, h2[32] = { 9 };
+	struct proto_import_record in[3], out;
+	struct proto_import_iter it;
+	struct buf_writer w;
+	uint8_t *copy;
+	size_t len;
+	int n = 0, e;
+
+	(void)state;
+	memset(in, 0, sizeof(in));
+	in[0].device_id = S("8912230200031010008f");
+	in[0].index = 1;
+	in[0].cert_sha256 = BA(h1);
+	in[1].device_id = S("89049032000001000000000000000001");
+	in[1].index = 4294967295u;
+	in[1].cert_der = BA(cert);
+	in[2].device_id = S("ab");
+	in[2].index = 7;
+	in[2].cert_sha256 = BA(h1);
+	in[2].spki_sha256 = BA(h2);
+	buf_writer_init(&w, 1 << 20);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(proto_import_record_encode(&w, &in[i]), PROTO_OK);
+	/* 4 + 20 + 4 + 4 + 32 + 4 + 4: a hash-only record with an ICCID is 72 bytes. */
+	proto_import_iter_init(&it, B(buf_writer_data(&w), buf_writer_len(&w)));
+	while ((e = proto_import_iter_next(&it, &out)) == 1) {
+		assert_true(bytes_same(out.device_id, in[n].device_id));
+		assert_int_equal(out.index, in[n].index);
+		assert_true(bytes_same(out.cert_sha256, in[n].cert_sha256));
+		assert_true(bytes_same(out.spki_sha256, in[n].spki_sha256));
+		assert_true(bytes_same(out.cert_der, in[n].cert_der));
+		n++;
+	}
+	assert_int_equal(e, 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(it.n, 3);
+
+	/* Every cut inside the last record is refused, and stays refused. */
+	len = buf_writer_len(&w);
+	for (size_t cut = 1; cut < 4 + 2 + 4 + 4 + 32 + 4 + 32 + 4; cut++) {
+		proto_import_iter_init(&it, B(buf_writer_data(&w), len - cut));
+		assert_int_equal(proto_import_iter_next(&it, &out), 1);
+		assert_int_equal(proto_import_iter_next(&it, &out), 1);
+		assert_int_equal(proto_import_iter_next(&it, &out), PROTO_ERR_BAD_FRAME);
+		assert_int_equal(proto_import_iter_next(&it, &out), PROTO_ERR_BAD_FRAME);
+	}
+	/* A hash of another length, an id above its maximum, a NUL in the id. */
+	copy = malloc(len);
+	assert_non_null(copy);
+	memcpy(copy, buf_writer_data(&w), len);
+	copy[4 + 20 + 4 + 3] = 31; /* first record's cert_sha256 length */
+	proto_import_iter_init(&it, B(copy, len));
+	assert_int_equal(proto_import_iter_next(&it, &out), PROTO_ERR_FIELD_LIMIT);
+	memcpy(copy, buf_writer_data(&w), len);
+	copy[4] = 0;
+	proto_import_iter_init(&it, B(copy, len));
+	assert_int_equal(proto_import_iter_next(&it, &out), PROTO_ERR_BAD_TEXT);
+	free(copy);
+
+	/* The encoder refuses what the reader would. */
+	buf_writer_reset(&w);
+	in[0].cert_sha256 = B(h1, 31);
+	assert_int_equal(proto_import_record_encode(&w, &in[0]), PROTO_ERR_FIELD_LIMIT);
+	in[0].cert_sha256 = BA(h1);
+	in[0].device_id = B("0123456789012345678901234567890123456789012345678901234567890123456789", 65);
+	assert_int_equal(proto_import_record_encode(&w, &in[0]), PROTO_ERR_FIELD_LIMIT);
+	assert_int_equal(buf_writer_len(&w), 0);
+	buf_writer_release(&w);
+}
+
 /* ---- --vectors mode ---- */
 
 static void print_hex(const uint8_t *p, size_t n)
@@ -861,6 +956,13 @@ static void print_request_fields(const struct proto_request *q)
 		kv_u("inception", q->u.sign_rrset.inception, &f);
 		kv_u("expiration", q->u.sign_rrset.expiration, &f);
 		break;
+	case PROTO_OP_IMPORT:
+		kv_u("import_id", q->u.import.import_id, &f);
+		kv_u("seq", q->u.import.seq, &f);
+		kv_u("flags", q->u.import.flags, &f);
+		kv_u("idle_timeout", q->u.import.idle_timeout, &f);
+		kv_b("records", q->u.import.records, &f);
+		break;
 	}
 }
 
@@ -904,8 +1006,11 @@ static void print_reply_fields(const struct proto_reply *p)
 		break;
 	case PROTO_OP_PUBLISH:
 	case PROTO_OP_UNPUBLISH:
-	case PROTO_OP_IMPORT:
 		kv_u("zone_serial", p->u.zone_serial, &f);
+		break;
+	case PROTO_OP_IMPORT:
+		kv_u("records", p->u.import.records, &f);
+		kv_u("zone_serial", p->u.import.zone_serial, &f);
 		break;
 	case PROTO_OP_SIGN_RRSET:
 		kv_b("rrsig_wire", p->u.rrsig_wire, &f);
@@ -965,6 +1070,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_error_encode),
 		cmocka_unit_test(test_document_examples),
 		cmocka_unit_test(test_names_and_helpers),
+		cmocka_unit_test(test_import_records),
 	};
 
 	if (argc == 2 && strcmp(argv[1], "--vectors") == 0)
