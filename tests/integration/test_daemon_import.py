@@ -12,6 +12,11 @@ one RESULT tying the import to its records; restart; a second import
 refused; DENIED without the operation; abandoned imports discarded and
 audited; the regsign CLI (file:line errors, serial on stdout).
 
+With --memory N [N ...] it instead measures, for each N, a fresh daemon
+importing N hash-only records through `regsign import`: wall time, CPU of
+the CLI, and peak RSS (VmHWM) of the front and the HSM process, printed as
+JSON lines (issue #5 target 4: at most 600 bytes per record, both processes).
+
 With the argument --crl-hash-only it checks only that a revoked hash-only
 record adds no CRL entry (registered as a known bug until the CRL code
 leaves synthetic serials out; see tests/import.cmake).
@@ -386,6 +391,63 @@ def t_crl_hash_only(d):
     check(r["serial_hex"] == "", "the REVOKE reply says there is no certificate serial")
 
 
+def vm_hwm(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM for %d" % pid)
+
+
+def cpu_s(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(d, n):
+    """One fresh instance, n hash-only records through the CLI; returns the figures."""
+    d.fresh_state(os.path.join(d.base, "state-%d" % n))
+    d.start()
+    front, hsm = d.proc.pid, d.hsm_pid()
+    before = (vm_hwm(front), vm_hwm(hsm))
+    path = os.path.join(d.base, "mem-%d.txt" % n)
+    with open(path, "w") as f:
+        for i in range(n):
+            dev = "8e%018x" % i
+            f.write("%s 1 sha256:%s\n" % (dev, hashlib.sha256(dev.encode()).hexdigest()))
+    c0 = (cpu_s(front), cpu_s(hsm))
+    t0 = time.time()
+    r0 = os.times()
+    p = cli(d, "-t", "3600", "import", path, "--chunk", "3000", "--json")
+    r1 = os.times()
+    wall = time.time() - t0
+    check(p.returncode == 0, "regsign import of %d: %s" % (n, p.stderr[-2000:]))
+    out = json.loads(p.stdout)
+    after = (vm_hwm(front), vm_hwm(hsm))
+    c1 = (cpu_s(front), cpu_s(hsm))
+    os.unlink(path)
+    return {"records": n, "zone_serial": out["zone_serial"], "wall_s": round(wall, 1),
+            "cli_cpu_s": round((r1.children_user - r0.children_user) +
+                               (r1.children_system - r0.children_system), 2),
+            "front_cpu_s": round(c1[0] - c0[0], 1), "hsm_cpu_s": round(c1[1] - c0[1], 1),
+            "front_hwm_start": before[0], "hsm_hwm_start": before[1],
+            "front_hwm": after[0], "hsm_hwm": after[1],
+            "bytes_per_record": round((after[0] + after[1]) / n, 1)}
+
+
+def memory_main(sizes):
+    d = Daemon("import-mem")
+    try:
+        d.start()
+        for n in sizes:
+            print(json.dumps(measure(d, n)), flush=True)
+        d.stop()
+    finally:
+        d.cleanup()
+    sys.exit(0)
+
+
 def setup_foreign(d):
     """A self-signed certificate naming a would-be device: not from our CA."""
     key = os.path.join(d.base, "foreign.key")
@@ -399,6 +461,8 @@ def setup_foreign(d):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--memory"]:
+        memory_main([int(x) for x in sys.argv[2:]] or [100000])
     for tool in ("ldns-verify-zone", "openssl"):
         need_tool(tool)
     daemon = Daemon("import")

@@ -138,6 +138,19 @@ static int fake_answer(const struct proto_request *q, struct buf_writer *w, uint
 	case PROTO_OP_UNPUBLISH:
 		p.u.zone_serial = q->u.rr.ttl + 1 + (uint32_t)q->u.rr.rdata.len;
 		break;
+	case PROTO_OP_IMPORT: {
+		/* records: 1000 x seq + the chunk's records; serial: the id when final. */
+		struct proto_import_iter it;
+		struct proto_import_record rec;
+
+		p.u.import.records = 1000 * q->u.import.seq;
+		proto_import_iter_init(&it, q->u.import.records);
+		while (proto_import_iter_next(&it, &rec) == 1)
+			p.u.import.records++;
+		if (q->u.import.flags & PROTO_IMPORT_FINAL)
+			p.u.import.zone_serial = q->u.import.import_id;
+		break;
+	}
 	case PROTO_OP_SIGN_RRSET: {
 		size_t n = q->u.sign_rrset.rrset_wire.len;
 
@@ -341,6 +354,40 @@ static void test_sync_calls(void **state)
 	assert_int_equal(r.data.len, 3);
 	assert_int_equal(r.data.data[0], 3);
 	regsign_reply_clear(&r);
+
+	{
+		static const unsigned char h[32] = { 7 };
+		static const char long_id[] =
+			"01234567890123456789012345678901234567890123456789012345678901234";
+		unsigned char *buf = NULL;
+		size_t len = 0, cap = 0, before;
+
+		assert_int_equal(regsign_import_record_append(&buf, &len, &cap,
+							      "8912230200031010008f", 1, h,
+							      NULL, NULL, 0),
+				 REGSIGN_CLIENT_OK);
+		assert_int_equal(len, 72);
+		assert_int_equal(regsign_import_record_append(&buf, &len, &cap, "89", 2, NULL,
+							      NULL, csr, sizeof(csr)),
+				 REGSIGN_CLIENT_OK);
+		before = len;
+		assert_int_equal(regsign_import_record_append(&buf, &len, &cap, long_id, 1, h,
+							      NULL, NULL, 0),
+				 REGSIGN_CLIENT_ERR_INVALID);
+		assert_int_equal(len, before);
+		assert_int_equal(regsign_client_import(c, 42, 3, REGSIGN_IMPORT_FINAL, 0, buf, len,
+						       &r),
+				 REGSIGN_CLIENT_OK);
+		assert_int_equal(r.op, REGSIGN_OP_IMPORT);
+		assert_int_equal(r.import_records, 3002);
+		assert_int_equal(r.zone_serial, 42);
+		regsign_reply_clear(&r);
+		assert_int_equal(regsign_client_import(c, 42, 1, 0, 0, buf, len, &r),
+				 REGSIGN_CLIENT_OK);
+		assert_int_equal(r.zone_serial, 0);
+		regsign_reply_clear(&r);
+		free(buf);
+	}
 	assert_int_equal(regsign_client_outstanding(c), 0);
 	regsign_client_free(c);
 }
