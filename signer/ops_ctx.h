@@ -74,7 +74,8 @@ struct ops_caller_load {
 	uint64_t conns;                /* open connections */
 	uint64_t count;                /* requests admitted and not yet freed */
 	uint64_t active;               /* of which in service */
-	uint64_t last_admit;           /* uv_now of the last request admitted */
+	uint64_t last_seen;            /* uv_now of the last request admitted or finished */
+	uint64_t max_queued;           /* its max-queued as last looked up */
 	struct ops_req *q_head, *q_tail; /* admitted, waiting for service */
 	struct ops_caller_load *ring_next; /* in the round robin of waiting callers */
 	int in_ring;
@@ -379,14 +380,17 @@ void ops_reload_sighup(uv_signal_t *h, int signum);
 extern const struct server_callbacks ops_server_callbacks;
 
 /**
- * Requests in service at most, all callers together, while one caller alone
- * sends: wide, so that commit groups and HSM batches stay full. The rest wait
- * in their caller's queue.
+ * Requests in service at most, all callers together: the rest wait in their
+ * caller's queue. While one caller alone sends, the window is what the daemon
+ * serves in OPS_ALONE_WAIT_MS at its present rate (wide, so that commit
+ * groups and HSM batches stay full), at least OPS_SERVICE_WINDOW_MIN and at
+ * most OPS_SERVICE_WINDOW.
  */
 #define OPS_SERVICE_WINDOW 256
+#define OPS_ALONE_WAIT_MS 500
 
 /**
- * The window while several callers sent requests within OPS_SHARED_MS:
+ * The window while several callers had requests in within OPS_SHARED_MS:
  * requests are let in round robin between callers but then wait in the
  * daemon's own FIFO queues (the commit pipeline, the HSM link), so a
  * caller's request waits behind the whole window, whoever floods. The window

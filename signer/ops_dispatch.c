@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "signer/buf.h"
 #include "signer/ops_ctx.h"
 
 /* The policy's name of a request type, or NULL for HELLO and unknown types. */
@@ -115,15 +116,11 @@ caller_max_queued(const struct ops_ctx *ctx, const struct policy_caller *c)
  * while the daemon is past its cap. @return 0 if admitted.
  */
 static int
-admit(struct ops_req *r, char *msg, size_t msglen)
+over_share(struct ops_ctx *ctx, struct ops_caller_load *l, uint64_t limit, char *msg,
+	   size_t msglen)
 {
-	struct ops_ctx *ctx = r->ctx;
-	struct ops_caller_load *l = r->conn ? server_conn_data(r->conn) : NULL;
-	uint64_t limit, callers, share;
+	uint64_t callers, share;
 
-	if (l == NULL)
-		return 0; /* not a counted connection (cannot happen after on_accept) */
-	limit = caller_max_queued(ctx, r->caller);
 	if (l->count >= limit) {
 		snprintf(msg, msglen, "caller %s has %llu requests in the daemon, its max-queued; "
 			 "retry later", l->name, (unsigned long long)l->count);
@@ -139,9 +136,23 @@ admit(struct ops_req *r, char *msg, size_t msglen)
 			return -1;
 		}
 	}
+	return 0;
+}
+
+static int
+admit(struct ops_req *r, char *msg, size_t msglen)
+{
+	struct ops_ctx *ctx = r->ctx;
+	struct ops_caller_load *l = r->conn ? server_conn_data(r->conn) : NULL;
+
+	if (l == NULL)
+		return 0; /* not a counted connection (cannot happen after on_accept) */
+	l->max_queued = caller_max_queued(ctx, r->caller);
+	if (over_share(ctx, l, l->max_queued, msg, msglen) != 0)
+		return -1;
 	if (l->count++ == 0)
 		ctx->loaded_callers++;
-	l->last_admit = uv_now(ctx->loop);
+	l->last_seen = uv_now(ctx->loop);
 	l->refs++;
 	r->load = l;
 	return 0;
@@ -201,6 +212,7 @@ on_accept(void *arg, server_conn_t *c, const struct server_peer *peer)
 			return -1;
 		}
 		l->conns++;
+		l->max_queued = caller_max_queued(ctx, caller);
 		server_conn_set_data(c, l); /* the connection's reference */
 		ops_log(ctx, OPS_LOG_DEBUG, "connection from uid %u gid %u pid %d (caller %s)",
 			(unsigned)peer->uid, (unsigned)peer->gid, (int)peer->pid, caller->name);
@@ -311,10 +323,12 @@ service_enqueue(struct ops_req *r)
  * back into here: the loop runs once and picks those up.
  */
 /*
- * The window in force: narrow while more than one caller has sent requests
+ * The window in force: narrow while more than one caller has had requests in
  * lately (a caller that sends one request now and then counts between its
  * requests too, or the flood would refill the wide window behind its back),
  * sized by the rate requests leave service (smoothed over quarter seconds).
+ * Alone, a caller gets what the daemon serves in OPS_ALONE_WAIT_MS: enough to
+ * keep every stage busy, and what a caller that comes along waits for once.
  */
 static uint64_t
 service_window(struct ops_ctx *ctx)
@@ -325,18 +339,18 @@ service_window(struct ops_ctx *ctx)
 	if (now - ctx->service_t0 >= 250) {
 		uint64_t rate = ctx->service_done * 1000 / (now - ctx->service_t0);
 
-		ctx->service_rate = ctx->service_t0 ? (3 * ctx->service_rate + rate) / 4 : rate;
+		/* Up at once (a burst needs its window now), down slowly. */
+		ctx->service_rate = rate >= ctx->service_rate || ctx->service_t0 == 0
+					    ? rate : (3 * ctx->service_rate + rate) / 4;
 		ctx->service_done = 0;
 		ctx->service_t0 = now;
 	}
 	if (ctx->service_window)
 		return ctx->service_window;
 	for (struct ops_caller_load *l = ctx->loads; l && n < 2; l = l->next)
-		if (l->count > 0 || (l->last_admit && now - l->last_admit < OPS_SHARED_MS))
+		if (l->count > 0 || (l->last_seen && now - l->last_seen < OPS_SHARED_MS))
 			n++;
-	if (n < 2)
-		return OPS_SERVICE_WINDOW;
-	w = ctx->service_rate * OPS_SHARED_WAIT_MS / 1000;
+	w = ctx->service_rate * (n < 2 ? OPS_ALONE_WAIT_MS : OPS_SHARED_WAIT_MS) / 1000;
 	return w < OPS_SERVICE_WINDOW_MIN ? OPS_SERVICE_WINDOW_MIN
 	       : w > OPS_SERVICE_WINDOW ? OPS_SERVICE_WINDOW : w;
 }
@@ -402,9 +416,41 @@ ops_service_release(struct ops_req *r)
 	if (l) {
 		if (--l->count == 0)
 			ctx->loaded_callers--;
+		l->last_seen = uv_now(ctx->loop);
 		r->load = NULL;
 		load_unref(ctx, l);
 	}
+}
+
+/*
+ * A flood is answered BUSY before anything is set aside for it: with the
+ * limit its caller had at its last admitted request (admit() checks again
+ * with the policy in force). @return 1 if answered.
+ */
+static int
+busy_early(struct ops_ctx *ctx, server_conn_t *c, const uint8_t *frame, size_t len)
+{
+	struct ops_caller_load *l = server_conn_data(c);
+	struct proto_header h;
+	struct buf_writer w;
+	char msg[POLICY_MESSAGE_MAX];
+	uint8_t *data = NULL;
+	size_t n = 0;
+
+	if (l == NULL || ctx->stopping || ctx->dying ||
+	    over_share(ctx, l, l->max_queued, msg, sizeof(msg)) == 0 ||
+	    proto_header_parse(frame, len, ctx->cfg->socket.max_frame, &h) != PROTO_OK ||
+	    h.type == PROTO_OP_HELLO)
+		return 0;
+	buf_writer_init(&w, PROTO_REPLY_MAX);
+	if (proto_error_encode(&w, h.id, PROTO_CODE_BUSY, msg) != PROTO_OK ||
+	    buf_writer_take(&w, &data, &n) != BUF_OK) {
+		buf_writer_release(&w);
+		return 0; /* the long way answers it */
+	}
+	buf_writer_release(&w);
+	server_conn_reply(c, data, n, 0);
+	return 1;
 }
 
 static void
@@ -416,6 +462,8 @@ on_frame(void *arg, server_conn_t *c, const uint8_t *frame, size_t len)
 	char busy[POLICY_MESSAGE_MAX];
 	int pop;
 
+	if (busy_early(ctx, c, frame, len))
+		return;
 	if ((r = ops_req_new(ctx, c, frame, len)) == NULL) {
 		server_conn_close(c); /* out of memory: cannot even answer */
 		return;

@@ -65,7 +65,11 @@ struct server_conn {
 	size_t rx_len, rx_cap;
 	size_t expect;     /* size of the frame being gathered, 0 if unknown */
 	uint32_t pending;  /* requests delivered and not yet answered */
-	size_t wbytes;     /* reply bytes handed to uv_write and not yet written */
+	size_t wbytes;     /* reply bytes queued (in c->out or in uv_write), not yet written */
+	uint8_t *out;      /* replies gathered while a write is on its way or while corked */
+	size_t out_len, out_cap;
+	int writing;       /* a uv_write is on its way */
+	int corked;        /* frames are being handed on: gather their replies */
 	int close_after;   /* close when the writes drain */
 	int in_frames;     /* conn_frames is running (no re-entry) */
 	int accepted;      /* the accept callback kept it: closed callback due */
@@ -80,7 +84,6 @@ struct server_write {
 	server_conn_t *conn;
 	uint8_t *data;
 	size_t len;
-	int close_after;
 };
 
 static void conn_maybe_read(server_conn_t *c);
@@ -120,6 +123,7 @@ conn_free(server_conn_t *c)
 	server_t *s = c->srv;
 
 	free(c->rx);
+	free(c->out);
 	free(c);
 	s->n_alive--;
 	server_maybe_done(s);
@@ -221,6 +225,8 @@ server_conn_count(const server_t *s)
 	return s->n_conns;
 }
 
+static void conn_flush(server_conn_t *c);
+
 static void
 write_cb(uv_write_t *req, int status)
 {
@@ -228,50 +234,104 @@ write_cb(uv_write_t *req, int status)
 	server_conn_t *c = w->conn;
 
 	c->wbytes -= w->len;
+	c->writing = 0;
 	c->last_write = uv_now(c->srv->loop);
-	if (status < 0 || w->close_after || (c->close_after && c->wbytes == 0))
+	if (status < 0 || (c->close_after && c->wbytes == 0))
 		conn_begin_close(c);
 	free(w->data);
 	free(w);
-	if (!c->closing)
+	if (!c->closing) {
+		conn_flush(c); /* what gathered meanwhile goes in one write */
 		conn_maybe_read(c);
+	}
 	server_conn_unref(c);
 }
 
-/* Queue bytes for the peer; takes ownership of data. */
+/* Hands @p data (owned, counted in wbytes) to one uv_write. */
 static void
-conn_write(server_conn_t *c, uint8_t *data, size_t len, int close_after)
+conn_start_write(server_conn_t *c, uint8_t *data, size_t len)
 {
-	struct server_write *w = NULL;
-	uv_buf_t b;
+	struct server_write *w = calloc(1, sizeof(*w));
+	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
 
-	if (c->closing || (w = calloc(1, sizeof(*w))) == NULL) {
+	if (w == NULL) {
 		free(data);
-		if (!c->closing)
-			conn_begin_close(c); /* out of memory: the peer loses its replies */
+		conn_begin_close(c); /* out of memory: the peer loses its replies */
 		return;
 	}
 	w->conn = c;
 	w->data = data;
 	w->len = len;
-	w->close_after = close_after;
-	b = uv_buf_init((char *)data, (unsigned)len);
-	if (c->wbytes == 0)
-		c->last_write = uv_now(c->srv->loop); /* the write time-out starts now */
-	c->wbytes += len;
 	server_conn_ref(c);
 	if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, write_cb) != 0) {
-		c->wbytes -= len;
 		free(data);
 		free(w);
 		conn_begin_close(c);
 		server_conn_unref(c);
 		return;
 	}
-	if (close_after) {
-		c->no_more_reads = 1;
-		conn_maybe_read(c);
+	c->writing = 1;
+}
+
+/* Writes the gathered replies, if no write is on its way. */
+static void
+conn_flush(server_conn_t *c)
+{
+	uint8_t *data = c->out;
+	size_t len = c->out_len;
+
+	if (c->closing || c->writing || c->corked || len == 0)
+		return;
+	c->out = NULL;
+	c->out_len = c->out_cap = 0;
+	conn_start_write(c, data, len);
+}
+
+/*
+ * Queues bytes for the peer; takes ownership of data. One write system call
+ * per reply would cost more than the reply: replies that come while a write
+ * is on its way, or while a read's frames are being handed on, are gathered
+ * and go out together.
+ */
+static void
+conn_write(server_conn_t *c, uint8_t *data, size_t len, int close_after)
+{
+	if (c->closing) {
+		free(data);
+		return;
 	}
+	if (c->wbytes == 0)
+		c->last_write = uv_now(c->srv->loop); /* the write time-out starts now */
+	c->wbytes += len;
+	if (close_after) {
+		c->close_after = 1;
+		c->no_more_reads = 1;
+	}
+	if (!c->writing && !c->corked && c->out_len == 0) {
+		conn_start_write(c, data, len);
+	} else {
+		if (c->out_len + len > c->out_cap) {
+			size_t cap = c->out_cap ? c->out_cap : 4096;
+			uint8_t *p;
+
+			while (cap < c->out_len + len)
+				cap *= 2;
+			if ((p = realloc(c->out, cap)) == NULL) {
+				free(data);
+				conn_begin_close(c);
+				return;
+			}
+			c->out = p;
+			c->out_cap = cap;
+		}
+		memcpy(c->out + c->out_len, data, len);
+		c->out_len += len;
+		free(data);
+	}
+	if (c->closing)
+		return;
+	if (close_after)
+		conn_maybe_read(c);
 	/* Backpressure: a peer that does not read its replies stops being read. */
 	if (c->wbytes > c->srv->opts.write_high_water)
 		conn_maybe_read(c);
@@ -405,8 +465,11 @@ read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	c->rx_len += (size_t)nread;
 	server_conn_ref(c);
 	c->in_frames = 1;
+	c->corked = 1;
 	(void)conn_frames(c);
+	c->corked = 0;
 	c->in_frames = 0;
+	conn_flush(c);
 	if (!c->closing)
 		conn_maybe_read(c);
 	server_conn_unref(c);
@@ -435,8 +498,11 @@ conn_maybe_read(server_conn_t *c)
 		/* Frames held back by backpressure go first. (Every caller holds a
 		 * reference on c, so the frame callback cannot free it here.) */
 		c->in_frames = 1;
+		c->corked = 1;
 		(void)conn_frames(c);
+		c->corked = 0;
 		c->in_frames = 0;
+		conn_flush(c);
 		want = !c->closing && !c->no_more_reads && c->wbytes <= hw;
 	}
 	if (want && !c->read_on) {
