@@ -10,8 +10,8 @@
  * has, the full policy decision, a serial unique in the store, the TBS built
  * from the policy, and the INTENT audit record — committed before the HSM is
  * asked. The HSM process signs (role issuing-ca). Second pass: the
- * certificate is assembled and checked to parse back to exactly the TBS that
- * was signed, then goes to the zone: its record is added (REISSUE: the old
+ * certificate is assembled around exactly the TBS that was signed and the
+ * HSM's signature is verified, then it goes to the zone: its record is added (REISSUE: the old
  * index's name removed) and signed, and the certificate row and the RESULT
  * record commit in the zone's transaction, so the reply's zone serial holds
  * the record and a certificate is never issued without it. Then the reply.
@@ -220,15 +220,20 @@ second_pass(struct ops_req *r)
 	ops_zone_submit(r->ctx, &s->z);
 }
 
-/* Threadpool: assemble the certificate and check it is exactly the TBS signed. */
+/*
+ * Threadpool: assemble the certificate around the TBS signed, verbatim, and
+ * check the HSM's signature over it. The TBS is our own canonical encoding
+ * (x509_cert_tbs_build) and the HSM process checked it before signing, so it
+ * is not decoded a third time: x509_cert_assemble_built.
+ */
 static void
 assemble_work(uv_work_t *w)
 {
 	struct ops_req *r = w->data;
 	struct issue_state *s = r->op_state;
 
-	s->x509_err = x509_cert_assemble_der(s->tbs, s->tbs_len, s->sig, s->sig_len,
-					     r->ctx->issuing_key, &s->cert, &s->cert_len);
+	s->x509_err = x509_cert_assemble_built(s->tbs, s->tbs_len, s->sig, s->sig_len,
+					       r->ctx->issuing_key, &s->cert, &s->cert_len);
 }
 
 static void

@@ -316,6 +316,111 @@ out:
 	return r;
 }
 
+/* The DER of ecdsa-with-SHA256's AlgorithmIdentifier (parameters absent). */
+static const unsigned char ecdsa_sha256_der[] = {
+	0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02 };
+
+/* Steps over one TLV at *@p p (before @p end); its tag to *@p tag. */
+static int
+tlv_skip(const unsigned char **p, const unsigned char *end, int *tag, int *xclass)
+{
+	const unsigned char *q = *p;
+	long len = 0;
+	int ret = ASN1_get_object(&q, &len, tag, xclass, (long)(end - *p));
+
+	if ((ret & 0x80) != 0 || ret == 0x21 || len > end - q)
+		return 0;
+	*p = q + len;
+	return 1;
+}
+
+/* Is @p tbs's signature AlgorithmIdentifier (after the optional [0] version
+ * and the serial) ecdsa-with-SHA256, byte for byte? */
+static int
+tbs_sigalg_is_ecdsa_sha256(const unsigned char *tbs, size_t tbslen)
+{
+	const unsigned char *p = tbs, *end = tbs + tbslen;
+	long len = 0;
+	int tag = 0, xclass = 0, ret;
+
+	ret = ASN1_get_object(&p, &len, &tag, &xclass, (long)tbslen);
+	if ((ret & 0x80) != 0 || ret == 0x21)
+		return 0;
+	if (!tlv_skip(&p, end, &tag, &xclass))
+		return 0;
+	if (xclass == V_ASN1_CONTEXT_SPECIFIC && tag == 0 &&
+	    !tlv_skip(&p, end, &tag, &xclass))
+		return 0;
+	if (xclass != V_ASN1_UNIVERSAL || tag != V_ASN1_INTEGER)
+		return 0;
+	return (size_t)(end - p) >= sizeof(ecdsa_sha256_der) &&
+	    memcmp(p, ecdsa_sha256_der, sizeof(ecdsa_sha256_der)) == 0;
+}
+
+/* A DER length of @p n at @p out (NULL: only counted); returns its size. */
+static size_t
+der_len(unsigned char *out, size_t n)
+{
+	unsigned char b[sizeof(size_t)];
+	size_t k = 0;
+
+	if (n < 0x80) {
+		if (out)
+			out[0] = (unsigned char)n;
+		return 1;
+	}
+	for (; n > 0; n >>= 8)
+		b[k++] = (unsigned char)n;
+	if (out) {
+		out[0] = (unsigned char)(0x80 | k);
+		for (size_t i = 0; i < k; i++)
+			out[1 + i] = b[k - 1 - i];
+	}
+	return 1 + k;
+}
+
+int
+x509_cert_assemble_built(const unsigned char *tbs, size_t tbslen,
+			 const unsigned char *sig, size_t siglen,
+			 const EVP_PKEY *issuer_key, unsigned char **der,
+			 size_t *derlen)
+{
+	unsigned char *out = NULL, *w;
+	size_t bits, body, total;
+	int r;
+
+	if (tbs == NULL || sig == NULL || issuer_key == NULL || der == NULL ||
+	    derlen == NULL || !x509__is_one_sequence(tbs, tbslen))
+		return X509_ERR_INVALID;
+	if ((r = x509_ecdsa_sig_check(sig, siglen)) != X509_OK)
+		return r;
+	if (!tbs_sigalg_is_ecdsa_sha256(tbs, tbslen))
+		return X509_ERR_ASSEMBLY;
+	if (!signature_valid(tbs, tbslen, sig, siglen, issuer_key))
+		return X509_ERR_SIG_VERIFY;
+	/* SEQUENCE { tbs, ecdsa-with-SHA256, BIT STRING { 0 unused, sig } },
+	 * written as x509__signed_wrap would. */
+	bits = 1 + siglen;
+	body = tbslen + sizeof(ecdsa_sha256_der) + 1 + der_len(NULL, bits) + bits;
+	total = 1 + der_len(NULL, body) + body;
+	if ((out = malloc(total)) == NULL)
+		return X509_ERR_NOMEM;
+	w = out;
+	*w++ = 0x30;
+	w += der_len(w, body);
+	memcpy(w, tbs, tbslen);
+	w += tbslen;
+	memcpy(w, ecdsa_sha256_der, sizeof(ecdsa_sha256_der));
+	w += sizeof(ecdsa_sha256_der);
+	*w++ = V_ASN1_BIT_STRING;
+	w += der_len(w, bits);
+	*w++ = 0;
+	memcpy(w, sig, siglen);
+	*der = out;
+	*derlen = total;
+	return X509_OK;
+}
+
 int
 x509_cert_assemble(const unsigned char *tbs, size_t tbslen,
 		   const unsigned char *sig, size_t siglen,

@@ -933,6 +933,88 @@ test_assemble(void **state)
 	EVP_PKEY_free(k);
 }
 
+/*
+ * x509_cert_assemble_built: the bytes of x509_cert_assemble_der for a TBS
+ * the library built, without decoding it again; a bad signature is still
+ * refused, and so is a TBS whose inner algorithm is not ecdsa-with-SHA256.
+ */
+static void
+test_assemble_built(void **state)
+{
+	struct pki *p = *state;
+	struct x509_cert_spec s;
+	EVP_PKEY *k = ec_key("P-256");
+	const EVP_PKEY *ik = X509_get0_pubkey(p->issuing), *rk = X509_get0_pubkey(p->root);
+	unsigned char *tbs = NULL, *a = NULL, *b = NULL, md[32], sig[80], bad[90], *alg;
+	static const unsigned char sha256_oid[] = { 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02 };
+	size_t len = 0, la = 0, lb = 0, siglen;
+	X509 *x = NULL;
+
+	memset(&s, 0, sizeof(s));
+	s.profile = X509_PROFILE_DEVICE;
+	spec_validity(&s, p->now, 30);
+	s.subject_key = k;
+	s.issuer = p->issuing;
+	s.zone = ZONE;
+	s.device_id = DEVICE_ID;
+	s.crl_uri = CRL_URI;
+	for (s.index = 1; s.index <= 40; s.index++) {
+		assert_int_equal(x509_cert_tbs_build(&s, &tbs, &len), X509_OK);
+		assert_int_equal(x509_sha256(tbs, len, md), X509_OK);
+		siglen = sizeof(sig);
+		assert_int_equal(x509_sign_with_pkey(p->issuing_key, md, sig, &siglen), 0);
+		assert_int_equal(x509_cert_assemble_built(tbs, len, sig, siglen, ik, &a, &la),
+		    X509_OK);
+		assert_int_equal(x509_cert_assemble_der(tbs, len, sig, siglen, ik, &b, &lb),
+		    X509_OK);
+		assert_int_equal(la, lb);
+		assert_memory_equal(a, b, la);
+		free(a);
+		free(b);
+		a = b = NULL;
+		if (s.index < 40)
+			free(tbs);
+	}
+	/* The last one: OpenSSL parses it and it verifies in a chain. */
+	assert_int_equal(x509_cert_assemble_built(tbs, len, sig, siglen, ik, &a, &la), X509_OK);
+	{
+		const unsigned char *q = a;
+		int err = 0;
+		assert_non_null(x = d2i_X509(NULL, &q, (long)la));
+		assert_ptr_equal(q, a + la);
+		assert_int_equal(verify_strict(p, x, &err), 1);
+		X509_free(x);
+	}
+	free(a);
+	a = NULL;
+
+	/* Refusals: another key, a flipped bit, not DER, not a SEQUENCE. */
+	assert_int_equal(x509_cert_assemble_built(tbs, len, sig, siglen, rk, &a, &la),
+	    X509_ERR_SIG_VERIFY);
+	memcpy(bad, sig, siglen);
+	bad[siglen - 1] ^= 0x01;
+	assert_int_equal(x509_cert_assemble_built(tbs, len, bad, siglen, ik, &a, &la),
+	    X509_ERR_SIG_VERIFY);
+	memset(bad, 0x11, 64);
+	assert_int_equal(x509_cert_assemble_built(tbs, len, bad, 64, ik, &a, &la),
+	    X509_ERR_SIG_FORMAT);
+	assert_int_equal(x509_cert_assemble_built(tbs, len - 1, sig, siglen, ik, &a, &la),
+	    X509_ERR_INVALID);
+	assert_int_equal(x509_cert_assemble_built(NULL, len, sig, siglen, ik, &a, &la),
+	    X509_ERR_INVALID);
+	/* The inner algorithm made ecdsa-with-SHA384 and validly signed. */
+	assert_non_null(alg = memmem(tbs, len, sha256_oid, sizeof(sha256_oid)));
+	alg[7] = 0x03;
+	assert_int_equal(x509_sha256(tbs, len, md), X509_OK);
+	siglen = sizeof(sig);
+	assert_int_equal(x509_sign_with_pkey(p->issuing_key, md, sig, &siglen), 0);
+	assert_int_equal(x509_cert_assemble_built(tbs, len, sig, siglen, ik, &a, &la),
+	    X509_ERR_ASSEMBLY);
+	assert_null(a);
+	free(tbs);
+	EVP_PKEY_free(k);
+}
+
 /* Raw PKCS#11 r||s to DER, and the DER check. */
 static void
 test_ecdsa_sig(void **state)
@@ -1506,6 +1588,7 @@ main(void)
 		cmocka_unit_test(test_tbs_der_matches_openssl),
 		cmocka_unit_test(test_spec_refusals),
 		cmocka_unit_test(test_assemble),
+		cmocka_unit_test(test_assemble_built),
 		cmocka_unit_test(test_ecdsa_sig),
 		cmocka_unit_test(test_serial),
 		cmocka_unit_test(test_owner_name),
