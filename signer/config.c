@@ -229,7 +229,7 @@ static int read_env(struct ctx *c, const struct yconf_node *env)
 static int read_hsm(struct ctx *c, const struct yconf_node *hsm)
 {
 	const char *module = NULL, *token = NULL, *pin_file = NULL;
-	int64_t sessions = 2, recover = 30;
+	int64_t sessions = 2, recover = 30, call = -1;
 	const struct yconf_node *env = NULL;
 	const struct yconf_field f[] = {
 		YCONF_F_STRING("module", true, 1, PATH_MAX - 1, &module),
@@ -238,9 +238,22 @@ static int read_hsm(struct ctx *c, const struct yconf_node *hsm)
 		YCONF_F_INT("sessions", false, 1, 64, &sessions),
 		YCONF_F_DURATION("recover-timeout", false, 0, 3600, &recover),
 		YCONF_F_MAP("environment", false, &env),
+		YCONF_F_DURATION("call-timeout", false, 1, 86400, &call),
 	};
 	int r = from_yconf(yconf_map_read(hsm, f, YCONF_NFIELDS(f), c->err, sizeof(c->err)));
 
+	/* A call may legitimately last a whole recovery (the pkcs11 layer recovers
+	 * inside the call that found the HSM lost), so the watchdog's bound must be
+	 * longer; by default a few recoveries, and never under a minute. */
+	if (r == 0 && call < 0)
+		call = 4 * recover > 60 ? 4 * recover : 60;
+	if (r == 0 && call <= recover) {
+		yconf_node_errorf(yconf_node_get(hsm, "call-timeout"), c->err, sizeof(c->err),
+		                  "'hsm.call-timeout' (%llds) must be longer than "
+		                  "'hsm.recover-timeout' (%llds)", (long long)call,
+		                  (long long)recover);
+		r = CONFIG_ERR_INVALID;
+	}
 	if (r == 0)
 		r = take_module(c, hsm, module);
 	if (r == 0)
@@ -252,6 +265,7 @@ static int read_hsm(struct ctx *c, const struct yconf_node *hsm)
 		r = read_env(c, env);
 	c->cfg->hsm.sessions = (unsigned)sessions;
 	c->cfg->hsm.recover_timeout_ms = (unsigned)recover * 1000u;
+	c->cfg->hsm.call_timeout_ms = call > 0 ? (unsigned)call * 1000u : 0;
 	return r;
 }
 
@@ -747,11 +761,99 @@ static int read_log(struct ctx *c, const struct yconf_node *l)
 	return r;
 }
 
+static const char *const sandbox_connects[] = { "unix", "inet", NULL };
+static const char *const sandbox_landlock[] = { "required", "best-effort", NULL };
+
+/* A list of absolute paths (sandbox.*.read / write). */
+static int read_paths(struct ctx *c, const struct yconf_node *seq, char ***out, size_t *nout)
+{
+	size_t n = seq ? yconf_node_count(seq) : 0;
+
+	if (n == 0)
+		return CONFIG_OK;
+	*out = calloc(n, sizeof(**out));
+	if (*out == NULL)
+		return CONFIG_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct yconf_node *it = yconf_node_item(seq, i);
+		const char *p = yconf_node_scalar(it);
+
+		*nout = i + 1;
+		if (p == NULL || p[0] != '/') {
+			yconf_node_errorf(it, c->err, sizeof(c->err),
+			                  "'%s' must be an absolute path, got \"%s\"",
+			                  yconf_node_path(it), p ? p : "");
+			return CONFIG_ERR_INVALID;
+		}
+		if (dup_str(p, &(*out)[i]) != 0)
+			return CONFIG_ERR_NOMEM;
+	}
+	return CONFIG_OK;
+}
+
+/* sandbox.front or sandbox.hsm; connect is NULL for the front (it has every
+ * socket family it needs by design). */
+static int read_sandbox_proc(struct ctx *c, const struct yconf_node *m,
+                             struct config_sandbox_proc *p, uint32_t *connect)
+{
+	const char *user = NULL, *group = NULL;
+	const struct yconf_node *rd = NULL, *wr = NULL;
+	struct yconf_field f[] = {
+		YCONF_F_STRING("user", false, 1, 64, &user),
+		YCONF_F_STRING("group", false, 1, 64, &group),
+		YCONF_F_STRINGS("read", false, 0, 64, PATH_MAX - 1, &rd),
+		YCONF_F_STRINGS("write", false, 0, 64, PATH_MAX - 1, &wr),
+		YCONF_F_ENUMS("connect", false, sandbox_connects, 0, connect),
+	};
+	size_t nf = connect ? YCONF_NFIELDS(f) : YCONF_NFIELDS(f) - 1;
+	int r = from_yconf(yconf_map_read(m, f, nf, c->err, sizeof(c->err)));
+
+	if (r == 0 && group != NULL && user == NULL) {
+		yconf_node_errorf(yconf_node_get(m, "group"), c->err, sizeof(c->err),
+		                  "'%s' needs a user too", yconf_node_path(yconf_node_get(m, "group")));
+		r = CONFIG_ERR_INVALID;
+	}
+	if (r == 0)
+		r = dup_str(user, &p->user);
+	if (r == 0)
+		r = dup_str(group, &p->group);
+	if (r == 0)
+		r = read_paths(c, rd, &p->read, &p->n_read);
+	if (r == 0)
+		r = read_paths(c, wr, &p->write, &p->n_write);
+	return r;
+}
+
+static int read_sandbox(struct ctx *c, const struct yconf_node *s)
+{
+	const struct yconf_node *front = NULL, *hsm = NULL;
+	bool enabled = true;
+	int landlock = 0;
+	uint32_t connect = 0;
+	const struct yconf_field f[] = {
+		YCONF_F_BOOL("enabled", false, &enabled),
+		YCONF_F_ENUM("landlock", false, sandbox_landlock, &landlock),
+		YCONF_F_MAP("front", false, &front),
+		YCONF_F_MAP("hsm", false, &hsm),
+	};
+	int r = from_yconf(yconf_map_read(s, f, YCONF_NFIELDS(f), c->err, sizeof(c->err)));
+
+	c->cfg->sandbox.enabled = enabled;
+	c->cfg->sandbox.landlock_best_effort = landlock == 1;
+	if (r == 0 && front != NULL)
+		r = read_sandbox_proc(c, front, &c->cfg->sandbox.front, NULL);
+	if (r == 0 && hsm != NULL)
+		r = read_sandbox_proc(c, hsm, &c->cfg->sandbox.hsm, &connect);
+	c->cfg->sandbox.hsm_connect = connect;
+	return r;
+}
+
 static int read_top(struct ctx *c, const struct yconf_node *root)
 {
 	int64_t version = 0;
 	const struct yconf_node *hsm = NULL, *keys = NULL, *extra = NULL, *ca = NULL;
 	const struct yconf_node *sock = NULL, *state = NULL, *dns = NULL, *log = NULL;
+	const struct yconf_node *sandbox = NULL;
 	const char *policy = NULL;
 	const struct yconf_field f[] = {
 		YCONF_F_INT("version", true, 1, 1, &version),
@@ -764,6 +866,7 @@ static int read_top(struct ctx *c, const struct yconf_node *root)
 		YCONF_F_MAP("state", true, &state),
 		YCONF_F_MAP("dns", false, &dns),
 		YCONF_F_MAP("log", false, &log),
+		YCONF_F_MAP("sandbox", false, &sandbox),
 	};
 	size_t n_extra;
 	int r = from_yconf(yconf_map_read(root, f, YCONF_NFIELDS(f), c->err, sizeof(c->err)));
@@ -794,6 +897,9 @@ static int read_top(struct ctx *c, const struct yconf_node *root)
 	c->cfg->log.level = CONFIG_LOG_INFO;
 	if (r == 0 && log != NULL)
 		r = read_log(c, log);
+	c->cfg->sandbox.enabled = true;
+	if (r == 0 && sandbox != NULL)
+		r = read_sandbox(c, sandbox);
 	return r;
 }
 
@@ -837,6 +943,14 @@ static void free_strs(char **v, size_t n)
 	for (size_t i = 0; v && i < n; i++)
 		free(v[i]);
 	free(v);
+}
+
+static void sandbox_proc_free(struct config_sandbox_proc *p)
+{
+	free(p->user);
+	free(p->group);
+	free_strs(p->read, p->n_read);
+	free_strs(p->write, p->n_write);
 }
 
 void config_free(struct config *cfg)
@@ -886,6 +1000,8 @@ void config_free(struct config *cfg)
 		free_strs(cfg->dns.nameservers[i].addresses, cfg->dns.nameservers[i].n_addresses);
 	}
 	free(cfg->dns.nameservers);
+	sandbox_proc_free(&cfg->sandbox.front);
+	sandbox_proc_free(&cfg->sandbox.hsm);
 	free(cfg);
 }
 

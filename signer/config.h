@@ -40,6 +40,20 @@
  * @endcode
  * A list is either all strings or all maps.
  *
+ * The sandbox section (all keys optional; see docs/CONFIG.md):
+ * @code
+ *   sandbox:
+ *     enabled: true                 # false runs both processes unconfined
+ *     landlock: required            # or best-effort (seccomp only without Landlock)
+ *     front: { user: regsign, group: regsign, read: [...], write: [...] }
+ *     hsm:
+ *       user: regsign-hsm
+ *       write: [/var/lib/softhsm/tokens]   # the token directory, if not found otherwise
+ *       connect: [unix]                    # p11-kit-client; inet for a network HSM
+ * @endcode
+ * User and group names are kept as written; they are resolved when the sandbox is
+ * applied.
+ *
  * The parsed configuration is a plain data object: read its fields directly. It is
  * immutable once loaded; config_free releases it.
  */
@@ -111,6 +125,23 @@ struct config_nameserver {
 	size_t n_addresses;
 };
 
+/** Bits of sandbox.hsm.connect: outgoing sockets the HSM process may open. */
+#define CONFIG_SANDBOX_CONNECT_UNIX 1u /**< "unix": p11-kit-client */
+#define CONFIG_SANDBOX_CONNECT_INET 2u /**< "inet": a network HSM over TCP/UDP */
+
+/**
+ * What one process of regsignd is locked down to, beyond what the rest of the
+ * configuration already implies (sandbox.front / sandbox.hsm).
+ */
+struct config_sandbox_proc {
+	char *user;   /**< user to become when started as root; NULL: stay */
+	char *group;  /**< its group; NULL: the user's primary group */
+	char **read;  /**< extra absolute paths, read-only */
+	size_t n_read;
+	char **write; /**< extra absolute paths, read-write */
+	size_t n_write;
+};
+
 struct config {
 	char *path; /**< the file it came from */
 
@@ -120,6 +151,9 @@ struct config {
 		char *pin_file; /**< absolute */
 		unsigned sessions; /**< 1..64, default 2 */
 		unsigned recover_timeout_ms; /**< default 30 s */
+		/** hsm.call-timeout: the HSM process's watchdog ends the process when one
+		 * PKCS#11 call takes longer (default 4 x recover-timeout, at least 60 s). */
+		unsigned call_timeout_ms;
 		struct config_env *env;
 		size_t n_env;
 	} hsm;
@@ -174,6 +208,14 @@ struct config {
 		bool syslog;
 		enum config_log_level level;
 	} log;
+
+	/** The sandbox section (signer/sandbox.h); all keys optional. */
+	struct {
+		bool enabled;                /**< default true */
+		bool landlock_best_effort;   /**< landlock: best-effort (default required) */
+		struct config_sandbox_proc front, hsm;
+		unsigned hsm_connect;        /**< CONFIG_SANDBOX_CONNECT_* bits */
+	} sandbox;
 };
 
 /** Options of config_load. */

@@ -7,10 +7,26 @@
  * spread over every session and a small one is not held up behind it. The worker that
  * finishes the last item of a job writes its reply. Replies may therefore leave out of
  * order; the front matches them by id.
+ *
+ * Lock-down: once the module is loaded, initialised and logged in (the PIN wiped) and
+ * before any thread starts, the process applies its sandbox (signer/sandbox.h, the HSM
+ * profile built from the configuration) unless sandbox.enabled is false. The module may
+ * still open its token files later: their directories come from the configuration.
+ *
+ * No hang: a PKCS#11 call that never returns (a module waiting for ever on a network
+ * HSM or a p11-kit server that died under it) would leave the process alive but
+ * useless, with the front waiting for replies that never come. Every thread that calls
+ * into the module records when its call started; a watchdog thread ends the process with
+ * _exit(HSMD_EXIT_WATCHDOG) when one call exceeds hsm.call-timeout. The front then exits
+ * too and its supervisor restarts both, which is the only cure for a wedged module. When
+ * the front closes the socket, the process waits briefly for its workers and _exits
+ * without joining those stuck in a call. Start-up (module load and login) is bounded by
+ * alarm(2) the same way, since no thread may exist before the sandbox is applied.
  */
 #include "signer/hsmd.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -31,10 +48,14 @@
 #include "signer/config.h"
 #include "signer/hsmlimits.h"
 #include "signer/hsmproto.h"
+#include "signer/sandbox.h"
 
 /* Jobs (SIGN messages) queued or being signed at most, and their bytes at most. */
 #define HSMD_MAX_JOBS 64
 #define HSMD_MAX_BYTES (64u * 1024 * 1024)
+
+/* How long a closed front waits for the workers before the process _exits. */
+#define HSMD_STOP_GRACE_MS 2000
 
 struct role {
 	char name[HSMPROTO_MAX_ROLE + 1];
@@ -75,8 +96,153 @@ struct hsmd {
 
 	pthread_mutex_t wmu; /* writes to fd */
 	pthread_t *workers;
+	struct worker *wargs;
 	unsigned n_workers;
+	unsigned n_exited;  /* workers that returned (under mu) */
+	pthread_cond_t exit_cv;
+
+	/* Watchdog: per caller of the module, the monotonic time in ms at which its
+	 * current call started, 0 when idle. Slot 0 is the main thread, slot 1 + i
+	 * worker i. */
+	atomic_uint_fast64_t *call_started;
+	unsigned n_slots;
+	unsigned call_timeout_ms;
+	pthread_mutex_t wd_mu;
+	pthread_cond_t wd_cv; /* CLOCK_MONOTONIC */
+	int wd_stop;
+	int wd_running;
+	pthread_t watchdog;
 };
+
+/* What a worker thread gets: the process and its watchdog slot. */
+struct worker {
+	struct hsmd *d;
+	unsigned slot;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Marks the start and end of a call into the module on watchdog slot @p slot. */
+static void call_begin(struct hsmd *d, unsigned slot)
+{
+	if (d->call_started != NULL && slot < d->n_slots)
+		atomic_store(&d->call_started[slot], now_ms() | 1u);
+}
+
+static void call_end(struct hsmd *d, unsigned slot)
+{
+	if (d->call_started != NULL && slot < d->n_slots)
+		atomic_store(&d->call_started[slot], 0);
+}
+
+/*
+ * Ends the process from the watchdog thread: one write(2) of the reason to stderr (the
+ * front's log), then _exit, which skips atexit handlers and the module's destructors:
+ * they could wait on the wedged module too.
+ */
+static void watchdog_fire(struct hsmd *d, unsigned slot, uint64_t ms)
+{
+	char line[256];
+	int n = snprintf(line, sizeof(line),
+	                 "regsignd (HSM process): watchdog: a PKCS#11 call on %s %u has not "
+	                 "returned for %llu ms (hsm.call-timeout %u ms); exiting with status %d\n",
+	                 slot == 0 ? "the main thread" : "worker", slot == 0 ? 0 : slot - 1,
+	                 (unsigned long long)ms, d->call_timeout_ms, HSMD_EXIT_WATCHDOG);
+
+	if (n > 0) {
+		size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+
+		(void)!write(STDERR_FILENO, line, len);
+	}
+	_exit(HSMD_EXIT_WATCHDOG);
+}
+
+static void *watchdog_main(void *arg)
+{
+	struct hsmd *d = arg;
+	uint64_t period = d->call_timeout_ms / 4;
+
+	if (period > 1000)
+		period = 1000;
+	if (period < 10)
+		period = 10;
+	pthread_mutex_lock(&d->wd_mu);
+	while (!d->wd_stop) {
+		struct timespec ts;
+		uint64_t now;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)(period / 1000);
+		ts.tv_nsec += (long)(period % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&d->wd_cv, &d->wd_mu, &ts);
+		if (d->wd_stop)
+			break;
+		now = now_ms();
+		for (unsigned i = 0; i < d->n_slots; i++) {
+			uint64_t t = atomic_load(&d->call_started[i]);
+
+			if (t != 0 && now > t && now - t > d->call_timeout_ms)
+				watchdog_fire(d, i, now - t);
+		}
+	}
+	pthread_mutex_unlock(&d->wd_mu);
+	return NULL;
+}
+
+static int watchdog_start(struct hsmd *d)
+{
+	pthread_condattr_t ca;
+
+	d->call_timeout_ms = d->cfg->hsm.call_timeout_ms;
+	if (d->call_timeout_ms == 0)
+		return 0;
+	d->n_slots = d->cfg->hsm.sessions + 1;
+	d->call_started = calloc(d->n_slots, sizeof(*d->call_started));
+	if (d->call_started == NULL)
+		return -1;
+	for (unsigned i = 0; i < d->n_slots; i++)
+		atomic_init(&d->call_started[i], 0);
+	if (pthread_condattr_init(&ca) != 0)
+		return -1;
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->wd_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&d->wd_mu, NULL);
+	if (pthread_create(&d->watchdog, NULL, watchdog_main, d) != 0) {
+		pthread_cond_destroy(&d->wd_cv);
+		pthread_mutex_destroy(&d->wd_mu);
+		return -1;
+	}
+	d->wd_running = 1;
+	return 0;
+}
+
+static void watchdog_stop(struct hsmd *d)
+{
+	if (d->wd_running) {
+		pthread_mutex_lock(&d->wd_mu);
+		d->wd_stop = 1;
+		pthread_cond_signal(&d->wd_cv);
+		pthread_mutex_unlock(&d->wd_mu);
+		pthread_join(d->watchdog, NULL);
+		pthread_cond_destroy(&d->wd_cv);
+		pthread_mutex_destroy(&d->wd_mu);
+		d->wd_running = 0;
+	}
+	free(d->call_started);
+	d->call_started = NULL;
+	d->n_slots = 0;
+}
 
 /* Keeps a reason to printable ASCII (it ends up in logs and the audit log). */
 static void reason_clean(struct hsmproto_result *res)
@@ -160,7 +326,7 @@ static void hsm_fail(struct hsmd *d, struct hsmproto_result *res, const char *wh
 }
 
 /* Checks, hashes and signs one item. Runs on a worker thread. */
-static void sign_item(struct hsmd *d, const struct hsmproto_sign_req *q,
+static void sign_item(struct hsmd *d, unsigned slot, const struct hsmproto_sign_req *q,
                       struct hsmproto_result *res, uint8_t *sig)
 {
 	unsigned char md[32];
@@ -195,8 +361,10 @@ static void sign_item(struct hsmd *d, const struct hsmproto_sign_req *q,
 		reason_set(res, "SHA-256 failed");
 		return;
 	}
+	call_begin(d, slot);
 	e = hsm_sign(d->hsm, role->key_id, md, sizeof(md),
 	             q->format == HSMPROTO_FORMAT_DER ? HSM_SIG_DER : HSM_SIG_RAW, sig, &siglen);
+	call_end(d, slot);
 	if (e != HSM_OK) {
 		hsm_fail(d, res, "sign", e);
 		return;
@@ -220,7 +388,8 @@ static void job_free(struct job *j)
 
 static void *worker_main(void *arg)
 {
-	struct hsmd *d = arg;
+	struct worker *w = arg;
+	struct hsmd *d = w->d;
 
 	for (;;) {
 		struct job *j;
@@ -231,6 +400,8 @@ static void *worker_main(void *arg)
 		while (!d->stop && d->head == NULL)
 			pthread_cond_wait(&d->work_cv, &d->mu);
 		if (d->stop) {
+			d->n_exited++;
+			pthread_cond_broadcast(&d->exit_cv);
 			pthread_mutex_unlock(&d->mu);
 			break;
 		}
@@ -244,7 +415,7 @@ static void *worker_main(void *arg)
 		}
 		pthread_mutex_unlock(&d->mu);
 
-		sign_item(d, &j->reqs[i], &j->res[i], j->sigs[i]);
+		sign_item(d, w->slot, &j->reqs[i], &j->res[i], j->sigs[i]);
 
 		pthread_mutex_lock(&d->mu);
 		last = ++j->done == j->n;
@@ -322,7 +493,8 @@ static int answer_pubkey(struct hsmd *d, const struct hsmproto_header *h, const 
 	if (role == NULL) {
 		res.status = HSMPROTO_ST_REFUSED;
 		reason_set(&res, "no key is configured for role %s", name);
-	} else if ((e = hsm_key_public(d->hsm, role->key_id, &spki, &len)) != HSM_OK) {
+	} else if (call_begin(d, 0), e = hsm_key_public(d->hsm, role->key_id, &spki, &len),
+	           call_end(d, 0), e != HSM_OK) {
 		hsm_fail(d, &res, "public key", e);
 	} else if (len > HSMPROTO_MAX_VALUE) {
 		res.status = HSMPROTO_ST_ERROR;
@@ -345,7 +517,9 @@ static int answer_random(struct hsmd *d, const struct hsmproto_header *h, const 
 
 	if (hsmproto_random_req_decode(h, body, &n) != HSMPROTO_OK)
 		return -1;
+	call_begin(d, 0);
 	e = hsm_random(d->hsm, buf, n);
+	call_end(d, 0);
 	if (e != HSM_OK) {
 		hsm_fail(d, &res, "random", e);
 	} else {
@@ -597,6 +771,10 @@ static int setup(struct hsmd *d, const char *config_path, const char *const *mod
 		snprintf(err, errlen, "%s", cerr ? cerr : config_strerror(e));
 		goto out;
 	}
+	/* Loading the module and logging in are PKCS#11 calls too, made before any
+	 * thread may exist: SIGALRM's default action ends a start-up that hangs. */
+	if (d->cfg->hsm.call_timeout_ms > 0)
+		alarm((d->cfg->hsm.call_timeout_ms + 999) / 1000);
 	/* SoftHSM and friends read their configuration from the environment. */
 	for (size_t i = 0; i < d->cfg->hsm.n_env; i++) {
 		if (setenv(d->cfg->hsm.env[i].name, d->cfg->hsm.env[i].value, 1) != 0) {
@@ -634,6 +812,7 @@ static int setup(struct hsmd *d, const char *config_path, const char *const *mod
 		goto out;
 	r = 0;
 out:
+	alarm(0);
 	free(cerr);
 	OPENSSL_free(name);
 	OPENSSL_free(ca_spki);
@@ -643,23 +822,48 @@ out:
 static int start_workers(struct hsmd *d)
 {
 	d->workers = calloc(d->cfg->hsm.sessions, sizeof(*d->workers));
-	if (d->workers == NULL)
+	d->wargs = calloc(d->cfg->hsm.sessions, sizeof(*d->wargs));
+	if (d->workers == NULL || d->wargs == NULL)
 		return -1;
 	for (unsigned i = 0; i < d->cfg->hsm.sessions; i++) {
-		if (pthread_create(&d->workers[i], NULL, worker_main, d) != 0)
+		d->wargs[i].d = d;
+		d->wargs[i].slot = i + 1;
+		if (pthread_create(&d->workers[i], NULL, worker_main, &d->wargs[i]) != 0)
 			return -1;
 		d->n_workers++;
 	}
 	return 0;
 }
 
-static void stop_workers(struct hsmd *d)
+/*
+ * Stops the workers. @return 0 when every one returned and was joined; -1 when
+ * some are still inside the module after HSMD_STOP_GRACE_MS: joining them could
+ * wait for ever, so the caller _exits instead of cleaning up.
+ */
+static int stop_workers(struct hsmd *d)
 {
+	struct timespec ts;
+	int r = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += HSMD_STOP_GRACE_MS / 1000;
+	ts.tv_nsec += (long)(HSMD_STOP_GRACE_MS % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
 	pthread_mutex_lock(&d->mu);
 	d->stop = 1;
 	pthread_cond_broadcast(&d->work_cv);
 	pthread_cond_broadcast(&d->room_cv);
+	while (d->n_exited < d->n_workers && r == 0) {
+		if (pthread_cond_timedwait(&d->exit_cv, &d->mu, &ts) == ETIMEDOUT &&
+		    d->n_exited < d->n_workers)
+			r = -1;
+	}
 	pthread_mutex_unlock(&d->mu);
+	if (r != 0)
+		return r;
 	for (unsigned i = 0; i < d->n_workers; i++)
 		pthread_join(d->workers[i], NULL);
 	/* Jobs left in the queue (or half done) have no one to answer any more. */
@@ -670,6 +874,46 @@ static void stop_workers(struct hsmd *d)
 		job_free(j);
 	}
 	free(d->workers);
+	free(d->wargs);
+	return 0;
+}
+
+/*
+ * Applies the HSM profile of the sandbox (signer/sandbox.h) from the
+ * configuration. Called with the module loaded and logged in and before any
+ * thread exists. @return 0, or -1 with the reason in @p err.
+ */
+static int lockdown(struct hsmd *d, const char *config_path, const char *const *module_dirs,
+                    char *err, size_t errlen)
+{
+	sandbox_t *sb = NULL;
+	char abs[PATH_MAX], why[256] = "";
+	int e;
+
+	if (!d->cfg->sandbox.enabled)
+		return 0;
+	if (realpath(config_path, abs) == NULL) {
+		snprintf(err, errlen, "sandbox: %s: %s", config_path, strerror(errno));
+		return -1;
+	}
+	e = sandbox_from_config(SANDBOX_PROFILE_HSM, d->cfg, abs, module_dirs, &sb);
+	if (e == SANDBOX_OK)
+		e = sandbox_apply(sb, why, sizeof(why));
+	sandbox_free(sb);
+	if (e != SANDBOX_OK) {
+		snprintf(err, errlen, "sandbox: %s%s%s", sandbox_strerror(e), why[0] ? ": " : "",
+		         why);
+		return -1;
+	}
+	return 0;
+}
+
+/* The front is gone and a worker is stuck in the module: nothing left to save. */
+static void exit_now(int r)
+{
+	fprintf(stderr, "regsignd (HSM process): a PKCS#11 call is still running after the "
+	        "front closed; exiting without waiting for it\n");
+	_exit(r);
 }
 
 int hsmd_run(int fd, const char *config_path, const char *const *module_dirs)
@@ -685,10 +929,13 @@ int hsmd_run(int fd, const char *config_path, const char *const *module_dirs)
 	pthread_mutex_init(&d.wmu, NULL);
 	pthread_cond_init(&d.work_cv, NULL);
 	pthread_cond_init(&d.room_cv, NULL);
+	pthread_cond_init(&d.exit_cv, NULL);
 	/* A vanished front must show up as a write error, not kill us mid-reply. */
 	signal(SIGPIPE, SIG_IGN);
 
-	if (setup(&d, config_path, module_dirs, err, sizeof(err)) != 0 || start_workers(&d) != 0) {
+	if (setup(&d, config_path, module_dirs, err, sizeof(err)) != 0 ||
+	    lockdown(&d, config_path, module_dirs, err, sizeof(err)) != 0 ||
+	    watchdog_start(&d) != 0 || start_workers(&d) != 0) {
 		hello.status = HSMPROTO_ST_ERROR;
 		reason_set(&hello, "%s", err[0] ? err : "start-up failed");
 		/* Say why to the front; stderr too, in case the front cannot log it. */
@@ -701,8 +948,13 @@ int hsmd_run(int fd, const char *config_path, const char *const *module_dirs)
 		goto out;
 	r = serve(&d);
 out:
-	stop_workers(&d);
+	if (stop_workers(&d) != 0)
+		exit_now(r);
+	/* C_Finalize may hang on a wedged module too: still watched. */
+	call_begin(&d, 0);
 	hsm_close(d.hsm);
+	call_end(&d, 0);
+	watchdog_stop(&d);
 	hsmlimits_free(d.limits);
 	free(d.roles);
 	config_free(d.cfg);
@@ -711,6 +963,7 @@ out:
 	pthread_mutex_destroy(&d.wmu);
 	pthread_cond_destroy(&d.work_cv);
 	pthread_cond_destroy(&d.room_cv);
+	pthread_cond_destroy(&d.exit_cv);
 	return r;
 }
 

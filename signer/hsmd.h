@@ -11,12 +11,25 @@
  * session; it hashes every item itself and checks it against the per-role hard limits
  * (hsmlimits.h) before signing.
  *
+ * Once logged in, and before it starts any thread, it applies the HSM profile of the
+ * sandbox (signer/sandbox.h) built from the configuration, unless sandbox.enabled is
+ * false. A watchdog thread ends the process with _exit(HSMD_EXIT_WATCHDOG) when one
+ * PKCS#11 call runs longer than hsm.call-timeout; start-up is bounded by alarm(2).
+ *
  * It ignores SIGPIPE and returns when fd N is closed by the front process (or a write to
- * it fails). It never reads stdin; it writes diagnostics to stderr only when it cannot
+ * it fails); if a worker is then still inside a PKCS#11 call after a short grace time,
+ * it _exits instead of waiting for it. It never reads stdin; it writes diagnostics to stderr only when it cannot
  * tell the front (before or instead of HELLO).
  */
 #ifndef REGSIGN_SIGNER_HSMD_H
 #define REGSIGN_SIGNER_HSMD_H
+
+/**
+ * Exit status of an HSM process whose watchdog found a PKCS#11 call running longer than
+ * hsm.call-timeout (a wedged module). The front logs and audits it, then exits so that
+ * its supervisor restarts both processes.
+ */
+#define HSMD_EXIT_WATCHDOG 3
 
 /** Option that selects HSM mode on the daemon's command line. */
 #define HSMD_OPTION "--hsm-process"

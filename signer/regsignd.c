@@ -18,6 +18,20 @@
  * audited. If the HSM process dies, requests in flight get UNAVAILABLE and the
  * daemon exits 1 for its supervisor to restart both processes; so it does if
  * the store fails in a way that leaves the disk state unknown.
+ *
+ * Sandbox (signer/sandbox.h): the front locks itself down in ctx_open, once the
+ * HSM process is spawned (so no execve is needed later), the configuration,
+ * policy and CA certificates are read and the store and audit log are open,
+ * and before its first thread (the writer) starts, because Landlock only
+ * restricts the thread that applies it and what it starts afterwards. The
+ * signing socket and the DNS listener are bound later, when the HSM process
+ * says HELLO and has given its keys: the front profile allows bind/listen and
+ * Landlock lets the socket be made in its own directory; TSIG secrets are read
+ * then too, from files the sandbox allows. Started as root, the front becomes
+ * sandbox.front.user, keeping CAP_NET_BIND_SERVICE alone when a DNS listener
+ * port is below 1024 (docs/CONFIG.md). The HSM process applies its own, narrower profile
+ * (signer/hsmd.c). A failure to apply it is fatal unless sandbox.enabled is
+ * false; sanitizer builds compile the filters off and say so once.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +50,7 @@
 #include "signer/hsmd.h"
 #include "signer/ops_ctx.h"
 #include "signer/ops_zone.h"
+#include "signer/sandbox.h"
 
 /* Default interval of periodic audit checkpoints. */
 #define CHECKPOINT_SECONDS 300
@@ -74,6 +89,74 @@ load_cert(const char *path, X509 **out, uint8_t **der, size_t *len)
 	return 0;
 }
 
+/* ---- sandbox and HSM process death ---- */
+
+/*
+ * Applies the front profile. @return 0, or -1 after logging why (the daemon
+ * then exits: running with less protection than configured is refused).
+ */
+static int
+front_lockdown(struct ops_ctx *ctx, const char *config_path)
+{
+	sandbox_t *sb = NULL;
+	char why[256] = "";
+	int e;
+
+	if (!ctx->cfg->sandbox.enabled) {
+		ops_log(ctx, OPS_LOG_WARNING, "sandbox disabled by the configuration "
+			"(sandbox.enabled: false): both processes run unconfined");
+		return 0;
+	}
+	if (!sandbox_filters_enabled())
+		ops_log(ctx, OPS_LOG_NOTICE, "sanitizer build: the sandbox's Landlock and "
+			"seccomp filters are compiled off; only the user change and "
+			"NO_NEW_PRIVS apply");
+	if (geteuid() == 0 && ctx->cfg->sandbox.front.user == NULL)
+		ops_log(ctx, OPS_LOG_WARNING, "running as root without sandbox.front.user: "
+			"the front process keeps root's identity");
+	e = sandbox_from_config(SANDBOX_PROFILE_FRONT, ctx->cfg, config_path, NULL, &sb);
+	if (e == SANDBOX_OK)
+		e = sandbox_apply(sb, why, sizeof(why));
+	sandbox_free(sb);
+	if (e != SANDBOX_OK) {
+		ops_log(ctx, OPS_LOG_ERR, "cannot apply the sandbox: %s%s%s (set "
+			"sandbox.enabled: false to run without it)", sandbox_strerror(e),
+			why[0] ? ": " : "", why);
+		return -1;
+	}
+	ops_log(ctx, OPS_LOG_INFO, "sandbox applied to the front process (uid %u, gid %u)",
+		(unsigned)getuid(), (unsigned)getgid());
+	return 0;
+}
+
+/*
+ * The HSM process ended: say precisely why (a watchdog exit is a wedged
+ * PKCS#11 module, not a crash) in the log and, when serving, in the audit log,
+ * then leave the rest (hsm-lost, exit 1) to ops_life.
+ */
+static void
+hsm_death(hsmlink_t *link, int64_t exit_status, int term_signal, void *arg)
+{
+	struct ops_ctx *ctx = arg;
+	char why[256];
+
+	if (term_signal != 0)
+		snprintf(why, sizeof(why), "HSM process killed by signal %d (%s)", term_signal,
+			 strsignal(term_signal));
+	else if (exit_status == HSMD_EXIT_WATCHDOG)
+		snprintf(why, sizeof(why), "HSM process ended by its watchdog: a PKCS#11 call "
+			 "ran longer than hsm.call-timeout (%u s); the module is wedged",
+			 ctx->cfg->hsm.call_timeout_ms / 1000);
+	else
+		snprintf(why, sizeof(why), "HSM process exited with status %lld",
+			 (long long)exit_status);
+	if (!ctx->closed)
+		ops_log(ctx, OPS_LOG_ERR, "%s", why);
+	if (exit_status == HSMD_EXIT_WATCHDOG && term_signal == 0 && ctx->ready && !ctx->closed)
+		ops_event(ctx, "hsm-watchdog", why, NULL);
+	ops_life_hsm_death(link, exit_status, term_signal, arg);
+}
+
 /* ---- main ---- */
 
 static int
@@ -92,7 +175,7 @@ ctx_open(struct ops_ctx *ctx, const char *config_path)
 	ho.config_path = config_path;
 	ho.module_dirs = ctx->module_dirs;
 	ho.ready_cb = ops_life_hsm_ready;
-	ho.death_cb = ops_life_hsm_death;
+	ho.death_cb = hsm_death;
 	ho.arg = ctx;
 	if ((e = hsmlink_spawn(ctx->loop, &ho, &ctx->hsm)) != 0) {
 		ops_log(ctx, OPS_LOG_ERR, "cannot start the HSM process: %s", hsmlink_strerror(e));
@@ -133,6 +216,10 @@ ctx_open(struct ops_ctx *ctx, const char *config_path)
 			"records re-exported, %llu torn bytes cut", (unsigned long long)rep.abandoned,
 			(unsigned long long)rep.reexported, (unsigned long long)rep.torn_bytes);
 	ctx->writer.ctx = ctx;
+	/* Everything that needs privileges or paths outside the front's own is
+	 * done, and no thread exists yet: lock down now. */
+	if (front_lockdown(ctx, config_path) != 0)
+		return -1;
 	if (commit_new(ctx->loop, ctx->writer.st, &ctx->writer, ops_life_store_fatal, ctx,
 		       &ctx->commit) != 0 ||
 	    ops_checkpoint_init(ctx) != 0) {

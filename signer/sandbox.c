@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -208,7 +210,9 @@ int sandbox_net_allow(sandbox_t *sb, unsigned flags)
 
 int sandbox_options_set(sandbox_t *sb, unsigned options)
 {
-	if (sb == NULL || (options & ~(unsigned)SANDBOX_LANDLOCK_BEST_EFFORT) != 0)
+	if (sb == NULL ||
+	    (options & ~(unsigned)(SANDBOX_LANDLOCK_BEST_EFFORT | SANDBOX_KEEP_NET_BIND)) != 0 ||
+	    ((options & SANDBOX_KEEP_NET_BIND) && sb->profile != SANDBOX_PROFILE_FRONT))
 		return SANDBOX_ERR_ARG;
 	sb->options |= options;
 	return SANDBOX_OK;
@@ -248,6 +252,27 @@ static int sandbox_check_single_thread(char *detail, size_t size)
 }
 
 /*
+ * After setresuid with PR_SET_KEEPCAPS: effective and permitted become exactly
+ * CAP_NET_BIND_SERVICE, inheritable nothing (raw capset: one capability does
+ * not justify libcap). KEEPCAPS is switched off again.
+ */
+static int sandbox_caps_net_bind_only(char *detail, size_t size)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+
+	memset(data, 0, sizeof(data));
+	data[0].effective = data[0].permitted = 1u << CAP_NET_BIND_SERVICE;
+	if (syscall(SYS_capset, &hdr, data) != 0)
+		return sandbox__fail(SANDBOX_ERR_PRIVDROP, detail, size,
+				     "capset(CAP_NET_BIND_SERVICE): %s", strerror(errno));
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0)
+		return sandbox__fail(SANDBOX_ERR_PRIVDROP, detail, size, "PR_SET_KEEPCAPS: %s",
+				     strerror(errno));
+	return SANDBOX_OK;
+}
+
+/*
  * setgroups first (it needs CAP_SETGID, which setresuid takes away), then the
  * group, then the user; then check every id, because a partial change that
  * returned 0 would leave root's saved set-user-ID able to come back.
@@ -266,9 +291,20 @@ static int sandbox_user_change(const struct sandbox *sb, char *detail, size_t si
 	if (setresgid(sb->gid, sb->gid, sb->gid) != 0)
 		return sandbox__fail(SANDBOX_ERR_PRIVDROP, detail, size, "setresgid(%u): %s",
 				     (unsigned)sb->gid, strerror(errno));
+	/* Keep the permitted set across setresuid only to cut it down to
+	 * CAP_NET_BIND_SERVICE right after. */
+	if ((sb->options & SANDBOX_KEEP_NET_BIND) && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0)
+		return sandbox__fail(SANDBOX_ERR_PRIVDROP, detail, size, "PR_SET_KEEPCAPS: %s",
+				     strerror(errno));
 	if (setresuid(sb->uid, sb->uid, sb->uid) != 0)
 		return sandbox__fail(SANDBOX_ERR_PRIVDROP, detail, size, "setresuid(%u): %s",
 				     (unsigned)sb->uid, strerror(errno));
+	if (sb->options & SANDBOX_KEEP_NET_BIND) {
+		int r = sandbox_caps_net_bind_only(detail, size);
+
+		if (r != SANDBOX_OK)
+			return r;
+	}
 	if (getresuid(&ru, &eu, &su) != 0 || ru != sb->uid || eu != sb->uid || su != sb->uid)
 		return sandbox__fail(SANDBOX_ERR_PRIVDROP, detail, size,
 				     "user ids not all %u after setresuid", (unsigned)sb->uid);
@@ -306,7 +342,7 @@ static int sandbox_limits(char *detail, size_t size)
 
 int sandbox_apply(sandbox_t *sb, char *detail, size_t detail_size)
 {
-	int r;
+	int r, ruleset = -1;
 
 	if (detail != NULL && detail_size > 0)
 		detail[0] = '\0';
@@ -317,16 +353,25 @@ int sandbox_apply(sandbox_t *sb, char *detail, size_t detail_size)
 				     "sandbox_apply called twice");
 	sb->applied = true;
 	r = sandbox_check_single_thread(detail, detail_size);
+#ifndef REGSIGN_SANITIZE
+	/* The allowed paths are opened while still root: the new user may not
+	 * be able to reach them (a 0700 directory on the way), yet the process
+	 * may use what it already holds or what the rules and file modes allow. */
+	if (r == SANDBOX_OK)
+		r = sandbox__landlock_prepare(sb, &ruleset, detail, detail_size);
+#endif
 	if (r == SANDBOX_OK)
 		r = sandbox_user_change(sb, detail, detail_size);
 	if (r == SANDBOX_OK)
 		r = sandbox_limits(detail, detail_size);
 #ifndef REGSIGN_SANITIZE
 	if (r == SANDBOX_OK)
-		r = sandbox__landlock_apply(sb, detail, detail_size);
+		r = sandbox__landlock_restrict(ruleset, detail, detail_size);
 	if (r == SANDBOX_OK)
 		r = sandbox__seccomp_apply(sb, detail, detail_size);
 #endif
+	if (ruleset >= 0)
+		close(ruleset);
 	return r;
 }
 

@@ -16,3 +16,14 @@ target_link_libraries(regsign-sandbox PUBLIC PkgConfig::SECCOMP)
 if(TARGET regsign-config)
   target_link_libraries(regsign-sandbox PUBLIC regsign-config)
 endif()
+
+# Both processes of regsignd lock themselves down: the HSM process in hsmd.c
+# (regsign-hsmproc, signer/hsm.cmake) and the front in regsignd.c
+# (signer/daemon.cmake). Both fragments sort before this one, so their
+# targets exist here when they are built at all.
+if(TARGET regsign-hsmproc AND TARGET regsign-config)
+  target_link_libraries(regsign-hsmproc PUBLIC regsign-sandbox)
+endif()
+if(TARGET regsignd)
+  target_link_libraries(regsignd PRIVATE regsign-sandbox)
+endif()

@@ -103,6 +103,12 @@ enum sandbox_option {
 	 * daemon refuses to run with less protection than it was configured for.
 	 */
 	SANDBOX_LANDLOCK_BEST_EFFORT = 1u << 0,
+	/**
+	 * When the user changes, keep CAP_NET_BIND_SERVICE (and only it) in the effective
+	 * and permitted sets, so that a DNS listener bound after the change can still take
+	 * a port below 1024. Front profile only; SANDBOX_ERR_ARG for the HSM profile.
+	 */
+	SANDBOX_KEEP_NET_BIND = 1u << 1,
 };
 
 typedef struct sandbox sandbox_t;
@@ -160,17 +166,42 @@ struct config;
  * Adds what the configuration @p cfg (loaded from @p config_path, absolute) says the
  * handle's process needs, for the daemon to call before sandbox_apply():
  *  - both profiles: read @p config_path, the policy file and both CA certificates;
+ *    FRONT also the policy's directory (SIGHUP reads a file that may have been
+ *    replaced by rename, and a Landlock rule on a file follows its inode);
  *  - FRONT: read-write the directories of socket.path, state.database, state.audit_log
- *    and state.zone_file (files are created next to each);
- *  - HSM: read hsm.pin-file and the module's directory; read every hsm.environment value
- *    that is an absolute path (skipped when missing); with SOFTHSM2_CONF, read-write the
+ *    and state.zone_file (files are created next to each); read the TSIG secret files;
+ *  - HSM: read hsm.pin-file and its directory (read again at each login) and the
+ *    module's directory; read the directory of every hsm.environment value that is an
+ *    absolute path (skipped when missing at apply time); with SOFTHSM2_CONF, read-write the
  *    "directories.tokendir" its file names; with P11_KIT_SERVER_ADDRESS=unix:..., allow
  *    connecting Unix sockets (sandbox_net_allow). A network HSM needs
- *    sandbox_net_allow(SANDBOX_NET_INET) and any other path of its module by hand.
+ *    sandbox_net_allow(SANDBOX_NET_INET) and any other path of its module by hand;
+ *  - both: the extra paths of the sandbox section (sandbox.front / sandbox.hsm read and
+ *    write), and for the HSM its connect allowances.
  * Available when libregsign-config is built (it is whenever the daemon is).
  * Errors: SANDBOX_ERR_ARG, SANDBOX_ERR_NOMEM.
  */
 int sandbox_config_paths(sandbox_t *sb, const struct config *cfg, const char *config_path);
+
+/**
+ * A description of @p profile built from the configuration, ready for sandbox_apply():
+ * the user and group of sandbox.front or sandbox.hsm (when set), the paths of
+ * sandbox_config_paths(), the extra read/write paths and (HSM) connect allowances of
+ * the sandbox section, the @p module_dirs (HSM; NULL-terminated, may be NULL) read-only;
+ * when the module itself lies under one of @p module_dirs (a development or test module
+ * allowed on the command line), the directories of its absolute environment paths
+ * read-write;
+ * and sandbox.landlock: best-effort as SANDBOX_LANDLOCK_BEST_EFFORT; for the front,
+ * SANDBOX_KEEP_NET_BIND when a dns.listen port is below 1024. When the environment
+ * has an absolute FAKETIME_TIMESTAMP_FILE (libfaketime preloaded, as the test suite's
+ * clock-jump attack does), that file's directory is readable too. Whether the
+ * sandbox is enabled at all is the caller's decision (cfg->sandbox.enabled).
+ * *@p out is the caller's, freed with sandbox_free().
+ * Errors: SANDBOX_ERR_ARG, SANDBOX_ERR_USER (unknown user or group), SANDBOX_ERR_NOMEM.
+ */
+int sandbox_from_config(enum sandbox_profile profile, const struct config *cfg,
+			const char *config_path, const char *const *module_dirs,
+			sandbox_t **out);
 
 /**
  * Whether this build installs the Landlock and seccomp filters (false in sanitizer

@@ -40,11 +40,22 @@ int sandbox__path_push(struct sandbox *sb, const char *path, unsigned access,
 		       bool optional);
 
 /**
- * Restricts the calling thread (and what it starts later) to sb->paths with Landlock.
- * Errors: SANDBOX_ERR_LANDLOCK, SANDBOX_ERR_PATH. When the kernel has no usable Landlock
- * and SANDBOX_LANDLOCK_BEST_EFFORT is set, returns SANDBOX_OK having done nothing.
+ * Builds the Landlock rule set of sb->paths, opening each path now: called
+ * before the change of user, so that paths only root may open (a directory of
+ * mode 0700 on the way) can still be allowed. *@p ruleset_out receives the rule
+ * set's descriptor (the caller closes it), or -1 when the kernel has no usable
+ * Landlock and SANDBOX_LANDLOCK_BEST_EFFORT is set.
+ * Errors: SANDBOX_ERR_LANDLOCK, SANDBOX_ERR_PATH.
  */
-int sandbox__landlock_apply(const struct sandbox *sb, char *detail, size_t size);
+int sandbox__landlock_prepare(const struct sandbox *sb, int *ruleset_out, char *detail,
+			      size_t size);
+
+/**
+ * Restricts the calling thread (and what it starts later) to the rule set
+ * (NO_NEW_PRIVS must be set). A negative @p ruleset does nothing.
+ * Errors: SANDBOX_ERR_LANDLOCK.
+ */
+int sandbox__landlock_restrict(int ruleset, char *detail, size_t size);
 
 /** Builds and loads the profile's seccomp filter. Errors: SANDBOX_ERR_SECCOMP, _NOMEM. */
 int sandbox__seccomp_apply(const struct sandbox *sb, char *detail, size_t size);

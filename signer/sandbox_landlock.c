@@ -91,11 +91,13 @@ out:
 	return r;
 }
 
-int sandbox__landlock_apply(const struct sandbox *sb, char *detail, size_t size)
+int sandbox__landlock_prepare(const struct sandbox *sb, int *ruleset_out, char *detail,
+			      size_t size)
 {
 	struct landlock_ruleset_attr ra;
 	int abi = sandbox_ll_abi(), ruleset = -1, r;
 
+	*ruleset_out = -1;
 	if (abi < 1) {
 		if (sb->options & SANDBOX_LANDLOCK_BEST_EFFORT)
 			return SANDBOX_OK;
@@ -116,14 +118,22 @@ int sandbox__landlock_apply(const struct sandbox *sb, char *detail, size_t size)
 		if (r != SANDBOX_OK)
 			goto out;
 	}
-	/* PR_SET_NO_NEW_PRIVS is already set (sandbox.c), as Landlock requires. */
-	if (syscall(SYS_landlock_restrict_self, ruleset, 0) != 0) {
-		r = sandbox__fail(SANDBOX_ERR_LANDLOCK, detail, size,
-				  "landlock_restrict_self: %s", strerror(errno));
-		goto out;
-	}
+	*ruleset_out = ruleset;
+	ruleset = -1;
 	r = SANDBOX_OK;
 out:
-	close(ruleset);
+	if (ruleset >= 0)
+		close(ruleset);
 	return r;
+}
+
+int sandbox__landlock_restrict(int ruleset, char *detail, size_t size)
+{
+	if (ruleset < 0)
+		return SANDBOX_OK;
+	/* PR_SET_NO_NEW_PRIVS is already set (sandbox.c), as Landlock requires. */
+	if (syscall(SYS_landlock_restrict_self, ruleset, 0) != 0)
+		return sandbox__fail(SANDBOX_ERR_LANDLOCK, detail, size,
+				     "landlock_restrict_self: %s", strerror(errno));
+	return SANDBOX_OK;
 }

@@ -82,3 +82,14 @@ regsign_add_script_test(regsignd_service
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/sandbox/check_service.sh
           ${CMAKE_SOURCE_DIR}/signer/regsignd.service 3.0
   TIMEOUT 120)
+
+# The shipped regsignd under its sandbox: users changed (as root), NoNewPrivs,
+# seccomp, not dumpable, and every operation still working; a control run with
+# sandbox.enabled: false. Normal build only: sanitizer builds compile the
+# filters off.
+find_package(Python3 COMPONENTS Interpreter)
+if(NOT REGSIGN_SANITIZE AND TARGET regsignd AND Python3_Interpreter_FOUND)
+  regsign_add_script_test(test_daemon_sandbox
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_daemon_sandbox.py
+    TIMEOUT 600 LABELS daemon)
+endif()
