@@ -512,6 +512,42 @@ static void test_lookup_edges(void **state)
 	ldns_rdf_deep_free(q);
 }
 
+/* regsignd never publishes a wildcard (PUBLISH refuses them), but the zone
+ * library could hold one: a name it would answer is reported as such, with
+ * the wildcard's owner, rather than as a provable NXDOMAIN. */
+static void test_lookup_wildcard(void **state)
+{
+	struct fix *f = *state;
+	struct zone_change *c = NULL;
+	struct zone_diff *d = NULL;
+	struct zone_lookup lk;
+	struct name nm = { .n = 2, .lab = { "*", "_wild-card-x" }, .len = { 1, 12 } };
+	ldns_rdf *q, *w;
+
+	assert_int_equal(zone_change_begin(f->z, &c), 0);
+	publish_txt(c, &nm);
+	assert_int_equal(zone_change_commit(c, f->now, tzs_sign, &f->s, &d), 0);
+	zone_change_free(c);
+	zone_diff_free(d);
+	q = ldns_dname_new_frm_str("a.b._WILD-card-x.iotregistry.test.");
+	assert_int_equal(zone_lookup_denial(f->z, ldns_rdf_data(q), ldns_rdf_size(q), &lk), 0);
+	assert_int_equal(lk.kind, ZONE_LOOKUP_WILDCARD);
+	w = wire_rdf(lk.wildcard, lk.wildcard_len);
+	ldns_rdf_deep_free(q);
+	q = ldns_dname_new_frm_str("*._wild-card-x.iotregistry.test.");
+	assert_int_equal(ldns_dname_compare(w, q), 0);
+	ldns_rdf_deep_free(w);
+	w = wire_rdf(lk.encloser, lk.encloser_len);
+	ldns_rdf_deep_free(q);
+	q = ldns_dname_new_frm_str("_wild-card-x.iotregistry.test.");
+	assert_int_equal(ldns_dname_compare(w, q), 0);
+	/* The wildcard's parent is an empty non-terminal; the wildcard itself a name. */
+	assert_int_equal(zone_lookup_denial(f->z, ldns_rdf_data(q), ldns_rdf_size(q), &lk), 0);
+	assert_int_equal(lk.kind, ZONE_LOOKUP_ENT);
+	ldns_rdf_deep_free(w);
+	ldns_rdf_deep_free(q);
+}
+
 /* ---- Through the DNS listener's answers ---- */
 
 struct reply {
@@ -715,6 +751,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_lookup_random, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup_edges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lookup_wildcard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_answers, setup, teardown),
 	};
 
