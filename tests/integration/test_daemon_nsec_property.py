@@ -16,11 +16,12 @@ listener (dig AXFR) and checked:
   - each NSEC's type bitmap lists exactly the types at its owner + NSEC + RRSIG;
   - every device the model says is live has its CERT record and no other
     device name is there (revoked and reissued-away names are gone);
-  - ldns-verify-zone passes on the transferred zone;
+  - ldns-verify-zone and BIND's dnssec-verify pass on the transferred zone;
   - IXFR from the serial of the previous check, applied to the previous AXFR,
     gives the new AXFR exactly;
-  - a revoked name is NXDOMAIN at the listener, with a signed NSEC that covers
-    it (and, for the empty non-terminal of a device, NODATA with a signed NSEC).
+  - a revoked name, a never-issued one and names after the last are NXDOMAIN
+    at the listener, with a signed NSEC that covers them; the empty
+    non-terminal of a device is NODATA with the NSEC before it.
 
 Seed: printed at start; REGSIGN_NSEC_SEED=<n> replays a run. Operation count:
 REGSIGN_NSEC_OPS (default 300), check interval REGSIGN_NSEC_EVERY (default 20).
@@ -285,6 +286,8 @@ def verify_zone(d, lines, what):
         f.write("\n".join(lines) + "\n")
     p = run([need_tool("ldns-verify-zone"), path])
     check(p.returncode == 0, "%s: ldns-verify-zone: %s%s" % (what, p.stdout, p.stderr))
+    p = run([need_tool("dnssec-verify"), "-o", APEX, path])
+    check(p.returncode == 0, "%s: dnssec-verify: %s%s" % (what, p.stdout, p.stderr))
 
 
 def check_ixfr(old_lines, new_lines, what):
@@ -326,6 +329,16 @@ def check_denials(d, m, rng, what):
               "%s: no NSEC in the answer covers %s: %r" % (what, name, nsecs))
         check(len([f for f in auth if f[3] == "RRSIG" and f[4] == "NSEC"]) == len(nsecs),
               "%s: every NSEC of the denial of %s is signed" % (what, name))
+    # Names no device ever had, and names sorting after every other one (the
+    # last NSEC covers them, its next name wrapping to the apex).
+    for name in ("%d.%s.%s" % (rng.randrange(1, 9), rng.choice(IDS)[:-1] + "7", APEX),
+                 "zzzz.%s" % APEX, "%s.zzzz.%s" % (rng.choice(IDS), APEX)):
+        if name in {m.owner(i, n) for i, n in m.live_pairs()}:
+            continue
+        rcode, ans, auth = query(name, "CERT")
+        nsecs = [f for f in auth if f[3] == "NSEC"]
+        check(rcode == "NXDOMAIN" and any(covers(f[0], norm_name(f[4]), name) for f in nsecs),
+              "%s: %s is NXDOMAIN with a covering NSEC: %s %r" % (what, name, rcode, nsecs))
     ents = [i for i, s in m.live.items() if s]
     if ents:
         ent = "%s.%s" % (rng.choice(ents), APEX)
