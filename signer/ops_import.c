@@ -693,7 +693,7 @@ import_store_run(struct zonepub_bulk *b, void *env)
 			row.der_len = d->cert_len;
 			if (ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm) == 1)
 				row.not_before = (int64_t)timegm(&tm);
-			row.not_after = im->not_after[i];
+			row.not_after = im->not_after ? im->not_after[i] : 0;
 		} else {
 			store_import_synthetic_serial(d->id, d->index, synth);
 			row.serial = synth;
@@ -811,11 +811,27 @@ import_commit(struct ops_req *r, struct ops_import *im)
 
 	im->committing = 1;
 	im->final = r;
-	/* The hash set is not needed any more: free it before the zone doubles. */
+	/* The hash set is not needed any more, nor the growth room of the arrays,
+	 * nor notAfter times when no record has one: free them before the zone
+	 * is built twice (working and served copy). */
 	free(im->buckets);
 	free(im->chain);
 	im->buckets = im->chain = NULL;
 	im->nbuckets = 0;
+	if (im->n_certs == 0) {
+		free(im->not_after);
+		im->not_after = NULL;
+	}
+	if (im->n < im->cap) {
+		void *p = realloc(im->devs, im->n * sizeof(*im->devs));
+
+		if (p != NULL)
+			im->devs = p;
+		if (im->not_after != NULL &&
+		    (p = realloc(im->not_after, im->n * sizeof(*im->not_after))) != NULL)
+			im->not_after = p;
+		im->cap = im->n;
+	}
 	EVP_DigestFinal_ex(im->md, im->sha256, &len);
 	for (int i = 0; i < 32; i++)
 		snprintf(im->sha_hex + 2 * i, 3, "%02x", im->sha256[i]);
@@ -867,6 +883,11 @@ ops_import(struct ops_req *r)
 		ops_req_refuse(r, PROTO_CODE_UNAVAILABLE, "builtin.zone", "the zone is not open");
 		ops_deny(r);
 		return;
+	}
+	if (im != NULL && !im->committing && server_conn_closed(im->conn)) {
+		/* Its timer would notice within a second: do not make this caller wait. */
+		import_discard(im, "its connection closed");
+		im = NULL;
 	}
 	if (im != NULL && im->conn != r->conn) {
 		ops_req_refuse(r, PROTO_CODE_BUSY, "builtin.import",
