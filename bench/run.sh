@@ -2,7 +2,7 @@
 # bench/run.sh: regsign's benchmark suite against the anchors (issue 5).
 #
 #   bench/run.sh [--smoke] [--devices N] [--out DIR] [--seconds S] [--clients N]
-#                [--keep] [--peers all|token|none]
+#                [--keep] [--peers all|token|none] [--only NAME[,NAME...]]
 #
 # From a fresh clone: builds (its own build directory, unless REGSIGN_BIN_DIR
 # and REGSIGN_BUILD_DIR name a built tree, as under ctest), makes a SoftHSM
@@ -13,8 +13,13 @@
 # SIGN_RRSET, ISSUE and REVOKE over regsignd's socket (when the daemon is
 # built); full signing of N devices through the bulk import path with token
 # keys; the peers with file keys (the anchors' peers.sh) and with token keys
-# (bench/peers_token.sh) on the same zone. The rest of issue 5's targets are
-# reported as not measurable yet, with the reason.
+# (bench/peers_token.sh) on the same zone; and regsignd's own zone at N
+# devices, imported through IMPORT (`regsign import`) into a second daemon
+# state: REVOKE at 100/s in it, REVOKE to the new serial on its DNS listener
+# (against Knot's dynamic update), REVOKE to NXDOMAIN validated by unbound
+# behind a Knot secondary (NOTIFY + IXFR), and the restart to the last
+# serial served. --only runs just the named measurements (the others are
+# reported as not run), e.g. --only restart,revoke_secondary.
 #
 # Output in DIR (default ./bench-out): raw/ (every tool's own output),
 # results.json, table.txt and RESULTS.md (the table with date and machine;
@@ -29,7 +34,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(dirname "$here")
-smoke=0 devices=1000000 out=$PWD/bench-out seconds=10 clients=16 keep=0 peers=all
+smoke=0 devices=1000000 out=$PWD/bench-out seconds=10 clients=16 keep=0 peers=all only=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--smoke) smoke=1 ;;
@@ -40,6 +45,7 @@ while [ $# -gt 0 ]; do
 	--keep) keep=1 ;;
 	--peers) peers=$2; shift ;;
 	--no-peers) peers=none ;;
+	--only) only=,$2,; shift ;;
 	-h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -58,7 +64,7 @@ log() { echo "run.sh: $*" >&2; }
 
 # ---- tools: a missing one is a failure, never a silent skip ----
 for t in cc cmake python3 openssl pkcs11-tool softhsm2-util ldns-signzone ldns-verify-zone \
-	dnssec-keygen dnssec-signzone knotd knotc kdig; do
+	dnssec-keygen dnssec-signzone knotd knotc kdig unbound unbound-control unbound-checkconf; do
 	command -v "$t" >/dev/null || die "$t not found (see bench/README.md for the packages)"
 done
 [ -x /usr/bin/time ] || die "/usr/bin/time not found (apt-get install time)"
@@ -158,9 +164,24 @@ measure_r() {
 
 # measure NAME COMMAND...: R before, the command (its stdout to raw/NAME.out,
 # stderr to raw/NAME.err), R after; its status to raw/NAME.status.
+only_list=${only#,}
+only_list=${only_list%,}
+# wanted NAME...: whether --only asks for any of them (everything without --only).
+wanted() {
+	local n
+	[ -z "$only" ] && return 0
+	for n in "$@"; do
+		case $only in *,"$n",*) return 0 ;; esac
+	done
+	return 1
+}
 measure() {
 	local name=$1
 	shift
+	if ! wanted "$name"; then
+		echo "not_measurable: not run (--only ${only_list})" >"$raw/$name.status"
+		return 0
+	fi
 	log "measuring $name"
 	measure_r "$raw/$name.r_before"
 	if "$@" >"$raw/$name.out" 2>"$raw/$name.err"; then
@@ -197,56 +218,79 @@ v.sort()
 print(json.dumps({"p50": round(v[99], 3), "p99": round(v[197], 3), "max": round(v[-1], 3)}))
 EOF
 daemon_ops="sign_rrset issue revoke"
-if [ -x "$bin/regsignd" ]; then
-	sock=$dev/regsignd.sock
-	"$bin/regsignd" -c "$dev/regsignd.yaml" >"$raw/regsignd.log" 2>&1 &
+# Whether the CLI has `regsign import` (IMPORT): then REVOKE is measured in a
+# zone of N devices imported into a second daemon state (section 5).
+has_import=0
+# (Not piped into grep -q: under pipefail its early exit fails the pipe.)
+if [ -x "$bin/regsignd" ] && grep -qw import <<<"$("$bin/regsign" help 2>&1)"; then
+	has_import=1
+fi
+# start_daemon CONFIG SOCKET LOG: regsignd in the background (dpid, its HSM
+# process hpid); 0 once its socket answers HELLO.
+start_daemon() {
+	"$bin/regsignd" -c "$1" >>"$3" 2>&1 &
 	dpid=$!
 	pids+=("$dpid")
-	up=0
-	for _ in $(seq 1 300); do
-		if "$bin/regsign" -s "$sock" -t 5 hello >/dev/null 2>&1; then up=1; break; fi
-		kill -0 "$dpid" 2>/dev/null || break
+	for _ in $(seq 1 3000); do
+		if "$bin/regsign" -s "$2" -t 5 hello >/dev/null 2>&1; then
+			hpid=$(cat "/proc/$dpid/task/$dpid/children" 2>/dev/null | awk '{print $1}')
+			return 0
+		fi
+		kill -0 "$dpid" 2>/dev/null || return 1
 		sleep 0.2
 	done
-	if [ $up = 1 ]; then
-		hpid=$(cat "/proc/$dpid/task/$dpid/children" 2>/dev/null | awk '{print $1}')
-		# lg NAME ARGS: the load generator (its own CPU time on stderr), and
-		# the CPU time the front and the HSM process spent meanwhile, in
-		# clock ticks, to raw/NAME.cpu: where a daemon's time goes.
-		lg() {
-			local name=$1 f0 h0 rc=0
-			shift
-			f0=$(cpu_ticks "$dpid") h0=$(cpu_ticks "$hpid")
-			/usr/bin/time -f 'loadgen-cpu: %U %S' "$bin/regsign" -s "$sock" -t 120 bench \
-				--json --clients "$clients" --seconds "$seconds" \
-				--warmup "$([ $smoke = 1 ] && echo 0.2 || echo 1)" "$@" || rc=$?
-			echo "$f0 $h0 $(cpu_ticks "$dpid") $(cpu_ticks "$hpid") $(getconf CLK_TCK)" \
-				>"$raw/$name.cpu"
-			return $rc
-		}
+	return 1
+}
+stop_daemon() {
+	kill -TERM "$dpid" 2>/dev/null || true
+	wait "$dpid" 2>/dev/null || true
+}
+# lg NAME ARGS: the load generator on $sock (its own CPU time on stderr), and
+# the CPU time the front and the HSM process spent meanwhile, in clock
+# ticks, to raw/NAME.cpu: where a daemon's time goes.
+lg() {
+	local name=$1 f0 h0 rc=0
+	shift
+	f0=$(cpu_ticks "$dpid") h0=$(cpu_ticks "$hpid")
+	/usr/bin/time -f 'loadgen-cpu: %U %S' "$bin/regsign" -s "$sock" -t 120 bench \
+		--json --clients "$clients" --seconds "$seconds" \
+		--warmup "$([ $smoke = 1 ] && echo 0.2 || echo 1)" "$@" || rc=$?
+	echo "$f0 $h0 $(cpu_ticks "$dpid") $(cpu_ticks "$hpid") $(getconf CLK_TCK)" \
+		>"$raw/$name.cpu"
+	return $rc
+}
+# Target 3: a steady 100 revocations/s, latency to the durable reply.
+measure_revoke() {
+	measure revoke lg revoke --op revoke --profile device --rate 100 --clients 4 \
+		--prepare $(( (seconds + 2) * 100 + 100 ))
+	"$bin/regsign" -s "$sock" zone-status --json >"$raw/zone_status.json" 2>/dev/null || true
+}
+if [ ! -x "$bin/regsignd" ]; then
+	for m in $daemon_ops; do
+		not_measurable "$m" "regsignd is not built yet (no $bin/regsignd)"
+	done
+elif wanted sign_rrset issue || { [ $has_import = 0 ] && wanted revoke; }; then
+	sock=$dev/regsignd.sock
+	if start_daemon "$dev/regsignd.yaml" "$sock" "$raw/regsignd.log"; then
 		measure sign_rrset lg sign_rrset --op sign-rrset
 		# The example policy's profile (regsignd wants one named).
 		measure issue lg issue --op issue --profile device
-		# Target 3: a steady 100 revocations/s, latency to the durable reply.
-		measure revoke lg revoke --op revoke --profile device --rate 100 --clients 4 \
-			--prepare $(( (seconds + 2) * 100 + 100 ))
-		"$bin/regsign" -s "$sock" zone-status --json >"$raw/zone_status.json" 2>/dev/null || true
+		[ $has_import = 0 ] && measure_revoke
 	else
 		for m in $daemon_ops; do
 			echo "failed: regsignd did not answer HELLO (see raw/regsignd.log)" >"$raw/$m.status"
 		done
 	fi
-	kill -TERM "$dpid" 2>/dev/null || true
-	wait "$dpid" 2>/dev/null || true
+	stop_daemon
 else
-	for m in $daemon_ops; do
-		not_measurable "$m" "regsignd is not built yet (no $bin/regsignd)"
-	done
+	for m in sign_rrset issue; do measure "$m" true; done
 fi
 
 # ---- 3. full signing through the bulk import path, token keys ----
 zone=$tmp/zone-$devices.zone
-python3 "$tmp/anchors/gen_zone.py" "$devices" "$zone"
+if wanted bulk_sign peers_token; then
+	python3 "$tmp/anchors/gen_zone.py" "$devices" "$zone"
+fi
 bulk_run() {
 	/usr/bin/time -f 'time: %e %M' "$bulk" --module "$module" --token-uri "pkcs11:token=$token" \
 		--pin-file "$dev/pin" --ksk "pkcs11:token=$token;object=regsign-ksk" \
@@ -279,10 +323,183 @@ else
 	not_measurable peers_file "not run (--peers $peers)"
 fi
 
-# ---- targets that need parts not built yet ----
-not_measurable restart "needs regsignd with the zone in its store and a bulk import request (target 5)"
-not_measurable revoke_secondary "needs regsignd's zone + NOTIFY/IXFR to a Knot secondary, unbound validating (target 6)"
-not_measurable revoke_vs_knot_update "needs regsignd serving a 1M-device zone on its DNS listener (target 3, second half)"
+# ---- 5. regsignd's own zone at N devices (targets 3, 5, 6) ----
+# A second state directory (same token and keys, its own socket, DNS port
+# and NOTIFY target), filled through IMPORT with N devices (records by
+# certificate hash), then: REVOKE at 100/s in it; REVOKE to the new serial on
+# its DNS listener; REVOKE to NXDOMAIN validated by unbound behind a Knot
+# secondary; the restart to the last serial served (last: it stops the daemon).
+zone_ms="revoke revoke_vs_knot_update revoke_secondary restart"
+zname=iotregistry.test.
+nrev=$([ $smoke = 1 ] && echo 3 || echo 20)    # revocations timed one by one
+nrestart=$([ $smoke = 1 ] && echo 1 || echo 3)
+# issue_devices FILE N PREFIX: N certificates issued through the CLI (fresh
+# P-256 keys), "<device> 1" lines in FILE for zone_timing.py.
+issue_devices() {
+	local i d
+	: >"$1"
+	for i in $(seq 1 "$2"); do
+		d=$(printf '%s%018x' "$3" "$i")
+		openssl ecparam -name prime256v1 -genkey -noout -out "$zd/k.pem" 2>/dev/null &&
+			openssl req -new -key "$zd/k.pem" -subj "/CN=$d" -out "$zd/r.csr" 2>/dev/null ||
+			return 1
+		"$bin/regsign" -s "$sock" -t 60 issue --device "$d" --index 1 --profile device \
+			--csr "$zd/r.csr" --out "$zd/c.pem" >>"$raw/zone_issue.log" 2>&1 || return 1
+		echo "$d 1" >>"$1"
+	done
+}
+soa_at() { kdig +short +timeout=2 +retry=1 @127.0.0.1 -p "$1" "$zname" SOA 2>/dev/null | awk '{print $3}'; }
+wait_serial_at() {   # PORT SERIAL SECONDS
+	local end=$(($(date +%s) + $3)) s
+	while [ "$(date +%s)" -lt "$end" ]; do
+		s=$(soa_at "$1")
+		[ -n "$s" ] && [ "$s" -ge "$2" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+if ! wanted $zone_ms; then
+	:
+elif [ ! -x "$bin/regsignd" ]; then
+	for m in $zone_ms; do not_measurable "$m" "regsignd is not built yet (no $bin/regsignd)"; done
+elif [ $has_import = 0 ]; then
+	for m in revoke_vs_knot_update revoke_secondary restart; do
+		not_measurable "$m" "regsign has no import command (IMPORT): no N-device zone in regsignd"
+	done
+else
+	zd=$tmp/zd
+	mkdir -p "$zd/state"
+	zport=$(freeport) kport=$(freeport) uport=$(freeport)
+	sock=$zd/regsignd.sock
+	sed -e "s#$dev/state/#$zd/state/#g" -e "s#^\(  path: \).*regsignd.sock#\1$sock#" \
+		-e "s#127.0.0.1:[0-9]*\"\]#127.0.0.1:$zport\"]#" \
+		-e "s#^\(  notify: \)\[\]#\1[\"127.0.0.1:$kport\"]#" \
+		"$dev/regsignd.yaml" >"$zd/regsignd.yaml"
+	grep -q "$zd/state/regsign.db" "$zd/regsignd.yaml" && grep -q "$kport" "$zd/regsignd.yaml" ||
+		die "cannot adapt regsignd.yaml for the zone daemon (see $zd/regsignd.yaml)"
+	start_daemon "$zd/regsignd.yaml" "$sock" "$raw/zone-regsignd.log" ||
+		die "the zone daemon did not answer HELLO (see raw/zone-regsignd.log)"
+	# The devices: ids that no load generator run makes (they start "f0").
+	python3 - "$devices" "$zd/import.txt" <<'PYEOF'
+import hashlib, sys
+n, path = int(sys.argv[1]), sys.argv[2]
+with open(path, "w") as f:
+    for i in range(n):
+        h = hashlib.sha256(b"regsign-bench-%d" % i).hexdigest()
+        f.write("f0%018x 1 sha256:%s\n" % (i, h))
+PYEOF
+	log "importing $devices devices into regsignd's zone (IMPORT)"
+	/usr/bin/time -f 'time: %e %M' "$bin/regsign" -s "$sock" -t 600 import --json \
+		"$zd/import.txt" >"$raw/zone_import.out" 2>"$raw/zone_import.err" ||
+		die "regsign import failed (see raw/zone_import.err)"
+	"$bin/regsign" -s "$sock" zone-status --json >"$raw/zone_import_status.json" 2>/dev/null || true
+	measure_revoke
+	if wanted revoke_vs_knot_update; then
+		issue_devices "$zd/devs-primary.txt" "$nrev" f1 ||
+			die "issuing the devices to revoke failed (see raw/zone_issue.log)"
+		measure revoke_vs_knot_update python3 "$here/zone_timing.py" revoke \
+			--regsign "$bin/regsign" --sock "$sock" --port "$zport" --zone "$zname" \
+			--devices "$zd/devs-primary.txt"
+	fi
+	if wanted revoke_secondary; then
+		issue_devices "$zd/devs-secondary.txt" "$nrev" f2 ||
+			die "issuing the devices to revoke failed (see raw/zone_issue.log)"
+		mkdir -p "$zd/knot/run" "$zd/knot/db" "$zd/knot/zones"
+		cat >"$zd/knot/knot.conf" <<EOC
+server:
+    rundir: "$zd/knot/run"
+    listen: 127.0.0.1@$kport
+database:
+    storage: "$zd/knot/db"
+    journal-db-max-size: 64G
+log:
+  - target: "$raw/knot-secondary.log"
+    any: info
+remote:
+  - id: regsignd
+    address: 127.0.0.1@$zport
+acl:
+  - id: notify_from_regsignd
+    address: 127.0.0.1
+    action: notify
+template:
+  - id: default
+    storage: "$zd/knot/zones"
+    zonefile-sync: -1
+    zonefile-load: none
+    journal-content: changes
+    journal-max-usage: 32G
+zone:
+  - domain: $zname
+    master: regsignd
+    acl: [notify_from_regsignd]
+EOC
+		knotd -c "$zd/knot/knot.conf" >>"$raw/knot-secondary.log" 2>&1 &
+		pids+=("$!")
+		want=$(soa_at "$zport")
+		wait_serial_at "$kport" "$want" 1800 ||
+			die "the Knot secondary did not reach serial $want (see raw/knot-secondary.log)"
+		ucopy=$(command -v unbound)
+		if [ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ]; then
+			# Debian's AppArmor profile confines /usr/sbin/unbound to /etc/unbound.
+			cp "$ucopy" "$zd/unbound" && ucopy=$zd/unbound
+		fi
+		cat >"$zd/unbound.conf" <<EOC
+server:
+    interface: 127.0.0.1@$uport
+    port: $uport
+    do-ip6: no
+    access-control: 127.0.0.0/8 allow
+    username: ""
+    chroot: ""
+    directory: "$zd"
+    pidfile: ""
+    use-syslog: no
+    logfile: "$raw/unbound.log"
+    verbosity: 1
+    num-threads: 1
+    so-reuseport: no
+    do-not-query-localhost: no
+    local-zone: "test." nodefault
+    trust-anchor-file: "$dev/out/ds.txt"
+    trust-anchor-signaling: no
+    root-key-sentinel: no
+    module-config: "validator iterator"
+stub-zone:
+    name: "$zname"
+    stub-addr: 127.0.0.1@$kport
+remote-control:
+    control-enable: yes
+    control-interface: "$zd/unbound.ctl"
+EOC
+		unbound-checkconf "$zd/unbound.conf" >"$raw/unbound-checkconf.log" 2>&1 ||
+			die "unbound-checkconf refused the configuration (see raw/unbound-checkconf.log)"
+		"$ucopy" -d -c "$zd/unbound.conf" >>"$raw/unbound.log" 2>&1 &
+		pids+=("$!")
+		for _ in $(seq 1 100); do
+			unbound-control -c "$zd/unbound.conf" status >/dev/null 2>&1 && break
+			sleep 0.2
+		done
+		measure revoke_secondary python3 "$here/zone_timing.py" revoke \
+			--regsign "$bin/regsign" --sock "$sock" --port "$zport" --zone "$zname" \
+			--devices "$zd/devs-secondary.txt" --knot-port "$kport" \
+			--unbound-port "$uport" --unbound-conf "$zd/unbound.conf"
+	fi
+	last=$(soa_at "$zport")
+	stop_daemon
+	if wanted restart; then
+		[ -n "$last" ] || die "the zone daemon answered no SOA before the restart"
+		measure restart python3 "$here/zone_timing.py" restart --regsignd "$bin/regsignd" \
+			--regsign "$bin/regsign" --config "$zd/regsignd.yaml" --sock "$sock" \
+			--port "$zport" --zone "$zname" --serial "$last" --runs "$nrestart" \
+			--log "$raw/zone-regsignd.log"
+	fi
+fi
+# Whatever --only left out has a status too.
+for m in loadgen_check sign_rrset issue revoke bulk_sign peers_token peers_file restart \
+	revoke_secondary revoke_vs_knot_update; do
+	[ -e "$raw/$m.status" ] || echo "not_measurable: not run (--only ${only_list})" >"$raw/$m.status"
+done
 
 # ---- report ----
 python3 "$here/report.py" --raw "$raw" --out "$out" --devices "$devices" --smoke "$smoke" \

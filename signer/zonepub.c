@@ -225,14 +225,30 @@ static void finish_close(struct zonepub *zp)
 
 void zp_close_continue(struct zonepub *zp)
 {
-	if (zp->state == ZP_CLOSING && zp->job == NULL && !zp->loading)
+	if (zp->state == ZP_CLOSING && zp->job == NULL && zp->n_inflight == 0 && !zp->loading)
 		finish_close(zp);
 }
 
-void zp_job_over(struct zonepub *zp)
+void zp_job_over(struct zonepub *zp, struct zp_job *job)
 {
-	zp_job_free(zp->job);
-	zp->job = NULL;
+	if (job == zp->job) {
+		zp->job = NULL;
+	} else {
+		/* One that waited for its commit: commits finish in order, so it
+		 * is the oldest, but the list is searched to be safe. */
+		struct zp_job **pp = &zp->if_head, *prev = NULL;
+		while (*pp && *pp != job) {
+			prev = *pp;
+			pp = &(*pp)->inext;
+		}
+		if (*pp == job) {
+			*pp = job->inext;
+			if (zp->if_tail == job)
+				zp->if_tail = prev;
+			zp->n_inflight--;
+		}
+	}
+	zp_job_free(job);
 	if (zp->state == ZP_CLOSING)
 		zp_close_continue(zp);
 	else
@@ -314,11 +330,11 @@ bool zonepub_idle(const struct zonepub *zp)
 	int64_t now = zp_now(zp);
 
 	if (zp->state != ZP_STARTED)
-		return zp->job == NULL && !zp->loading;
+		return zp->job == NULL && zp->n_inflight == 0 && !zp->loading;
 	for (int k = 0; k < ZP_JOB_KINDS; k++)
 		if (zp_kind_ready(zp, k, now))
 			return false;
-	return zp->job == NULL && !zp->rebuild_needed;
+	return zp->job == NULL && zp->n_inflight == 0 && !zp->rebuild_needed;
 }
 
 void zonepub_status_get(const struct zonepub *zp, struct zonepub_status *st)

@@ -3,7 +3,8 @@
  * @brief zonepub's internals shared by its files (not public).
  *
  * zonepub.c       life cycle, options, submitting, closing, status
- * zonepub_sched.c the scheduler and the choice of the next job
+ * zonepub_sched.c the scheduler and the choice of the next job (and which
+ *                 jobs may overlap: see zp_pipelined())
  * zonepub_job.c   the zone thread, the sign bridge, the zone work of a job
  * zonepub_publish.c  the loop's side of a job: commit, replay, publication
  * zonepub_store.c what a job writes in the store, and the load at start
@@ -61,11 +62,20 @@ struct zp_filereq {
 	struct zp_filereq *next;
 };
 
+/* A zone_names row a version writes: key 'n' + zone key; blob NULL = delete. */
+struct zp_row {
+	uint8_t *key;
+	size_t klen;
+	uint8_t *blob;
+	size_t blen;
+};
+
 struct zp_job {
 	struct commit_item item;  /* first: the commit pipeline gives it back */
 	struct zonepub *zp;
 	enum zp_job_kind kind;
 	int64_t now;
+	struct zp_job *inext;     /* the next job waiting for its commit */
 
 	/* GROUP */
 	struct zonepub_req *reqs;  /* the group, in arrival order (next links) */
@@ -84,6 +94,12 @@ struct zp_job {
 	struct zone_diff *diff;    /* GROUP, RESIGN */
 	uint8_t *wire;             /* the diff in journal form */
 	size_t wirelen;
+	struct zp_row *rows;       /* GROUP, RESIGN: the rows of the names changed,
+				    * exported on the zone thread so that the writer
+				    * never reads the working zone (the zone thread
+				    * may already work on the next version) */
+	size_t nrows;
+	bool stale;                /* writer: not written, the store is not at serial_from */
 	uint32_t serial_from, serial_to;
 	size_t nsigs;
 	struct zp_sigrec *recs;
@@ -137,7 +153,9 @@ struct zonepub {
 	bool resign_wanted, file_due, rebuild_needed, apex_wanted;
 	int last_kind;
 	int64_t last_resign, last_file_check;
-	struct zp_job *job;            /* in progress, or NULL */
+	struct zp_job *job;            /* on the zone thread (or being handed over), or NULL */
+	struct zp_job *if_head, *if_tail; /* versions made, waiting for their commit, in order */
+	size_t n_inflight;
 	bool loading;                  /* zonepub_open's item is in the pipeline */
 	uv_idle_t pump;                /* starts a job at the end of the loop iteration */
 	bool pump_active;
@@ -179,8 +197,9 @@ void zp_log(struct zonepub *zp, int level, const char *fmt, ...)
 void zp_fail(struct zonepub *zp, int err, const char *what);
 /* Ask for a job to be started at the end of this loop iteration. */
 void zp_pump_soon(struct zonepub *zp);
-/* Called when the current job is over: frees it, continues closing or pumps. */
-void zp_job_over(struct zonepub *zp);
+/* Called when @p job is over (the zone thread's or one waiting for its
+ * commit): frees it, continues closing or pumps. */
+void zp_job_over(struct zonepub *zp, struct zp_job *job);
 /* Closing waited for a job or the load; finish it if nothing else runs. */
 void zp_close_continue(struct zonepub *zp);
 
@@ -189,6 +208,9 @@ void zp_tick_cb(uv_timer_t *t);
 void zp_pump_cb(uv_idle_t *h);
 /* Whether a job of @p kind has work now. */
 bool zp_kind_ready(const struct zonepub *zp, int kind, int64_t now);
+/* Whether a job of @p kind may run on the zone thread while earlier
+ * versions wait for their commit (and be waited for by later ones). */
+bool zp_pipelined(int kind);
 
 /* ---- zonepub_job.c ---- */
 int zp_thread_start(struct zonepub *zp);

@@ -23,6 +23,11 @@ void zp_job_free(struct zp_job *job)
 {
 	if (job == NULL)
 		return;
+	for (size_t i = 0; i < job->nrows; i++) {
+		free(job->rows[i].key);
+		free(job->rows[i].blob);
+	}
+	free(job->rows);
 	zone_diff_free(job->diff);
 	free(job->wire);
 	free(job->recs);
@@ -198,6 +203,40 @@ static void run_group(struct zp_job *job)
 	job->zerr = r;
 }
 
+/* The zone_names rows of the names @p d changed, as the working zone has
+ * them now (the writer stores them; a name gone is a row to delete). */
+static int make_rows(struct zp_job *job, const struct zone *z, const struct zone_diff *d)
+{
+	size_t n = zone_diff_names(d);
+
+	if (n == 0)
+		return 0;
+	if ((job->rows = calloc(n, sizeof(*job->rows))) == NULL)
+		return ZONE_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		struct zp_row *row = &job->rows[job->nrows];
+		const uint8_t *key;
+		size_t klen;
+		int r;
+
+		zone_diff_name(d, i, &key, &klen);
+		if (klen + 1 > ZP_ROW_KEY_MAX)
+			return ZONE_EINVAL;
+		if ((row->key = malloc(klen + 1)) == NULL)
+			return ZONE_ENOMEM;
+		job->nrows++;
+		row->key[0] = ZP_ROW_NAME;
+		memcpy(row->key + 1, key, klen);
+		row->klen = klen + 1;
+		r = zone_export_name(z, key, klen, &row->blob, &row->blen);
+		if (r == ZONE_ENOENT)
+			row->blob = NULL;
+		else if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
 static void make_wire(struct zp_job *job)
 {
 	int r;
@@ -209,6 +248,8 @@ static void make_wire(struct zp_job *job)
 	job->serial_to = zone_diff_serial_to(job->diff);
 	job->nsigs = zone_diff_signatures(job->diff);
 	r = zone_diff_to_wire(job->diff, &job->wire, &job->wirelen);
+	if (r == 0)
+		r = make_rows(job, job->zp->working, job->diff);
 	if (r != 0) {
 		/* The working zone moved on but cannot be journalled: treat it as
 		 * a failed commit (the working zone is rebuilt). */

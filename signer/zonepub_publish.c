@@ -114,7 +114,7 @@ void zp_phase_done(struct zonepub *zp, struct zp_job *job)
 			free(f);
 		}
 		job->filereqs = NULL;
-		zp_job_over(zp);
+		zp_job_over(zp, job);
 		return;
 	case ZP_JOB_REBUILD:
 		if (err != 0) {
@@ -126,7 +126,7 @@ void zp_phase_done(struct zonepub *zp, struct zp_job *job)
 		} else {
 			zp->rebuild_needed = false;
 		}
-		zp_job_over(zp);
+		zp_job_over(zp, job);
 		return;
 	default:
 		break;
@@ -148,28 +148,50 @@ void zp_phase_done(struct zonepub *zp, struct zp_job *job)
 			job->bulk->done(job->bulk, err, zone_serial(zp->served));
 			job->bulk = NULL;
 		}
-		zp_job_over(zp);
+		zp_job_over(zp, job);
 		return;
 	}
 	if (!job->changed) {
 		/* Nothing to publish (all refused, or nothing due). */
-		zp_job_over(zp);
+		zp_job_over(zp, job);
 		return;
 	}
 	if (job->kind == ZP_JOB_BULK) {
 		job->journal_keep = 0;
 	} else {
+		/* The journal as it will be when this version commits: the
+		 * listener's copy, then the versions still waiting for their
+		 * commit (newest), then this one. */
 		struct zp_journal empty = { 0 };
 		const struct zp_journal *j = &zp->jr;
-		if (j->n > 0 && j->v[j->n - 1].to != job->serial_from)
+		size_t extra = 1, bytes = job->wirelen;
+		uint32_t first = job->serial_from;
+		for (const struct zp_job *w = zp->if_head; w; w = w->inext) {
+			extra++;
+			bytes += w->wirelen;
+		}
+		if (zp->if_head)
+			first = zp->if_head->serial_from;
+		if (j->n > 0 && j->v[j->n - 1].to != first)
 			j = &empty;
-		job->journal_keep = zp_journal_keep(zp, j, job->now, 1, job->wirelen, job->now);
+		job->journal_keep = zp_journal_keep(zp, j, job->now, extra, bytes, job->now);
 	}
 	memset(&job->item, 0, sizeof(job->item));
 	job->item.run = zp_store_run;
 	job->item.undo = zp_store_undo;
 	job->item.done = commit_done;
+	/* The version waits for its commit; the zone thread is free for the
+	 * next one (zp_pipelined() says which kinds may overlap). */
+	zp->job = NULL;
+	job->inext = NULL;
+	if (zp->if_tail)
+		zp->if_tail->inext = job;
+	else
+		zp->if_head = job;
+	zp->if_tail = job;
+	zp->n_inflight++;
 	commit_submit(zp->commit, &job->item);
+	zp_pump_soon(zp);
 }
 
 /* Loop: apply the committed version to the served zone. */
@@ -272,6 +294,8 @@ static void commit_done(struct commit_item *it, int status)
 	struct zonepub *zp = job->zp;
 	int r;
 
+	if (status == COMMIT_OK && job->stale)
+		status = COMMIT_ERR_STORAGE;  /* an earlier version did not commit */
 	if (status != COMMIT_OK) {
 		int err = status == COMMIT_ERR_FATAL ? ZONEPUB_EFATAL
 			: status == COMMIT_ERR_CLOSED ? ZONEPUB_ECLOSED
@@ -284,7 +308,7 @@ static void commit_done(struct commit_item *it, int status)
 			job->bulk->done(job->bulk, err, zone_serial(zp->served));
 			job->bulk = NULL;
 		}
-		zp_job_over(zp);
+		zp_job_over(zp, job);
 		return;
 	}
 	if ((r = replay(zp, job)) != 0) {
@@ -300,10 +324,10 @@ static void commit_done(struct commit_item *it, int status)
 		}
 		if (zp->o.fatal)
 			zp->o.fatal(zp->o.arg, ZONEPUB_EFATAL);
-		zp_job_over(zp);
+		zp_job_over(zp, job);
 		return;
 	}
 	publish(zp, job);
-	zp_job_over(zp);
+	zp_job_over(zp, job);
 }
 

@@ -1,13 +1,22 @@
 /*
  * The scheduler and the choice of the next job.
  *
- * One job runs at a time (zonepub_job.c, zonepub_publish.c). When one ends,
- * or work arrives while none runs, the pump (a uv_idle handle, so it runs at
- * the end of the current loop iteration and without a timer's delay) picks
- * the next: a rebuild of the working zone if a commit failed, otherwise the
- * kinds take turns (a group of requests and expiry removals, re-signing, the
- * zone file, a bulk import) so that none can starve the others. The timer
- * only marks work as due.
+ * One job at a time runs on the zone thread (zonepub_job.c). Groups and
+ * re-signing are pipelined: once a version is made and handed to the commit
+ * pipeline, the zone thread makes the next one on top of it while the first
+ * commits (zonepub_publish.c replays them on the served zone in commit
+ * order), so a group's signing overlaps the previous group's fsync and
+ * requests that arrive meanwhile do not wait for it. The other kinds (the
+ * zone file, a bulk import, a rebuild) wait until no version is pending,
+ * and nothing new starts while they are pending. When the zone thread is
+ * free, or work arrives while it is, the pump (a uv_idle handle, so it runs
+ * at the end of the current loop iteration and without a timer's delay)
+ * picks the next job: a rebuild of the working zone if a version failed
+ * (once every pending one is done), otherwise the kinds take turns (a group
+ * of requests and expiry removals, re-signing, the zone file, a bulk
+ * import) so that none can starve the others. A group takes what is queued
+ * (at most group_max requests); nothing waits to fill it. The timer only
+ * marks work as due.
  */
 #include "signer/zonepub_int.h"
 
@@ -76,6 +85,24 @@ bool zp_kind_ready(const struct zonepub *zp, int kind, int64_t now)
 	return false;
 }
 
+bool zp_pipelined(int kind)
+{
+	return kind == ZP_JOB_GROUP || kind == ZP_JOB_RESIGN;
+}
+
+/* Whether a job of @p kind may start now, given the versions pending. */
+static bool may_start(const struct zonepub *zp, int kind)
+{
+	if (zp->n_inflight == 0)
+		return true;
+	if (!zp_pipelined(kind))
+		return false;
+	for (const struct zp_job *w = zp->if_head; w; w = w->inext)
+		if (!zp_pipelined(w->kind))
+			return false;
+	return true;
+}
+
 /* A group: the queued requests (at most group_max) and due expiry removals. */
 static int group_fill(struct zonepub *zp, struct zp_job *job)
 {
@@ -133,11 +160,15 @@ static void pump(struct zonepub *zp)
 		return;
 	}
 	if (zp->rebuild_needed) {
+		/* The versions still pending fail or commit first: a rebuild
+		 * copies the served zone, which has every committed one. */
+		if (zp->n_inflight > 0)
+			return;
 		kind = ZP_JOB_REBUILD;
 	} else {
 		for (int k = 1; k <= ZP_JOB_KINDS; k++) {
 			int c = (zp->last_kind + k) % ZP_JOB_KINDS;
-			if (zp_kind_ready(zp, c, now)) {
+			if (zp_kind_ready(zp, c, now) && may_start(zp, c)) {
 				kind = c;
 				break;
 			}

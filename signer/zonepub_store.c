@@ -11,9 +11,11 @@
  *  - ixfr_journal: the diff of each version (zone_diff_to_wire), trimmed to
  *    what the listener's copy keeps.
  *
- * The working zone is read here on the writer thread: while a job's commit
- * item runs, the zone thread is idle and the loop does not touch the working
- * zone, and the hand-over through the pipeline's mutexes orders the accesses.
+ * A version's rows are exported on the zone thread with the version
+ * (zp_job::rows), because the zone thread may already make the next version
+ * while this one commits. Only a bulk import, which nothing overlaps, reads
+ * the working zone here on the writer thread: the zone thread is idle then,
+ * and the hand-over through the pipeline's mutexes orders the accesses.
  */
 #include "signer/zonepub_int.h"
 
@@ -91,33 +93,43 @@ static int put_name(store_t *st, const uint8_t *key, size_t klen, const uint8_t 
 	return r ? r : store_zone_put(st, rk, rlen, blob, blen);
 }
 
-/* The rows of the names a version changed. */
-static int put_names(store_t *st, const struct zone *z, const struct zone_diff *d)
+/* The rows of the names a version changed (made on the zone thread). */
+static int put_rows(store_t *st, const struct zp_job *job)
 {
-	for (size_t i = 0; i < zone_diff_names(d); i++) {
-		const uint8_t *key;
-		uint8_t rk[ZP_ROW_KEY_MAX], *blob = NULL;
-		size_t klen, blen, rlen;
-		int zr, r;
+	for (size_t i = 0; i < job->nrows; i++) {
+		const struct zp_row *row = &job->rows[i];
+		int r;
 
-		zone_diff_name(d, i, &key, &klen);
-		zr = zone_export_name(z, key, klen, &blob, &blen);
-		if (zr == ZONE_ENOENT) {
-			r = name_row_key(key, klen, rk, &rlen);
-			if (r == 0)
-				r = store_zone_delete(st, rk, rlen);
+		if (row->blob == NULL) {
+			r = store_zone_delete(st, row->key, row->klen);
 			if (r == STORE_ENOTFOUND)
 				r = 0;
-		} else if (zr != 0) {
-			r = STORE_ENOMEM;
 		} else {
-			r = put_name(st, key, klen, blob, blen);
+			r = store_zone_put(st, row->key, row->klen, row->blob, row->blen);
 		}
-		free(blob);
 		if (r != 0)
 			return r;
 	}
 	return 0;
+}
+
+/* The serial the store holds (0 before the first version). */
+static int stored_serial(store_t *st, uint32_t *serial)
+{
+	unsigned char *v = NULL;
+	size_t len = 0;
+	int r = store_zone_meta_get(st, ZP_META_SERIAL, &v, &len);
+
+	*serial = 0;
+	if (r == STORE_ENOTFOUND)
+		return 0;
+	if (r == 0 && len == 4)
+		*serial = ((uint32_t)v[0] << 24) | ((uint32_t)v[1] << 16) | ((uint32_t)v[2] << 8) |
+			  v[3];
+	else if (r == 0)
+		r = STORE_EINVAL;
+	free(v);
+	return r;
 }
 
 static int put_all_cb(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *blob,
@@ -160,8 +172,25 @@ int zp_store_run(struct commit_item *it, void *env)
 	struct zp_job *job = (struct zp_job *)it;
 	struct zonepub *zp = job->zp;
 	store_t *st = zp->st;
+	uint32_t at;
 	int r;
 
+	/*
+	 * Versions are made one after the other on the zone thread, and the
+	 * next may be made while this one waits here: it then builds on this
+	 * one. If an earlier version did not commit (its transaction failed),
+	 * the store is not at this version's starting serial, and writing it
+	 * would store a chain with a hole. It is then left out (stale) without
+	 * failing the transaction, which may hold other requests' rows: the
+	 * loop fails its requests and rebuilds the working zone.
+	 */
+	if ((r = stored_serial(st, &at)) != 0)
+		return commit_status_of(r);
+	if (at != job->serial_from) {
+		job->stale = true;
+		return COMMIT_OK;
+	}
+	job->stale = false;
 	if (job->kind == ZP_JOB_BULK) {
 		r = zone_export_foreach(zp->working, put_all_cb, st);
 		if (r == 0)
@@ -171,7 +200,7 @@ int zp_store_run(struct commit_item *it, void *env)
 				r = expiry_put(st, job->bulk->devs[i].id, job->bulk->devs[i].index,
 					       job->bulk->not_after[i]);
 	} else {
-		r = put_names(st, zp->working, job->diff);
+		r = put_rows(st, job);
 		if (r == 0)
 			r = store_journal_append(st, job->serial_from, job->serial_to, job->now,
 						 job->wire, job->wirelen);
@@ -182,9 +211,11 @@ int zp_store_run(struct commit_item *it, void *env)
 	}
 	if (r == 0)
 		r = put_serial(st, job->serial_to);
+	/* The origin is fixed when the zones are made: reading it from the
+	 * served zone, which the loop may be changing meanwhile, is safe. */
 	if (r == 0)
-		r = store_zone_meta_set(st, ZP_META_ORIGIN, zone_origin(zp->working),
-					strlen(zone_origin(zp->working)));
+		r = store_zone_meta_set(st, ZP_META_ORIGIN, zone_origin(zp->served),
+					strlen(zone_origin(zp->served)));
 	if (r != 0)
 		return commit_status_of(r);
 	/* The requests' own rows, in the same transaction. */
@@ -204,6 +235,8 @@ void zp_store_undo(struct commit_item *it, void *env)
 {
 	struct zp_job *job = (struct zp_job *)it;
 
+	if (job->stale)
+		return;
 	for (struct zonepub_req *rq = job->reqs; rq; rq = rq->next)
 		if (rq->status == 0 && rq->store_undo)
 			rq->store_undo(rq, env);
@@ -252,9 +285,7 @@ static int load_row(void *arg, const void *key, size_t klen, const void *data, s
 	}
 	if (klen < 1 || k[0] != ZP_ROW_NAME)
 		goto bad;
-	zr = zone_load_name(zp->working, k + 1, klen - 1, data, dlen);
-	if (zr == 0)
-		zr = zone_load_name(zp->served, k + 1, klen - 1, data, dlen);
+	zr = zone_load_name(zp->served, k + 1, klen - 1, data, dlen);
 	if (zr != 0) {
 		lc->err = zr == ZONE_ENOMEM ? ZONEPUB_ENOMEM : ZONEPUB_EFORMAT;
 		return 1;
@@ -291,19 +322,19 @@ static int load_meta(struct zonepub *zp)
 
 	r = store_zone_meta_get(zp->st, ZP_META_SERIAL, &v, &len);
 	if (r == STORE_ENOTFOUND)
-		return zone_names(zp->working) == 0 ? 0 : ZONEPUB_EFORMAT;
+		return zone_names(zp->served) == 0 ? 0 : ZONEPUB_EFORMAT;
 	if (r != 0)
 		return r == STORE_ENOMEM ? ZONEPUB_ENOMEM : ZONEPUB_ESTORE;
 	if (len != 4 || (((uint32_t)v[0] << 24) | ((uint32_t)v[1] << 16) |
-			 ((uint32_t)v[2] << 8) | v[3]) != zone_serial(zp->working))
+			 ((uint32_t)v[2] << 8) | v[3]) != zone_serial(zp->served))
 		r = ZONEPUB_EFORMAT;
 	free(v);
 	if (r != 0)
 		return r;
 	v = NULL;
 	r = store_zone_meta_get(zp->st, ZP_META_ORIGIN, &v, &len);
-	if (r == 0 && (len != strlen(zone_origin(zp->working)) ||
-		       memcmp(v, zone_origin(zp->working), len) != 0))
+	if (r == 0 && (len != strlen(zone_origin(zp->served)) ||
+		       memcmp(v, zone_origin(zp->served), len) != 0))
 		r = ZONEPUB_EFORMAT;
 	else if (r != 0)
 		r = r == STORE_ENOMEM ? ZONEPUB_ENOMEM : ZONEPUB_EFORMAT;
@@ -322,12 +353,16 @@ static int load_rows(struct zonepub *zp, int64_t now)
 		return lc.err;
 	if (r != 0)
 		return r == STORE_ENOMEM ? ZONEPUB_ENOMEM : ZONEPUB_ESTORE;
-	if (zone_names(zp->working) > 0) {
+	if (zone_names(zp->served) > 0) {
 		/* No verification: the rows were verified when they were made, and
-		 * the structural check still runs (zone_load_finish). */
-		if (zone_load_finish(zp->working, now, false) != 0 ||
-		    zone_load_finish(zp->served, now, false) != 0)
+		 * the structural check still runs (zone_load_finish). Only the
+		 * served zone is loaded before the listener may answer: the working
+		 * zone is rebuilt from it by the first job, on the zone thread (a
+		 * rebuild goes before any change), so a restart waits for one load
+		 * instead of two. */
+		if (zone_load_finish(zp->served, now, false) != 0)
 			return ZONEPUB_EFORMAT;
+		zp->rebuild_needed = true;
 	}
 	if ((r = load_meta(zp)) != 0)
 		return r;
