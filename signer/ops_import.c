@@ -850,6 +850,48 @@ import_commit(struct ops_req *r, struct ops_import *im)
 
 /* ---- the handler ---- */
 
+/* op_state of a first chunk whose zone check passed (ops_import runs again). */
+static char zone_checked;
+
+/*
+ * Writer thread: a first chunk. An import needs a zone without devices; a
+ * store with a valid certificate means the zone has some, so say it now
+ * rather than after the last chunk (which checks again, exactly).
+ */
+static int
+import_run0(struct commit_item *it, void *env)
+{
+	struct ops_req *r = (struct ops_req *)it;
+	struct ops_writer *w = env;
+	int e = store_import_live_any(w->st, r->now);
+
+	if (e < 0)
+		return import_store_status(e);
+	if (e == 0)
+		return COMMIT_OK;
+	ops_req_refuse(r, PROTO_CODE_CONFLICT, "builtin.import",
+		       "the registry holds valid certificates, so the zone holds device records: "
+		       "IMPORT needs a zone without devices");
+	return ops_audit_deny(w, r);
+}
+
+static void
+import_done0(struct commit_item *it, int status)
+{
+	struct ops_req *r = (struct ops_req *)it;
+
+	if (status != COMMIT_OK) {
+		ops_reply_failed_commit(r, status);
+		return;
+	}
+	if (r->err_code != 0) {
+		ops_reply_refusal(r);
+		return;
+	}
+	r->op_state = &zone_checked;
+	ops_import(r);
+}
+
 static void
 reply_accepted(struct ops_req *r, struct ops_import *im)
 {
@@ -910,6 +952,13 @@ ops_import(struct ops_req *r)
 			       (unsigned)q->seq, (unsigned)q->import_id,
 			       (unsigned)(im ? im->next_seq : 1));
 		ops_deny(r);
+		return;
+	}
+	if (im == NULL && r->op_state != &zone_checked) {
+		memset(&r->item, 0, sizeof(r->item));
+		r->item.run = import_run0;
+		r->item.done = import_done0;
+		commit_submit(ctx->commit, &r->item);
 		return;
 	}
 	if (im == NULL) {

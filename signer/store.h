@@ -407,4 +407,10 @@ int store_import_conflict(store_import_t *h, const char *device, uint32_t index,
  */
 int store_import_insert(store_import_t *h, const struct store_import_row *row);
 
+/**
+ * 1 if some certificate (issued or imported) is valid and unexpired at
+ * @p now, i.e. the zone may hold device records; 0 if none; or an error.
+ */
+int store_import_live_any(store_t *st, int64_t now);
+
 #endif /* REGSIGN_SIGNER_STORE_H */

@@ -196,3 +196,22 @@ store_import_insert(store_import_t *h, const struct store_import_row *row)
 	sqlite3_bind_int64(s, 2, row->index);
 	return store__step_done(h->st, s);
 }
+
+int
+store_import_live_any(store_t *st, int64_t now)
+{
+	sqlite3_stmt *s = NULL;
+	int r, rc;
+
+	if (st == NULL)
+		return STORE_EINVAL;
+	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM certs WHERE status = 0 AND not_after > ?1 "
+			       "LIMIT 1", -1, &s, NULL) != SQLITE_OK)
+		return store__map_rc(sqlite3_extended_errcode(st->db));
+	sqlite3_bind_int64(s, 1, now);
+	rc = sqlite3_step(s);
+	r = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0
+		: store__map_rc(sqlite3_extended_errcode(st->db));
+	sqlite3_finalize(s);
+	return r;
+}
