@@ -53,16 +53,13 @@ if(TARGET regsignd AND TARGET regsign AND TARGET regsign-ceremony AND Python3_In
   # 3. The token behind `p11-kit server`, killed with its p11-kit-remote
   #    children and started again: with no request in flight at the kill ...
   regsign_add_attack_test(attack_p11kit SCRIPT test_attack_p11kit.py TIMEOUT 600)
-  # ... and under load. Known bug: now and then a C_Sign in flight when the
-  # server dies never returns (p11-kit-client.so waits on a condition for
-  # ever). The worker holds libregsign-hsm's read lock inside the call
-  # (pkcs11/hsm.c hsm__with_session), so the recovery (hsm_recover, write
-  # lock) and every later request wait for ever: no UNAVAILABLE, no
-  # recovery, SIGTERM never finishes, and once the front is gone the HSM
-  # process stays (signer/hsmd.c waits for its workers after EOF).
+  # ... and under load. Now and then a C_Sign in flight when the server dies
+  # never returns (p11-kit-client.so waits for ever): the HSM process's
+  # watchdog (hsm.call-timeout) ends it with status 3, the front exits 1,
+  # and the test's restart loop (standing in for systemd's
+  # Restart=on-failure) starts regsignd again.
   regsign_add_attack_test(attack_p11kit_under_load SCRIPT test_attack_p11kit.py
-    ARGS under-load TIMEOUT 1500
-    KNOWN_BUG "a PKCS#11 call that never returns hangs the HSM process for ever")
+    ARGS under-load TIMEOUT 1500)
 
   # 4. Storage faults: ENOSPC on a loop-mounted ext4 (root), EIO via the
   #    LD_PRELOAD shim of tests/faults at WAL pwrite/fdatasync and audit
@@ -76,12 +73,10 @@ if(TARGET regsignd AND TARGET regsign AND TARGET regsign-ceremony AND Python3_In
   #    connections that never read; memory bound, BUSY, a well-behaved caller
   #    answered throughout.
   regsign_add_attack_test(attack_overload SCRIPT test_attack_overload.py TIMEOUT 600)
-  # Known bug: one in-flight cap for the whole daemon (signer/ops_dispatch.c
-  # on_frame, ctx->max_inflight), no per-caller limit or fair queuing, so a
-  # flooding caller starves the others (BUSY, or seconds of waiting).
+  # Per-caller limits and fair service (signer/ops_dispatch.c): a flooding
+  # caller gets BUSY while a well-behaved one keeps being served.
   regsign_add_attack_test(attack_overload_served_share SCRIPT test_attack_overload.py
-    ARGS served-share TIMEOUT 600
-    KNOWN_BUG "no per-caller limits or fair queuing: a flood starves other callers")
+    ARGS served-share TIMEOUT 600)
 
   # 7. Faked dates past 2038 and around 2^32 s (libfaketime), and clock jumps.
   regsign_add_attack_test(attack_time SCRIPT test_attack_time.py TIMEOUT 600)
