@@ -408,7 +408,10 @@ ops_service_release(struct ops_req *r)
 		r->in_service = 0;
 		l->active--;
 		ctx->service_active--;
-		ctx->service_done++;
+		/* Answered inside its own dispatch (CHAIN, a refusal): no queue held
+		 * it, and counting it would size the window by the cheapest work. */
+		if (!ctx->pumping)
+			ctx->service_done++;
 		/* Not from here: this runs deep inside whatever finished the request. */
 		if (ctx->ring_head && !ctx->pumping)
 			server_wake(ctx->server);
