@@ -58,6 +58,9 @@ collect(void *arg, const struct store_revoked *rv)
 
 	if (rv->serial_len > STORE_SERIAL_MAX)
 		return -1;
+	/* A record imported by its hash only: no certificate serial to list. */
+	if (store_import_serial_is_synthetic(rv->serial, rv->serial_len))
+		return 0;
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? 2 * l->cap : 64;
 		struct x509_crl_entry *e = realloc(l->e, cap * sizeof(*e));

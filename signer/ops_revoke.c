@@ -39,6 +39,7 @@ struct revoke_state {
 	size_t row_serial_len;
 	int64_t revoked_at;
 	char serial_hex[2 * STORE_SERIAL_MAX + 1];
+	int hash_only;                /* an IMPORT record known by its hash only */
 	uint32_t zone_serial;
 };
 
@@ -158,7 +159,16 @@ revoke_run(struct commit_item *it, void *env)
 	}
 	memcpy(s->row_serial, c.serial, c.serial_len);
 	s->row_serial_len = c.serial_len;
-	hex(c.serial, c.serial_len, s->serial_hex);
+	/*
+	 * A record imported by its hash only has a synthetic serial that no
+	 * certificate carries: the revocation removes its name and is audited,
+	 * but no CRL can list it and the reply names no certificate serial.
+	 */
+	s->hash_only = store_import_serial_is_synthetic(c.serial, c.serial_len);
+	if (s->hash_only)
+		s->serial_hex[0] = '\0';
+	else
+		hex(c.serial, c.serial_len, s->serial_hex);
 	if (policy_check_revoke(r->pol->pol, r->caller, c.caller_name, s->reason, &d) != POLICY_ALLOW) {
 		store_cert_clear(&c);
 		ops_req_refuse_decision(r, ops_policy_wire_code(d.code), &d);
@@ -207,6 +217,7 @@ revoke_store(struct ops_req *r, struct ops_writer *w, uint32_t serial)
 	struct revoke_state *s = r->op_state;
 	struct audit_result res;
 	struct store_cert after;
+	char detail[96];
 	int e;
 
 	memset(&after, 0, sizeof(after));
@@ -221,7 +232,13 @@ revoke_store(struct ops_req *r, struct ops_writer *w, uint32_t serial)
 	res.index = r->index;
 	res.serial = s->row_serial;
 	res.serial_len = s->row_serial_len;
-	res.detail = policy_reason_name(s->reason);
+	if (s->hash_only) {
+		snprintf(detail, sizeof(detail), "%s; imported by hash only: no CRL entry",
+			 policy_reason_name(s->reason));
+		res.detail = detail;
+	} else {
+		res.detail = policy_reason_name(s->reason);
+	}
 	res.has_zone_serial = serial != 0;
 	res.zone_serial = serial;
 	if ((e = audit_result(w->audit, r->intent, &res)) != 0)

@@ -6,15 +6,12 @@ if(TARGET regsignd AND TARGET regsign AND Python3_Interpreter_FOUND)
   regsign_add_script_test(test_daemon_import
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_daemon_import.py
     TIMEOUT 900 LABELS daemon)
-  # Known bug (not in IMPORT's files): a revoked hash-only record still gets a
-  # CRL entry (its synthetic serial) and REVOKE answers with that serial.
-  # Fixed by leaving store_import_serial_is_synthetic() serials out of the CRL
-  # (signer/ops_crl.c, collect()) and out of the REVOKE reply (signer/ops_revoke.c).
+  # A revoked hash-only record removes its name but adds no CRL entry, and
+  # the REVOKE reply names no certificate serial (ops_crl.c, ops_revoke.c).
   regsign_add_script_test(test_daemon_import_crl
     COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/integration/test_daemon_import.py
             --crl-hash-only
-    TIMEOUT 300 LABELS daemon known-bug)
-  set_tests_properties(test_daemon_import_crl PROPERTIES DISABLED TRUE)
+    TIMEOUT 300 LABELS daemon)
   foreach(t test_daemon_import test_daemon_import_crl)
     # SoftHSM leaks by design at exit (see tests/fault/lsan-softhsm.supp).
     set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT

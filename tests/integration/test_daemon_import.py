@@ -18,8 +18,8 @@ the CLI, and peak RSS (VmHWM) of the front and the HSM process, printed as
 JSON lines (issue #5 target 4: at most 600 bytes per record, both processes).
 
 With the argument --crl-hash-only it checks only that a revoked hash-only
-record adds no CRL entry (registered as a known bug until the CRL code
-leaves synthetic serials out; see tests/import.cmake).
+record adds no CRL entry and that the REVOKE reply names no certificate
+serial.
 """
 
 import base64
