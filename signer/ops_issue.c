@@ -11,10 +11,11 @@
  * from the policy, and the INTENT audit record — committed before the HSM is
  * asked. The HSM process signs (role issuing-ca). Second pass: the
  * certificate is assembled around exactly the TBS that was signed and the
- * HSM's signature is verified, then it goes to the zone: its record is added (REISSUE: the old
- * index's name removed) and signed, and the certificate row and the RESULT
- * record commit in the zone's transaction, so the reply's zone serial holds
- * the record and a certificate is never issued without it. Then the reply.
+ * HSM's signature is verified, then it goes to the zone: its record is added
+ * (REISSUE: the old index's name removed) and signed, and the certificate row
+ * and the RESULT record commit in the zone's transaction, so the reply's zone
+ * serial holds the record and a certificate is never issued without it. Then
+ * the reply.
  *
  * The CPU-heavy X.509 work (CSR signature check, TBS encoding, assembly and
  * its signature check) runs on libuv's threadpool, neither on the loop nor on
