@@ -69,9 +69,8 @@ audit__from_store(int r)
 void
 audit__pending_clear(audit_log_t *a)
 {
-	for (size_t i = 0; i < a->npend; i++)
-		free(a->pend[i].line);
 	a->npend = 0;
+	a->plen = 0;
 	a->pend_seq = a->seq;
 	memcpy(a->pend_prev, a->prev, sizeof(a->prev));
 	a->pend_has_head = 0;
@@ -89,8 +88,8 @@ audit__on_commit(void *ctx)
 		memcpy(a->head, a->pend_head, sizeof(a->head));
 		a->head_seq = a->pend_head_seq;
 	}
-	for (size_t i = 0; a->fd >= 0 && r == 0 && i < a->npend; i++)
-		r = audit__file_append(a, a->pend[i].seq, a->pend[i].line, a->pend[i].len);
+	if (a->fd >= 0)
+		r = audit__file_append_pending(a);
 	if (r == 0 && a->fd >= 0 && a->npend > 0 && (a->flags & AUDIT_OPT_FSYNC_EACH))
 		r = audit__fsync_fd(a->fd);
 	if (r != 0 && a->sticky == 0)
@@ -132,21 +131,42 @@ audit__txn_leave(audit_log_t *a, int own, int r)
 	return a->sticky;
 }
 
-/* Give @p r its place in the chain, store it, and queue it for export. */
+/* Room in a->pbuf for one more line of the longest size and its newline. */
+static int
+pbuf_reserve(audit_log_t *a)
+{
+	size_t need = a->plen + AUDIT_LINE_MAX + 2;
+	char *np;
+	if (need <= a->pcap)
+		return 0;
+	size_t cap = a->pcap ? a->pcap : 4 * (AUDIT_LINE_MAX + 2);
+	while (cap < need)
+		cap *= 2;
+	if ((np = realloc(a->pbuf, cap)) == NULL)
+		return AUDIT_ENOMEM;
+	a->pbuf = np;
+	a->pcap = cap;
+	return 0;
+}
+
+/*
+ * Give @p r its place in the chain, store it, and queue it for export. The
+ * line is formatted once, in place at the end of a->pbuf: the store gets
+ * it from there, the hash is taken of it there, and the commit hook writes
+ * it to the file from there.
+ */
 static int
 append(audit_log_t *a, struct audit_record *r, size_t *len_out)
 {
 	struct pending *np;
 	size_t len;
-	char *copy;
+	char *line;
 	int rc;
 
 	r->seq = a->pend_seq + 1;
 	memcpy(r->prev, a->pend_prev, sizeof(r->prev));
 	if (r->time[0] == '\0')
-		audit_time_now(r->time);
-	if ((rc = audit_record_format(r, 0, a->buf, AUDIT_LINE_MAX + 1, &len)) != 0)
-		return rc == AUDIT_EFORMAT ? AUDIT_EINVAL : rc;
+		audit__time_now(a, r->time);
 	if (a->npend == a->cappend) {
 		size_t cap = a->cappend ? a->cappend * 2 : 16;
 		if ((np = realloc(a->pend, cap * sizeof(*np))) == NULL)
@@ -154,19 +174,55 @@ append(audit_log_t *a, struct audit_record *r, size_t *len_out)
 		a->pend = np;
 		a->cappend = cap;
 	}
-	if ((copy = malloc(len + 2)) == NULL)
-		return AUDIT_ENOMEM;
-	memcpy(copy, a->buf, len + 1);
-	if ((rc = audit__from_store(store_audit_append(a->st, r->seq, copy, len))) != 0) {
-		free(copy);
+	if ((rc = pbuf_reserve(a)) != 0)
 		return rc;
-	}
-	a->pend[a->npend++] = (struct pending){ copy, len, r->seq };
+	line = a->pbuf + a->plen;
+	if ((rc = audit_record_format(r, 0, line, AUDIT_LINE_MAX + 1, &len)) != 0)
+		return rc == AUDIT_EFORMAT ? AUDIT_EINVAL : rc;
+	if ((rc = audit__from_store(store_audit_append(a->st, r->seq, line, len))) != 0)
+		return rc;
+	line[len] = '\n';
+	a->pend[a->npend++] = (struct pending){ a->plen, len, r->seq };
+	a->plen += len + 1;
 	a->pend_seq = r->seq;
-	audit_line_hash(copy, len, a->pend_prev);
+	audit__line_hash(a, line, len, a->pend_prev);
 	if (len_out)
 		*len_out = len;
 	return 0;
+}
+
+/*
+ * The handle's record, reset for a new record of @p type. Only what the
+ * check and the writer read is reset (every scalar and the first byte of
+ * every string): clearing all of its few kilobytes per record cost as
+ * much as formatting it. A member added to struct audit_record must be
+ * added here.
+ */
+static struct audit_record *
+rec_fresh(audit_log_t *a, int type)
+{
+	struct audit_record *r = &a->rec;
+	r->seq = 0;
+	r->time[0] = r->prev[0] = '\0';
+	r->type = type;
+	r->uid = r->gid = 0;
+	r->pid = 0;
+	r->caller_name[0] = r->op[0] = r->device[0] = '\0';
+	r->index = 0;
+	r->n_inputs = 0;
+	r->allow = 0;
+	r->rule[0] = r->policy[0] = '\0';
+	r->ref = 0;
+	r->error = 0;
+	r->serial[0] = r->cert[0] = '\0';
+	r->has_zone_serial = 0;
+	r->zone_serial = 0;
+	r->event[0] = r->head[0] = '\0';
+	r->count = 0;
+	r->n_sigs = 0;
+	r->sig[0] = '\0';
+	r->detail[0] = '\0';
+	return r;
 }
 
 static int
@@ -197,9 +253,7 @@ audit_request(audit_log_t *a, const struct audit_request *req, uint64_t *seq)
 	if (a == NULL || req == NULL || req->rule == NULL || req->rule[0] == '\0' ||
 	    req->n_inputs > AUDIT_INPUTS_MAX || (req->n_inputs && req->inputs == NULL))
 		return AUDIT_EINVAL;
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		return AUDIT_ENOMEM;
-	r->type = AUDIT_T_REQUEST;
+	r = rec_fresh(a, AUDIT_T_REQUEST);
 	r->uid = req->caller.uid;
 	r->gid = req->caller.gid;
 	r->pid = req->caller.pid;
@@ -232,7 +286,6 @@ audit_request(audit_log_t *a, const struct audit_request *req, uint64_t *seq)
 	if (rc == 0 && seq)
 		*seq = r->seq;
 out:
-	free(r);
 	return rc;
 }
 
@@ -245,9 +298,7 @@ audit_result(audit_log_t *a, uint64_t intent_seq, const struct audit_result *res
 	if (a == NULL || res == NULL || intent_seq == 0 || res->serial_len > 20 ||
 	    (res->serial_len && res->serial == NULL))
 		return AUDIT_EINVAL;
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		return AUDIT_ENOMEM;
-	r->type = AUDIT_T_RESULT;
+	r = rec_fresh(a, AUDIT_T_RESULT);
 	r->ref = intent_seq;
 	if ((rc = ident_copy(r->op, sizeof(r->op), res->op)) != 0)
 		goto out;
@@ -270,7 +321,6 @@ audit_result(audit_log_t *a, uint64_t intent_seq, const struct audit_result *res
 		rc = append(a, r, NULL);
 	rc = audit__txn_leave(a, own, rc);
 out:
-	free(r);
 	return rc;
 }
 
@@ -282,33 +332,26 @@ audit_event(audit_log_t *a, const char *event, const char *detail)
 
 	if (a == NULL)
 		return AUDIT_EINVAL;
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		return AUDIT_ENOMEM;
-	r->type = AUDIT_T_EVENT;
+	r = rec_fresh(a, AUDIT_T_EVENT);
 	if ((rc = ident_copy(r->event, sizeof(r->event), event)) != 0)
 		goto out;
 	audit_text_copy(r->detail, sizeof(r->detail), detail);
 	if ((rc = audit__txn_enter(a, &own)) == 0)
 		rc = audit__txn_leave(a, own, append(a, r, NULL));
 out:
-	free(r);
 	return rc;
 }
 
 int
 audit__abandon(audit_log_t *a, uint64_t intent_seq)
 {
-	struct audit_record *r = calloc(1, sizeof(*r));
+	struct audit_record *r = rec_fresh(a, AUDIT_T_ABANDONED);
 	int rc;
-	if (r == NULL)
-		return AUDIT_ENOMEM;
-	r->type = AUDIT_T_ABANDONED;
 	r->ref = intent_seq;
 	audit_text_copy(r->detail, sizeof(r->detail), "no result before the daemon stopped");
 	rc = audit__from_store(store_audit_intent_close(a->st, intent_seq));
 	if (rc == 0)
 		rc = append(a, r, NULL);
-	free(r);
 	return rc;
 }
 
@@ -391,7 +434,8 @@ audit_checkpoint_end(audit_log_t *a, audit_checkpoint_pending_t *cp,
 	if ((rc = audit__from_store(store_txn_begin(a->st))) != 0)
 		goto out;
 	if ((rc = append(a, r, &len)) == 0) {
-		audit_line_hash(a->buf, len, hash);
+		/* append() has just hashed the line: it is the new prev. */
+		memcpy(hash, a->pend_prev, sizeof(hash));
 		rc = audit__from_store(store_meta_set(a->st, "audit.head", hash, 64));
 	}
 	if (rc == 0)
@@ -481,6 +525,9 @@ audit_log_close(audit_log_t *a)
 		close(a->fd);
 	}
 	free(a->pend);
+	free(a->pbuf);
+	EVP_MD_CTX_free(a->mdctx);
+	EVP_MD_free(a->sha256);
 	free(a->buf);
 	free(a->path);
 	free(a);

@@ -114,6 +114,36 @@ audit__file_append(audit_log_t *a, uint64_t seq, const char *line, size_t len)
 	return 0;
 }
 
+int
+audit__file_append_pending(audit_log_t *a)
+{
+	size_t i = 0;
+	int r;
+	/* Runs of lines go out in one write each (a commit's lines are one run
+	 * unless the file rotates between them). A crash inside a write leaves
+	 * complete lines and at most one torn line at the end, as one write per
+	 * line did: audit_log_open() cuts the torn line and re-exports the rest
+	 * from the store. */
+	while (i < a->npend) {
+		size_t j = i, bytes = 0;
+		if (a->rotate_bytes && a->file_size > 0 &&
+		    a->file_size + a->pend[i].len + 1 > a->rotate_bytes && (r = file_rotate(a)) != 0)
+			return r;
+		/* Extend the run while no rotation falls due before the next line. */
+		do {
+			bytes += a->pend[j].len + 1;
+			j++;
+		} while (j < a->npend &&
+		         !(a->rotate_bytes && a->file_size + bytes + a->pend[j].len + 1 > a->rotate_bytes));
+		if ((r = write_all(a->fd, a->pbuf + a->pend[i].off, bytes)) != 0)
+			return r;
+		a->file_size += bytes;
+		if (a->file_first_seq == 0)
+			a->file_first_seq = a->pend[i].seq;
+		i = j;
+	}
+	return 0;
+}
 
 /* ---- Open: state from the store, repair of the file -------------------------------- */
 
@@ -421,6 +451,9 @@ audit_log_open(audit_log_t **out, store_t *st, const struct audit_opts *opts,
 		goto out;
 	a->st = st;
 	a->fd = -1;
+	if ((a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL ||
+	    (a->mdctx = EVP_MD_CTX_new()) == NULL)
+		goto out;
 	if (opts && opts->path) {
 		if ((a->path = strdup(opts->path)) == NULL)
 			goto out;

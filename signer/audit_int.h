@@ -9,13 +9,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+
 #include "signer/audit.h"
+#include "signer/audit_record.h"
 
 /* prev of the first record. */
 #define AUDIT__ZERO_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
+/* A line of the open transaction: at pbuf + off, len bytes, then its newline. */
 struct pending {
-	char *line;
+	size_t off;
 	size_t len;
 	uint64_t seq;
 };
@@ -42,8 +46,23 @@ struct audit_log {
 	uint64_t pend_head_seq;
 	struct pending *pend;
 	size_t npend, cappend;
+	/* The open transaction's lines, each with its newline, back to back:
+	 * formatted here in place, stored from here, and written to the file
+	 * from here in one write() per commit (no copy, no malloc per record). */
+	char *pbuf;
+	size_t plen, pcap;
+	/* The record being built by audit_request() and its siblings. */
+	struct audit_record rec;
+	/* audit_time_now()'s text up to the seconds, for the second it names:
+	 * gmtime_r() and strftime() run once a second instead of per record. */
+	int64_t time_sec;
+	char time_prefix[20];
 	int sticky;                /* export failure: returned by every later call */
 	char *buf;                 /* AUDIT_LINE_MAX + 1 bytes of scratch */
+	/* SHA-256 fetched once: OpenSSL 3 looks the digest up again on every
+	 * one-shot SHA256() call, which cost as much as hashing a record. */
+	EVP_MD *sha256;
+	EVP_MD_CTX *mdctx;
 };
 
 /* Map a store error to the audit library's. */
@@ -52,6 +71,11 @@ int audit__from_store(int r);
 int audit__fsync_fd(int fd);
 /* Append one line (and its newline) to the file, rotating first if due. */
 int audit__file_append(audit_log_t *a, uint64_t seq, const char *line, size_t len);
+/* Append the open transaction's lines (a->pend, a->pbuf) to the file, in as
+ * few writes as rotation allows. */
+int audit__file_append_pending(audit_log_t *a);
+/* audit_time_now() with the handle's per-second cache (same output). */
+void audit__time_now(audit_log_t *a, char out[25]);
 /* Forget the open transaction's records. */
 void audit__pending_clear(audit_log_t *a);
 /* The store's commit and rollback hooks. */
@@ -62,6 +86,8 @@ int audit__txn_enter(audit_log_t *a, int *own);
 int audit__txn_leave(audit_log_t *a, int own, int r);
 /* Record that the intent @p intent_seq will get no result. */
 int audit__abandon(audit_log_t *a, uint64_t intent_seq);
+/* audit_line_hash() with the handle's digest and context (same output). */
+void audit__line_hash(audit_log_t *a, const char *line, size_t len, char hex[65]);
 /* Length of the valid UTF-8 sequence at @p s (at most @p n bytes), or 0. */
 size_t audit__utf8_len(const unsigned char *s, size_t n);
 /* printf into @p why if it is not NULL. */

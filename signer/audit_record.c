@@ -66,6 +66,22 @@ audit_line_hash(const char *line, size_t len, char hex[65])
 }
 
 void
+audit__line_hash(audit_log_t *a, const char *line, size_t len, char hex[65])
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+	/* The handle's context is reused from record to record; should OpenSSL
+	 * ever fail here, the one-shot call gives the same digest. */
+	if (a->mdctx != NULL && EVP_DigestInit_ex2(a->mdctx, a->sha256, NULL) == 1 &&
+	    EVP_DigestUpdate(a->mdctx, line, len) == 1 &&
+	    EVP_DigestFinal_ex(a->mdctx, md, &n) == 1 && n == sizeof(md)) {
+		audit_hex(md, sizeof(md), hex);
+		return;
+	}
+	audit_line_hash(line, len, hex);
+}
+
+void
 audit_time_now(char out[25])
 {
 	struct timespec ts;
@@ -76,6 +92,33 @@ audit_time_now(char out[25])
 	/* strftime bounds every field, which snprintf's checker cannot see. */
 	strftime(ymdhms, sizeof(ymdhms), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(out, 25, "%.19s.%03uZ", ymdhms, (unsigned)(ts.tv_nsec / 1000000) % 1000u);
+}
+
+void
+audit__time_now(audit_log_t *a, char out[25])
+{
+	struct timespec ts;
+	unsigned ms;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (a->time_prefix[0] == '\0' || (int64_t)ts.tv_sec != a->time_sec) {
+		struct tm tm;
+		char ymdhms[24];
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(ymdhms, sizeof(ymdhms), "%Y-%m-%dT%H:%M:%S", &tm);
+		/* The first 19 characters, as audit_time_now() takes them. */
+		snprintf(a->time_prefix, sizeof(a->time_prefix), "%.19s", ymdhms);
+		a->time_sec = (int64_t)ts.tv_sec;
+	}
+	ms = (unsigned)(ts.tv_nsec / 1000000) % 1000u;
+	/* "%.19s.%03uZ", written without printf. */
+	size_t n = strlen(a->time_prefix);
+	memcpy(out, a->time_prefix, n);
+	out[n] = '.';
+	out[n + 1] = (char)('0' + ms / 100);
+	out[n + 2] = (char)('0' + ms / 10 % 10);
+	out[n + 3] = (char)('0' + ms % 10);
+	out[n + 4] = 'Z';
+	out[n + 5] = '\0';
 }
 
 /* Length of the valid UTF-8 sequence at @p s (at most @p n bytes), or 0. */
@@ -258,6 +301,15 @@ audit_record_check(const struct audit_record *r, unsigned flags, char *why, size
 
 /* ---- Writer ------------------------------------------------------------------ */
 
+/*
+ * The writer appends to a bounded buffer and only marks overflow; the
+ * caller learns of it once, at the end. It is on the daemon's hot path
+ * (two records per signing request), so members are written without
+ * printf: keys are constant identifiers copied as they are, the members
+ * audit_record_check() has already proved to be hex, base64, time or
+ * identifiers are copied without an escape scan, and only free text goes
+ * through the escaper.
+ */
 struct sb {
 	char *p;
 	size_t cap, len;
@@ -273,74 +325,101 @@ sb_raw(struct sb *b, const char *s, size_t n)
 	}
 	memcpy(b->p + b->len, s, n);
 	b->len += n;
-	b->p[b->len] = '\0';
 }
 
+/* Bytes that need an escape in a JSON string: '"', '\\' and the controls. */
+static int
+needs_escape(unsigned char c)
+{
+	return c < 0x20 || c == '"' || c == '\\';
+}
+
+/* A JSON string of free text: escapes exactly '"', '\\' and the controls. */
 static void
 sb_str(struct sb *b, const char *s)
 {
-	char esc[8];
+	static const char hexd[] = "0123456789abcdef";
+	char esc[6] = { '\\', 'u', '0', '0', 0, 0 };
 	sb_raw(b, "\"", 1);
 	while (*s) {
 		/* Copy the run of characters that need no escape in one go. */
 		size_t run = 0;
-		while (s[run] && s[run] != '"' && s[run] != '\\' && (unsigned char)s[run] >= 0x20)
+		while (s[run] && !needs_escape((unsigned char)s[run]))
 			run++;
 		if (run) {
 			sb_raw(b, s, run);
 			s += run;
 			continue;
 		}
-		const char *e;
 		switch (*s) {
-		case '"': e = "\\\""; break;
-		case '\\': e = "\\\\"; break;
-		case '\b': e = "\\b"; break;
-		case '\f': e = "\\f"; break;
-		case '\n': e = "\\n"; break;
-		case '\r': e = "\\r"; break;
-		case '\t': e = "\\t"; break;
+		case '"': sb_raw(b, "\\\"", 2); break;
+		case '\\': sb_raw(b, "\\\\", 2); break;
+		case '\b': sb_raw(b, "\\b", 2); break;
+		case '\f': sb_raw(b, "\\f", 2); break;
+		case '\n': sb_raw(b, "\\n", 2); break;
+		case '\r': sb_raw(b, "\\r", 2); break;
+		case '\t': sb_raw(b, "\\t", 2); break;
 		default:
-			snprintf(esc, sizeof(esc), "\\u%04x", (unsigned char)*s);
-			e = esc;
+			esc[4] = hexd[((unsigned char)*s >> 4) & 15];
+			esc[5] = hexd[(unsigned char)*s & 15];
+			sb_raw(b, esc, sizeof(esc));
 		}
-		sb_raw(b, e, strlen(e));
 		s++;
 	}
 	sb_raw(b, "\"", 1);
 }
 
+/* A JSON string whose characters are known to need no escape (checked hex,
+ * base64, time, identifiers and the constant type names). */
 static void
-sb_key(struct sb *b, const char *k)
+sb_plain(struct sb *b, const char *s)
+{
+	sb_raw(b, "\"", 1);
+	sb_raw(b, s, strlen(s));
+	sb_raw(b, "\"", 1);
+}
+
+/* The member name @p k (an identifier, nothing to escape) with its colon. */
+static void
+sb_key_n(struct sb *b, const char *k, size_t klen)
 {
 	/* Every member but the first of an object is preceded by a comma. */
 	if (b->len > 0 && b->p[b->len - 1] != '{')
 		sb_raw(b, ",", 1);
-	sb_str(b, k);
-	sb_raw(b, ":", 1);
+	sb_raw(b, "\"", 1);
+	sb_raw(b, k, klen);
+	sb_raw(b, "\":", 2);
 }
 
-static void
-sb_kstr(struct sb *b, const char *k, const char *v)
-{
-	sb_key(b, k);
-	sb_str(b, v);
-}
+#define sb_key(b, k) sb_key_n(b, k, sizeof(k) - 1)
+/* Member with free text, and member whose value needs no escaping. */
+#define sb_kstr(b, k, v) do { sb_key(b, k); sb_str(b, v); } while (0)
+#define sb_kplain(b, k, v) do { sb_key(b, k); sb_plain(b, v); } while (0)
 
+/* Decimal without leading zeros, as "%llu" / "%lld" would write it. */
 static void
-sb_kint(struct sb *b, const char *k, int64_t v, int is_signed, uint64_t u)
+sb_num(struct sb *b, int neg, uint64_t u)
 {
 	char num[24];
-	if (is_signed)
-		snprintf(num, sizeof(num), "%lld", (long long)v);
-	else
-		snprintf(num, sizeof(num), "%llu", (unsigned long long)u);
-	sb_key(b, k);
-	sb_raw(b, num, strlen(num));
+	size_t i = sizeof(num);
+	do {
+		num[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (neg)
+		num[--i] = '-';
+	sb_raw(b, num + i, sizeof(num) - i);
 }
 
-#define KU(b, k, v) sb_kint(b, k, 0, 0, (uint64_t)(v))
-#define KI(b, k, v) sb_kint(b, k, (int64_t)(v), 1, 0)
+static void
+sb_int(struct sb *b, int64_t v)
+{
+	/* The magnitude of INT64_MIN only fits in the unsigned type. */
+	sb_num(b, v < 0, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+}
+
+#define KU(b, k, v) do { sb_key(b, k); sb_num(b, 0, (uint64_t)(v)); } while (0)
+#define KI(b, k, v) do { sb_key(b, k); sb_int(b, (int64_t)(v)); } while (0)
 
 static void
 format_request(struct sb *b, const struct audit_record *r)
@@ -352,7 +431,7 @@ format_request(struct sb *b, const struct audit_record *r)
 	KI(b, "pid", r->pid);
 	sb_kstr(b, "name", r->caller_name);
 	sb_raw(b, "}", 1);
-	sb_kstr(b, "op", r->op);
+	sb_kplain(b, "op", r->op);
 	if (r->device[0])
 		sb_kstr(b, "device", r->device);
 	if (r->index)
@@ -362,32 +441,32 @@ format_request(struct sb *b, const struct audit_record *r)
 		sb_raw(b, "[", 1);
 		for (size_t i = 0; i < r->n_inputs; i++) {
 			sb_raw(b, i ? ",{" : "{", i ? 2 : 1);
-			sb_kstr(b, "name", r->inputs[i].name);
-			sb_kstr(b, "sha256", r->inputs[i].sha256);
+			sb_kplain(b, "name", r->inputs[i].name);
+			sb_kplain(b, "sha256", r->inputs[i].sha256);
 			sb_raw(b, "}", 1);
 		}
 		sb_raw(b, "]", 1);
 	}
-	sb_kstr(b, "decision", r->allow ? "allow" : "deny");
+	sb_kplain(b, "decision", r->allow ? "allow" : "deny");
 	sb_kstr(b, "rule", r->rule);
 	if (r->policy[0])
-		sb_kstr(b, "policy", r->policy);
+		sb_kplain(b, "policy", r->policy);
 }
 
 static void
 format_result(struct sb *b, const struct audit_record *r)
 {
 	KU(b, "ref", r->ref);
-	sb_kstr(b, "op", r->op);
+	sb_kplain(b, "op", r->op);
 	if (r->device[0])
 		sb_kstr(b, "device", r->device);
 	if (r->index)
 		KU(b, "index", r->index);
 	KI(b, "error", r->error);
 	if (r->serial[0])
-		sb_kstr(b, "serial", r->serial);
+		sb_kplain(b, "serial", r->serial);
 	if (r->cert[0])
-		sb_kstr(b, "cert", r->cert);
+		sb_kplain(b, "cert", r->cert);
 	if (r->has_zone_serial)
 		KU(b, "zone_serial", r->zone_serial);
 }
@@ -395,19 +474,19 @@ format_result(struct sb *b, const struct audit_record *r)
 static void
 format_checkpoint(struct sb *b, const struct audit_record *r, unsigned flags)
 {
-	sb_kstr(b, "head", r->head);
+	sb_kplain(b, "head", r->head);
 	KU(b, "count", r->count);
 	sb_key(b, "sigs");
 	sb_raw(b, "[", 1);
 	for (size_t i = 0; i < r->n_sigs; i++) {
 		sb_raw(b, i ? ",{" : "{", i ? 2 : 1);
-		sb_kstr(b, "role", r->sigs[i].role);
+		sb_kplain(b, "role", r->sigs[i].role);
 		KU(b, "count", r->sigs[i].count);
 		sb_raw(b, "}", 1);
 	}
 	sb_raw(b, "]", 1);
 	if (!(flags & AUDIT_FMT_NO_SIG))
-		sb_kstr(b, "sig", r->sig);
+		sb_kplain(b, "sig", r->sig);
 }
 
 int
@@ -420,23 +499,25 @@ audit_record_format(const struct audit_record *r, unsigned flags, char *buf, siz
 	if (cap == 0)
 		return AUDIT_EFORMAT;
 	buf[0] = '\0';
+	/* The check is what allows sb_plain() for every member but free text. */
 	if ((rc = audit_record_check(r, flags, NULL, 0)) != 0)
 		return rc;
 	sb_raw(&b, "{", 1);
 	KU(&b, "seq", r->seq);
-	sb_kstr(&b, "time", r->time);
-	sb_kstr(&b, "prev", r->prev);
-	sb_kstr(&b, "type", audit_type_name(r->type));
+	sb_kplain(&b, "time", r->time);
+	sb_kplain(&b, "prev", r->prev);
+	sb_kplain(&b, "type", audit_type_name(r->type));
 	switch (r->type) {
 	case AUDIT_T_REQUEST: format_request(&b, r); break;
 	case AUDIT_T_RESULT: format_result(&b, r); break;
 	case AUDIT_T_ABANDONED: KU(&b, "ref", r->ref); break;
-	case AUDIT_T_EVENT: sb_kstr(&b, "event", r->event); break;
+	case AUDIT_T_EVENT: sb_kplain(&b, "event", r->event); break;
 	case AUDIT_T_CHECKPOINT: format_checkpoint(&b, r, flags); break;
 	}
 	if (r->detail[0] && r->type != AUDIT_T_CHECKPOINT)
 		sb_kstr(&b, "detail", r->detail);
 	sb_raw(&b, "}", 1);
+	buf[b.len] = '\0'; /* sb_raw() always leaves room for it */
 	if (b.over || b.len > AUDIT_LINE_MAX)
 		return AUDIT_EFORMAT;
 	if (len)

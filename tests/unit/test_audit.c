@@ -1,7 +1,8 @@
 /*
  * Unit tests of signer/audit (the log): hash chain, intent and result in
  * one transaction, rollback, abandoned intents at reopen, signed
- * checkpoints, re-export after a crash, torn line cut, rotation.
+ * checkpoints, re-export after a crash, torn line cut, rotation (also within
+ * one transaction).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -588,6 +589,72 @@ test_rotation(void **state)
 		free(files[i]);
 }
 
+/*
+ * A commit's lines are written to the file together: many records in one
+ * transaction (more than the first export buffer holds) still rotate where
+ * one write per line rotated, every file but the last stays within the
+ * limit, and the files hold exactly the store's lines. A rolled-back
+ * transaction's lines never reach the file, and the next commit's do.
+ */
+static void
+test_rotation_within_transaction(void **state)
+{
+	struct fx *f = *state;
+	struct audit_verify_summary sum;
+	char *files[256], err[600], detail[400];
+	size_t n, len, total_lines = 0;
+	uint64_t seq = 1;
+	int r;
+
+	fx_close(f);
+	f->opts.rotate_bytes = 8000;
+	fx_open(f);
+	memset(detail, 'x', sizeof(detail) - 1);
+	detail[sizeof(detail) - 1] = '\0';
+
+	/* Rolled back: nothing of it may reach the file. */
+	assert_int_equal(store_txn_begin(f->st), 0);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(audit_event(f->a, "rolled-back", detail), 0);
+	assert_int_equal(store_txn_rollback(f->st), 0);
+	assert_int_equal(audit_last_seq(f->a), 0);
+
+	/* 300 records of ~560 bytes: ~170 kB in one commit, ~21 files. */
+	assert_int_equal(store_txn_begin(f->st), 0);
+	for (int i = 0; i < 300; i++)
+		assert_int_equal(audit_event(f->a, "reload", detail), 0);
+	assert_int_equal(store_txn_commit(f->st), 0);
+	assert_int_equal(audit_event(f->a, "after", NULL), 0);
+	assert_int_equal(audit_last_seq(f->a), 301);
+
+	n = log_files(f, files, 256);
+	assert_true(n >= 15);
+	for (size_t i = 0; i < n; i++) {
+		char *d = tu_read(files[i], &len);
+		struct audit_record rec;
+		size_t off, llen, lines = tu_count_lines(d, len);
+		if (i + 1 < n)
+			assert_true(len <= 8000);
+		assert_true(lines > 0);
+		/* Lines follow each other across files, and none was rolled back. */
+		for (size_t k = 1; k <= lines; k++) {
+			assert_int_equal(tu_line(d, len, k, &off, &llen), 0);
+			assert_int_equal(audit_record_parse(d + off, llen, &rec, NULL, 0), 0);
+			assert_int_equal(rec.seq, seq++);
+			assert_string_not_equal(rec.event, "rolled-back");
+		}
+		total_lines += lines;
+		free(d);
+	}
+	assert_int_equal(total_lines, 301);
+	r = audit_verify_files((const char *const *)files, n, NULL, NULL, 0, err, sizeof(err), &sum);
+	if (r != 0)
+		fail_msg("%s", err);
+	assert_int_equal(sum.records, 301);
+	for (size_t i = 0; i < n; i++)
+		free(files[i]);
+}
+
 /* The descriptor this process has open on @p path, or -1. */
 static int
 fd_of(const char *path)
@@ -679,6 +746,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_torn_line_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_disagrees, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rotation_within_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_failure_is_sticky, setup, teardown),
 		cmocka_unit_test(test_no_file_and_strerror),
 	};
