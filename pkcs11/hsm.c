@@ -287,7 +287,15 @@ static int hsm_recover(struct hsm *h, unsigned long seen_gen)
 	struct hsm_errbuf *b;
 	int r;
 
+	/* Record when the wait for the calls in flight started (the first waiter
+	 * only: the others wait behind its recovery, which is bounded). */
+	{
+		unsigned long none = 0, now = hsm_now_ms();
+
+		atomic_compare_exchange_strong(&h->recover_wait_since, &none, now ? now : 1);
+	}
 	pthread_rwlock_wrlock(&h->rw);
+	atomic_store(&h->recover_wait_since, 0);
 	if (h->generation != seen_gen || atomic_load(&h->permanent)) {
 		r = hsm_state_result(h);
 		goto out;
@@ -313,6 +321,9 @@ static int hsm_recover(struct hsm *h, unsigned long seen_gen)
 	atomic_fetch_add(&h->recovery_failures, 1);
 	atomic_store(&h->state, HSM_STATE_DOWN);
 out:
+	/* A waiter that arrived while this recovery ran waited for it, not for a
+	 * stuck call: it gets the lock next, so its wait is not counted. */
+	atomic_store(&h->recover_wait_since, 0);
 	pthread_rwlock_unlock(&h->rw);
 	return r;
 }
@@ -565,6 +576,19 @@ int hsm_random(hsm_t *h, unsigned char *buf, size_t len)
 	return hsm__with_session(h, false, hsm_random_fn, &a);
 }
 
+unsigned long hsm_recover_wait_ms(hsm_t *h)
+{
+	unsigned long since, now;
+
+	if (h == NULL)
+		return 0;
+	since = atomic_load(&h->recover_wait_since);
+	if (since == 0)
+		return 0;
+	now = hsm_now_ms();
+	return now > since ? now - since : 0;
+}
+
 int hsm_status_get(hsm_t *h, struct hsm_status *st)
 {
 	if (h == NULL || st == NULL)
@@ -576,6 +600,7 @@ int hsm_status_get(hsm_t *h, struct hsm_status *st)
 	st->generation = atomic_load(&h->generation_seen);
 	st->recoveries = atomic_load(&h->recoveries);
 	st->recovery_failures = atomic_load(&h->recovery_failures);
+	st->recover_wait_ms = hsm_recover_wait_ms(h);
 	st->sessions = h->nsess;
 	st->nkeys = atomic_load(&h->nkeys);
 	for (unsigned i = 0; i < st->nkeys; i++)

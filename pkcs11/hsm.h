@@ -196,6 +196,7 @@ struct hsm_status {
 	unsigned long generation;        /**< bumped by every recovery attempt */
 	unsigned long recoveries;        /**< successful recoveries */
 	unsigned long recovery_failures; /**< failed recoveries */
+	unsigned long recover_wait_ms;   /**< see hsm_recover_wait_ms() */
 	unsigned sessions;               /**< pool size */
 	unsigned nkeys;                  /**< registered keys; ids 0..nkeys-1 */
 	unsigned long signatures[HSM_MAX_KEYS]; /**< successful signatures per key id */
@@ -203,6 +204,16 @@ struct hsm_status {
 
 /** Fill @p st. Never blocks on a running recovery. Errors: HSM_ERR_ARG. */
 int hsm_status_get(hsm_t *h, struct hsm_status *st);
+
+/**
+ * How long, in ms, a recovery has been waiting for the calls in flight to
+ * return before it can start (0 when no recovery waits, or it waits only
+ * for another recovery to finish). Only a call still inside the module holds
+ * a recovery off, so a wait well beyond the recover timeout means a call is
+ * stuck there: the caller may then end the process (the HSM process's
+ * watchdog does). Lock-free, never blocks; 0 for a NULL handle.
+ */
+unsigned long hsm_recover_wait_ms(hsm_t *h);
 
 /** A static name for a state ("up", "recovering", "down"). */
 const char *hsm_state_name(enum hsm_state state);

@@ -14,7 +14,7 @@
  *            recovery.
  *   pool_mu  guards the busy flags of the sessions; pool_cv wakes a waiter.
  *   err_mu   guards the list of per-thread error buffers.
- * state, down_err, permanent, the counters and nkeys are atomics so that
+ * state, down_err, permanent, the counters, recover_wait_since and nkeys are atomics so that
  * hsm_status_get() never waits for a recovery.
  */
 #ifndef REGSIGN_PKCS11_HSM_IMPL_H
@@ -88,6 +88,11 @@ struct hsm {
 	atomic_ulong generation_seen;
 	atomic_ulong recoveries;
 	atomic_ulong recovery_failures;
+	/* Monotonic ms at which a recovery started waiting for the exclusive
+	 * lock, 0 when none waits. Only the calls in flight hold it off that
+	 * long, so a wait far beyond recover_timeout_ms means one of them is
+	 * stuck in the module (hsm_recover_wait_ms()). */
+	atomic_ulong recover_wait_since;
 	char down_text[HSM_ERRTEXT_MAX]; /* why the last recovery failed; under rw */
 
 	pthread_mutex_t keygen_mu; /* one key generation at a time (label check) */

@@ -5,7 +5,8 @@
 add_library(regsign-hsmproto STATIC ${CMAKE_CURRENT_LIST_DIR}/hsmproto.c)
 
 if(TARGET regsign-policy)
-  add_library(regsign-config STATIC ${CMAKE_CURRENT_LIST_DIR}/config.c)
+  add_library(regsign-config STATIC ${CMAKE_CURRENT_LIST_DIR}/config.c
+              ${CMAKE_CURRENT_LIST_DIR}/config_sandbox.c ${CMAKE_CURRENT_LIST_DIR}/config_dns.c)
   target_link_libraries(regsign-config PUBLIC regsign-policy PkgConfig::P11KIT)
 endif()
 
@@ -21,6 +22,7 @@ if(TARGET regsign-config AND TARGET regsign-hsmlimits AND TARGET regsign-hsm
    AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/hsmlink.c)
   add_library(regsign-hsmproc STATIC
     ${CMAKE_CURRENT_LIST_DIR}/hsmd.c
+    ${CMAKE_CURRENT_LIST_DIR}/hsmd_watchdog.c
     ${CMAKE_CURRENT_LIST_DIR}/hsmlink.c)
   target_link_libraries(regsign-hsmproc PUBLIC regsign-hsmlimits regsign-hsmproto
                         regsign-config regsign-hsm PkgConfig::LIBUV PkgConfig::OPENSSL

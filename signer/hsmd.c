@@ -17,8 +17,10 @@
  * HSM or a p11-kit server that died under it) would leave the process alive but
  * useless, with the front waiting for replies that never come. Every thread that calls
  * into the module records when its call started; a watchdog thread ends the process with
- * _exit(HSMD_EXIT_WATCHDOG) when one call exceeds hsm.call-timeout. The front then exits
- * too and its supervisor restarts both, which is the only cure for a wedged module. When
+ * _exit(HSMD_EXIT_WATCHDOG) when one call exceeds hsm.call-timeout, or sooner, when a
+ * recovery has waited longer than hsm.recover-timeout plus a second for the calls in
+ * flight (only a stuck one holds it off that long); see signer/hsmd_watchdog.h. The
+ * front then exits too and its supervisor restarts both, which is the only cure for a wedged module. When
  * the front closes the socket, the process waits briefly for its workers and _exits
  * without joining those stuck in a call. Start-up (module load and login) is bounded by
  * alarm(2) the same way, since no thread may exist before the sandbox is applied.
@@ -47,6 +49,7 @@
 #include "policy/yconf.h"
 #include "signer/config.h"
 #include "signer/hsmlimits.h"
+#include "signer/hsmd_watchdog.h"
 #include "signer/hsmproto.h"
 #include "signer/sandbox.h"
 
@@ -101,17 +104,8 @@ struct hsmd {
 	unsigned n_exited;  /* workers that returned (under mu) */
 	pthread_cond_t exit_cv;
 
-	/* Watchdog: per caller of the module, the monotonic time in ms at which its
-	 * current call started, 0 when idle. Slot 0 is the main thread, slot 1 + i
-	 * worker i. */
-	atomic_uint_fast64_t *call_started;
-	unsigned n_slots;
-	unsigned call_timeout_ms;
-	pthread_mutex_t wd_mu;
-	pthread_cond_t wd_cv; /* CLOCK_MONOTONIC */
-	int wd_stop;
-	int wd_running;
-	pthread_t watchdog;
+	/* Slot 0 is the main thread, slot 1 + i worker i (signer/hsmd_watchdog.h). */
+	struct hsmd_watchdog wd;
 };
 
 /* What a worker thread gets: the process and its watchdog slot. */
@@ -120,128 +114,21 @@ struct worker {
 	unsigned slot;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Marks the start and end of a call into the module on watchdog slot @p slot. */
 static void call_begin(struct hsmd *d, unsigned slot)
 {
-	if (d->call_started != NULL && slot < d->n_slots)
-		atomic_store(&d->call_started[slot], now_ms() | 1u);
+	hsmd_watchdog_call_begin(&d->wd, slot);
 }
 
 static void call_end(struct hsmd *d, unsigned slot)
 {
-	if (d->call_started != NULL && slot < d->n_slots)
-		atomic_store(&d->call_started[slot], 0);
-}
-
-/*
- * Ends the process from the watchdog thread: one write(2) of the reason to stderr (the
- * front's log), then _exit, which skips atexit handlers and the module's destructors:
- * they could wait on the wedged module too.
- */
-static void watchdog_fire(struct hsmd *d, unsigned slot, uint64_t ms)
-{
-	char line[256];
-	int n = snprintf(line, sizeof(line),
-	                 "regsignd (HSM process): watchdog: a PKCS#11 call on %s %u has not "
-	                 "returned for %llu ms (hsm.call-timeout %u ms); exiting with status %d\n",
-	                 slot == 0 ? "the main thread" : "worker", slot == 0 ? 0 : slot - 1,
-	                 (unsigned long long)ms, d->call_timeout_ms, HSMD_EXIT_WATCHDOG);
-
-	if (n > 0) {
-		size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
-
-		(void)!write(STDERR_FILENO, line, len);
-	}
-	_exit(HSMD_EXIT_WATCHDOG);
-}
-
-static void *watchdog_main(void *arg)
-{
-	struct hsmd *d = arg;
-	uint64_t period = d->call_timeout_ms / 4;
-
-	if (period > 1000)
-		period = 1000;
-	if (period < 10)
-		period = 10;
-	pthread_mutex_lock(&d->wd_mu);
-	while (!d->wd_stop) {
-		struct timespec ts;
-		uint64_t now;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += (time_t)(period / 1000);
-		ts.tv_nsec += (long)(period % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&d->wd_cv, &d->wd_mu, &ts);
-		if (d->wd_stop)
-			break;
-		now = now_ms();
-		for (unsigned i = 0; i < d->n_slots; i++) {
-			uint64_t t = atomic_load(&d->call_started[i]);
-
-			if (t != 0 && now > t && now - t > d->call_timeout_ms)
-				watchdog_fire(d, i, now - t);
-		}
-	}
-	pthread_mutex_unlock(&d->wd_mu);
-	return NULL;
+	hsmd_watchdog_call_end(&d->wd, slot);
 }
 
 static int watchdog_start(struct hsmd *d)
 {
-	pthread_condattr_t ca;
-
-	d->call_timeout_ms = d->cfg->hsm.call_timeout_ms;
-	if (d->call_timeout_ms == 0)
-		return 0;
-	d->n_slots = d->cfg->hsm.sessions + 1;
-	d->call_started = calloc(d->n_slots, sizeof(*d->call_started));
-	if (d->call_started == NULL)
-		return -1;
-	for (unsigned i = 0; i < d->n_slots; i++)
-		atomic_init(&d->call_started[i], 0);
-	if (pthread_condattr_init(&ca) != 0)
-		return -1;
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&d->wd_cv, &ca);
-	pthread_condattr_destroy(&ca);
-	pthread_mutex_init(&d->wd_mu, NULL);
-	if (pthread_create(&d->watchdog, NULL, watchdog_main, d) != 0) {
-		pthread_cond_destroy(&d->wd_cv);
-		pthread_mutex_destroy(&d->wd_mu);
-		return -1;
-	}
-	d->wd_running = 1;
-	return 0;
-}
-
-static void watchdog_stop(struct hsmd *d)
-{
-	if (d->wd_running) {
-		pthread_mutex_lock(&d->wd_mu);
-		d->wd_stop = 1;
-		pthread_cond_signal(&d->wd_cv);
-		pthread_mutex_unlock(&d->wd_mu);
-		pthread_join(d->watchdog, NULL);
-		pthread_cond_destroy(&d->wd_cv);
-		pthread_mutex_destroy(&d->wd_mu);
-		d->wd_running = 0;
-	}
-	free(d->call_started);
-	d->call_started = NULL;
-	d->n_slots = 0;
+	return hsmd_watchdog_start(&d->wd, d->hsm, d->cfg->hsm.sessions + 1,
+	                           d->cfg->hsm.call_timeout_ms, d->cfg->hsm.recover_timeout_ms);
 }
 
 /* Keeps a reason to printable ASCII (it ends up in logs and the audit log). */
@@ -954,7 +841,7 @@ out:
 	call_begin(&d, 0);
 	hsm_close(d.hsm);
 	call_end(&d, 0);
-	watchdog_stop(&d);
+	hsmd_watchdog_stop(&d.wd);
 	hsmlimits_free(d.limits);
 	free(d.roles);
 	config_free(d.cfg);

@@ -192,9 +192,7 @@ int sandbox_config_paths(sandbox_t *sb, const struct config *cfg, const char *co
  * allowed on the command line), the directories of its absolute environment paths
  * read-write;
  * and sandbox.landlock: best-effort as SANDBOX_LANDLOCK_BEST_EFFORT; for the front,
- * SANDBOX_KEEP_NET_BIND when a dns.listen port is below 1024. When the environment
- * has an absolute FAKETIME_TIMESTAMP_FILE (libfaketime preloaded, as the test suite's
- * clock-jump attack does), that file's directory is readable too. Whether the
+ * SANDBOX_KEEP_NET_BIND when a dns.listen port is below 1024. Whether the
  * sandbox is enabled at all is the caller's decision (cfg->sandbox.enabled).
  * *@p out is the caller's, freed with sandbox_free().
  * Errors: SANDBOX_ERR_ARG, SANDBOX_ERR_USER (unknown user or group), SANDBOX_ERR_NOMEM.

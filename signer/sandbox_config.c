@@ -235,13 +235,6 @@ int sandbox_from_config(enum sandbox_profile profile, const struct config *cfg,
 			if (cfg->hsm.env[i].value[0] == '/')
 				r = sandbox_env_path(sb, cfg->hsm.env[i].value, SANDBOX_WRITE);
 	}
-	/* libfaketime, when preloaded (the test suite's clock-jump attack),
-	 * runs inside the sandbox and re-reads its timestamp file, replaced by
-	 * rename, at every clock read: its directory, read-only. Without the
-	 * variable (any real deployment) nothing is added. */
-	if (r == SANDBOX_OK && getenv("FAKETIME_TIMESTAMP_FILE") != NULL &&
-	    getenv("FAKETIME_TIMESTAMP_FILE")[0] == '/')
-		r = sandbox_env_path(sb, getenv("FAKETIME_TIMESTAMP_FILE"), SANDBOX_READ);
 	if (r == SANDBOX_OK && cfg->sandbox.landlock_best_effort)
 		r = sandbox_options_set(sb, SANDBOX_LANDLOCK_BEST_EFFORT);
 	/* The DNS listener is bound after the change of user (it needs the HSM

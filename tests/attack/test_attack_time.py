@@ -254,7 +254,18 @@ def t_clock_jumps(_):
     stamp_dir = None
     d = AttackDaemon("attack-time-jump")
     try:
-        stamp_dir = d.base
+        # libfaketime runs inside both sandboxed processes and re-reads the
+        # file (replaced by rename) at every clock read: its directory is
+        # given to both as an extra read-only path, as an operator would.
+        stamp_dir = os.path.join(d.base, "faketime")
+        os.makedirs(stamp_dir, exist_ok=True)
+        os.chmod(stamp_dir, 0o755)
+        d.set_config(d.config_text().rstrip("\n") + "\n"
+                     "sandbox:\n"
+                     "  front:\n"
+                     "    read: [%s]\n"
+                     "  hsm:\n"
+                     "    read: [%s]\n" % (stamp_dir, stamp_dir))
         stamp = os.path.join(stamp_dir, "faketime.rc")
         with open(stamp, "w") as f:
             f.write("+0\n")

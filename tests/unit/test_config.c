@@ -154,6 +154,33 @@ static void expect_error(const struct env *e, const struct config_load_opts *opt
 	free(err);
 }
 
+/* The same, at line:col exactly. */
+static void expect_error_at(const struct env *e, unsigned line, unsigned col, const char *needle)
+{
+	struct config *cfg = NULL;
+	char *err = NULL, prefix[160];
+	int r = config_load(e->path, NULL, &cfg, &err);
+
+	assert_int_equal(r, CONFIG_ERR_INVALID);
+	assert_null(cfg);
+	assert_non_null(err);
+	snprintf(prefix, sizeof(prefix), "%s:%u:%u: ", e->path, line, col);
+	if (strncmp(err, prefix, strlen(prefix)) != 0)
+		fail_msg("error \"%s\" does not start with \"%s\"", err, prefix);
+	if (strstr(err, needle) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\"", err, needle);
+	if (getenv("REGSIGN_TEST_VERBOSE"))
+		print_message("%s\n", err);
+	free(err);
+}
+
+/* The base config with text appended after its last line (39): the sandbox section
+ * starts on line 40. */
+static void write_appended(const struct env *e, const char *text)
+{
+	write_config(e, "  level: notice\n", text);
+}
+
 static void test_good(void **state)
 {
 	struct env *e = *state;
@@ -392,6 +419,145 @@ static void test_socket_dns(void **state)
 	expect_error(e, NULL, 36, "address");
 }
 
+static void test_sandbox_section(void **state)
+{
+	struct env *e = *state;
+	struct config *cfg = NULL;
+	char *err = NULL, *big;
+
+	/* Without the section: enabled, Landlock required, nothing extra. */
+	write_config(e, NULL, NULL);
+	assert_int_equal(config_load(e->path, NULL, &cfg, &err), CONFIG_OK);
+	assert_true(cfg->sandbox.enabled);
+	assert_false(cfg->sandbox.landlock_best_effort);
+	assert_null(cfg->sandbox.front.user);
+	assert_int_equal(cfg->sandbox.front.n_read, 0);
+	assert_int_equal(cfg->sandbox.hsm.n_write, 0);
+	assert_int_equal(cfg->sandbox.hsm_connect, 0);
+	config_free(cfg);
+	cfg = NULL;
+
+	/* Every key. */
+	write_appended(e, "  level: notice\n"
+	                  "sandbox:\n"
+	                  "  enabled: false\n"
+	                  "  landlock: best-effort\n"
+	                  "  front:\n"
+	                  "    user: regsign\n"
+	                  "    group: regsign-grp\n"
+	                  "    read: [/abs/ro1, /abs/ro2]\n"
+	                  "    write: [/abs/rw]\n"
+	                  "  hsm:\n"
+	                  "    user: regsign-hsm\n"
+	                  "    write: [/var/lib/softhsm/tokens]\n"
+	                  "    connect: [unix, inet]\n");
+	if (config_load(e->path, NULL, &cfg, &err) != CONFIG_OK)
+		fail_msg("sandbox section refused: %s", err);
+	assert_false(cfg->sandbox.enabled);
+	assert_true(cfg->sandbox.landlock_best_effort);
+	assert_string_equal(cfg->sandbox.front.user, "regsign");
+	assert_string_equal(cfg->sandbox.front.group, "regsign-grp");
+	assert_int_equal(cfg->sandbox.front.n_read, 2);
+	assert_string_equal(cfg->sandbox.front.read[1], "/abs/ro2");
+	assert_int_equal(cfg->sandbox.front.n_write, 1);
+	assert_string_equal(cfg->sandbox.front.write[0], "/abs/rw");
+	assert_string_equal(cfg->sandbox.hsm.user, "regsign-hsm");
+	assert_null(cfg->sandbox.hsm.group);
+	assert_int_equal(cfg->sandbox.hsm.n_read, 0);
+	assert_int_equal(cfg->sandbox.hsm.n_write, 1);
+	assert_int_equal(cfg->sandbox.hsm_connect,
+	                 CONFIG_SANDBOX_CONNECT_UNIX | CONFIG_SANDBOX_CONNECT_INET);
+	config_free(cfg);
+
+	/* Every refusal, at its line and column. */
+	write_appended(e, "  level: notice\nsandbox:\n  enabld: false\n");
+	expect_error_at(e, 41, 3, "enabld");
+	write_appended(e, "  level: notice\nsandbox:\n  enabled: maybe\n");
+	expect_error_at(e, 41, 12, "enabled");
+	write_appended(e, "  level: notice\nsandbox:\n  landlock: sometimes\n");
+	expect_error_at(e, 41, 13, "landlock");
+	write_appended(e, "  level: notice\nsandbox: [on]\n");
+	expect_error_at(e, 40, 10, "sandbox");
+	write_appended(e, "  level: notice\nsandbox:\n  front: [regsign]\n");
+	expect_error_at(e, 41, 10, "front");
+	write_appended(e, "  level: notice\nsandbox:\n  hsm: regsign\n");
+	expect_error_at(e, 41, 8, "hsm");
+	write_appended(e, "  level: notice\nsandbox:\n  front:\n    user: \"\"\n");
+	expect_error_at(e, 42, 11, "user");
+	write_appended(e, "  level: notice\nsandbox:\n  front:\n    user: "
+	                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n");
+	expect_error_at(e, 42, 11, "user");
+	write_appended(e, "  level: notice\nsandbox:\n  hsm:\n    group: regsign\n");
+	expect_error_at(e, 42, 12, "needs a user");
+	write_appended(e, "  level: notice\nsandbox:\n  front:\n    connect: [unix]\n");
+	expect_error_at(e, 42, 5, "connect");
+	write_appended(e, "  level: notice\nsandbox:\n  hsm:\n    connect: [tcp]\n");
+	expect_error_at(e, 42, 15, "connect");
+	write_appended(e, "  level: notice\nsandbox:\n  front:\n    read: [/abs/a, rel/b]\n");
+	expect_error_at(e, 42, 20, "absolute");
+	write_appended(e, "  level: notice\nsandbox:\n  hsm:\n    write: [\"\"]\n");
+	expect_error_at(e, 42, 13, "'sandbox.hsm.write[0]' must be a string");
+	write_appended(e, "  level: notice\nsandbox:\n  front:\n    write: /abs/rw\n");
+	expect_error_at(e, 42, 12, "write");
+	/* At most 64 paths per list, each shorter than PATH_MAX. */
+	big = malloc(65 * 8 + 64);
+	assert_non_null(big);
+	strcpy(big, "  level: notice\nsandbox:\n  hsm:\n    read: [");
+	for (int i = 0; i < 65; i++)
+		strcat(big, i ? ", /abs/p" : "/abs/p");
+	strcat(big, "]\n");
+	write_appended(e, big);
+	free(big);
+	expect_error_at(e, 42, 11, "read");
+	big = malloc(PATH_MAX + 128);
+	assert_non_null(big);
+	strcpy(big, "  level: notice\nsandbox:\n  front:\n    read: [/");
+	memset(big + strlen(big), 'a', PATH_MAX);
+	strcpy(big + strlen("  level: notice\nsandbox:\n  front:\n    read: [/") + PATH_MAX, "]\n");
+	write_appended(e, big);
+	free(big);
+	expect_error_at(e, 42, 12, "read");
+}
+
+static void test_call_timeout(void **state)
+{
+	struct env *e = *state;
+	struct config *cfg = NULL;
+	char *err = NULL;
+
+	/* Default: four recover timeouts (45 s here), at least a minute. */
+	write_config(e, NULL, NULL);
+	assert_int_equal(config_load(e->path, NULL, &cfg, &err), CONFIG_OK);
+	assert_int_equal(cfg->hsm.call_timeout_ms, 180000);
+	config_free(cfg);
+	cfg = NULL;
+	write_config(e, "  recover-timeout: 45s\n", "  recover-timeout: 5s\n");
+	assert_int_equal(config_load(e->path, NULL, &cfg, &err), CONFIG_OK);
+	assert_int_equal(cfg->hsm.call_timeout_ms, 60000);
+	config_free(cfg);
+	cfg = NULL;
+	write_config(e, "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  call-timeout: 2m\n");
+	assert_int_equal(config_load(e->path, NULL, &cfg, &err), CONFIG_OK);
+	assert_int_equal(cfg->hsm.call_timeout_ms, 120000);
+	config_free(cfg);
+
+	/* Refusals: out of range, not a duration, not longer than recover-timeout. */
+	write_config(e, "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  call-timeout: 0s\n");
+	expect_error_at(e, 8, 17, "call-timeout");
+	write_config(e, "  recover-timeout: 45s\n",
+	             "  recover-timeout: 45s\n  call-timeout: 86401s\n");
+	expect_error_at(e, 8, 17, "call-timeout");
+	write_config(e, "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  call-timeout: soon\n");
+	expect_error_at(e, 8, 17, "call-timeout");
+	write_config(e, "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  call-timeout: 45s\n");
+	expect_error_at(e, 8, 17, "must be longer than 'hsm.recover-timeout' (45s)");
+	write_config(e, "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  call-timeout: 30s\n");
+	expect_error_at(e, 8, 17, "must be longer than");
+	/* The message gives both values in seconds, whatever unit was written. */
+	write_config(e, "  recover-timeout: 45s\n", "  recover-timeout: 1h\n  call-timeout: 30m\n");
+	expect_error_at(e, 8, 17, "(1800s) must be longer than 'hsm.recover-timeout' (3600s)");
+}
+
 static void test_io(void **state)
 {
 	struct env *e = *state;
@@ -419,6 +585,8 @@ int main(void)
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_extra_zones),
 		cmocka_unit_test(test_socket_dns),
+		cmocka_unit_test(test_sandbox_section),
+		cmocka_unit_test(test_call_timeout),
 		cmocka_unit_test(test_io),
 	};
 

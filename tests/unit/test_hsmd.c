@@ -894,6 +894,69 @@ static void test_recovery(void **state)
 	finish(&c);
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * A call stuck in the module (a C_Sign that sleeps 60 s) holds the shared lock; another
+ * call then finds the HSM lost (C_GenerateRandom fails with CKR_DEVICE_ERROR) and its
+ * recovery waits for the stuck one. The watchdog must end the process once that wait
+ * exceeds recover-timeout (2 s) plus its margin (1 s), long before hsm.call-timeout (the
+ * default, 60 s here) would: the restart is what brings service back.
+ */
+static void test_recovery_blocked_by_stuck_call(void **state)
+{
+	struct env *e = *state;
+	const char *dirs[] = { e->fault_dir, NULL };
+	static uint8_t data[256];
+	struct hsmlink_sign_req req;
+	struct ctx c;
+	EVP_PKEY *zsk;
+	uint64_t t0, waited;
+	size_t len;
+
+	fault_ctl(e, "# nothing yet\n");
+	spawn_dirs(&c, e, e->fault_config, dirs);
+	if (c.ready_status != HSMPROTO_ST_OK)
+		fail_msg("HSM process behind the fault module not ready: %s", c.ready_reason);
+	zsk = get_pubkey(&c, "zsk", NULL);
+	assert_int_equal(sign_some(&c, zsk, 2, HSMPROTO_ST_OK), 2);
+
+	fault_ctl(e, "delay C_Sign 60000\nC_GenerateRandom CKR_DEVICE_ERROR inf\n");
+	len = rrsig_data(data, 1, key_tag(zsk, 256), 1, 0);
+	req = (struct hsmlink_sign_req){ "zsk", HSMPROTO_KIND_RRSIG_DATA, HSMPROTO_FORMAT_RAW,
+	                                 data, len };
+	assert_int_equal(hsmlink_sign(c.link, &req, 1, on_sign, &c), HSMLINK_OK);
+	/* Let the sign reach the module before the recovery starts waiting for it. */
+	{
+		uint64_t until = mono_ms() + 300;
+
+		while (mono_ms() < until)
+			uv_run(&c.loop, UV_RUN_NOWAIT);
+	}
+	t0 = mono_ms();
+	assert_int_equal(hsmlink_random(c.link, 16, on_value, &c), HSMLINK_OK);
+	run_until(&c, &c.dead, 1);
+	waited = mono_ms() - t0;
+	assert_int_equal(c.exit_status, HSMD_EXIT_WATCHDOG);
+	assert_int_equal(c.term_signal, 0);
+	/* Not before the bound (recover-timeout + margin), and far from the call timeout. */
+	if (waited < 2900 || waited > 20000)
+		fail_msg("the watchdog ended the process after %llu ms, expected 3..20 s",
+		         (unsigned long long)waited);
+	/* Both requests were answered (UNAVAILABLE) when the process died. */
+	assert_int_equal(c.n_res, 1);
+	assert_int_equal(c.res[0].status, HSMPROTO_ST_UNAVAILABLE);
+	fault_ctl(e, "# nothing\n");
+	EVP_PKEY_free(zsk);
+	finish(&c);
+}
+
 /* ---- the raw protocol against a directly started HSM process ------------------------ */
 
 struct raw {
@@ -1059,6 +1122,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_kill),
 		cmocka_unit_test(test_startup_failure),
 		cmocka_unit_test(test_recovery),
+		cmocka_unit_test(test_recovery_blocked_by_stuck_call),
 		cmocka_unit_test(test_raw_protocol),
 	};
 

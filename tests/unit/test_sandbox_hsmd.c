@@ -112,6 +112,15 @@ static void run_until(struct ctx *c, const int *flag, int want)
 	uv_run(&c->loop, UV_RUN_NOWAIT);
 }
 
+/* Writes dir/name into out, failing the test if it does not fit (the return value is
+ * checked, which is also what keeps -Wformat-truncation quiet in -O0 builds). */
+static void path_in(char *out, size_t size, const char *dir, const char *name)
+{
+	int n = snprintf(out, size, "%s/%s", dir, name);
+
+	assert_true(n > 0 && (size_t)n < size);
+}
+
 static int setup(void **state)
 {
 	struct env *e = calloc(1, sizeof(*e));
@@ -123,9 +132,9 @@ static int setup(void **state)
 	assert_non_null(mkdtemp(e->dir));
 	/* The user nobody must reach the setup below it. */
 	assert_int_equal(chmod(e->dir, 0755), 0);
-	snprintf(e->dev, sizeof(e->dev), "%s/dev", e->dir);
-	snprintf(script, sizeof(script), "%s/hsm-setup/dev-setup.sh",
-		 src ? src : REGSIGN_SOURCE_DIR);
+	path_in(e->dev, sizeof(e->dev), e->dir, "dev");
+	path_in(script, sizeof(script), src ? src : REGSIGN_SOURCE_DIR,
+		"hsm-setup/dev-setup.sh");
 	{
 		char *const argv[] = { (char *)"bash", script, e->dev, NULL };
 
@@ -133,8 +142,8 @@ static int setup(void **state)
 			fail_msg("%s %s failed (is regsign-ceremony built? REGSIGN_BIN_DIR=%s)",
 				 script, e->dev, getenv("REGSIGN_BIN_DIR"));
 	}
-	snprintf(e->config, sizeof(e->config), "%s/regsignd.yaml", e->dev);
-	snprintf(e->issuing, sizeof(e->issuing), "%s/out/issuing-ca.pem", e->dev);
+	path_in(e->config, sizeof(e->config), e->dev, "regsignd.yaml");
+	path_in(e->issuing, sizeof(e->issuing), e->dev, "out/issuing-ca.pem");
 	*state = e;
 	return 0;
 }
