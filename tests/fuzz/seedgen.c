@@ -274,6 +274,32 @@ static void gen_proto(const struct pki *p)
 	q.u.sign_rrset = (struct proto_sign_rrset){ BYTES("asp.test."), { rrset, sizeof(rrset) },
 						    1760000000, 1760086400 };
 	put_request("sign_rrset", &q);
+	{
+		/* IMPORT: one hash-only record and one with a certificate hash and DER. */
+		static const uint8_t hash[32] = { 0x5a, 0x01, 0x02, 0x03 };
+		struct proto_import_record rec;
+		struct buf_writer w;
+
+		buf_writer_init(&w, 65536);
+		memset(&rec, 0, sizeof(rec));
+		rec.device_id = BYTES(DEVICE);
+		rec.index = 1;
+		rec.cert_sha256 = (struct proto_bytes){ hash, sizeof(hash) };
+		if (proto_import_record_encode(&w, &rec) != PROTO_OK)
+			abort();
+		rec.index = 2;
+		rec.spki_sha256 = (struct proto_bytes){ hash, sizeof(hash) };
+		rec.cert_der = (struct proto_bytes){ p->csr, p->csr_len };
+		if (proto_import_record_encode(&w, &rec) != PROTO_OK)
+			abort();
+		memset(&q, 0, sizeof(q));
+		q.op = PROTO_OP_IMPORT;
+		q.id = 8;
+		q.u.import = (struct proto_import){ 7, 1, PROTO_IMPORT_FINAL, 0,
+						    { buf_writer_data(&w), buf_writer_len(&w) } };
+		put_request("import", &q);
+		buf_writer_release(&w);
+	}
 	for (uint8_t op = PROTO_OP_CRL; op <= PROTO_OP_ZONE_STATUS; op++) {
 		char name[32];
 
