@@ -185,6 +185,17 @@ zone_ready(struct ops_zone *z)
 		z->started(ctx, -1);
 		return;
 	}
+	if (snprintf(z->origin, sizeof(z->origin), "%s", z->params.origin) >= (int)sizeof(z->origin) ||
+	    (z->params.dance_prefix != NULL &&
+	     snprintf(z->dance_prefix, sizeof(z->dance_prefix), "%s", z->params.dance_prefix) >=
+		     (int)sizeof(z->dance_prefix))) {
+		ops_log(ctx, OPS_LOG_ERR, "the policy's zone name or DANCE prefix is too long");
+		z->started(ctx, -1);
+		return;
+	}
+	z->params.origin = z->origin;
+	if (z->params.dance_prefix != NULL)
+		z->params.dance_prefix = z->dance_prefix;
 	z->params.ksk = p.ksk;
 	z->params.zsk = p.zsk;
 	z->params.ca_der = ctx->chain_der[0];

@@ -48,6 +48,12 @@ struct ops_zone {
 	struct zonepub *zp;
 	struct zonepub_hsm hsm;
 	struct zone_params params;
+	/*
+	 * params' strings, copied: the policy they came from is freed by the
+	 * next reload, and params.origin is read after that (NS changes, logs).
+	 */
+	char origin[1025];
+	char dance_prefix[64];
 	const char **ns;               /* params.ns: name server names */
 	unsigned styles;               /* record styles at start (reported) */
 	struct dns_journal journal;    /* the listener reads it by pointer */
