@@ -19,8 +19,10 @@ the kill (one is sent while the HSM is away).
 
 `under-load`: 30 restarts (60) killed while four clients issue and revoke.
 Now and then a PKCS#11 call in flight when the server dies never returns
-(p11-kit-client.so waits for ever). The HSM process's watchdog
-(hsm.call-timeout, here 8 s) then ends it with status 3, the front logs and
+(p11-kit-client.so waits for ever). The HSM process's watchdog ends it with
+status 3 once the recovery that call holds off has waited recover-timeout (2 s
+here) plus 1 s, or at the latest when the call reaches hsm.call-timeout (here
+8 s); the front logs and
 audits that and exits 1, and a small restart loop standing in for systemd's
 Restart=on-failure (RestartSec=1) starts regsignd again. So here the daemon
 may restart; the test asserts: no process hangs (every HSM process but the
