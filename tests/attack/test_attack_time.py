@@ -32,12 +32,37 @@ VALIDITY = 365 * 86400   # profile 'device' of the example policy
 BACKDATE = 3600
 
 
+def clean_stale_faketime():
+    """libfaketime names its semaphore and shared memory after the pid of the
+    process that made them (/dev/shm/sem.faketime_sem_<pid>,
+    /dev/shm/faketime_shm_<pid>) and removes them only at a normal exit. A
+    process killed under it (these tests kill daemons) leaves them behind,
+    and a later process given the same pid then fails in sem_open or, worse,
+    attaches to the stale segment and runs at another faked time. Remove the
+    ones whose process is gone before starting anything under libfaketime."""
+    try:
+        names = os.listdir("/dev/shm")
+    except OSError:
+        return
+    for name in names:
+        for prefix in ("sem.faketime_sem_", "faketime_shm_"):
+            if not name.startswith(prefix) or not name[len(prefix):].isdigit():
+                continue
+            if os.path.exists("/proc/%s" % name[len(prefix):]):
+                continue
+            try:
+                os.unlink(os.path.join("/dev/shm", name))
+            except OSError:
+                pass
+
+
 def fake_env(date, tools=False):
     """The environment of a program run at the faked date. tools: for the
     programs of the setup (dev-setup, regsign-ceremony, openssl,
     pkcs11-tool): in the sanitizer build their leaks are not counted here."""
     check(os.path.exists(FAKETIME_LIB), "%s is missing (apt-get install faketime)" %
           FAKETIME_LIB)
+    clean_stale_faketime()
     env = preload_env(os.environ, [FAKETIME_LIB])
     env.update(FAKETIME="@" + date, TZ="UTC", FAKETIME_DONT_RESET="1")
     if tools and sanitized():
@@ -226,6 +251,7 @@ def verify_zone(d, date, fake_now):
               "expiration %d, now %d in serial arithmetic" % (date, owner, covered, inc, exp,
                                                               now))
         span += inc < (1 << 31) <= exp
+    clean_stale_faketime()
     p = run([need_tool("faketime"), "-f", "@" + date, need_tool("ldns-verify-zone"), path])
     if p.returncode == 0:
         return True
