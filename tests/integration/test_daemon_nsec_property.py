@@ -8,8 +8,10 @@ The device ids are chosen to sort next to each other and at both ends of the
 zone (common prefixes, digits against letters, short and long), some are sent
 in upper case, and devices lose their only certificate now and then.
 
-After every K operations the zone is transferred from the daemon's own DNS
-listener (dig AXFR) and checked:
+After every operation the zone is transferred from the daemon's own DNS
+listener (dig AXFR) and its NSEC chain, followed from the apex, must visit the
+owner names in exactly ldns's own canonical order (`ldns-read-zone -z`, not
+this program's comparator). After every K operations it is also checked:
   - the NSEC chain is exactly the owner names in RFC 4034 section 6.1
     canonical order, computed here with our own key (labels from the root,
     escapes decoded, ASCII lowercased, compared as bytes), wrapping to the apex;
@@ -280,6 +282,45 @@ def check_zone(d, m, lines, what):
               "%s: published %s TXT %s is served" % (what, owner, rdata))
 
 
+def ldns_order(d, lines):
+    """The owner names in ldns's own canonical order: `ldns-read-zone -z`
+    sorts the zone with ldns_rr_compare (RFC 4034 section 6.1), names
+    lowercased (-z implies -c)."""
+    path = os.path.join(d.base, "order.zone")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    p = run([need_tool("ldns-read-zone"), "-z", path])
+    check(p.returncode == 0, "ldns-read-zone -z: %s" % p.stderr)
+    order = []
+    for l in p.stdout.splitlines():
+        if not l.strip() or l.startswith(";"):
+            continue
+        o = l.split()[0].lower()
+        if not order or order[-1] != o:
+            order.append(o)
+    return order
+
+
+def check_ldns_order(d, lines, what):
+    """The NSEC chain, followed from the apex, visits the names in exactly
+    ldns's canonical order."""
+    nsec = {}
+    for l in lines:
+        f = l.split()
+        if f[3] == "NSEC":
+            nsec[f[0].lower()] = norm_name(f[4]).lower()
+    want = ldns_order(d, lines)
+    chain, at = [], want[0]
+    while True:
+        chain.append(at)
+        check(at in nsec, "%s: no NSEC at %s" % (what, at))
+        at = nsec[at]
+        if at == want[0] or len(chain) > len(want):
+            break
+    check(chain == want, "%s: the NSEC chain differs from ldns's canonical order at %r" %
+          (what, next(((a, b) for a, b in zip(chain, want) if a != b), (len(chain), len(want)))))
+
+
 def verify_zone(d, lines, what):
     path = os.path.join(d.base, "axfr.zone")
     with open(path, "w") as f:
@@ -379,15 +420,19 @@ def t_random_sequence(d):
     ops = [(op_issue, 45), (op_revoke, 25), (op_reissue, 20), (op_publish, 10)]
     prev = axfr()
     check_zone(d, m, prev, "at start")
-    history, checks, ndiffs = [], 0, 0
+    history, checks, ndiffs, steps = [], 0, 0, 0
+    check_ldns_order(d, prev, "at start")
     with d.client(timeout=120) as c:
         for i in range(1, nops + 1):
             fn = rng.choices([o for o, _ in ops], [w for _, w in ops])[0]
             history.append(fn(d, m, rng, c))
+            what = "after operation %d (%s; seed %d)" % (i, history[-1], seed)
+            # After every step: the chain against ldns's own ordering.
+            cur = axfr()
+            check_ldns_order(d, cur, what)
+            steps += 1
             if i % every and i != nops:
                 continue
-            what = "after operation %d (%s; seed %d)" % (i, history[-1], seed)
-            cur = axfr()
             check_zone(d, m, cur, what)
             verify_zone(d, cur, what)
             ndiffs += check_ixfr(prev, cur, what)
@@ -396,7 +441,7 @@ def t_random_sequence(d):
             checks += 1
     print("%d checks, %d IXFR diffs applied, %d live devices, %d names at the end" %
           (checks, ndiffs, len(m.live_pairs()), len({l.split()[0] for l in prev})), flush=True)
-    check(ndiffs > 0 and checks >= nops // every, "the checks ran")
+    check(ndiffs > 0 and checks >= nops // every and steps == nops, "the checks ran")
 
 
 if __name__ == "__main__":
