@@ -18,8 +18,12 @@
 # state: REVOKE at 100/s in it, REVOKE to the new serial on its DNS listener
 # (against Knot's dynamic update), REVOKE to NXDOMAIN validated by unbound
 # behind a Knot secondary (NOTIFY + IXFR), and the restart to the last
-# serial served. --only runs just the named measurements (the others are
-# reported as not run), e.g. --only restart,revoke_secondary.
+# serial served. Issue 6's figures come from two attack tests (tests/attack)
+# run on their own fresh setups: hsm_recovery, the time from a network HSM
+# (`p11-kit server`) being back to the first successful ISSUE, and
+# flood_latency, a well-behaved caller's latency while another floods (not
+# in --smoke: minutes each). --only runs just the named measurements (the
+# others are reported as not run), e.g. --only restart,revoke_secondary.
 #
 # Output in DIR (default ./bench-out): raw/ (every tool's own output),
 # results.json, table.txt and RESULTS.md (the table with date and machine;
@@ -499,9 +503,47 @@ EOC
 			--log "$raw/zone-regsignd.log"
 	fi
 fi
+# ---- 6. the daemon attacked: HSM recovery, latency under flood (issue 6) ----
+# Two attack tests run as ctest runs them (tests/attack.cmake), each on a
+# fresh development setup of its own, and write the figures they print to
+# raw/NAME.json (--json). hsm_recovery: test_attack_p11kit.py under-load, 30
+# times the p11-kit server serving the token and its p11-kit-remote children
+# are killed while four clients issue and revoke, stay away 3 s and come
+# back; the time from the server being back to the first successful ISSUE
+# (goal <= 5 s). flood_latency: test_attack_overload.py served-share, a
+# second caller floods at 10x the sustainable rate for 10 s while a
+# well-behaved one sends an ISSUE every 100 ms; its latency percentiles.
+attack_ms="hsm_recovery flood_latency"
+sanitize=$(sed -n 's/^REGSIGN_SANITIZE:BOOL=//p' "$build/CMakeCache.txt")
+# attack NAME SCRIPT ARGS...: the test's output to stdout/stderr, its figures
+# to raw/NAME.json. The benchmark's SOFTHSM2_CONF is not passed on: the test
+# makes its own token.
+attack() {
+	local name=$1 script=$2
+	shift 2
+	rm -f "$raw/$name.json"
+	env -u SOFTHSM2_CONF REGSIGN_BIN_DIR="$bin" REGSIGN_BUILD_DIR="$build" \
+		REGSIGN_SOURCE_DIR="$src" REGSIGN_SOFTHSM_MODULE="$module" \
+		REGSIGN_SANITIZE="${sanitize:-OFF}" \
+		LSAN_OPTIONS="suppressions=$src/tests/fault/lsan-softhsm.supp:print_suppressions=0" \
+		python3 "$src/tests/attack/$script" "$@" --json "$raw/$name.json"
+}
+if [ $smoke = 1 ]; then
+	for m in $attack_ms; do not_measurable "$m" "not run in --smoke"; done
+elif ! wanted $attack_ms; then
+	:
+elif [ ! -x "$bin/regsignd" ] || [ ! -x "$bin/regsign-ceremony" ]; then
+	for m in $attack_ms; do
+		not_measurable "$m" "regsignd is not built yet (no $bin/regsignd)"
+	done
+else
+	measure hsm_recovery attack hsm_recovery test_attack_p11kit.py under-load
+	measure flood_latency attack flood_latency test_attack_overload.py served-share
+fi
+
 # Whatever --only left out has a status too.
 for m in loadgen_check sign_rrset issue revoke bulk_sign peers_token peers_file restart \
-	revoke_secondary revoke_vs_knot_update; do
+	revoke_secondary revoke_vs_knot_update $attack_ms; do
 	[ -e "$raw/$m.status" ] || echo "not_measurable: not run (--only ${only_list})" >"$raw/$m.status"
 done
 

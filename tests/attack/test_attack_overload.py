@@ -16,6 +16,10 @@ answered but served (OK), as per-caller fair queuing promises (issue 6): at
 least 90% of its requests succeed, at about its own pace, 90% within 1 s
 (signer/ops_dispatch.c: per-caller admission and round robin service). Its
 latency percentiles under the flood are printed for the bench.
+
+`--json FILE` (either variant; bench/run.sh's flood_latency uses it): the
+flood and well-behaved figures printed are also written to FILE as one JSON
+object.
 """
 
 import json
@@ -180,6 +184,17 @@ def t_flood(d):
                           100 * ok_share, sorted(set(n for _, n in answers))))
     print("     RSS of both processes: %.0f MiB before, max %.0f MiB under the flood" %
           (rss0 / 1024, max(rss) / 1024))
+    if STATE.get("json_out"):
+        with open(STATE["json_out"], "w") as f:
+            json.dump({"flood_s": FLOOD_S, "sustainable_per_s": STATE["rate"],
+                       "offered_per_s": offered, "flood_replies": stats["replies"],
+                       "requests": len(answers), "ok_share": ok_share,
+                       "latency_s": {"p50": lat[len(lat) // 2], "p90": lat[len(lat) * 9 // 10],
+                                     "max": lat[-1]},
+                       "answers": sorted(set(n for _, n in answers)),
+                       "rss_mib": {"before": rss0 / 1024, "max": max(rss) / 1024}},
+                      f, sort_keys=True)
+            f.write("\n")
     check(d.proc.poll() is None, "the daemon survived the flood")
     check(stats["connect_failed"] == 0, "the flood's connections were accepted: %r" % stats)
     check(offered >= 2 * STATE["rate"], "the flood offered well above the sustainable rate "
@@ -232,8 +247,19 @@ def t_after(d):
     check(d.stop() == 0, "SIGTERM after the flood: exit 0")
 
 
+def variant_args():
+    """The command line without `--json FILE` (kept in STATE["json_out"])."""
+    args = sys.argv[1:]
+    if "--json" in args:
+        i = args.index("--json")
+        check(i + 1 < len(args), "--json needs a file name")
+        STATE["json_out"] = args[i + 1]
+        del args[i:i + 2]
+    return args
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] == ["served-share"]:
+    if variant_args() == ["served-share"]:
         main([t_setup, t_sustainable_rate, t_flood, t_served_share, t_after],
              AttackDaemon("attack-overload-fair"))
     main([t_setup, t_sustainable_rate, t_flood, t_after], AttackDaemon("attack-overload"))

@@ -33,8 +33,12 @@ with the rest), nothing acknowledged is lost and nothing is in the store or
 the audit log twice, and an ISSUE succeeds within a generous bound after the
 server is back. It prints the recovery time of each restart (goal 5 s after
 the HSM is back), how many went through a watchdog restart, and each exit.
+
+`--json FILE` (either variant; bench/run.sh's hsm_recovery uses it): the
+recovery figures printed are also written to FILE as one JSON object.
 """
 
+import json
 import os
 import re
 import signal
@@ -65,6 +69,16 @@ CALL_TIMEOUT_S = 8
 RESTART_SEC = 1.0
 HANG_BOUND_S = 60.0
 STATE = {"servers": []}
+
+
+def write_figures(fig):
+    """The printed recovery figures, as JSON, to the --json file if one was
+    asked for (bench/run.sh records them)."""
+    path = STATE.get("json_out")
+    if path:
+        with open(path, "w") as f:
+            json.dump(fig, f, sort_keys=True)
+            f.write("\n")
 
 
 def client_module():
@@ -354,6 +368,8 @@ def restarts(d, n, under_load):
     print("     recovery after the HSM was back: max %.2f s, mean %.2f s (goal <= 5 s)%s" %
           (max(times), sum(times) / len(times),
            "" if max(times) <= 5.0 else "  ** GOAL MISSED **"))
+    write_figures({"variant": "idle", "restarts": n, "away_s": AWAY_S, "times_s": times,
+                   "max_s": max(times), "mean_s": sum(times) / len(times)})
 
     def lost_then_recovered():
         ev = hsm_events(d)[events0:]
@@ -439,6 +455,9 @@ def restarts_under_load(d, n):
           (max(times), sum(times) / len(times),
            "" if max(times) <= 5.0 else "  ** GOAL MISSED **", via_restart, n,
            [c for _, c in sup.exits]))
+    write_figures({"variant": "under-load", "restarts": n, "away_s": AWAY_S, "times_s": times,
+                   "max_s": max(times), "mean_s": sum(times) / len(times),
+                   "via_regsignd_restart": via_restart, "exits": [c for _, c in sup.exits]})
     check(all(c in (1,) for _, c in sup.exits),
           "regsignd only ever exited 1 (its HSM process died): %r" % sup.exits)
     log = d.log_text(full=True)
@@ -484,8 +503,19 @@ def t_nothing_lost_nothing_twice(d):
     check(d.stop() == 0, "SIGTERM: exit 0")
 
 
+def variant_args():
+    """The command line without `--json FILE` (kept in STATE["json_out"])."""
+    args = sys.argv[1:]
+    if "--json" in args:
+        i = args.index("--json")
+        check(i + 1 < len(args), "--json needs a file name")
+        STATE["json_out"] = args[i + 1]
+        del args[i:i + 2]
+    return args
+
+
 if __name__ == "__main__":
-    if sys.argv[1:] == ["under-load"]:
+    if variant_args() == ["under-load"]:
         daemon = P11KitDaemon("attack-p11kit-load")
         daemon.under_load = True
         main([t_setup, t_restart_under_load, t_nothing_lost_nothing_twice], daemon)
