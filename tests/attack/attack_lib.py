@@ -550,46 +550,51 @@ class Load:
 
     def _run(self, client_no):
         rnd = random.Random(client_no * 7919 + self.tag)
-        k = 0
         try:
-            with self.d.client(timeout=self.timeout) as c:
-                while not self.stopping.is_set():
-                    k += 1
-                    dev = device_id(self.tag, client_no * 1000000 + k)
-                    csr = self.csrs[(client_no * 31 + k) % len(self.csrs)][0]
-                    try:
-                        rep = c.issue(dev, 1, "device", csr)
-                    except RegsignError as e:
-                        self._count("issue", e.name)
-                        with self.lock:
-                            self.refused_issues.append((dev, 1, e.name))
-                        if e.name not in self.allowed:
-                            self.errors.append("ISSUE %s: %s" % (dev, e))
-                        continue
-                    except CONN_ERRORS:
-                        # No reply: done or not, the ledger retries it later.
-                        with self.ledger.lock:
-                            self.ledger.unsure.append(("issue", dev, 1, csr))
-                        raise
-                    self._count("issue", "OK")
-                    self.ledger.ack_issue(dev, 1, csr, rep)
-                    if rnd.random() < self.revoke_share:
-                        try:
-                            self.ledger.ack_revoke(dev, 1, c.revoke(dev, 1,
-                                                                    reason="keyCompromise"))
-                            self._count("revoke", "OK")
-                        except RegsignError as e:
-                            self._count("revoke", e.name)
-                            if e.name not in self.allowed:
-                                self.errors.append("REVOKE %s: %s" % (dev, e))
-                        except CONN_ERRORS:
-                            with self.ledger.lock:
-                                self.ledger.unsure.append(("revoke", dev, 1, None))
-                            raise
-                    if self.pause:
-                        time.sleep(self.pause)
+            self._session(client_no, rnd, [0])
         except Exception as e:  # noqa: BLE001 - a lost connection or a wrong answer
             self.errors.append("client %d: %r" % (client_no, e))
+
+    def _session(self, client_no, rnd, k):
+        """One connection's requests until stop(); k[0] counts this client's
+        devices across connections. A lost connection raises (after the
+        request without a reply went to ledger.unsure)."""
+        with self.d.client(timeout=self.timeout) as c:
+            while not self.stopping.is_set():
+                k[0] += 1
+                dev = device_id(self.tag, client_no * 1000000 + k[0])
+                csr = self.csrs[(client_no * 31 + k[0]) % len(self.csrs)][0]
+                try:
+                    rep = c.issue(dev, 1, "device", csr)
+                except RegsignError as e:
+                    self._count("issue", e.name)
+                    with self.lock:
+                        self.refused_issues.append((dev, 1, e.name))
+                    if e.name not in self.allowed:
+                        self.errors.append("ISSUE %s: %s" % (dev, e))
+                    continue
+                except CONN_ERRORS:
+                    # No reply: done or not, the ledger retries it later.
+                    with self.ledger.lock:
+                        self.ledger.unsure.append(("issue", dev, 1, csr))
+                    raise
+                self._count("issue", "OK")
+                self.ledger.ack_issue(dev, 1, csr, rep)
+                if rnd.random() < self.revoke_share:
+                    try:
+                        self.ledger.ack_revoke(dev, 1, c.revoke(dev, 1,
+                                                                reason="keyCompromise"))
+                        self._count("revoke", "OK")
+                    except RegsignError as e:
+                        self._count("revoke", e.name)
+                        if e.name not in self.allowed:
+                            self.errors.append("REVOKE %s: %s" % (dev, e))
+                    except CONN_ERRORS:
+                        with self.ledger.lock:
+                            self.ledger.unsure.append(("revoke", dev, 1, None))
+                        raise
+                if self.pause:
+                    time.sleep(self.pause)
 
     def stop(self, timeout=120):
         self.stopping.set()

@@ -50,7 +50,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from attack_lib import (CONN_ERRORS, LONG, SOFTHSM_MODULE, AttackDaemon,  # noqa: E402
                         Ledger, Load, RegsignError, TestFailure, audit_invariants, check,
-                        check_ledger, device_id,
+                        check_ledger,
                         check_refused_not_done, check_zone_against_ledger, csr_pool, main,
                         need_tool, pid_alive,
                         pids_children, preload_env, run, sanitized, wait_for)
@@ -225,42 +225,10 @@ class ReconnectingLoad(Load):
 
     def _run(self, client_no):
         rnd = __import__("random").Random(client_no * 7919 + self.tag)
-        k = 0
+        k = [0]
         while not self.stopping.is_set():
             try:
-                with self.d.client(timeout=self.timeout) as c:
-                    while not self.stopping.is_set():
-                        k += 1
-                        dev = device_id(self.tag, client_no * 1000000 + k)
-                        csr = self.csrs[(client_no * 31 + k) % len(self.csrs)][0]
-                        try:
-                            rep = c.issue(dev, 1, "device", csr)
-                        except RegsignError as e:
-                            self._count("issue", e.name)
-                            with self.lock:
-                                self.refused_issues.append((dev, 1, e.name))
-                            if e.name not in self.allowed:
-                                self.errors.append("ISSUE %s: %s" % (dev, e))
-                            continue
-                        except CONN_ERRORS:
-                            with self.ledger.lock:
-                                self.ledger.unsure.append(("issue", dev, 1, csr))
-                            raise
-                        self._count("issue", "OK")
-                        self.ledger.ack_issue(dev, 1, csr, rep)
-                        if rnd.random() < self.revoke_share:
-                            try:
-                                self.ledger.ack_revoke(dev, 1, c.revoke(
-                                    dev, 1, reason="keyCompromise"))
-                                self._count("revoke", "OK")
-                            except RegsignError as e:
-                                self._count("revoke", e.name)
-                                if e.name not in self.allowed:
-                                    self.errors.append("REVOKE %s: %s" % (dev, e))
-                            except CONN_ERRORS:
-                                with self.ledger.lock:
-                                    self.ledger.unsure.append(("revoke", dev, 1, None))
-                                raise
+                self._session(client_no, rnd, k)
             except CONN_ERRORS:
                 # The daemon went away (or is not back yet): reconnect.
                 self._count("conn", "DROPPED")
@@ -268,7 +236,6 @@ class ReconnectingLoad(Load):
             except Exception as e:  # noqa: BLE001 - a wrong answer
                 self.errors.append("client %d: %r" % (client_no, e))
                 return
-
 
 def t_setup(d):
     d.p11sock = os.path.join(d.base, "p11.sock")
