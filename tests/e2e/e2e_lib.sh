@@ -152,6 +152,16 @@ e2e_serial_ge() {
 
 # ---- regsignd ----
 
+# e2e_dev_setup SRC: a fresh development setup (SoftHSM token, the example
+# key ceremony) in $E2E_T/dev; sets ANCHOR to the ceremony's DS file.
+e2e_dev_setup() {
+	e2e_note "fresh development setup (SoftHSM token, example key ceremony)"
+	REGSIGN_BIN_DIR=$E2E_BIN "$1/hsm-setup/dev-setup.sh" "$E2E_T/dev" >"$E2E_T/dev-setup.out" 2>&1 ||
+		{ cat "$E2E_T/dev-setup.out" >&2; e2e_fail "dev-setup.sh failed"; }
+	ANCHOR=$E2E_T/dev/out/ds.txt
+	[ "$(grep -c '[[:space:]]DS[[:space:]]' "$ANCHOR")" -ge 1 ] || e2e_fail "$ANCHOR holds no DS record"
+}
+
 # e2e_daemon_config SRC DST LISTEN_PORT NOTIFY_PORT: a copy of a dev-setup
 # regsignd.yaml whose DNS listener is 127.0.0.1@LISTEN_PORT and whose NOTIFY
 # goes to 127.0.0.1@NOTIFY_PORT. The source file is never modified, so the

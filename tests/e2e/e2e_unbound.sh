@@ -34,11 +34,7 @@ T=$E2E_T
 DEV=8912230200031010008f
 Z=$E2E_ZONE
 
-e2e_note "fresh development setup (SoftHSM token, example key ceremony)"
-REGSIGN_BIN_DIR=$E2E_BIN "$src/hsm-setup/dev-setup.sh" "$T/dev" >"$T/dev-setup.out" 2>&1 ||
-	{ cat "$T/dev-setup.out" >&2; e2e_fail "dev-setup.sh failed"; }
-ANCHOR=$T/dev/out/ds.txt
-[ "$(grep -c '[[:space:]]DS[[:space:]]' "$ANCHOR")" -ge 1 ] || e2e_fail "$ANCHOR holds no DS record"
+e2e_dev_setup "$src"
 
 RPORT=$(e2e_free_port)
 KPORT=$(e2e_free_port)

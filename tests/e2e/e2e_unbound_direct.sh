@@ -38,11 +38,7 @@ DEV2=0123456789abcdef0123
 NEVER=00000000000000000042
 Z=$E2E_ZONE
 
-e2e_note "fresh development setup (SoftHSM token, example key ceremony)"
-REGSIGN_BIN_DIR=$E2E_BIN "$src/hsm-setup/dev-setup.sh" "$T/dev" >"$T/dev-setup.out" 2>&1 ||
-	{ cat "$T/dev-setup.out" >&2; e2e_fail "dev-setup.sh failed"; }
-ANCHOR=$T/dev/out/ds.txt
-[ "$(grep -c '[[:space:]]DS[[:space:]]' "$ANCHOR")" -ge 1 ] || e2e_fail "$ANCHOR holds no DS record"
+e2e_dev_setup "$src"
 
 RPORT=$(e2e_free_port)
 NPORT=$(e2e_free_port)
