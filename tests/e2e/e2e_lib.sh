@@ -320,6 +320,27 @@ EOC
 		unbound-control -c "$E2E_UNBOUND_CONF" status
 }
 
+# e2e_check_wrong_ds UPSTREAM_PORT NAME TYPE: the control of every AD check.
+# A second unbound, forwarding to UPSTREAM_PORT with a DS whose digest has one
+# digit changed, must answer NAME TYPE SERVFAIL without AD: the AD bits came
+# from the ceremony's DS ($ANCHOR) and nothing else. The first unbound's
+# E2E_UNBOUND_CONF/_PID are kept.
+e2e_check_wrong_ds() {
+	local good_conf=$E2E_UNBOUND_CONF good_pid=$E2E_UNBOUND_PID bport
+	awk '{ d = $NF; c = substr(d, length(d)); $NF = substr(d, 1, length(d) - 1) (c == "0" ? "1" : "0"); print }' \
+		"$ANCHOR" >"$E2E_T/ds-wrong.txt"
+	cmp -s "$ANCHOR" "$E2E_T/ds-wrong.txt" && e2e_fail "could not make a wrong DS"
+	bport=$(e2e_free_port)
+	e2e_start_unbound "$bport" "$1" "$E2E_T/ds-wrong.txt" unbound-wrong-ds
+	e2e_dig "$bport" "$2" "$3" "$E2E_T/qbad.out"
+	[ "$(e2e_rcode "$E2E_T/qbad.out")" = SERVFAIL ] ||
+		{ cat "$E2E_T/qbad.out" >&2; e2e_fail "$2 $3: a wrong trust anchor did not make the answer bogus"; }
+	e2e_has_ad "$E2E_T/qbad.out" && e2e_fail "$2 $3: AD set under a wrong trust anchor"
+	e2e_stop unbound-wrong-ds "$E2E_UNBOUND_PID"
+	E2E_UNBOUND_CONF=$good_conf
+	E2E_UNBOUND_PID=$good_pid
+}
+
 # e2e_unbound_flush: forget everything unbound holds about the registry zone
 # (positive and negative answers, NSEC records, the zone's keys), as a cache
 # that has waited out the TTLs would.

@@ -161,21 +161,7 @@ e2e_dig "$UPORT" "2.$DEV.$Z" CERT "$T/q2.out"
 	e2e_fail "2.$DEV: CERT payload is not the SHA-256 of its certificate"
 
 e2e_note "control: with a DS whose digest is wrong, the same answer is bogus (SERVFAIL)"
-# The AD bits above come from the ceremony's DS and nothing else: one changed
-# digit of the digest and unbound refuses the zone's keys.
-awk '{ d = $NF; c = substr(d, length(d)); $NF = substr(d, 1, length(d) - 1) (c == "0" ? "1" : "0"); print }' \
-	"$ANCHOR" >"$T/ds-wrong.txt"
-cmp -s "$ANCHOR" "$T/ds-wrong.txt" && e2e_fail "could not make a wrong DS"
-GOOD_CONF=$E2E_UNBOUND_CONF
-GOOD_PID=$E2E_UNBOUND_PID
-BPORT=$(e2e_free_port)
-e2e_start_unbound "$BPORT" "$KPORT" "$T/ds-wrong.txt" unbound-wrong-ds
-e2e_dig "$BPORT" "2.$DEV.$Z" CERT "$T/qbad.out"
-[ "$(e2e_rcode "$T/qbad.out")" = SERVFAIL ] || { cat "$T/qbad.out" >&2; e2e_fail "a wrong trust anchor did not make the answer bogus"; }
-e2e_has_ad "$T/qbad.out" && e2e_fail "AD set under a wrong trust anchor"
-e2e_stop unbound-wrong-ds "$E2E_UNBOUND_PID"
-E2E_UNBOUND_CONF=$GOOD_CONF
-E2E_UNBOUND_PID=$GOOD_PID
+e2e_check_wrong_ds "$KPORT" "2.$DEV.$Z" CERT
 
 e2e_note "knotd's copy equals regsignd's zone"
 zone_lines() {
