@@ -181,6 +181,33 @@ static void write_appended(const struct env *e, const char *text)
 	write_config(e, "  level: notice\n", text);
 }
 
+/*
+ * One refused edit of the base config: @c from replaced by @c to must fail at
+ * @c line (0: any line) and, when @c col is not 0, at that column exactly, with
+ * a message containing @c needle.
+ */
+struct refusal {
+	const char *from, *to;
+	unsigned line, col;
+	const char *needle;
+};
+
+/* Appended after the base's last line (39): such a section starts on line 40. */
+#define APPEND "  level: notice\n"
+
+static void expect_refusals(const struct env *e, const struct refusal *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		write_config(e, v[i].from, v[i].to);
+		if (v[i].col > 0)
+			expect_error_at(e, v[i].line, v[i].col, v[i].needle);
+		else
+			expect_error(e, NULL, v[i].line, v[i].needle);
+	}
+}
+
+#define EXPECT_REFUSALS(e, table) expect_refusals((e), (table), sizeof(table) / sizeof((table)[0]))
+
 static void test_good(void **state)
 {
 	struct env *e = *state;
@@ -267,39 +294,33 @@ static void test_schema_errors(void **state)
 	struct env *e = *state;
 
 	/* Unknown key, wrong type, out of range, missing required key, bad version. */
-	write_config(e, "  sessions: 3\n", "  sessions: 3\n  sesions: 4\n");
-	expect_error(e, NULL, 7, "sesions");
-	write_config(e, "  sessions: 3\n", "  sessions: many\n");
-	expect_error(e, NULL, 6, "sessions");
-	write_config(e, "  sessions: 3\n", "  sessions: 65\n");
-	expect_error(e, NULL, 6, "sessions");
-	write_config(e, "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk\"\n", "");
-	expect_error(e, NULL, 0, "zsk");
-	write_config(e, "version: 1\n", "version: 2\n");
-	expect_error(e, NULL, 1, "version");
-	write_config(e, "  level: notice\n", "  level: loud\n");
-	expect_error(e, NULL, 39, "level");
-	write_config(e, "  max-validity: 398d\n", "  max-validity: forever\n");
-	expect_error(e, NULL, 22, "max-validity");
-	/* The strict reader refuses YAML tricks, e.g. a duplicate key. */
-	write_config(e, "policy: /abs/policy.yaml\n",
-	             "policy: /abs/policy.yaml\npolicy: /abs/other.yaml\n");
-	expect_error(e, NULL, 0, "policy");
+	static const struct refusal refused[] = {
+		{ "  sessions: 3\n", "  sessions: 3\n  sesions: 4\n", 7, 0, "sesions" },
+		{ "  sessions: 3\n", "  sessions: many\n", 6, 0, "sessions" },
+		{ "  sessions: 3\n", "  sessions: 65\n", 6, 0, "sessions" },
+		{ "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk\"\n", "", 0, 0, "zsk" },
+		{ "version: 1\n", "version: 2\n", 1, 0, "version" },
+		{ "  level: notice\n", "  level: loud\n", 39, 0, "level" },
+		{ "  max-validity: 398d\n", "  max-validity: forever\n", 22, 0, "max-validity" },
+		/* The strict reader refuses YAML tricks, e.g. a duplicate key. */
+		{ "policy: /abs/policy.yaml\n", "policy: /abs/policy.yaml\npolicy: /abs/other.yaml\n", 0, 0, "policy" },
+	};
+
+	EXPECT_REFUSALS(e, refused);
 }
 
 static void test_paths(void **state)
 {
 	struct env *e = *state;
 
-	write_config(e, "  pin-file: /abs/pin\n", "  pin-file: pin\n");
-	expect_error(e, NULL, 5, "absolute");
-	write_config(e, "policy: /abs/policy.yaml\n", "policy: ./policy.yaml\n");
-	expect_error(e, NULL, 28, "absolute");
-	write_config(e, "  zone-file: /abs/state/zone.db\n", "  zone-file: state/zone.db\n");
-	expect_error(e, NULL, 32, "absolute");
-	write_config(e, "  root-certificate: /abs/out/root-ca.pem\n",
-	             "  root-certificate: out/root-ca.pem\n");
-	expect_error(e, NULL, 20, "absolute");
+	static const struct refusal refused[] = {
+		{ "  pin-file: /abs/pin\n", "  pin-file: pin\n", 5, 0, "absolute" },
+		{ "policy: /abs/policy.yaml\n", "policy: ./policy.yaml\n", 28, 0, "absolute" },
+		{ "  zone-file: /abs/state/zone.db\n", "  zone-file: state/zone.db\n", 32, 0, "absolute" },
+		{ "  root-certificate: /abs/out/root-ca.pem\n", "  root-certificate: out/root-ca.pem\n", 20, 0, "absolute" },
+	};
+
+	EXPECT_REFUSALS(e, refused);
 }
 
 static void test_module(void **state)
@@ -347,76 +368,60 @@ static void test_uris(void **state)
 {
 	struct env *e = *state;
 
-	write_config(e, "  token: \"pkcs11:token=regsign-dev\"\n",
-	             "  token: \"pkcs11:token=regsign-dev?pin-value=1234\"\n");
-	expect_error(e, NULL, 4, "pin-value");
-	write_config(e, "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk\"\n",
-	             "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk?pin-value=1234\"\n");
-	expect_error(e, NULL, 13, "pin-value");
-	write_config(e, "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk\"\n",
-	             "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk?pin-source=/abs/pin\"\n");
-	expect_error(e, NULL, 13, "pin-source");
-	write_config(e, "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk\"\n",
-	             "  zsk: \"pkcs11:token=regsign-dev\"\n");
-	expect_error(e, NULL, 13, "names no object");
-	write_config(e, "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk\"\n",
-	             "  zsk: \"regsign-zsk\"\n");
-	expect_error(e, NULL, 13, "not a pkcs11: URI");
-	write_config(e, "    zsk: \"pkcs11:token=regsign-dev;object=regsign-asp.test-zsk\"\n",
-	             "    zsk: \"pkcs11:token=regsign-dev;object=x;pin-value=1\"\n");
-	expect_error(e, NULL, 18, "pin-value");
+	static const struct refusal refused[] = {
+		{ "  token: \"pkcs11:token=regsign-dev\"\n", "  token: \"pkcs11:token=regsign-dev?pin-value=1234\"\n", 4, 0, "pin-value" },
+		{ "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk\"\n", "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk?pin-value=1234\"\n", 13, 0, "pin-value" },
+		{ "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk\"\n", "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk?pin-source=/abs/pin\"\n", 13, 0, "pin-source" },
+		{ "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk\"\n", "  zsk: \"pkcs11:token=regsign-dev\"\n", 13, 0, "names no object" },
+		{ "  zsk: \"pkcs11:token=regsign-dev;object=regsign-zsk\"\n", "  zsk: \"regsign-zsk\"\n", 13, 0, "not a pkcs11: URI" },
+		{ "    zsk: \"pkcs11:token=regsign-dev;object=regsign-asp.test-zsk\"\n", "    zsk: \"pkcs11:token=regsign-dev;object=x;pin-value=1\"\n", 18, 0, "pin-value" },
+	};
+
+	EXPECT_REFUSALS(e, refused);
 }
 
 static void test_keys(void **state)
 {
 	struct env *e = *state;
 
-	write_config(e, "  audit: ", "  root-ca: \"pkcs11:token=regsign-dev;object=root\"\n  audit: ");
-	expect_error(e, NULL, 14, "never online");
-	write_config(e, "  audit: ", "  root: \"pkcs11:token=regsign-dev;object=root\"\n  audit: ");
-	expect_error(e, NULL, 14, "never online");
-	write_config(e, "  audit: ", "  dsk: \"pkcs11:token=regsign-dev;object=x\"\n  audit: ");
-	expect_error(e, NULL, 14, "dsk");
+	static const struct refusal refused[] = {
+		{ "  audit: ", "  root-ca: \"pkcs11:token=regsign-dev;object=root\"\n  audit: ", 14, 0, "never online" },
+		{ "  audit: ", "  root: \"pkcs11:token=regsign-dev;object=root\"\n  audit: ", 14, 0, "never online" },
+		{ "  audit: ", "  dsk: \"pkcs11:token=regsign-dev;object=x\"\n  audit: ", 14, 0, "dsk" },
+	};
+
+	EXPECT_REFUSALS(e, refused);
 }
 
 static void test_extra_zones(void **state)
 {
 	struct env *e = *state;
 
-	write_config(e, "  - name: ASP.test.\n", "  - name: asp.test\n");
-	expect_error(e, NULL, 16, "absolute zone name");
-	write_config(e, "  - name: ASP.test.\n", "  - name: \"a..test.\"\n");
-	expect_error(e, NULL, 16, "absolute zone name");
-	write_config(e, "ca:\n",
-	             "  - name: asp.test.\n"
-	             "    zsk: \"pkcs11:token=regsign-dev;object=z2\"\n"
-	             "ca:\n");
-	expect_error(e, NULL, 19, "twice");
-	/* The zsk is required, the ksk optional. */
-	write_config(e, "    zsk: \"pkcs11:token=regsign-dev;object=regsign-asp.test-zsk\"\n", "");
-	expect_error(e, NULL, 0, "zsk");
+	static const struct refusal refused[] = {
+		{ "  - name: ASP.test.\n", "  - name: asp.test\n", 16, 0, "absolute zone name" },
+		{ "  - name: ASP.test.\n", "  - name: \"a..test.\"\n", 16, 0, "absolute zone name" },
+		{ "ca:\n", "  - name: asp.test.\n" "    zsk: \"pkcs11:token=regsign-dev;object=z2\"\n" "ca:\n", 19, 0, "twice" },
+		/* The zsk is required, the ksk optional. */
+		{ "    zsk: \"pkcs11:token=regsign-dev;object=regsign-asp.test-zsk\"\n", "", 0, 0, "zsk" },
+	};
+
+	EXPECT_REFUSALS(e, refused);
 }
 
 static void test_socket_dns(void **state)
 {
 	struct env *e = *state;
 
-	write_config(e, "  mode: \"0660\"\n", "  mode: \"660\"\n");
-	expect_error(e, NULL, 25, "octal");
-	write_config(e, "  mode: \"0660\"\n", "  mode: \"0999\"\n");
-	expect_error(e, NULL, 25, "octal");
-	write_config(e, "  listen: [\"127.0.0.1:5353\", \"[::1]:5353\"]\n",
-	             "  listen: [\"127.0.0.1\"]\n");
-	expect_error(e, NULL, 34, "address:port");
-	write_config(e, "  listen: [\"127.0.0.1:5353\", \"[::1]:5353\"]\n",
-	             "  listen: [\"localhost:53\"]\n");
-	expect_error(e, NULL, 34, "localhost");
-	write_config(e, "  listen: [\"127.0.0.1:5353\", \"[::1]:5353\"]\n",
-	             "  listen: [\"127.0.0.1:70000\"]\n");
-	expect_error(e, NULL, 34, "address:port");
-	write_config(e, "  allow-transfer: [\"127.0.0.1\", \"2001:db8::/32\"]\n",
-	             "  allow-transfer: [\"127.0.0.1/33\"]\n");
-	expect_error(e, NULL, 36, "address");
+	static const struct refusal refused[] = {
+		{ "  mode: \"0660\"\n", "  mode: \"660\"\n", 25, 0, "octal" },
+		{ "  mode: \"0660\"\n", "  mode: \"0999\"\n", 25, 0, "octal" },
+		{ "  listen: [\"127.0.0.1:5353\", \"[::1]:5353\"]\n", "  listen: [\"127.0.0.1\"]\n", 34, 0, "address:port" },
+		{ "  listen: [\"127.0.0.1:5353\", \"[::1]:5353\"]\n", "  listen: [\"localhost:53\"]\n", 34, 0, "localhost" },
+		{ "  listen: [\"127.0.0.1:5353\", \"[::1]:5353\"]\n", "  listen: [\"127.0.0.1:70000\"]\n", 34, 0, "address:port" },
+		{ "  allow-transfer: [\"127.0.0.1\", \"2001:db8::/32\"]\n", "  allow-transfer: [\"127.0.0.1/33\"]\n", 36, 0, "address" },
+	};
+
+	EXPECT_REFUSALS(e, refused);
 }
 
 static void test_sandbox_section(void **state)
@@ -470,35 +475,24 @@ static void test_sandbox_section(void **state)
 	config_free(cfg);
 
 	/* Every refusal, at its line and column. */
-	write_appended(e, "  level: notice\nsandbox:\n  enabld: false\n");
-	expect_error_at(e, 41, 3, "enabld");
-	write_appended(e, "  level: notice\nsandbox:\n  enabled: maybe\n");
-	expect_error_at(e, 41, 12, "enabled");
-	write_appended(e, "  level: notice\nsandbox:\n  landlock: sometimes\n");
-	expect_error_at(e, 41, 13, "landlock");
-	write_appended(e, "  level: notice\nsandbox: [on]\n");
-	expect_error_at(e, 40, 10, "sandbox");
-	write_appended(e, "  level: notice\nsandbox:\n  front: [regsign]\n");
-	expect_error_at(e, 41, 10, "front");
-	write_appended(e, "  level: notice\nsandbox:\n  hsm: regsign\n");
-	expect_error_at(e, 41, 8, "hsm");
-	write_appended(e, "  level: notice\nsandbox:\n  front:\n    user: \"\"\n");
-	expect_error_at(e, 42, 11, "user");
-	write_appended(e, "  level: notice\nsandbox:\n  front:\n    user: "
-	                  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n");
-	expect_error_at(e, 42, 11, "user");
-	write_appended(e, "  level: notice\nsandbox:\n  hsm:\n    group: regsign\n");
-	expect_error_at(e, 42, 12, "needs a user");
-	write_appended(e, "  level: notice\nsandbox:\n  front:\n    connect: [unix]\n");
-	expect_error_at(e, 42, 5, "connect");
-	write_appended(e, "  level: notice\nsandbox:\n  hsm:\n    connect: [tcp]\n");
-	expect_error_at(e, 42, 15, "connect");
-	write_appended(e, "  level: notice\nsandbox:\n  front:\n    read: [/abs/a, rel/b]\n");
-	expect_error_at(e, 42, 20, "absolute");
-	write_appended(e, "  level: notice\nsandbox:\n  hsm:\n    write: [\"\"]\n");
-	expect_error_at(e, 42, 13, "'sandbox.hsm.write[0]' must be a string");
-	write_appended(e, "  level: notice\nsandbox:\n  front:\n    write: /abs/rw\n");
-	expect_error_at(e, 42, 12, "write");
+	static const struct refusal refused[] = {
+		{ APPEND, "  level: notice\nsandbox:\n  enabld: false\n", 41, 3, "enabld" },
+		{ APPEND, "  level: notice\nsandbox:\n  enabled: maybe\n", 41, 12, "enabled" },
+		{ APPEND, "  level: notice\nsandbox:\n  landlock: sometimes\n", 41, 13, "landlock" },
+		{ APPEND, "  level: notice\nsandbox: [on]\n", 40, 10, "sandbox" },
+		{ APPEND, "  level: notice\nsandbox:\n  front: [regsign]\n", 41, 10, "front" },
+		{ APPEND, "  level: notice\nsandbox:\n  hsm: regsign\n", 41, 8, "hsm" },
+		{ APPEND, "  level: notice\nsandbox:\n  front:\n    user: \"\"\n", 42, 11, "user" },
+		{ APPEND, "  level: notice\nsandbox:\n  front:\n    user: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n", 42, 11, "user" },
+		{ APPEND, "  level: notice\nsandbox:\n  hsm:\n    group: regsign\n", 42, 12, "needs a user" },
+		{ APPEND, "  level: notice\nsandbox:\n  front:\n    connect: [unix]\n", 42, 5, "connect" },
+		{ APPEND, "  level: notice\nsandbox:\n  hsm:\n    connect: [tcp]\n", 42, 15, "connect" },
+		{ APPEND, "  level: notice\nsandbox:\n  front:\n    read: [/abs/a, rel/b]\n", 42, 20, "absolute" },
+		{ APPEND, "  level: notice\nsandbox:\n  hsm:\n    write: [\"\"]\n", 42, 13, "'sandbox.hsm.write[0]' must be a string" },
+		{ APPEND, "  level: notice\nsandbox:\n  front:\n    write: /abs/rw\n", 42, 12, "write" },
+	};
+
+	EXPECT_REFUSALS(e, refused);
 	/* At most 64 paths per list, each shorter than PATH_MAX. */
 	big = malloc(65 * 8 + 64);
 	assert_non_null(big);
@@ -542,20 +536,17 @@ static void test_call_timeout(void **state)
 	config_free(cfg);
 
 	/* Refusals: out of range, not a duration, not longer than recover-timeout. */
-	write_config(e, "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  call-timeout: 0s\n");
-	expect_error_at(e, 8, 17, "call-timeout");
-	write_config(e, "  recover-timeout: 45s\n",
-	             "  recover-timeout: 45s\n  call-timeout: 86401s\n");
-	expect_error_at(e, 8, 17, "call-timeout");
-	write_config(e, "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  call-timeout: soon\n");
-	expect_error_at(e, 8, 17, "call-timeout");
-	write_config(e, "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  call-timeout: 45s\n");
-	expect_error_at(e, 8, 17, "must be longer than 'hsm.recover-timeout' (45s)");
-	write_config(e, "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  call-timeout: 30s\n");
-	expect_error_at(e, 8, 17, "must be longer than");
-	/* The message gives both values in seconds, whatever unit was written. */
-	write_config(e, "  recover-timeout: 45s\n", "  recover-timeout: 1h\n  call-timeout: 30m\n");
-	expect_error_at(e, 8, 17, "(1800s) must be longer than 'hsm.recover-timeout' (3600s)");
+	static const struct refusal refused[] = {
+		{ "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  call-timeout: 0s\n", 8, 17, "call-timeout" },
+		{ "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  call-timeout: 86401s\n", 8, 17, "call-timeout" },
+		{ "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  call-timeout: soon\n", 8, 17, "call-timeout" },
+		{ "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  call-timeout: 45s\n", 8, 17, "must be longer than 'hsm.recover-timeout' (45s)" },
+		{ "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  call-timeout: 30s\n", 8, 17, "must be longer than" },
+		/* The message gives both values in seconds, whatever unit was written. */
+		{ "  recover-timeout: 45s\n", "  recover-timeout: 1h\n  call-timeout: 30m\n", 8, 17, "(1800s) must be longer than 'hsm.recover-timeout' (3600s)" },
+	};
+
+	EXPECT_REFUSALS(e, refused);
 }
 
 static void test_io(void **state)
