@@ -64,7 +64,7 @@ audit__from_store(int r)
 	}
 }
 
-/* ---- Store hooks -------------------------------------------------------------- */
+/* ---- Pending state ------------------------------------------------------------ */
 
 void
 audit__pending_clear(audit_log_t *a)
@@ -76,11 +76,140 @@ audit__pending_clear(audit_log_t *a)
 	a->pend_has_head = 0;
 }
 
+/* ---- The open intents --------------------------------------------------------- */
+
+/* Index of @p seq in a->open (open or closed), or a->nopen if it is not there. */
+static size_t
+open_find(const audit_log_t *a, uint64_t seq)
+{
+	size_t lo = 0, hi = a->nopen;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t v = a->open[mid] & ~AUDIT__CLOSED;
+
+		if (v == seq)
+			return mid;
+		if (v < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return a->nopen;
+}
+
+/* Room for one more undo entry, taken before the set changes. */
+static int
+undo_reserve(audit_log_t *a)
+{
+	uint64_t *nu;
+	size_t cap;
+
+	if (a->nundo < a->capundo)
+		return 0;
+	cap = a->capundo ? a->capundo * 2 : 64;
+	if ((nu = realloc(a->undo, cap * sizeof(*nu))) == NULL)
+		return AUDIT_ENOMEM;
+	a->undo = nu;
+	a->capundo = cap;
+	return 0;
+}
+
+int
+audit__open_add(audit_log_t *a, uint64_t seq)
+{
+	uint64_t *no;
+	int rc;
+
+	if (seq == 0 || seq >= AUDIT__CLOSED ||
+	    (a->nopen > 0 && (a->open[a->nopen - 1] & ~AUDIT__CLOSED) >= seq))
+		return AUDIT_EINVAL;
+	if ((rc = undo_reserve(a)) != 0)
+		return rc;
+	if (a->nopen == a->capopen) {
+		size_t cap = a->capopen ? a->capopen * 2 : 256;
+
+		if ((no = realloc(a->open, cap * sizeof(*no))) == NULL)
+			return AUDIT_ENOMEM;
+		a->open = no;
+		a->capopen = cap;
+	}
+	a->open[a->nopen++] = seq;
+	a->undo[a->nundo++] = seq | AUDIT__UNDO_OPEN;
+	return 0;
+}
+
+int
+audit__open_close(audit_log_t *a, uint64_t seq)
+{
+	size_t i = open_find(a, seq);
+	int rc;
+
+	if (i == a->nopen || (a->open[i] & AUDIT__CLOSED))
+		return AUDIT_ENOINTENT;
+	if ((rc = undo_reserve(a)) != 0)
+		return rc;
+	a->open[i] |= AUDIT__CLOSED;
+	a->nclosed++;
+	a->undo[a->nundo++] = seq;
+	return 0;
+}
+
+uint64_t
+audit__open_lowest(const audit_log_t *a)
+{
+	for (size_t i = 0; i < a->nopen; i++)
+		if (!(a->open[i] & AUDIT__CLOSED))
+			return a->open[i];
+	return 0;
+}
+
+/* The transaction committed: its changes stay; drop the closed entries
+ * once they are the larger part (one pass, amortised over the commits). */
+static void
+open_commit(audit_log_t *a)
+{
+	size_t j = 0;
+
+	a->nundo = 0;
+	if (a->nclosed == 0 || a->nclosed * 2 < a->nopen)
+		return;
+	for (size_t i = 0; i < a->nopen; i++)
+		if (!(a->open[i] & AUDIT__CLOSED))
+			a->open[j++] = a->open[i];
+	a->nopen = j;
+	a->nclosed = 0;
+}
+
+/* The transaction rolled back: undo its changes, newest first. */
+static void
+open_rollback(audit_log_t *a)
+{
+	while (a->nundo > 0) {
+		uint64_t u = a->undo[--a->nundo];
+		uint64_t seq = u & ~AUDIT__UNDO_OPEN;
+		size_t i = open_find(a, seq);
+
+		if (i == a->nopen)
+			continue; /* cannot happen: nothing is compacted mid-transaction */
+		if (a->open[i] & AUDIT__CLOSED) {
+			a->open[i] &= ~AUDIT__CLOSED;
+			a->nclosed--;
+		}
+		/* An intent opened by this transaction is the last entry by now. */
+		if ((u & AUDIT__UNDO_OPEN) && i == a->nopen - 1)
+			a->nopen--;
+	}
+}
+
+/* ---- Store hooks -------------------------------------------------------------- */
+
 void
 audit__on_commit(void *ctx)
 {
 	audit_log_t *a = ctx;
 	int r = 0;
+	open_commit(a);
 	a->seq = a->pend_seq;
 	memcpy(a->prev, a->pend_prev, sizeof(a->prev));
 	if (a->pend_has_head) {
@@ -100,6 +229,7 @@ audit__on_commit(void *ctx)
 void
 audit__on_rollback(void *ctx)
 {
+	open_rollback(ctx);
 	audit__pending_clear(ctx);
 }
 
@@ -281,7 +411,7 @@ audit_request(audit_log_t *a, const struct audit_request *req, uint64_t *seq)
 	if ((rc = audit__txn_enter(a, &own)) != 0)
 		goto out;
 	if ((rc = append(a, r, NULL)) == 0 && r->allow)
-		rc = audit__from_store(store_audit_intent_open(a->st, r->seq));
+		rc = audit__open_add(a, r->seq);
 	rc = audit__txn_leave(a, own, rc);
 	if (rc == 0 && seq)
 		*seq = r->seq;
@@ -315,9 +445,7 @@ audit_result(audit_log_t *a, uint64_t intent_seq, const struct audit_result *res
 
 	if ((rc = audit__txn_enter(a, &own)) != 0)
 		goto out;
-	rc = store_audit_intent_close(a->st, intent_seq);
-	rc = rc == STORE_ENOTFOUND ? AUDIT_ENOINTENT : audit__from_store(rc);
-	if (rc == 0)
+	if ((rc = audit__open_close(a, intent_seq)) == 0)
 		rc = append(a, r, NULL);
 	rc = audit__txn_leave(a, own, rc);
 out:
@@ -349,8 +477,7 @@ audit__abandon(audit_log_t *a, uint64_t intent_seq)
 	int rc;
 	r->ref = intent_seq;
 	audit_text_copy(r->detail, sizeof(r->detail), "no result before the daemon stopped");
-	rc = audit__from_store(store_audit_intent_close(a->st, intent_seq));
-	if (rc == 0)
+	if ((rc = audit__open_close(a, intent_seq)) == 0)
 		rc = append(a, r, NULL);
 	return rc;
 }
@@ -440,6 +567,14 @@ audit_checkpoint_end(audit_log_t *a, audit_checkpoint_pending_t *cp,
 	}
 	if (rc == 0)
 		rc = audit__from_store(store_meta_set_u64(a->st, "audit.head_seq", r->seq));
+	/* Where the next start looks for open intents: nothing below the lowest
+	 * one still waits for its result (no other transaction is open). */
+	if (rc == 0) {
+		uint64_t low = audit__open_lowest(a);
+
+		rc = audit__from_store(store_meta_set_u64(a->st, AUDIT__OPEN_FROM_KEY,
+		                                          low ? low : r->seq + 1));
+	}
 	if (rc == 0) {
 		a->pend_has_head = 1;
 		memcpy(a->pend_head, hash, sizeof(hash));
@@ -502,6 +637,24 @@ audit_last_seq(const audit_log_t *a)
 }
 
 int
+audit_intents_open(const audit_log_t *a, uint64_t **seqs, size_t *n)
+{
+	uint64_t *v = NULL;
+	size_t k = 0;
+
+	if (a == NULL || seqs == NULL || n == NULL)
+		return AUDIT_EINVAL;
+	if (a->nopen > a->nclosed && (v = malloc((a->nopen - a->nclosed) * sizeof(*v))) == NULL)
+		return AUDIT_ENOMEM;
+	for (size_t i = 0; i < a->nopen; i++)
+		if (!(a->open[i] & AUDIT__CLOSED))
+			v[k++] = a->open[i];
+	*seqs = v;
+	*n = k;
+	return 0;
+}
+
+int
 audit_log_flush(audit_log_t *a)
 {
 	if (a == NULL)
@@ -524,6 +677,8 @@ audit_log_close(audit_log_t *a)
 		(void)fsync(a->fd);
 		close(a->fd);
 	}
+	free(a->open);
+	free(a->undo);
 	free(a->pend);
 	free(a->pbuf);
 	EVP_MD_CTX_free(a->mdctx);

@@ -249,6 +249,15 @@ int audit_head_get(audit_log_t *a, char head[65], uint64_t *seq);
 /** Seq of the latest committed record (0 if none). */
 uint64_t audit_last_seq(const audit_log_t *a);
 
+/**
+ * The committed open intents (intents without a result yet), ascending, in
+ * a malloc'ed array the caller frees (NULL when @p n is 0). Kept in memory;
+ * at open they are found in the records written since the last checkpoint's
+ * lowest open intent (a database of an older version also in its table of
+ * open intents) and each gets an "abandoned" record.
+ */
+int audit_intents_open(const audit_log_t *a, uint64_t **seqs, size_t *n);
+
 /** fsync the audit file now. Returns the sticky export error if any. */
 int audit_log_flush(audit_log_t *a);
 

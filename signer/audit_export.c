@@ -432,16 +432,133 @@ state_load(audit_log_t *a)
 	return r;
 }
 
+/* ---- Open intents after a stop ----------------------------------------------- */
+
+struct open_scan {
+	audit_log_t *a;
+	int err;
+};
+
+/*
+ * One record of the tail: an allowed request opens an intent, a result or
+ * an abandoned record closes the one it refers to (one below the scan's
+ * start is long closed). The record is not parsed: keys come in a fixed
+ * order and every string value escapes its quotes, so the first "type"
+ * key is the record's own and the markers below cannot occur in free text.
+ */
+static int
+open_scan_cb(void *ctx, uint64_t seq, const char *line, size_t len)
+{
+	static const char tkey[] = "\"type\":\"", allow[] = ",\"decision\":\"allow\"",
+	                  ref[] = ",\"ref\":";
+	struct open_scan *x = ctx;
+	const char *t = memmem(line, len, tkey, sizeof(tkey) - 1), *f;
+	size_t rest;
+	uint64_t v = 0;
+	int r = 0;
+
+	if (t == NULL) {
+		x->err = AUDIT_ECORRUPT;
+		return 1;
+	}
+	t += sizeof(tkey) - 1;
+	rest = len - (size_t)(t - line);
+	if (rest > 8 && memcmp(t, "request\"", 8) == 0) {
+		if (memmem(t, rest, allow, sizeof(allow) - 1) != NULL)
+			r = audit__open_add(x->a, seq);
+	} else if ((rest > 7 && memcmp(t, "result\"", 7) == 0) ||
+	           (rest > 10 && memcmp(t, "abandoned\"", 10) == 0)) {
+		if ((f = memmem(t, rest, ref, sizeof(ref) - 1)) == NULL) {
+			x->err = AUDIT_ECORRUPT;
+			return 1;
+		}
+		f += sizeof(ref) - 1;
+		for (; f < line + len && *f >= '0' && *f <= '9' && v < AUDIT__CLOSED / 10; f++)
+			v = v * 10 + (uint64_t)(*f - '0');
+		if ((r = audit__open_close(x->a, v)) == AUDIT_ENOINTENT)
+			r = 0;
+	}
+	if (r != 0) {
+		x->err = r == AUDIT_EINVAL ? AUDIT_ECORRUPT : r;
+		return 1;
+	}
+	return 0;
+}
+
+/* Put @p seq into the open set in its place (the old table's intents). */
+static int
+open_insert(audit_log_t *a, uint64_t seq)
+{
+	size_t i = 0;
+
+	while (i < a->nopen && (a->open[i] & ~AUDIT__CLOSED) < seq)
+		i++;
+	if (i < a->nopen && (a->open[i] & ~AUDIT__CLOSED) == seq)
+		return 0; /* the scan found it too */
+	if (a->nopen == a->capopen) {
+		size_t cap = a->capopen ? a->capopen * 2 : 256;
+		uint64_t *no = realloc(a->open, cap * sizeof(*no));
+
+		if (no == NULL)
+			return AUDIT_ENOMEM;
+		a->open = no;
+		a->capopen = cap;
+	}
+	memmove(a->open + i + 1, a->open + i, (a->nopen - i) * sizeof(*a->open));
+	a->open[i] = seq;
+	a->nopen++;
+	return 0;
+}
+
+/*
+ * The intents that were open when the daemon stopped: those of the records
+ * from "audit.open_from" on without a result, and, for a database written
+ * by an older version, the rows of its table of open intents (emptied as
+ * they are abandoned). Without the meta key the database was never opened
+ * by this version, so the table is the whole truth and nothing is scanned.
+ * @p has_from says whether the key was there.
+ */
+static int
+open_intents_load(audit_log_t *a, uint64_t **table, size_t *ntable, int *has_from)
+{
+	struct open_scan x = { a, 0 };
+	uint64_t from = 0;
+	int r;
+
+	*has_from = 0;
+	if ((r = audit__from_store(store_audit_intents_open(a->st, table, ntable))) != 0)
+		return r;
+	r = store_meta_get_u64(a->st, AUDIT__OPEN_FROM_KEY, &from);
+	if (r == STORE_ENOTFOUND)
+		from = a->seq + 1;
+	else if (r != 0)
+		return audit__from_store(r);
+	else
+		*has_from = 1;
+	if (from <= a->seq) {
+		r = store_audit_foreach(a->st, from, open_scan_cb, &x);
+		if (x.err)
+			return x.err;
+		if (r != 0)
+			return audit__from_store(r);
+	}
+	for (size_t i = 0; i < *ntable; i++)
+		if ((r = open_insert(a, (*table)[i])) != 0)
+			return r;
+	a->nundo = 0; /* loaded, not a transaction's change */
+	return 0;
+}
+
 int
 audit_log_open(audit_log_t **out, store_t *st, const struct audit_opts *opts,
                struct audit_open_report *report)
 {
 	struct audit_open_report rep = { 0, 0, 0 };
 	audit_log_t *a = NULL;
-	uint64_t *intents = NULL;
-	size_t nintents = 0;
+	uint64_t *intents = NULL, *table = NULL;
+	size_t nintents = 0, ntable = 0;
 	char detail[256];
-	int r = AUDIT_EINVAL, own = 0;
+	int r = AUDIT_EINVAL, own = 0, has_from = 0;
 
 	if (out == NULL || st == NULL || store_txn_active(st))
 		return AUDIT_EINVAL;
@@ -468,9 +585,11 @@ audit_log_open(audit_log_t **out, store_t *st, const struct audit_opts *opts,
 	store_txn_hooks_set(st, audit__on_commit, audit__on_rollback, a);
 
 	/* What was found is itself recorded, in one transaction. */
-	if ((r = audit__from_store(store_audit_intents_open(st, &intents, &nintents))) != 0)
+	if ((r = open_intents_load(a, &table, &ntable, &has_from)) != 0 ||
+	    (r = audit_intents_open(a, &intents, &nintents)) != 0)
 		goto out;
-	if (rep.torn_bytes == 0 && rep.reexported == 0 && nintents == 0)
+	if (rep.torn_bytes == 0 && rep.reexported == 0 && nintents == 0 && ntable == 0 &&
+	    has_from)
 		goto done;
 	if ((r = audit__txn_enter(a, &own)) != 0)
 		goto out;
@@ -486,6 +605,12 @@ audit_log_open(audit_log_t **out, store_t *st, const struct audit_opts *opts,
 	}
 	for (size_t i = 0; r == 0 && i < nintents; i++)
 		r = audit__abandon(a, intents[i]);
+	for (size_t i = 0; r == 0 && i < ntable; i++)
+		r = audit__from_store(store_audit_intent_close(st, table[i]));
+	/* None is open now: the next start scans from the next record on. */
+	if (r == 0)
+		r = audit__from_store(store_meta_set_u64(st, AUDIT__OPEN_FROM_KEY,
+		                                         a->pend_seq + 1));
 	if ((r = audit__txn_leave(a, own, r)) != 0)
 		goto out;
 	rep.abandoned = nintents;
@@ -499,6 +624,7 @@ done:
 	r = 0;
 out:
 	free(intents);
+	free(table);
 	if (a) {
 		store_txn_hooks_set(st, NULL, NULL, NULL);
 		audit_log_close(a);

@@ -57,6 +57,20 @@ struct audit_log {
 	 * gmtime_r() and strftime() run once a second instead of per record. */
 	int64_t time_sec;
 	char time_prefix[20];
+	/* The open intents, committed and pending, in ascending seq order (a
+	 * new intent always has the highest seq). A closed one keeps its place
+	 * with AUDIT__CLOSED set until a commit compacts the array, so that a
+	 * rollback can reopen it. This replaces a table of open intents in the
+	 * store: an INSERT and a DELETE per request. After a crash the set is
+	 * rebuilt from the records themselves (audit_export.c), from the seq
+	 * kept in the meta key "audit.open_from", which each checkpoint moves to
+	 * its lowest open intent. */
+	uint64_t *open;
+	size_t nopen, capopen, nclosed;
+	/* The open transaction's changes to a->open, for a rollback to undo in
+	 * reverse: a seq with AUDIT__UNDO_OPEN was opened, else it was closed. */
+	uint64_t *undo;
+	size_t nundo, capundo;
 	int sticky;                /* export failure: returned by every later call */
 	char *buf;                 /* AUDIT_LINE_MAX + 1 bytes of scratch */
 	/* SHA-256 fetched once: OpenSSL 3 looks the digest up again on every
@@ -65,6 +79,19 @@ struct audit_log {
 	EVP_MD_CTX *mdctx;
 };
 
+/* Flag bits on the seqs of a->open and a->undo (seqs stay below 2^62). */
+#define AUDIT__CLOSED (UINT64_C(1) << 63)
+#define AUDIT__UNDO_OPEN (UINT64_C(1) << 63)
+
+/* Meta key: every intent below this seq has its result or abandoned record. */
+#define AUDIT__OPEN_FROM_KEY "audit.open_from"
+
+/* Mark @p seq (above every seq in the set) an open intent; undone by a rollback. */
+int audit__open_add(audit_log_t *a, uint64_t seq);
+/* Close the open intent @p seq; AUDIT_ENOINTENT if it is not open. */
+int audit__open_close(audit_log_t *a, uint64_t seq);
+/* The lowest open intent, or 0 if there is none. */
+uint64_t audit__open_lowest(const audit_log_t *a);
 /* Map a store error to the audit library's. */
 int audit__from_store(int r);
 /* fsync, AUDIT_EFSYNC on failure. */

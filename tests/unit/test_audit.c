@@ -205,7 +205,7 @@ test_intent_result_one_transaction(void **state)
 
 	intent = log_request(f, 1, "8912230200031010008f", 1);
 	/* The intent is committed (and exported) before the HSM is asked. */
-	assert_int_equal(store_audit_intents_open(f->st, &open, &nopen), 0);
+	assert_int_equal(audit_intents_open(f->a, &open, &nopen), 0);
 	assert_int_equal(nopen, 1);
 	assert_int_equal(open[0], intent);
 	free(open);
@@ -232,7 +232,7 @@ test_intent_result_one_transaction(void **state)
 	}
 	assert_int_equal(store_txn_commit(f->st), 0);
 	file_matches_store(f);
-	assert_int_equal(store_audit_intents_open(f->st, &open, &nopen), 0);
+	assert_int_equal(audit_intents_open(f->a, &open, &nopen), 0);
 	assert_int_equal(nopen, 0);
 	free(open);
 
@@ -248,7 +248,7 @@ test_intent_result_one_transaction(void **state)
 	assert_int_equal(store_cert_get_by_index(f->st, c.device, 2, &got), STORE_ENOTFOUND);
 	assert_int_equal(store_audit_count(f->st, &cnt), 0);
 	assert_int_equal(cnt, 3);
-	assert_int_equal(store_audit_intents_open(f->st, &open, &nopen), 0);
+	assert_int_equal(audit_intents_open(f->a, &open, &nopen), 0);
 	assert_int_equal(nopen, 1);
 	free(open);
 	/* The chain continues from the last committed record. */
@@ -283,7 +283,7 @@ test_abandoned_at_reopen(void **state)
 	assert_int_equal(f->rep.abandoned, 1);
 	assert_int_equal(f->rep.torn_bytes, 0);
 	assert_int_equal(f->rep.reexported, 0);
-	assert_int_equal(store_audit_intents_open(f->st, &open, &nopen), 0);
+	assert_int_equal(audit_intents_open(f->a, &open, &nopen), 0);
 	assert_int_equal(nopen, 0);
 	free(open);
 
