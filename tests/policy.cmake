@@ -16,3 +16,12 @@ if(TARGET regsign-policy)
                    LIBS regsign-policy TIMEOUT 300 LABELS policy)
   target_compile_definitions(test_policy_fuzz PRIVATE POLICY_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 endif()
+
+# The zone commit's self-check under the verify-signatures policy
+# (zonesigner/zone_commit.c, owned with the policy setting that chooses it).
+if(TARGET regsign-zone)
+  regsign_add_test(test_zone_commit
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zone_commit.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zone_support.c
+    LIBS regsign-zone TIMEOUT 120 LABELS policy)
+endif()
