@@ -35,6 +35,8 @@ static const int reason_codes[] = { 0, 1, 3, 4, 5, 9 };
 
 static const char *const style_choices[] = { "seed", "cert-pkix", "dance", NULL };
 static const char *const algorithm_choices[] = { "ec-p256", NULL };
+/* In the order of enum policy_verify. */
+static const char *const verify_choices[] = { "all", "sampled", "none", NULL };
 
 /* Names in policy files are written plainly: letters, digits, '-', '_'. */
 static bool
@@ -100,6 +102,7 @@ read_zone(struct policy *pol, const struct yconf_node *node, char *err, size_t e
         YCONF_F_DURATION("inception-offset", false, 0, DAY, &z->inception_offset),
         YCONF_F_DURATION("soa-minimum", false, 0, DAY, &z->soa_minimum),
         YCONF_F_DURATION("ttl", false, 1, 7 * DAY, &z->ttl),
+        YCONF_F_ENUM("verify-signatures", false, verify_choices, &z->verify_signatures),
     };
     int r;
 
@@ -113,6 +116,7 @@ read_zone(struct policy *pol, const struct yconf_node *node, char *err, size_t e
     z->inception_offset = 3600;
     z->soa_minimum = 300;
     z->ttl = 3600;
+    z->verify_signatures = POLICY_VERIFY_SAMPLED;
     if ((r = yconf_map_read(node, f, YCONF_NFIELDS(f), err, errlen)) != YCONF_OK)
         return r;
     name = yconf_node_get(node, "name");

@@ -63,6 +63,17 @@ enum policy_style {
     POLICY_STYLE_DANCE = 1u << 2,     /**< TLSA 3 1 1 at <prefix>.<n>.<id>.<zone> */
 };
 
+/**
+ * How much of its own fresh signing the zone verifies when it commits a
+ * change (zone.verify-signatures; index into the policy file's choices).
+ * docs/CONFIG.md states the trade-off.
+ */
+enum policy_verify {
+    POLICY_VERIFY_ALL = 0,      /**< every new signature and every kept NSEC */
+    POLICY_VERIFY_SAMPLED = 1,  /**< one new signature per key per group (default) */
+    POLICY_VERIFY_NONE = 2,     /**< the structural checks only */
+};
+
 /** Key algorithms a profile may allow (bits of policy_profile.key_algorithms). */
 enum policy_key_algorithm {
     POLICY_KEY_EC_P256 = 1u << 0,
@@ -141,6 +152,7 @@ struct policy_zone {
     int64_t inception_offset;  /**< inception = now - offset */
     int64_t soa_minimum;
     int64_t ttl;
+    int verify_signatures;     /**< enum policy_verify */
 };
 
 /** One certificate profile. */

@@ -101,6 +101,7 @@ test_example_loads(void **state)
     assert_int_equal(z->inception_offset, 3600);
     assert_int_equal(z->soa_minimum, 300);
     assert_int_equal(z->ttl, 3600);
+    assert_int_equal(z->verify_signatures, POLICY_VERIFY_SAMPLED);
     assert_int_equal(policy_device_id(pol)->min_length, 18);
     assert_int_equal(policy_device_id(pol)->max_length, 32);
     assert_int_equal(policy_crl_next_update(pol), 7 * 86400);
@@ -164,6 +165,7 @@ test_base_defaults(void **state)
         fail_msg("base refused: %s", err);
     /* Names are folded to lowercase. */
     assert_string_equal(policy_zone(pol)->name, "iotregistry.test.");
+    assert_int_equal(policy_zone(pol)->verify_signatures, POLICY_VERIFY_SAMPLED);
     assert_int_equal(policy_profile_find(pol, "device")->backdate, 0);
     assert_int_equal(policy_profile_find(pol, "device")->max_live_certificates, 1);
     assert_null(policy_profile_find(pol, "device")->crl_distribution_point);
@@ -193,6 +195,36 @@ test_caller_limits(void **state)
     assert_int_equal(policy_caller_at(pol, 0)->max_queued, 1000000);
     policy_free(pol);
     free(text);
+}
+
+/* zone.verify-signatures: each value read as given, anything else refused. */
+static void
+test_verify_signatures(void **state)
+{
+    static const struct { const char *text; int want; } cases[] = {
+        { "all", POLICY_VERIFY_ALL },
+        { "sampled", POLICY_VERIFY_SAMPLED },
+        { "none", POLICY_VERIFY_NONE },
+    };
+    char err[YCONF_ERRMAX], line[64];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct policy *pol = NULL;
+        char *text;
+        snprintf(line, sizeof line, "zone:\n  verify-signatures: %s\n", cases[i].text);
+        text = edit("zone:\n", line);
+        if (load_text(text, &pol, err, sizeof err) != YCONF_OK)
+            fail_msg("verify-signatures: %s refused: %s", cases[i].text, err);
+        assert_int_equal(policy_zone(pol)->verify_signatures, cases[i].want);
+        policy_free(pol);
+        free(text);
+    }
+    expect_error("zone:\n", "zone:\n  verify-signatures: some\n",
+                 "p.yaml:3:22: 'zone.verify-signatures' must be one of: all, sampled, "
+                 "none; got \"some\"");
+    expect_error("zone:\n", "zone:\n  verify-signatures: [all]\n",
+                 "'zone.verify-signatures'");
 }
 
 static void
@@ -356,6 +388,7 @@ main(void)
         cmocka_unit_test(test_example_loads),
         cmocka_unit_test(test_base_defaults),
         cmocka_unit_test(test_caller_limits),
+        cmocka_unit_test(test_verify_signatures),
         cmocka_unit_test(test_syntax_and_schema_errors),
         cmocka_unit_test(test_validation_errors),
     };
