@@ -226,6 +226,26 @@ audit__on_commit(void *ctx)
 	audit__pending_clear(a);
 }
 
+int
+audit__pre_commit(void *ctx)
+{
+	audit_log_t *a = ctx;
+	struct store_audit_row *nr;
+
+	if (a->npend == 0)
+		return 0;
+	if (a->caprows < a->npend) {
+		if ((nr = realloc(a->rows, a->cappend * sizeof(*nr))) == NULL)
+			return STORE_ENOMEM;
+		a->rows = nr;
+		a->caprows = a->cappend;
+	}
+	for (size_t i = 0; i < a->npend; i++)
+		a->rows[i] = (struct store_audit_row){ a->pend[i].seq, a->pbuf + a->pend[i].off,
+		                                       a->pend[i].len };
+	return store_audit_append_rows(a->st, a->rows, a->npend);
+}
+
 void
 audit__on_rollback(void *ctx)
 {
@@ -280,10 +300,10 @@ pbuf_reserve(audit_log_t *a)
 }
 
 /*
- * Give @p r its place in the chain, store it, and queue it for export. The
- * line is formatted once, in place at the end of a->pbuf: the store gets
- * it from there, the hash is taken of it there, and the commit hook writes
- * it to the file from there.
+ * Give @p r its place in the chain and queue it for the store and the
+ * export. The line is formatted once, in place at the end of a->pbuf: the
+ * hash is taken of it there, the pre-commit hook stores it from there, and
+ * the commit hook writes it to the file from there.
  */
 static int
 append(audit_log_t *a, struct audit_record *r, size_t *len_out)
@@ -309,8 +329,8 @@ append(audit_log_t *a, struct audit_record *r, size_t *len_out)
 	line = a->pbuf + a->plen;
 	if ((rc = audit_record_format(r, 0, line, AUDIT_LINE_MAX + 1, &len)) != 0)
 		return rc == AUDIT_EFORMAT ? AUDIT_EINVAL : rc;
-	if ((rc = audit__from_store(store_audit_append(a->st, r->seq, line, len))) != 0)
-		return rc;
+	/* The row reaches the store at the commit, with the transaction's other
+	 * records in one INSERT (audit__pre_commit()). */
 	line[len] = '\n';
 	a->pend[a->npend++] = (struct pending){ a->plen, len, r->seq };
 	a->plen += len + 1;
@@ -672,6 +692,7 @@ audit_log_close(audit_log_t *a)
 	if (a == NULL)
 		return;
 	store_txn_hooks_set(a->st, NULL, NULL, NULL);
+	store_txn_precommit_set(a->st, NULL, NULL);
 	audit__pending_clear(a);
 	if (a->fd >= 0) {
 		(void)fsync(a->fd);
@@ -679,6 +700,7 @@ audit_log_close(audit_log_t *a)
 	}
 	free(a->open);
 	free(a->undo);
+	free(a->rows);
 	free(a->pend);
 	free(a->pbuf);
 	EVP_MD_CTX_free(a->mdctx);

@@ -583,6 +583,7 @@ audit_log_open(audit_log_t **out, store_t *st, const struct audit_opts *opts,
 	if (a->path && (r = file_repair(a, &rep)) != 0)
 		goto out;
 	store_txn_hooks_set(st, audit__on_commit, audit__on_rollback, a);
+	store_txn_precommit_set(st, audit__pre_commit, a);
 
 	/* What was found is itself recorded, in one transaction. */
 	if ((r = open_intents_load(a, &table, &ntable, &has_from)) != 0 ||
@@ -627,6 +628,7 @@ out:
 	free(table);
 	if (a) {
 		store_txn_hooks_set(st, NULL, NULL, NULL);
+		store_txn_precommit_set(st, NULL, NULL);
 		audit_log_close(a);
 	}
 	return r;

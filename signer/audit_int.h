@@ -51,6 +51,9 @@ struct audit_log {
 	 * from here in one write() per commit (no copy, no malloc per record). */
 	char *pbuf;
 	size_t plen, pcap;
+	/* The rows handed to the store at the commit (a->pend's lines). */
+	struct store_audit_row *rows;
+	size_t caprows;
 	/* The record being built by audit_request() and its siblings. */
 	struct audit_record rec;
 	/* audit_time_now()'s text up to the seconds, for the second it names:
@@ -108,6 +111,8 @@ void audit__pending_clear(audit_log_t *a);
 /* The store's commit and rollback hooks. */
 void audit__on_commit(void *ctx);
 void audit__on_rollback(void *ctx);
+/* The store's pre-commit hook: the transaction's records in one INSERT. */
+int audit__pre_commit(void *ctx);
 /* Join the caller's transaction, or run one of our own. */
 int audit__txn_enter(audit_log_t *a, int *own);
 int audit__txn_leave(audit_log_t *a, int own, int r);

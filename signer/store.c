@@ -232,7 +232,8 @@ store_txn_commit(store_t *st)
 		return STORE_EINVAL;
 	if (!st->in_txn)
 		return STORE_ETXN;
-	if ((r = exec_id(st, S_COMMIT)) != 0) {
+	if ((st->pre_commit && (r = st->pre_commit(st->pre_commit_ctx)) != 0) ||
+	    (r = exec_id(st, S_COMMIT)) != 0) {
 		txn_abort(st);
 		return r;
 	}
@@ -266,6 +267,81 @@ store_txn_hooks_set(store_t *st, void (*on_commit)(void *), void (*on_rollback)(
 	st->on_commit = on_commit;
 	st->on_rollback = on_rollback;
 	st->hook_ctx = ctx;
+}
+
+void
+store_txn_precommit_set(store_t *st, int (*pre_commit)(void *), void *ctx)
+{
+	st->pre_commit = pre_commit;
+	st->pre_commit_ctx = ctx;
+}
+
+/*
+ * The INSERT of 2^k audit rows, prepared on first use. One statement for a
+ * commit group's rows instead of one per row: each statement run costs
+ * SQLite a VDBE start and halt and a b-tree seek, more than the row itself
+ * when the rows are appended at the end of the table.
+ */
+static int
+audit_rows_stmt(store_t *st, unsigned k, sqlite3_stmt **out)
+{
+	char sql[64 + 6 * (1u << (STORE__AUDIT_ROWS_SIZES - 1))];
+	size_t n = (size_t)1 << k, o;
+
+	if (st->audit_rows[k] == NULL) {
+		o = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO audit(seq, line) VALUES");
+		for (size_t i = 0; i < n; i++) {
+			memcpy(sql + o, i ? ",(?,?)" : "(?,?)", i ? 6 : 5);
+			o += i ? 6 : 5;
+		}
+		sql[o] = '\0';
+		if (sqlite3_prepare_v3(st->db, sql, (int)o, SQLITE_PREPARE_PERSISTENT,
+		                       &st->audit_rows[k], NULL) != SQLITE_OK)
+			return store__map_rc(sqlite3_extended_errcode(st->db));
+	}
+	*out = st->audit_rows[k];
+	return 0;
+}
+
+int
+store_audit_append_rows(store_t *st, const struct store_audit_row *rows, size_t n)
+{
+	int own = 0, r;
+
+	if (st == NULL || (n && rows == NULL))
+		return STORE_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (rows[i].line == NULL || rows[i].len == 0 || rows[i].len > INT32_MAX ||
+		    rows[i].seq == 0 || rows[i].seq > INT64_MAX)
+			return STORE_EINVAL;
+	if (n == 0)
+		return 0;
+	if ((r = store__wr_begin(st, &own)) != 0)
+		return r;
+	for (size_t i = 0; r == 0 && i < n;) {
+		unsigned k = STORE__AUDIT_ROWS_SIZES - 1;
+		sqlite3_stmt *s = NULL;
+		size_t m;
+		int rc;
+
+		while (((size_t)1 << k) > n - i)
+			k--;
+		m = (size_t)1 << k;
+		if ((r = audit_rows_stmt(st, k, &s)) != 0)
+			break;
+		for (size_t j = 0; j < m; j++) {
+			sqlite3_bind_int64(s, (int)(2 * j + 1), (int64_t)rows[i + j].seq);
+			sqlite3_bind_text(s, (int)(2 * j + 2), rows[i + j].line, (int)rows[i + j].len,
+			                  SQLITE_STATIC);
+		}
+		/* Every parameter is bound again before the next run: a reset is
+		 * enough (no sqlite3_clear_bindings()). */
+		rc = sqlite3_step(s);
+		r = rc == SQLITE_DONE ? 0 : store__map_rc(sqlite3_extended_errcode(st->db));
+		sqlite3_reset(s);
+		i += m;
+	}
+	return store__wr_end(st, own, r);
 }
 
 /*
@@ -458,6 +534,8 @@ store_close(store_t *st)
 		(void)store_txn_rollback(st);
 	for (int i = 0; i < S_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
+	for (int i = 0; i < STORE__AUDIT_ROWS_SIZES; i++)
+		sqlite3_finalize(st->audit_rows[i]);
 	sqlite3_close(st->db);
 	free(st);
 }

@@ -413,4 +413,31 @@ int store_import_insert(store_import_t *h, const struct store_import_row *row);
  */
 int store_import_live_any(store_t *st, int64_t now);
 
+/* ---- Batched audit rows and the pre-commit hook (appended) ---------------- */
+
+/** One audit row for store_audit_append_rows(); the line is borrowed. */
+struct store_audit_row {
+	uint64_t seq;
+	const char *line;
+	size_t len;
+};
+
+/**
+ * Append @p n audit rows in as few INSERT statements as possible (one per
+ * power-of-two chunk of at most 64 rows, each statement prepared once), in
+ * the open transaction or in one of its own. Same checks and errors as
+ * store_audit_append(); on an error none of the rows of the failed chunk
+ * is written, earlier chunks are (the caller rolls back).
+ */
+int store_audit_append_rows(store_t *st, const struct store_audit_row *rows, size_t n);
+
+/**
+ * Register a function called just before every COMMIT of a transaction
+ * opened by store_txn_begin() (the audit log writes its rows there, in one
+ * batch per transaction). A non-zero return, a store error, rolls the
+ * transaction back and store_txn_commit() returns it. It may write, but must
+ * not start or end transactions. NULL unregisters. One per handle.
+ */
+void store_txn_precommit_set(store_t *st, int (*pre_commit)(void *ctx), void *ctx);
+
 #endif /* REGSIGN_SIGNER_STORE_H */

@@ -23,11 +23,18 @@ enum stmt_id {
 	S_COUNT
 };
 
+/* Chunk sizes of store_audit_append_rows(): 2^0 .. 2^6 rows. */
+#define STORE__AUDIT_ROWS_SIZES 7
+
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S_COUNT];
 	int in_txn;
 	int readonly;
+	/* store_audit_append_rows(): INSERTs of 1, 2, 4, ... 64 rows. */
+	sqlite3_stmt *audit_rows[STORE__AUDIT_ROWS_SIZES];
+	int (*pre_commit)(void *ctx);
+	void *pre_commit_ctx;
 	void (*on_commit)(void *ctx);
 	void (*on_rollback)(void *ctx);
 	void *hook_ctx;
