@@ -164,6 +164,9 @@ struct zonepub {
 	struct zp_expiry *heap;        /* min-heap by not_after */
 	size_t nheap, capheap;
 	struct zp_journal jr;
+	/* Where the start's load spent its time (ms, for the log): the rows
+	 * read and loaded, zone_load_finish (tree + check), the journal. */
+	double load_ms_rows, load_ms_finish, load_ms_journal;
 
 	/* Zone thread and what it shares with the loop (under mu). */
 	uv_thread_t thread;

@@ -186,6 +186,9 @@ void zone_free(struct zone *z)
 		prev = n;
 	}
 	free(prev);
+	for (size_t i = 0; i < z->loadn; i++)
+		free(z->loadv[i]);
+	free(z->loadv);
 	EVP_PKEY_free(z->ksk_pkey);
 	EVP_PKEY_free(z->zsk_pkey);
 	free(z->ca_der);
@@ -207,7 +210,8 @@ const char *zone_origin(const struct zone *z)
 
 size_t zone_names(const struct zone *z)
 {
-	return z->tree.count;
+	/* During a load, the names collected but not yet in the tree count too. */
+	return z->tree.count + z->loadn;
 }
 
 void zone_status_get(const struct zone *z, int64_t now, struct zone_status *st)

@@ -146,6 +146,67 @@ int zone_check_all(const struct zone *z, int64_t now, bool verify, bool expired_
 	return count == z->tree.count ? 0 : ZONE_ECHECK;
 }
 
+/*
+ * The structural check of a node that zone_load_name() already validated
+ * (zone_node_validate, canonical key): the same rules as zone_check_node()
+ * without verification, with the key walked once for all its RRsets.
+ */
+static int check_loaded_node(const struct zone *z, const struct zone_node *n)
+{
+	const uint8_t *key = zone_node_key(n);
+	bool device_ns = zone_key_is_device_ns(key, n->keylen);
+	int labels = zone_name_key_labels(key, n->keylen);
+	size_t pos = 0;
+	struct zone_rrset s;
+	struct zone_sig sig;
+	int r;
+
+	if (labels < 0)
+		return ZONE_ECHECK;
+	while ((r = zone_node_rrset_next(n, &pos, &s)) == 1) {
+		enum zone_key_role role;
+		uint16_t tag;
+		/* As zone_set_flags(): device lifetime for CERT and TLSA below a
+		 * device-namespace label. */
+		uint8_t flags = (s.type == ZONE_RRTYPE_CERT || s.type == ZONE_RRTYPE_TLSA) &&
+						labels >= 2 && device_ns
+					? ZONE_SET_DEVICE
+					: 0;
+
+		if (device_ns && s.type != ZONE_RRTYPE_NSEC && !(s.flags & ZONE_SET_DEVICE))
+			return ZONE_ECHECK;
+		zone_sig_get(s.sig, &sig);
+		zone_sign_key_for(z, s.type, &role, &tag);
+		if (sig.key_tag != tag || !zone_serial_lt(sig.inception, sig.expiration) ||
+		    s.flags != flags || (s.type == ZONE_RRTYPE_NSEC && s.ttl != z->nsec_ttl))
+			return ZONE_ECHECK;
+	}
+	return r == 0 ? 0 : ZONE_ECHECK;
+}
+
+int zone_check_loaded(const struct zone *z, int64_t now, bool verify)
+{
+	struct zone_tree_iter it;
+	const struct zone_node *n, *prev = NULL;
+	size_t count = 0;
+
+	if (verify)
+		return zone_check_all(z, now, true, true);
+	if (z->state != ZONE_STATE_READY || zone_check_apex(z, zone_tree_first(&z->tree)) != 0)
+		return ZONE_ECHECK;
+	zone_tree_iter_init(&it, &z->tree);
+	while ((n = zone_tree_iter_next(&it)) != NULL) {
+		if (prev != NULL && zone_name_key_cmp(zone_node_key(prev), prev->keylen,
+						      zone_node_key(n), n->keylen) >= 0)
+			return ZONE_ECHECK;
+		if (check_loaded_node(z, n) != 0)
+			return ZONE_ECHECK;
+		count++;
+		prev = n;
+	}
+	return count == z->tree.count ? 0 : ZONE_ECHECK;
+}
+
 int zone_check(const struct zone *z, int64_t now, bool verify)
 {
 	return zone_check_all(z, now, verify, false);

@@ -52,6 +52,13 @@ struct zone {
 	struct zone_dnskey ksk, zsk;
 	EVP_PKEY *ksk_pkey, *zsk_pkey;  /* public halves, for self-check verification */
 	bool verify;
+	/* While a load's keys arrive strictly increasing (the store reads its
+	 * rows in key order), the nodes are only collected here and
+	 * zone_load_finish() builds the balanced tree from them in O(n), with no
+	 * per-name rebalancing. The first key out of order moves them into the
+	 * tree, and the rest of the load inserts one by one. */
+	struct zone_node **loadv;
+	size_t loadn, loadcap;
 };
 
 /* ---- zone.c ---- */
@@ -166,6 +173,15 @@ int zone_check_node(const struct zone *z, const struct zone_node *n, const uint8
 
 /** The full check of zone_check(), optionally accepting expired signatures. */
 int zone_check_all(const struct zone *z, int64_t now, bool verify, bool expired_ok);
+
+/**
+ * The check at the end of a load (zone_load_finish): with @p verify the full
+ * zone_check_all() accepting expired signatures; without, the structural
+ * rules of zone_check_node() on nodes zone_load_name() already validated,
+ * in one pass over each key, plus order, count and apex.
+ * @return 0 or ZONE_ECHECK.
+ */
+int zone_check_loaded(const struct zone *z, int64_t now, bool verify);
 
 /** Check the apex node: SOA, NS, DNSKEY with both keys. */
 int zone_check_apex(const struct zone *z, const struct zone_node *apex);

@@ -61,17 +61,77 @@ int zone_export_name(const struct zone *z, const uint8_t *key, size_t keylen, ui
 	return 0;
 }
 
-/* A stored key must be exactly what zone_name would produce for its labels. */
-static int key_canonical(const uint8_t *key, size_t keylen)
+/*
+ * A stored key must be exactly what zone_name would produce for its labels
+ * (zone_name.h): every label 1..63 bytes, no upper-case letter, a zero byte
+ * only as the escape 00 FF, each label closed by 00 00; and the name it
+ * stands for, below an apex of @p apexlen bytes, must fit in a wire name.
+ * One pass over the bytes: a load checks a million keys before it serves.
+ */
+static int key_canonical(const uint8_t *key, size_t keylen, size_t apexlen)
 {
-	uint8_t again[ZONE_KEY_MAX], lab[63];
-	size_t pos = 0, l, k = 0;
-	int r;
+	size_t p = 0, l = 0, wire = apexlen;
 
-	while ((r = zone_name_key_label(key, keylen, &pos, lab, &l)) == 1)
-		if (zone_name_key_push(again, &k, lab, l) != 0)
+	while (p < keylen) {
+		uint8_t c = key[p];
+
+		if (c != 0) {
+			if (c >= 'A' && c <= 'Z')
+				return 0;
+			l++;
+			p++;
+		} else if (p + 1 < keylen && key[p + 1] == 0xff) {
+			l++;
+			p += 2;
+		} else if (p + 1 < keylen && key[p + 1] == 0 && l > 0) {
+			wire += 1 + l;
+			l = 0;
+			p += 2;
+			continue;
+		} else {
 			return 0;
-	return r == 0 && k == keylen && memcmp(again, key, k) == 0;
+		}
+		if (l > 63)
+			return 0;
+	}
+	return l == 0 && wire <= ZONE_WIRE_MAX;
+}
+
+/*
+ * Collect a loaded node: appended while the keys arrive strictly increasing,
+ * inserted into the tree once one did not (see struct zone's loadv).
+ */
+static int load_add(struct zone *z, struct zone_node *n)
+{
+	if (z->tree.count == 0) {
+		int c = -1;
+
+		if (z->loadn > 0) {
+			const struct zone_node *last = z->loadv[z->loadn - 1];
+			c = zone_name_key_cmp(zone_node_key(last), last->keylen, zone_node_key(n),
+					      n->keylen);
+		}
+		if (c == 0)
+			return ZONE_EEXIST;
+		if (c < 0) {
+			if (z->loadn == z->loadcap) {
+				size_t cap = z->loadcap ? 2 * z->loadcap : 1024;
+				struct zone_node **v = realloc(z->loadv, cap * sizeof(*v));
+				if (v == NULL)
+					return ZONE_ENOMEM;
+				z->loadv = v;
+				z->loadcap = cap;
+			}
+			z->loadv[z->loadn++] = n;
+			return 0;
+		}
+		/* Out of order: what was collected becomes the tree. */
+		zone_tree_build(&z->tree, z->loadv, z->loadn);
+		free(z->loadv);
+		z->loadv = NULL;
+		z->loadn = z->loadcap = 0;
+	}
+	return zone_tree_insert(&z->tree, n);
 }
 
 int zone_load_name(struct zone *z, const uint8_t *key, size_t keylen, const uint8_t *blob,
@@ -79,15 +139,12 @@ int zone_load_name(struct zone *z, const uint8_t *key, size_t keylen, const uint
 {
 	int r = ZONE_ESTATE;
 	struct zone_node *n = NULL;
-	uint8_t wire[ZONE_WIRE_MAX];
-	size_t wlen;
 
 	if (z->change_open || (z->state != ZONE_STATE_EMPTY && z->state != ZONE_STATE_LOADING))
 		goto out;
 	r = ZONE_EFORMAT;
 	if (keylen > ZONE_KEY_MAX || blob == NULL || len < 1 || blob[0] != EXPORT_VERSION ||
-	    !key_canonical(key, keylen) ||
-	    zone_name_key_to_wire(key, keylen, z->apex, z->apexlen, wire, &wlen) != 0)
+	    !key_canonical(key, keylen, z->apexlen))
 		goto out;
 	r = zone_node_new(key, keylen, blob + 1, len - 1, &n);
 	if (r != 0)
@@ -95,7 +152,7 @@ int zone_load_name(struct zone *z, const uint8_t *key, size_t keylen, const uint
 	r = zone_node_validate(n);
 	if (r != 0)
 		goto out;
-	r = zone_tree_insert(&z->tree, n);
+	r = load_add(z, n);
 	if (r != 0)
 		goto out;
 	n = NULL;
@@ -112,6 +169,12 @@ int zone_load_finish(struct zone *z, int64_t now, bool verify)
 
 	if (z->state != ZONE_STATE_LOADING || z->change_open)
 		return ZONE_ESTATE;
+	if (z->loadn > 0) {
+		zone_tree_build(&z->tree, z->loadv, z->loadn);
+		free(z->loadv);
+		z->loadv = NULL;
+		z->loadn = z->loadcap = 0;
+	}
 	apex = zone_tree_find(&z->tree, NULL, 0);
 	z->state = ZONE_STATE_BROKEN;
 	if (apex == NULL || zone_node_rrset_find(apex, ZONE_RRTYPE_SOA, &soa) != 1 ||
@@ -119,7 +182,7 @@ int zone_load_finish(struct zone *z, int64_t now, bool verify)
 		return ZONE_ECHECK;
 	z->serial = zone_get32(soa.rrs + 2 + zone_get16(soa.rrs) - 20);
 	z->state = ZONE_STATE_READY;
-	if (zone_check_all(z, now, verify, true) != 0) {
+	if (zone_check_loaded(z, now, verify) != 0) {
 		z->state = ZONE_STATE_BROKEN;
 		return ZONE_ECHECK;
 	}
