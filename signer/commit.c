@@ -5,10 +5,46 @@
  * writer takes the whole queue at once (that is the group), runs it, and
  * appends the items to the finished list; a uv_async wakes the loop, which
  * runs their done callbacks in order.
+ *
+ * WAL checkpoints run on a thread of their own, with a connection of their
+ * own, never inside a group's COMMIT. SQLite's automatic checkpoint runs in
+ * the COMMIT that pushes the WAL past its threshold: it copies the pages
+ * into the database file and fsyncs it, which made every ~100th commit take
+ * several to hundreds of milliseconds, and every request of that group (and
+ * of the next, queued behind it) waited for it. Here the writer's WAL hook
+ * only counts the WAL's frames after each commit and wakes the
+ * checkpointer, which runs a PASSIVE checkpoint (it never waits for, nor
+ * blocks, the writer: SQLite's WAL lets one writer append while another
+ * connection copies the frames already committed). The WAL starts again
+ * from its beginning only when a transaction begins with every frame
+ * copied, so when it has grown past a few MiB the writer, between groups
+ * and with nothing queued, copies the rest itself (ckpt_idle()). If the
+ * checkpointer falls far behind, the writer checkpoints inside a commit,
+ * as SQLite would have.
+ * A checkpoint that fails with an I/O error leaves the database file in an
+ * unknown state: it is fatal like a failed commit.
+ *
+ * The handle of the writer's connection comes from the store's internal
+ * header (signer/store_int.h): the store has no checkpoint API yet.
  */
 #include "signer/commit.h"
 
 #include <stdlib.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "signer/store_int.h"
+
+/* WAL frames (pages) added since the last checkpoint that wake the
+ * checkpointer: 1 MiB of 4 KiB pages, so that each checkpoint is short. */
+#define CKPT_PAGES 256
+/* WAL frames at which the writer, when it has nothing queued, finishes the
+ * checkpoint itself (see ckpt_idle()). */
+#define CKPT_RESTART_PAGES 1024
+/* Frames not yet checkpointed at which the writer checkpoints inside a
+ * commit, as SQLite would: only if the checkpointer fell far behind. */
+#define CKPT_HARD_PAGES 16384
 
 struct commit {
 	uv_loop_t *loop;
@@ -17,6 +53,7 @@ struct commit {
 	void (*fatal)(void *arg, int err);
 	void *arg;
 	commit_group_fn group_hook;
+	int trace;        /* stage times wanted; read by the writer under mu */
 
 	uv_thread_t thread;
 	uv_mutex_t mu;
@@ -34,6 +71,17 @@ struct commit {
 	struct commit_stats stats;
 
 	uint64_t pending; /* loop side: submitted, not done */
+
+	/* The checkpointer: its connection and thread (cv_ckpt, under mu). */
+	sqlite3 *ckpt_db;
+	uv_thread_t ckpt_thread;
+	int ckpt_started;
+	uv_cond_t cv_ckpt;
+	int ckpt_wanted;
+	int ckpt_stop;
+	int ckpt_base;    /* WAL frames already checkpointed (restart: 0) */
+	int wal_pages;    /* WAL frames after the latest commit */
+	int ckpt_running;
 };
 
 static void
@@ -56,6 +104,216 @@ store_status(int err)
 	return store_error_is_fatal(err) ? COMMIT_ERR_FATAL : COMMIT_ERR_STORAGE;
 }
 
+/* Marks the pipeline failed (any thread, mu not held); the loop hears it. */
+static void
+fail_fatal(commit_t *c, int err)
+{
+	uv_mutex_lock(&c->mu);
+	if (!c->failed) {
+		c->failed = 1;
+		c->fatal_err = err;
+	}
+	uv_mutex_unlock(&c->mu);
+	uv_async_send(&c->async);
+}
+
+/* Whether a checkpoint's result code means the file's state is unknown. */
+static int
+ckpt_fatal(int rc)
+{
+	int e;
+
+	if (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		return 0;
+	e = store__map_rc(rc);
+	return store_error_is_fatal(e) ? e : 0;
+}
+
+/*
+ * Writer thread, inside each commit that wrote the WAL: @p pages frames are
+ * in it now. Wakes the checkpointer when enough are new; checkpoints here
+ * only when it fell far behind.
+ */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	commit_t *c = arg;
+	int wake = 0, hard = 0, rc, log = 0, done = 0;
+
+	uv_mutex_lock(&c->mu);
+	c->wal_pages = pages;
+	if (pages < c->ckpt_base)
+		c->ckpt_base = 0; /* the WAL restarted from its beginning */
+	if (pages - c->ckpt_base >= CKPT_PAGES && !c->ckpt_stop) {
+		wake = !c->ckpt_wanted;
+		c->ckpt_wanted = 1;
+	}
+	hard = pages - c->ckpt_base >= CKPT_HARD_PAGES;
+	uv_mutex_unlock(&c->mu);
+	if (wake)
+		uv_cond_signal(&c->cv_ckpt);
+	if (hard) {
+		rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+		if (ckpt_fatal(rc))
+			fail_fatal(c, ckpt_fatal(rc));
+		uv_mutex_lock(&c->mu);
+		if (rc == SQLITE_OK) {
+			if (done > c->ckpt_base)
+				c->ckpt_base = done;
+			c->stats.checkpoints_inline++;
+		}
+		uv_mutex_unlock(&c->mu);
+	}
+	return SQLITE_OK;
+}
+
+/*
+ * Writer thread, between groups with nothing queued. The WAL only starts
+ * again from its beginning when a write transaction begins while every
+ * frame is checkpointed; the checkpointer, running while the writer keeps
+ * appending, seldom achieves that under a steady load, so the WAL would
+ * grow. Past CKPT_RESTART_PAGES frames the idle writer checkpoints what
+ * the checkpointer has not copied yet (usually little, but it costs an
+ * fsync of the database file), so that its next transaction restarts the
+ * WAL. No reply waits for it: the group's items were handed back already.
+ */
+static void
+ckpt_idle(commit_t *c)
+{
+	int go, rc, log = 0, done = 0;
+
+	uv_mutex_lock(&c->mu);
+	go = c->ckpt_started && !c->failed && c->q_head == NULL && !c->ckpt_running &&
+	     c->wal_pages >= CKPT_RESTART_PAGES && c->ckpt_base < c->wal_pages;
+	uv_mutex_unlock(&c->mu);
+	if (!go)
+		return;
+	rc = sqlite3_wal_checkpoint_v2(c->st->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+	if (ckpt_fatal(rc)) {
+		fail_fatal(c, ckpt_fatal(rc));
+		return;
+	}
+	uv_mutex_lock(&c->mu);
+	if (rc == SQLITE_OK) {
+		c->stats.checkpoints_idle++;
+		if (done > c->ckpt_base)
+			c->ckpt_base = done;
+	}
+	uv_mutex_unlock(&c->mu);
+}
+
+/* The checkpointer thread. */
+static void
+ckpt_main(void *arg)
+{
+	commit_t *c = arg;
+
+	for (;;) {
+		int rc, log = 0, done = 0, e;
+
+		uv_mutex_lock(&c->mu);
+		while (!c->ckpt_wanted && !c->ckpt_stop)
+			uv_cond_wait(&c->cv_ckpt, &c->mu);
+		if (c->ckpt_stop || c->failed) {
+			uv_mutex_unlock(&c->mu);
+			break;
+		}
+		c->ckpt_wanted = 0;
+		c->ckpt_running = 1;
+		uv_mutex_unlock(&c->mu);
+		rc = sqlite3_wal_checkpoint_v2(c->ckpt_db, "main", SQLITE_CHECKPOINT_PASSIVE, &log,
+					       &done);
+		e = ckpt_fatal(rc);
+		uv_mutex_lock(&c->mu);
+		c->ckpt_running = 0;
+		if (rc == SQLITE_OK) {
+			c->stats.checkpoints++;
+			if (done > c->ckpt_base)
+				c->ckpt_base = done;
+		}
+		uv_mutex_unlock(&c->mu);
+		if (e) {
+			fail_fatal(c, e);
+			break;
+		}
+	}
+}
+
+/*
+ * Opens the checkpointer's connection to the writer's database (same file,
+ * same VFS, so fault injection in tests reaches it too) and hooks the
+ * writer's WAL. Without WAL (a store not in WAL mode cannot happen in the
+ * daemon, but a test may use one) nothing is started and SQLite's own
+ * automatic checkpoint stays. 0 or COMMIT_ERR_STORAGE.
+ */
+static int
+ckpt_open(commit_t *c)
+{
+	sqlite3 *db = c->st->db;
+	sqlite3_vfs *vfs = NULL;
+	sqlite3_stmt *s = NULL;
+	const char *path = sqlite3_db_filename(db, "main");
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
+	int r = COMMIT_ERR_STORAGE;
+
+	if (path == NULL || *path == '\0')
+		return COMMIT_OK; /* in memory: no WAL, nothing to checkpoint */
+	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW) {
+		sqlite3_finalize(s);
+		return r;
+	}
+	if (sqlite3_stricmp((const char *)sqlite3_column_text(s, 0), "wal") != 0) {
+		sqlite3_finalize(s);
+		return COMMIT_OK;
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	(void)sqlite3_file_control(db, "main", SQLITE_FCNTL_VFS_POINTER, &vfs);
+	if (sqlite3_open_v2(path, &c->ckpt_db, flags, vfs ? vfs->zName : NULL) != SQLITE_OK)
+		goto out;
+	/* Reading once opens the connection's WAL, which a checkpoint needs. */
+	if (sqlite3_prepare_v2(c->ckpt_db, "SELECT count(*) FROM sqlite_schema", -1, &s,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW)
+		goto out;
+	sqlite3_finalize(s);
+	s = NULL;
+	if (uv_thread_create(&c->ckpt_thread, ckpt_main, c) != 0)
+		goto out;
+	c->ckpt_started = 1;
+	/* From here on only the writer thread touches the writer's connection,
+	 * and its WAL hook replaces SQLite's automatic checkpoint. */
+	sqlite3_wal_hook(db, wal_hook, c);
+	r = COMMIT_OK;
+out:
+	sqlite3_finalize(s);
+	if (r != COMMIT_OK) {
+		sqlite3_close(c->ckpt_db);
+		c->ckpt_db = NULL;
+	}
+	return r;
+}
+
+/* Stops the checkpointer and gives the writer's connection SQLite's
+ * automatic checkpoint back (after the writer stopped). */
+static void
+ckpt_close(commit_t *c)
+{
+	if (!c->ckpt_started)
+		return;
+	uv_mutex_lock(&c->mu);
+	c->ckpt_stop = 1;
+	uv_mutex_unlock(&c->mu);
+	uv_cond_signal(&c->cv_ckpt);
+	uv_thread_join(&c->ckpt_thread);
+	c->ckpt_started = 0;
+	sqlite3_close(c->ckpt_db);
+	c->ckpt_db = NULL;
+	sqlite3_wal_hook(c->st->db, NULL, NULL);
+	sqlite3_wal_autocheckpoint(c->st->db, 1000); /* SQLite's default */
+}
+
 /* Writer thread: hands a run list to the loop. */
 static void
 finish(commit_t *c, struct commit_item *head)
@@ -73,14 +331,17 @@ finish(commit_t *c, struct commit_item *head)
 
 /* Writer thread: runs the items from head up to (not including) stop in one transaction. */
 static void
-run_group(commit_t *c, struct commit_item *head, struct commit_item *stop, int *fatal_err)
+run_group(commit_t *c, struct commit_item *head, struct commit_item *stop, int *fatal_err,
+	  int trace)
 {
 	struct commit_item *it, *ran_end = head;
 	int status = COMMIT_OK, serr = 0;
-	uint64_t n = 0;
+	uint64_t n = 0, t_run = 0, t_commit = 0, t_durable = 0;
 
 	if (head == stop)
 		return;
+	if (trace)
+		t_run = commit_now_ns();
 	if ((serr = store_txn_begin(c->st)) != 0)
 		status = store_status(serr);
 	for (it = head; status == COMMIT_OK && it != stop; it = it->next) {
@@ -92,8 +353,12 @@ run_group(commit_t *c, struct commit_item *head, struct commit_item *stop, int *
 	if (status == COMMIT_OK && c->group_hook)
 		status = c->group_hook(c->env, head, (size_t)n);
 	if (status == COMMIT_OK) {
+		if (trace)
+			t_commit = commit_now_ns();
 		if ((serr = store_txn_commit(c->st)) != 0)
 			status = store_status(serr);
+		if (trace)
+			t_durable = commit_now_ns();
 	} else {
 		/* The item said storage or fatal; its store error is not known here. */
 		serr = status == COMMIT_ERR_FATAL ? STORE_EIO : STORE_EFULL;
@@ -107,8 +372,14 @@ run_group(commit_t *c, struct commit_item *head, struct commit_item *stop, int *
 		if (status == COMMIT_ERR_FATAL && *fatal_err == 0)
 			*fatal_err = serr;
 	}
-	for (it = head; it != stop; it = it->next)
+	for (it = head; it != stop; it = it->next) {
 		it->status = status;
+		if (trace) {
+			it->trace[COMMIT_T_RUN] = t_run;
+			it->trace[COMMIT_T_COMMIT] = t_commit;
+			it->trace[COMMIT_T_DURABLE] = t_durable;
+		}
+	}
 	uv_mutex_lock(&c->mu);
 	c->stats.items += n;
 	if (status == COMMIT_OK) {
@@ -128,7 +399,7 @@ writer_main(void *arg)
 
 	for (;;) {
 		struct commit_item *batch, *it, *start;
-		int fatal_err = 0, failed;
+		int fatal_err = 0, failed, trace;
 
 		uv_mutex_lock(&c->mu);
 		while (c->q_head == NULL && !c->stop)
@@ -136,6 +407,7 @@ writer_main(void *arg)
 		batch = c->q_head;
 		c->q_head = c->q_tail = NULL;
 		failed = c->failed;
+		trace = c->trace;
 		uv_mutex_unlock(&c->mu);
 		if (batch == NULL)
 			break; /* stop, and nothing left */
@@ -151,7 +423,7 @@ writer_main(void *arg)
 		for (it = batch; it; it = it->next) {
 			if (!(it->flags & COMMIT_ALONE))
 				continue;
-			run_group(c, start, it, &fatal_err);
+			run_group(c, start, it, &fatal_err, trace);
 			if (fatal_err == 0)
 				it->status = it->run(it, c->env);
 			else
@@ -161,7 +433,7 @@ writer_main(void *arg)
 			start = it->next;
 		}
 		if (fatal_err == 0)
-			run_group(c, start, NULL, &fatal_err);
+			run_group(c, start, NULL, &fatal_err, trace);
 		else
 			for (it = start; it; it = it->next)
 				it->status = COMMIT_ERR_FATAL;
@@ -172,6 +444,8 @@ writer_main(void *arg)
 			uv_mutex_unlock(&c->mu);
 		}
 		finish(c, batch);
+		if (fatal_err == 0)
+			ckpt_idle(c);
 	}
 }
 
@@ -231,12 +505,22 @@ commit_new(uv_loop_t *loop, store_t *st, void *env,
 		free(c);
 		return r;
 	}
+	if (uv_cond_init(&c->cv_ckpt) != 0) {
+		uv_cond_destroy(&c->cv);
+		uv_mutex_destroy(&c->mu);
+		free(c);
+		return r;
+	}
 	if (uv_async_init(loop, &c->async, async_cb) != 0)
 		goto fail_async;
 	c->async.data = c;
 	r = COMMIT_ERR_STORAGE;
-	if (uv_thread_create(&c->thread, writer_main, c) != 0)
+	if (ckpt_open(c) != COMMIT_OK)
 		goto fail_thread;
+	if (uv_thread_create(&c->thread, writer_main, c) != 0) {
+		ckpt_close(c);
+		goto fail_thread;
+	}
 	c->thread_started = 1;
 	*out = c;
 	return COMMIT_OK;
@@ -245,6 +529,7 @@ fail_thread:
 	uv_close((uv_handle_t *)&c->async, NULL);
 	uv_run(loop, UV_RUN_NOWAIT);
 fail_async:
+	uv_cond_destroy(&c->cv_ckpt);
 	uv_cond_destroy(&c->cv);
 	uv_mutex_destroy(&c->mu);
 	free(c);
@@ -256,6 +541,8 @@ commit_submit(commit_t *c, struct commit_item *it)
 {
 	c->pending++;
 	uv_mutex_lock(&c->mu);
+	if (c->trace)
+		it->trace[COMMIT_T_SUBMIT] = commit_now_ns();
 	list_append(&c->q_head, &c->q_tail, it);
 	uv_cond_signal(&c->cv);
 	uv_mutex_unlock(&c->mu);
@@ -265,6 +552,30 @@ void
 commit_group_hook_set(commit_t *c, commit_group_fn hook)
 {
 	c->group_hook = hook;
+}
+
+void
+commit_trace_set(commit_t *c, int on)
+{
+	uv_mutex_lock(&c->mu);
+	c->trace = on != 0;
+	uv_mutex_unlock(&c->mu);
+}
+
+int
+commit_trace_on(const commit_t *c)
+{
+	/* The loop thread is the only writer of the flag. */
+	return c->trace;
+}
+
+uint64_t
+commit_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 struct commit_item *
@@ -292,6 +603,7 @@ async_close_cb(uv_handle_t *h)
 {
 	commit_t *c = h->data;
 
+	uv_cond_destroy(&c->cv_ckpt);
 	uv_cond_destroy(&c->cv);
 	uv_mutex_destroy(&c->mu);
 	free(c);
@@ -308,6 +620,7 @@ commit_close(commit_t *c)
 	uv_mutex_unlock(&c->mu);
 	if (c->thread_started)
 		uv_thread_join(&c->thread);
+	ckpt_close(c);
 	drain(c);
 	uv_close((uv_handle_t *)&c->async, async_close_cb);
 }

@@ -28,6 +28,13 @@
  * unknown) also calls the fatal callback once; later items are not run and get
  * COMMIT_ERR_FATAL. The daemon then exits.
  *
+ * The WAL is checkpointed by a thread of its own (with its own connection
+ * to the same database file) and by the writer between groups when nothing
+ * is queued, not inside a group's COMMIT: SQLite's automatic checkpoint,
+ * which would run there, is replaced (it remains only as a backstop when
+ * the WAL has grown very large). A checkpoint
+ * that fails with an I/O error is fatal like a failed commit.
+ *
  * Items flagged COMMIT_ALONE run outside any transaction, after the group
  * before them committed and before any later item (audit checkpoints, which
  * commit on their own).
@@ -72,12 +79,30 @@ typedef void (*commit_undo_fn)(struct commit_item *it, void *env);
 /** Loop thread: the item's group committed (COMMIT_OK) or failed. */
 typedef void (*commit_done_fn)(struct commit_item *it, int status);
 
+/**
+ * Stage times of an item (commit_now_ns() clock), written only while the
+ * pipeline traces (commit_trace_set()); 0 otherwise. The pipeline writes
+ * SUBMIT .. DURABLE; the OWNER slots are for the item's owner, which may
+ * record its own stages there (the pipeline never touches them).
+ */
+enum commit_trace_slot {
+	COMMIT_T_SUBMIT = 0, /**< commit_submit() (loop) */
+	COMMIT_T_RUN,        /**< the writer began the item's group */
+	COMMIT_T_COMMIT,     /**< the group's items ran: its COMMIT (fsync) begins */
+	COMMIT_T_DURABLE,    /**< the COMMIT returned: the group is on disk */
+	COMMIT_T_OWNER0,
+	COMMIT_T_OWNER1,
+	COMMIT_T_SLOTS,
+};
+
 /** An item; embed it in the request's own struct. Fields set by the caller: */
 struct commit_item {
 	commit_run_fn run;   /**< required */
 	commit_undo_fn undo; /**< may be NULL */
 	commit_done_fn done; /**< required */
 	unsigned flags;      /**< enum commit_item_flags */
+	/** Stage times (enum commit_trace_slot); read them in done. */
+	uint64_t trace[COMMIT_T_SLOTS];
 	/* Private to commit.c. */
 	int status;
 	struct commit_item *next;
@@ -99,12 +124,16 @@ struct commit_stats {
 	uint64_t items;        /**< items run */
 	uint64_t largest;      /**< most items in one transaction */
 	uint64_t failures;     /**< transactions that failed */
+	uint64_t checkpoints;  /**< WAL checkpoints by the checkpointer thread */
+	uint64_t checkpoints_idle;   /**< by the writer between groups, to restart the WAL */
+	uint64_t checkpoints_inline; /**< by the writer inside a commit (the checkpointer fell behind) */
 };
 
 /**
  * Starts the writer thread. @p st must not be used by anyone else while the
- * pipeline runs (the writer thread owns it); @p env is passed to every run and
- * undo. @p fatal (may be NULL) is called on the loop once if the store fails
+ * pipeline runs (the writer thread owns it; the pipeline sets its WAL hook
+ * and restores SQLite's automatic checkpoint at commit_close()); @p env is
+ * passed to every run and undo. @p fatal (may be NULL) is called on the loop once if the store fails
  * fatally.
  * @return 0, COMMIT_ERR_NOMEM, or COMMIT_ERR_STORAGE if the thread cannot start.
  */
@@ -125,6 +154,20 @@ void commit_group_hook_set(commit_t *c, commit_group_fn hook);
 
 /** The item after @p it in its group (for the group hook), or NULL. */
 struct commit_item *commit_item_next(const struct commit_item *it);
+
+/**
+ * Turns stage tracing on or off (loop thread, before items are submitted
+ * or between them): while on, every item gets its stage times in
+ * commit_item::trace, at the price of four clock reads per group and one
+ * per item. Off by default; the daemon turns it on at log level debug.
+ */
+void commit_trace_set(commit_t *c, int on);
+
+/** Whether stage tracing is on (loop thread). */
+int commit_trace_on(const commit_t *c);
+
+/** The trace clock: CLOCK_MONOTONIC in nanoseconds (any thread). */
+uint64_t commit_now_ns(void);
 
 /** Items submitted and not yet done. */
 uint64_t commit_pending(const commit_t *c);

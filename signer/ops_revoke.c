@@ -41,7 +41,32 @@ struct revoke_state {
 	char serial_hex[2 * STORE_SERIAL_MAX + 1];
 	int hash_only;                /* an IMPORT record known by its hash only */
 	uint32_t zone_serial;
+	/* Stage trace (commit_now_ns(); 0 when the pipeline does not trace). */
+	uint64_t t_start;             /* ops_revoke */
+	uint64_t t_intent[COMMIT_T_DURABLE + 1]; /* the first pass's commit stages */
+	uint64_t t_intent_done;       /* its done callback (loop) */
+	uint64_t t_zone_done;         /* the zone's done callback (loop) */
 };
+
+/*
+ * Debug: the stage times of one revocation in µs since ops_revoke (the
+ * zone's own stages are on the "trace zone" line of the same serial).
+ */
+static void
+trace_log(struct ops_ctx *ctx, const struct revoke_state *s, uint64_t t_replied)
+{
+	uint64_t t0 = s->t_start;
+
+#define US(x) ((x) >= t0 ? (unsigned long long)(((x) - t0) / 1000) : 0ULL)
+	ops_log(ctx, OPS_LOG_DEBUG,
+		"trace revoke serial=%u t0=%llu isub=%llu irun=%llu icommit=%llu idurable=%llu "
+		"idone=%llu zdone=%llu replied=%llu",
+		(unsigned)s->zone_serial, (unsigned long long)(t0 / 1000),
+		US(s->t_intent[COMMIT_T_SUBMIT]), US(s->t_intent[COMMIT_T_RUN]),
+		US(s->t_intent[COMMIT_T_COMMIT]), US(s->t_intent[COMMIT_T_DURABLE]),
+		US(s->t_intent_done), US(s->t_zone_done), US(t_replied));
+#undef US
+}
 
 static void
 hex(const unsigned char *p, size_t n, char *out)
@@ -284,6 +309,15 @@ revoke_reply(struct commit_item *it, int status)
 	rep.u.revoke.serial_hex = proto_bytes_str(s->serial_hex);
 	rep.u.revoke.revoked_at = (uint64_t)s->revoked_at;
 	rep.u.revoke.zone_serial = s->zone_serial;
+	if (s->t_start) {
+		/* ops_reply frees the request and its state: keep the trace. */
+		struct revoke_state copy = *s;
+		struct ops_ctx *ctx = r->ctx;
+
+		ops_reply(r, &rep);
+		trace_log(ctx, &copy, commit_now_ns());
+		return;
+	}
 	ops_reply(r, &rep);
 }
 
@@ -293,6 +327,8 @@ revoke_zone_done(struct ops_req *r, int status, uint32_t serial)
 {
 	struct revoke_state *s = r->op_state;
 
+	if (s->t_start)
+		s->t_zone_done = commit_now_ns();
 	if (status == 0) {
 		s->zone_serial = serial;
 		revoke_reply(&r->item, COMMIT_OK);
@@ -324,6 +360,10 @@ revoke_done(struct commit_item *it, int status)
 	struct ops_req *r = (struct ops_req *)it;
 	struct revoke_state *s = r->op_state;
 
+	if (s->t_start) {
+		memcpy(s->t_intent, it->trace, sizeof(s->t_intent));
+		s->t_intent_done = commit_now_ns();
+	}
 	if (status != COMMIT_OK || s->outcome != REVOKE_ZONE) {
 		revoke_reply(it, status);
 		return;
@@ -353,6 +393,8 @@ ops_revoke(struct ops_req *r)
 	}
 	r->op_state = s;
 	r->op_free = free;
+	if (commit_trace_on(r->ctx->commit))
+		s->t_start = commit_now_ns();
 	memcpy(r->device, q->device_id.ptr ? (const char *)q->device_id.ptr : "", q->device_id.len);
 	r->device[q->device_id.len] = '\0';
 	r->index = q->index;

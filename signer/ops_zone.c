@@ -38,6 +38,14 @@ on_published(void *arg, uint32_t serial)
 
 	z->notifies++;
 	z->last_published = (int64_t)time(NULL);
+	if (commit_trace_on(z->ctx->commit)) {
+		/* Stage trace (µs, the commit_now_ns() clock): the HSM's part of
+		 * the latest signing batch, which is this serial's when one
+		 * version is made at a time. */
+		ops_log(z->ctx, OPS_LOG_DEBUG, "trace hsm serial=%u sent=%llu answered=%llu n=%zu",
+			(unsigned)serial, (unsigned long long)(z->hsm.t_sent / 1000),
+			(unsigned long long)(z->hsm.t_answered / 1000), z->hsm.last_n);
+	}
 	ops_log(z->ctx, OPS_LOG_DEBUG, "zone serial %u published", (unsigned)serial);
 	if (z->notify != NULL)
 		(void)dns_notify_send(z->notify);
@@ -205,6 +213,9 @@ zone_ready(struct ops_zone *z)
 		z->started(ctx, -1);
 		return;
 	}
+	/* At log level debug every commit item and zone version carries its
+	 * stage times, and requests log them (see commit_trace_set()). */
+	commit_trace_set(ctx->commit, ctx->log_level >= OPS_LOG_DEBUG);
 	memset(&o, 0, sizeof(o));
 	o.params = &z->params;
 	o.signer = zonepub_hsm_signer(&z->hsm);

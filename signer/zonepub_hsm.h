@@ -31,6 +31,10 @@ struct zonepub_hsm {
 	uint64_t failures;        /**< batches that failed */
 	int last_status;          /**< enum hsmproto_status_code of the last failure */
 	char last_reason[128];    /**< the HSM process's reason for it */
+	/** The latest batch (for the stage trace): commit_now_ns() when it was
+	 *  sent and answered, and its size. */
+	uint64_t t_sent, t_answered;
+	size_t last_n;
 };
 
 /** @brief Set up @p h for @p link with the roles "ksk" and "zsk". */
@@ -54,9 +58,11 @@ int zonepub_hsm_keys(struct zonepub_hsm *h, zonepub_hsm_keys_fn done, void *arg)
 
 /**
  * @brief Zone parameters from the policy's zone section: origin, TTLs,
- * signature lifetimes and refresh margins, inception offset, SOA minimum
- * and DANCE prefix (strings borrowed from @p pz). The rest keeps the
- * defaults of zone_params_init(); the caller adds the DNSKEYs
+ * signature lifetimes and refresh margins, inception offset, SOA minimum,
+ * DANCE prefix (strings borrowed from @p pz) and whether the self-check
+ * verifies fresh signatures (zone.verify-signatures: "none" turns it off;
+ * "all" runs as "sampled" until the zone can verify every one). The rest
+ * keeps the defaults of zone_params_init(); the caller adds the DNSKEYs
  * (zonepub_hsm_keys()), the issuing-CA certificate and the NS names.
  * @return 0, ZONEPUB_EINVAL (a value does not fit 32 bits).
  */

@@ -176,7 +176,17 @@ void zp_phase_done(struct zonepub *zp, struct zp_job *job)
 			j = &empty;
 		job->journal_keep = zp_journal_keep(zp, j, job->now, extra, bytes, job->now);
 	}
-	memset(&job->item, 0, sizeof(job->item));
+	{
+		/* The stage trace survives the item's reset: handed to the zone
+		 * thread (zonepub_sched.c), and back from it now. */
+		uint64_t handed = job->item.trace[COMMIT_T_OWNER0];
+
+		memset(&job->item, 0, sizeof(job->item));
+		if (commit_trace_on(zp->commit)) {
+			job->item.trace[COMMIT_T_OWNER0] = handed;
+			job->item.trace[COMMIT_T_OWNER1] = commit_now_ns();
+		}
+	}
 	job->item.run = zp_store_run;
 	job->item.undo = zp_store_undo;
 	job->item.done = commit_done;
@@ -226,9 +236,34 @@ static int replay(struct zonepub *zp, struct zp_job *job)
 	return r;
 }
 
-static void publish(struct zonepub *zp, struct zp_job *job)
+/*
+ * Debug: one line per published version with the times of its stages (µs
+ * since the job went to the zone thread), for finding where a request's
+ * milliseconds go. Only while the commit pipeline traces.
+ */
+static void trace_log(struct zonepub *zp, const struct zp_job *job, uint64_t t_done,
+		      uint64_t t_replayed, uint64_t t_replied, uint64_t t_notified)
+{
+	const uint64_t *t = job->item.trace;
+	uint64_t t0 = t[COMMIT_T_OWNER0];
+
+#define US(x) ((x) >= t0 && t0 ? (unsigned long long)(((x) - t0) / 1000) : 0ULL)
+	zp_log(zp, ZONEPUB_LOG_DEBUG,
+	       "trace zone serial=%u kind=%d reqs=%zu sigs=%zu t0=%llu back=%llu csub=%llu "
+	       "crun=%llu ccommit=%llu cdurable=%llu cdone=%llu replayed=%llu replied=%llu "
+	       "notified=%llu",
+	       job->serial_to, (int)job->kind, job->nreqs, job->nsigs,
+	       (unsigned long long)(t0 / 1000), US(t[COMMIT_T_OWNER1]), US(t[COMMIT_T_SUBMIT]),
+	       US(t[COMMIT_T_RUN]), US(t[COMMIT_T_COMMIT]), US(t[COMMIT_T_DURABLE]), US(t_done),
+	       US(t_replayed), US(t_replied), US(t_notified));
+#undef US
+}
+
+static void publish(struct zonepub *zp, struct zp_job *job, uint64_t t_done,
+		    uint64_t t_replayed)
 {
 	uint32_t serial = job->serial_to;
+	uint64_t t_replied = 0;
 
 	/* The listener's journal: the committed diff, pruned like the store's. */
 	if (job->kind == ZP_JOB_BULK) {
@@ -273,10 +308,10 @@ static void publish(struct zonepub *zp, struct zp_job *job)
 	zp->s.signatures += job->nsigs;
 	if (job->kind == ZP_JOB_RESIGN)
 		zp->s.resigned++;
-	zp_log(zp, ZONEPUB_LOG_INFO, "serial %u published (%zu requests, %zu signatures)", serial,
-	       job->nreqs, job->nsigs);
-	if (zp->o.published)
-		zp->o.published(zp->o.arg, serial);
+	/* The requests first: their replies wait for nothing else. The served
+	 * zone and the listener's journal have the serial already, so a
+	 * client that queries right after its reply sees it; the log line and
+	 * NOTIFY (a packet to each secondary) follow at once. */
 	for (struct zonepub_req *rq = job->reqs, *next; rq; rq = next) {
 		next = rq->next;
 		rq->done(rq, 0, serial);
@@ -286,13 +321,25 @@ static void publish(struct zonepub *zp, struct zp_job *job)
 		job->bulk->done(job->bulk, 0, serial);
 		job->bulk = NULL;
 	}
+	if (t_done)
+		t_replied = commit_now_ns();
+	zp_log(zp, ZONEPUB_LOG_INFO, "serial %u published (%zu requests, %zu signatures)", serial,
+	       job->nreqs, job->nsigs);
+	if (zp->o.published)
+		zp->o.published(zp->o.arg, serial);
+	if (t_done)
+		trace_log(zp, job, t_done, t_replayed, t_replied, commit_now_ns());
 }
 
 static void commit_done(struct commit_item *it, int status)
 {
 	struct zp_job *job = (struct zp_job *)it;
 	struct zonepub *zp = job->zp;
+	uint64_t t_done = 0, t_replayed = 0;
 	int r;
+
+	if (job->item.trace[COMMIT_T_OWNER0])
+		t_done = commit_now_ns();
 
 	if (status == COMMIT_OK && job->stale)
 		status = COMMIT_ERR_STORAGE;  /* an earlier version did not commit */
@@ -327,7 +374,9 @@ static void commit_done(struct commit_item *it, int status)
 		zp_job_over(zp, job);
 		return;
 	}
-	publish(zp, job);
+	if (t_done)
+		t_replayed = commit_now_ns();
+	publish(zp, job, t_done, t_replayed);
 	zp_job_over(zp, job);
 }
 

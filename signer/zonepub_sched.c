@@ -212,6 +212,9 @@ static void pump(struct zonepub *zp)
 		job->bulk->next = NULL;
 		break;
 	}
+	/* Stage trace: when the job went to the zone thread. */
+	if (zp->commit && commit_trace_on(zp->commit))
+		job->item.trace[COMMIT_T_OWNER0] = commit_now_ns();
 	zp_job_run(zp, job);
 }
 

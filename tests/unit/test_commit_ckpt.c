@@ -1,0 +1,466 @@
+/*
+ * Unit tests of signer/commit's WAL checkpointer and stage trace:
+ *  - the WAL is checkpointed by the checkpointer thread, not inside the
+ *    writer's commits, and stays small under a steady stream of groups;
+ *  - a checkpoint whose fsync of the database file fails is fatal like a
+ *    failed commit: the fatal callback runs once and later items fail with
+ *    COMMIT_ERR_FATAL (a VFS wrapper fails xSync on the main file only,
+ *    which only a checkpoint syncs in WAL mode);
+ *  - with tracing on, every item gets its stage times in order; off, none.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+#include <uv.h>
+
+#include "signer/commit.h"
+#include "signer/store.h"
+
+/* ---- A VFS that can fail xSync of the main database file ---- */
+
+struct fault_file {
+	sqlite3_file base;      /* first: SQLite sees this */
+	sqlite3_file *real;     /* the default VFS's file, after this struct */
+	int main_db;            /* the database file itself (not WAL, not shm) */
+};
+
+struct fault_vfs {
+	sqlite3_vfs vfs;
+	sqlite3_vfs *real;
+	sqlite3_io_methods methods;
+	int fail_main_sync;     /* xSync of the main file fails while set */
+	int main_syncs;         /* xSync calls on the main file */
+};
+
+static struct fault_vfs *the_vfs; /* test only: the io methods find their VFS */
+
+static int ff_close(sqlite3_file *f)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+	int rc = ff->real->pMethods ? ff->real->pMethods->xClose(ff->real) : SQLITE_OK;
+
+	return rc;
+}
+static int ff_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+	return ff->real->pMethods->xRead(ff->real, p, n, off);
+}
+static int ff_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+	return ff->real->pMethods->xWrite(ff->real, p, n, off);
+}
+static int ff_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+	return ff->real->pMethods->xTruncate(ff->real, size);
+}
+static int ff_sync(sqlite3_file *f, int flags)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+
+	if (ff->main_db) {
+		__atomic_add_fetch(&the_vfs->main_syncs, 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&the_vfs->fail_main_sync, __ATOMIC_SEQ_CST))
+			return SQLITE_IOERR_FSYNC;
+	}
+	return ff->real->pMethods->xSync(ff->real, flags);
+}
+static int ff_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+	return ff->real->pMethods->xFileSize(ff->real, size);
+}
+static int ff_lock(sqlite3_file *f, int l)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+	return ff->real->pMethods->xLock(ff->real, l);
+}
+static int ff_unlock(sqlite3_file *f, int l)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+	return ff->real->pMethods->xUnlock(ff->real, l);
+}
+static int ff_check(sqlite3_file *f, int *out)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+	return ff->real->pMethods->xCheckReservedLock(ff->real, out);
+}
+static int ff_fcntl(sqlite3_file *f, int op, void *arg)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+
+	if (op == SQLITE_FCNTL_VFS_POINTER) {
+		*(sqlite3_vfs **)arg = &the_vfs->vfs;
+		return SQLITE_OK;
+	}
+	return ff->real->pMethods->xFileControl(ff->real, op, arg);
+}
+static int ff_sector(sqlite3_file *f)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+	return ff->real->pMethods->xSectorSize(ff->real);
+}
+static int ff_devchar(sqlite3_file *f)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+	return ff->real->pMethods->xDeviceCharacteristics(ff->real);
+}
+static int ff_shm_map(sqlite3_file *f, int pg, int sz, int ext, void volatile **pp)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+	return ff->real->pMethods->xShmMap(ff->real, pg, sz, ext, pp);
+}
+static int ff_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+	return ff->real->pMethods->xShmLock(ff->real, off, n, flags);
+}
+static void ff_shm_barrier(sqlite3_file *f)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+	ff->real->pMethods->xShmBarrier(ff->real);
+}
+static int ff_shm_unmap(sqlite3_file *f, int del)
+{
+	struct fault_file *ff = (struct fault_file *)f;
+	return ff->real->pMethods->xShmUnmap(ff->real, del);
+}
+
+static int fv_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out)
+{
+	struct fault_vfs *fv = (struct fault_vfs *)v;
+	struct fault_file *ff = (struct fault_file *)f;
+	int rc;
+
+	ff->real = (sqlite3_file *)(ff + 1);
+	ff->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
+	rc = fv->real->xOpen(fv->real, name, ff->real, flags, out);
+	/* Methods only when the real file opened: SQLite closes what has them. */
+	ff->base.pMethods = ff->real->pMethods ? &fv->methods : NULL;
+	return rc;
+}
+static int fv_delete(sqlite3_vfs *v, const char *name, int sync)
+{
+	struct fault_vfs *fv = (struct fault_vfs *)v;
+	return fv->real->xDelete(fv->real, name, sync);
+}
+static int fv_access(sqlite3_vfs *v, const char *name, int flags, int *out)
+{
+	struct fault_vfs *fv = (struct fault_vfs *)v;
+	return fv->real->xAccess(fv->real, name, flags, out);
+}
+static int fv_full(sqlite3_vfs *v, const char *name, int n, char *out)
+{
+	struct fault_vfs *fv = (struct fault_vfs *)v;
+	return fv->real->xFullPathname(fv->real, name, n, out);
+}
+static int fv_random(sqlite3_vfs *v, int n, char *out)
+{
+	struct fault_vfs *fv = (struct fault_vfs *)v;
+	return fv->real->xRandomness(fv->real, n, out);
+}
+static int fv_sleep(sqlite3_vfs *v, int us)
+{
+	struct fault_vfs *fv = (struct fault_vfs *)v;
+	return fv->real->xSleep(fv->real, us);
+}
+static int fv_time(sqlite3_vfs *v, double *out)
+{
+	struct fault_vfs *fv = (struct fault_vfs *)v;
+	return fv->real->xCurrentTime(fv->real, out);
+}
+static int fv_error(sqlite3_vfs *v, int n, char *out)
+{
+	struct fault_vfs *fv = (struct fault_vfs *)v;
+	return fv->real->xGetLastError(fv->real, n, out);
+}
+static int fv_time64(sqlite3_vfs *v, sqlite3_int64 *out)
+{
+	struct fault_vfs *fv = (struct fault_vfs *)v;
+	return fv->real->xCurrentTimeInt64(fv->real, out);
+}
+
+static struct fault_vfs *
+fault_vfs_register(void)
+{
+	struct fault_vfs *fv = calloc(1, sizeof(*fv));
+	sqlite3_io_methods m = {
+		2, ff_close, ff_read, ff_write, ff_truncate, ff_sync, ff_size, ff_lock,
+		ff_unlock, ff_check, ff_fcntl, ff_sector, ff_devchar, ff_shm_map, ff_shm_lock,
+		ff_shm_barrier, ff_shm_unmap, NULL, NULL,
+	};
+
+	assert_non_null(fv);
+	fv->real = sqlite3_vfs_find(NULL);
+	assert_non_null(fv->real);
+	fv->methods = m;
+	fv->vfs.iVersion = 2;
+	fv->vfs.szOsFile = (int)sizeof(struct fault_file) + fv->real->szOsFile;
+	fv->vfs.mxPathname = fv->real->mxPathname;
+	fv->vfs.zName = "regsign-test-fault";
+	fv->vfs.xOpen = fv_open;
+	fv->vfs.xDelete = fv_delete;
+	fv->vfs.xAccess = fv_access;
+	fv->vfs.xFullPathname = fv_full;
+	fv->vfs.xRandomness = fv_random;
+	fv->vfs.xSleep = fv_sleep;
+	fv->vfs.xCurrentTime = fv_time;
+	fv->vfs.xGetLastError = fv_error;
+	fv->vfs.xCurrentTimeInt64 = fv_time64;
+	assert_int_equal(sqlite3_vfs_register(&fv->vfs, 0), SQLITE_OK);
+	the_vfs = fv;
+	return fv;
+}
+
+/* ---- Fixture ---- */
+
+struct item {
+	struct commit_item it;
+	struct fx *f;
+	int rows;           /* rows of 2 KiB written by run */
+	int done, status;
+	uint64_t trace[COMMIT_T_SLOTS];
+};
+
+struct fx {
+	char dir[64];
+	char path[96];
+	store_t *st;
+	uv_loop_t loop;
+	commit_t *c;
+	int fatal_calls;
+	int fatal_err;
+	unsigned key;
+	struct fault_vfs *vfs;
+};
+
+static int
+run_cb(struct commit_item *ci, void *envp)
+{
+	struct item *i = (struct item *)ci;
+	struct fx *f = envp;
+	unsigned char blob[2048];
+	char key[32];
+
+	memset(blob, 0x5a, sizeof(blob));
+	for (int n = 0; n < i->rows; n++) {
+		int len = snprintf(key, sizeof(key), "n%08u", f->key++ % 4096u);
+
+		if (store_zone_put(f->st, key, (size_t)len, blob, sizeof(blob)) != 0)
+			return COMMIT_ERR_STORAGE;
+	}
+	return COMMIT_OK;
+}
+
+static void
+done_cb(struct commit_item *ci, int status)
+{
+	struct item *i = (struct item *)ci;
+
+	i->done = 1;
+	i->status = status;
+	memcpy(i->trace, ci->trace, sizeof(i->trace));
+}
+
+static void
+on_fatal(void *arg, int err)
+{
+	struct fx *f = arg;
+
+	f->fatal_calls++;
+	f->fatal_err = err;
+}
+
+static struct fx *
+fx_open(int with_fault_vfs)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct store_open_opts o;
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "/tmp/regsign-ckpt-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
+	memset(&o, 0, sizeof(o));
+	if (with_fault_vfs) {
+		f->vfs = fault_vfs_register();
+		o.vfs = f->vfs->vfs.zName;
+	}
+	assert_int_equal(store_open(&f->st, f->path, &o), 0);
+	assert_int_equal(uv_loop_init(&f->loop), 0);
+	assert_int_equal(commit_new(&f->loop, f->st, f, on_fatal, f, &f->c), 0);
+	return f;
+}
+
+static void
+fx_close(struct fx *f)
+{
+	char p[128];
+
+	commit_close(f->c);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	store_close(f->st);
+	if (f->vfs) {
+		sqlite3_vfs_unregister(&f->vfs->vfs);
+		free(f->vfs);
+		the_vfs = NULL;
+	}
+	unlink(f->path);
+	snprintf(p, sizeof(p), "%s-wal", f->path);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", f->path);
+	unlink(p);
+	rmdir(f->dir);
+	free(f);
+}
+
+/* Submits one item and runs the loop until it is done (bounded). */
+static void
+one(struct fx *f, struct item *i, int rows)
+{
+	memset(i, 0, sizeof(*i));
+	i->f = f;
+	i->rows = rows;
+	i->it.run = run_cb;
+	i->it.done = done_cb;
+	commit_submit(f->c, &i->it);
+	for (int n = 0; !i->done && n < 100000; n++)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_true(i->done);
+}
+
+static long long
+wal_size(const struct fx *f)
+{
+	char p[128];
+	struct stat sb;
+
+	snprintf(p, sizeof(p), "%s-wal", f->path);
+	return stat(p, &sb) == 0 ? (long long)sb.st_size : 0;
+}
+
+/* 600 groups of ~6 pages each (3,600 WAL frames, ~14 MiB) at a steady
+ * pace: the checkpointer keeps up, the writer never checkpoints, and the
+ * WAL restarts from its beginning instead of growing past a few MiB. */
+static void
+test_checkpointer_keeps_wal_small(void **state)
+{
+	struct fx *f = fx_open(0);
+	struct commit_stats cs;
+	struct item i;
+	long long max_wal = 0;
+
+	(void)state;
+	for (int n = 0; n < 600; n++) {
+		one(f, &i, 6);
+		assert_int_equal(i.status, COMMIT_OK);
+		if (wal_size(f) > max_wal)
+			max_wal = wal_size(f);
+		/* A moment between groups, as between requests at a steady rate:
+		 * a checkpoint that finished by the next BEGIN lets the WAL
+		 * restart from its beginning. */
+		usleep(n % 50 == 49 ? 20000 : 1000);
+	}
+	commit_stats_get(f->c, &cs);
+	assert_int_equal(cs.groups, 600);
+	assert_true(cs.checkpoints >= 2);
+	assert_int_equal(cs.checkpoints_inline, 0);
+	/* Without any checkpoint the WAL would hold all 3,600+ frames. */
+	assert_true(max_wal < 8ll * 1024 * 1024);
+	assert_int_equal(f->fatal_calls, 0);
+	fx_close(f);
+}
+
+/* An fsync of the database file fails (only a checkpoint syncs it): the
+ * pipeline reports a fatal error once and runs nothing more. */
+static void
+test_checkpoint_fsync_failure_is_fatal(void **state)
+{
+	struct fx *f = fx_open(1);
+	struct item i;
+	int n;
+
+	(void)state;
+	one(f, &i, 2);
+	assert_int_equal(i.status, COMMIT_OK);
+	__atomic_store_n(&f->vfs->fail_main_sync, 1, __ATOMIC_SEQ_CST);
+	/* Enough WAL frames to wake the checkpointer; wait until it failed. */
+	for (n = 0; n < 400 && f->fatal_calls == 0; n++) {
+		one(f, &i, 8);
+		if (i.status != COMMIT_OK)
+			break;
+		usleep(2000);
+	}
+	for (int k = 0; k < 2000 && f->fatal_calls == 0; k++) {
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	assert_true(__atomic_load_n(&f->vfs->main_syncs, __ATOMIC_SEQ_CST) > 0);
+	assert_int_equal(f->fatal_calls, 1);
+	assert_int_equal(f->fatal_err, STORE_EFSYNC);
+	/* Nothing runs after the failure. */
+	one(f, &i, 1);
+	assert_int_equal(i.status, COMMIT_ERR_FATAL);
+	assert_int_equal(f->fatal_calls, 1);
+	__atomic_store_n(&f->vfs->fail_main_sync, 0, __ATOMIC_SEQ_CST);
+	fx_close(f);
+}
+
+/* Tracing off: no stage times; on: all four, in order, on every item. */
+static void
+test_trace_stage_times(void **state)
+{
+	struct fx *f = fx_open(0);
+	struct item i;
+
+	(void)state;
+	assert_int_equal(commit_trace_on(f->c), 0);
+	one(f, &i, 1);
+	for (int k = 0; k < COMMIT_T_SLOTS; k++)
+		assert_true(i.trace[k] == 0);
+	commit_trace_set(f->c, 1);
+	assert_int_equal(commit_trace_on(f->c), 1);
+	for (int n = 0; n < 5; n++) {
+		uint64_t before = commit_now_ns(), after;
+
+		one(f, &i, 1);
+		after = commit_now_ns();
+		assert_int_equal(i.status, COMMIT_OK);
+		assert_true(before <= i.trace[COMMIT_T_SUBMIT]);
+		assert_true(i.trace[COMMIT_T_SUBMIT] <= i.trace[COMMIT_T_RUN]);
+		assert_true(i.trace[COMMIT_T_RUN] <= i.trace[COMMIT_T_COMMIT]);
+		assert_true(i.trace[COMMIT_T_COMMIT] <= i.trace[COMMIT_T_DURABLE]);
+		assert_true(i.trace[COMMIT_T_DURABLE] <= after);
+		/* The owner's slots are the owner's. */
+		assert_true(i.trace[COMMIT_T_OWNER0] == 0 && i.trace[COMMIT_T_OWNER1] == 0);
+	}
+	commit_trace_set(f->c, 0);
+	one(f, &i, 1);
+	assert_true(i.trace[COMMIT_T_SUBMIT] == 0 && i.trace[COMMIT_T_DURABLE] == 0);
+	fx_close(f);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_checkpointer_keeps_wal_small),
+		cmocka_unit_test(test_checkpoint_fsync_failure_is_fatal),
+		cmocka_unit_test(test_trace_stage_times),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
