@@ -9,12 +9,15 @@
         STATUS's per-key counters of the zone keys) and stops it again.
 
     zone_timing.py revoke --regsign B --sock S --port P --devices F
-                          [--knot-port K --unbound-port U --unbound-conf C --zone Z]
+                          [--knot-port K --unbound-port U --unbound-conf C --zone Z
+                           --secondary NAME]
         For each "<device> <index>" line of F: REVOKE through the CLI, then
         the time from the request to the reply (durable), to the new serial
         answered on regsignd's DNS listener (port P), and with --knot-port to
-        the serial at the Knot secondary and to NXDOMAIN validated (AD) by
-        unbound, its cache flushed for the name once Knot has the serial.
+        the serial at the secondary listening there (Knot, or whichever
+        --secondary names: run.sh also puts NSD on that port) and to NXDOMAIN
+        validated (AD) by unbound, its cache flushed for the name once the
+        secondary has the serial.
 
 Each prints one JSON object on its last line. DNS is spoken directly over
 UDP (2 ms polling), so the figures have a few ms of resolution; the CLI's
@@ -197,7 +200,8 @@ def cmd_revoke(a):
         if a.knot_port:
             t = wait_serial(a.knot_port, a.zone, serial, deadline)
             if t is None:
-                raise SystemExit("serial %d not at the Knot secondary in %d s" % (serial, a.timeout))
+                raise SystemExit("serial %d not at the %s secondary in %d s"
+                                 % (serial, a.secondary, a.timeout))
             row["secondary_s"] = t - t0
             while True:
                 for c in (["flush", name], ["flush_negative"]):
@@ -215,6 +219,8 @@ def cmd_revoke(a):
             row["nxdomain_after_ack_s"] = t - t_ack
         rows.append(row)
     res = {"n": len(rows), "rows": rows}
+    if a.knot_port:
+        res["secondary"] = a.secondary
     for k in ("ack_s", "primary_s", "secondary_s", "nxdomain_s", "nxdomain_after_ack_s"):
         v = [r[k] for r in rows if k in r]
         if v:
@@ -245,6 +251,7 @@ def main():
     v.add_argument("--knot-port", type=int)
     v.add_argument("--unbound-port", type=int)
     v.add_argument("--unbound-conf")
+    v.add_argument("--secondary", default="Knot")
     v.add_argument("--timeout", type=int, default=120)
     a = ap.parse_args()
     if a.cmd == "restart":
