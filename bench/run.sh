@@ -31,6 +31,13 @@
 # copy it to bench/RESULTS.md to publish a run). --smoke: tiny sizes and 1 s
 # per measurement, for CI; the JSON is the same shape.
 #
+# --zone-state DIR: instead of a fresh setup and an import, use DIR, a
+# private copy of a daemon state with DIR/dev (its token, pin, policy) and
+# DIR/zd/regsignd.yaml (its socket, DNS port and NOTIFY port already its
+# own), as /work/bench-s3/copy-state1M.sh makes; only with --only naming
+# zone measurements (revoke, revoke_vs_knot_update, revoke_secondary,
+# revoke_secondary_nsd, restart). The copy is modified (revocations).
+#
 # Environment: REGSIGN_ANCHORS (default <repo>/../shared/bench: p11bench.c,
 # gen_zone.py, peers.sh, knot_common.sh, openssl-pkcs11.cnf),
 # REGSIGN_SOFTHSM_MODULE, REGSIGN_BIN_DIR + REGSIGN_BUILD_DIR (a built tree to
@@ -39,7 +46,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(dirname "$here")
-smoke=0 devices=1000000 out=$PWD/bench-out seconds=10 clients=16 keep=0 peers=all only=
+smoke=0 devices=1000000 out=$PWD/bench-out seconds=10 clients=16 keep=0 peers=all only= zstate=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--smoke) smoke=1 ;;
@@ -51,6 +58,7 @@ while [ $# -gt 0 ]; do
 	--peers) peers=$2; shift ;;
 	--no-peers) peers=none ;;
 	--only) only=,$2,; shift ;;
+	--zone-state) zstate=$2; shift ;;
 	-h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -78,6 +86,17 @@ done
 for f in p11bench.c gen_zone.py peers.sh knot_common.sh openssl-pkcs11.cnf; do
 	[ -r "$anchors/$f" ] || die "anchor $anchors/$f not found (set REGSIGN_ANCHORS)"
 done
+if [ -n "$zstate" ]; then
+	[ -r "$zstate/dev/softhsm2.conf" ] && [ -r "$zstate/zd/regsignd.yaml" ] ||
+		die "--zone-state $zstate: no dev/softhsm2.conf or zd/regsignd.yaml there"
+	zstate=$(cd "$zstate" && pwd)
+	[ -n "$only" ] || die "--zone-state needs --only (zone measurements)"
+	for m in $(tr , ' ' <<<"$only"); do
+		case $m in revoke|revoke_vs_knot_update|revoke_secondary|revoke_secondary_nsd|restart) ;;
+		*) die "--zone-state: $m is not a measurement in regsignd's zone" ;;
+		esac
+	done
+fi
 engine=$(sed -n 's/^dynamic_path *= *//p' "$anchors/openssl-pkcs11.cnf")
 [ -r "$engine" ] || die "OpenSSL pkcs11 engine $engine not found (apt-get install libengine-pkcs11-openssl)"
 
@@ -147,9 +166,13 @@ if [ ! -x "$bulk" ]; then
 fi
 
 # ---- token and development setup ----
-dev=$tmp/dev
-REGSIGN_BIN_DIR=$bin REGSIGN_SOFTHSM_MODULE=$module "$src/hsm-setup/dev-setup.sh" "$dev" \
-	>"$raw/dev-setup.log" 2>&1 || die "dev-setup failed (see $raw/dev-setup.log)"
+if [ -n "$zstate" ]; then
+	dev=$zstate/dev
+else
+	dev=$tmp/dev
+	REGSIGN_BIN_DIR=$bin REGSIGN_SOFTHSM_MODULE=$module "$src/hsm-setup/dev-setup.sh" "$dev" \
+		>"$raw/dev-setup.log" 2>&1 || die "dev-setup failed (see $raw/dev-setup.log)"
+fi
 export SOFTHSM2_CONF=$dev/softhsm2.conf
 token=regsign-dev
 pin=$(cat "$dev/pin")
@@ -159,8 +182,10 @@ freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0
 
 # The daemon's files, adapted for a benchmark: no rate limit for the
 # benchmark caller, and a free port for the DNS listener (5353 may be taken).
-sed -i '/^[[:space:]]*rate-limit:/d' "$dev/policy.yaml"
-sed -i "s/127.0.0.1:5353/127.0.0.1:$(freeport)/" "$dev/regsignd.yaml"
+if [ -z "$zstate" ]; then
+	sed -i '/^[[:space:]]*rate-limit:/d' "$dev/policy.yaml"
+	sed -i "s/127.0.0.1:5353/127.0.0.1:$(freeport)/" "$dev/regsignd.yaml"
+fi
 
 # R: the raw PKCS#11 loop, one thread per core, on the daemon's ZSK.
 measure_r() {
@@ -343,12 +368,14 @@ zname=iotregistry.test.
 nrev=$([ $smoke = 1 ] && echo 3 || echo 20)    # revocations timed one by one
 nrestart=$([ $smoke = 1 ] && echo 1 || echo 3)
 # issue_devices FILE N PREFIX: N certificates issued through the CLI (fresh
-# P-256 keys), "<device> 1" lines in FILE for zone_timing.py.
+# P-256 keys), "<device> 1" lines in FILE for zone_timing.py. The run's time
+# is in the ids, so that runs on one --zone-state copy do not collide.
+runtag=$(printf '%06x' $(($(date +%s) & 0xffffff)))
 issue_devices() {
 	local i d
 	: >"$1"
 	for i in $(seq 1 "$2"); do
-		d=$(printf '%s%018x' "$3" "$i")
+		d=$(printf '%s%s%012x' "$3" "$runtag" "$i")
 		openssl ecparam -name prime256v1 -genkey -noout -out "$zd/k.pem" 2>/dev/null &&
 			openssl req -new -key "$zd/k.pem" -subj "/CN=$d" -out "$zd/r.csr" 2>/dev/null ||
 			return 1
@@ -375,6 +402,19 @@ elif [ $has_import = 0 ]; then
 	for m in revoke_vs_knot_update revoke_secondary revoke_secondary_nsd restart; do
 		not_measurable "$m" "regsign has no import command (IMPORT): no N-device zone in regsignd"
 	done
+elif [ -n "$zstate" ]; then
+	zd=$zstate/zd
+	# The copy's own ports: its DNS listener and where it sends NOTIFY.
+	zport=$(sed -n 's/^  listen: \["127.0.0.1:\([0-9]*\)"\]/\1/p' "$zd/regsignd.yaml")
+	kport=$(sed -n 's/^  notify: \["127.0.0.1:\([0-9]*\)"\]/\1/p' "$zd/regsignd.yaml")
+	uport=$(freeport)
+	[ -n "$zport" ] && [ -n "$kport" ] ||
+		die "--zone-state: no listen/notify 127.0.0.1 port in $zd/regsignd.yaml"
+	sock=$(sed -n 's/^  path: \(.*regsignd.sock\)$/\1/p' "$zd/regsignd.yaml")
+	start_daemon "$zd/regsignd.yaml" "$sock" "$raw/zone-regsignd.log" ||
+		die "the zone daemon did not answer HELLO (see raw/zone-regsignd.log)"
+	log "using the zone state in $zstate (no import)"
+	"$bin/regsign" -s "$sock" zone-status --json >"$raw/zone_import_status.json" 2>/dev/null || true
 else
 	zd=$tmp/zd
 	mkdir -p "$zd/state"
@@ -403,6 +443,8 @@ PYEOF
 		"$zd/import.txt" >"$raw/zone_import.out" 2>"$raw/zone_import.err" ||
 		die "regsign import failed (see raw/zone_import.err)"
 	"$bin/regsign" -s "$sock" zone-status --json >"$raw/zone_import_status.json" 2>/dev/null || true
+fi
+if [ -n "${zd:-}" ]; then
 	measure_revoke
 	if wanted revoke_vs_knot_update; then
 		issue_devices "$zd/devs-primary.txt" "$nrev" f1 ||
