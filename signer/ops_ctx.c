@@ -398,6 +398,31 @@ ops_event(struct ops_ctx *ctx, const char *event, const char *detail,
 	return 0;
 }
 
+int
+ops_sha256(struct ops_ctx *ctx, const void *data, size_t len, unsigned char out[32])
+{
+	unsigned int n = 0;
+
+	if (ctx->sha256 == NULL && (ctx->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		return -1;
+	if (ctx->sha256_ctx == NULL && (ctx->sha256_ctx = EVP_MD_CTX_new()) == NULL)
+		return -1;
+	if (EVP_DigestInit_ex2(ctx->sha256_ctx, ctx->sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx->sha256_ctx, data, len) != 1 ||
+	    EVP_DigestFinal_ex(ctx->sha256_ctx, out, &n) != 1 || n != 32)
+		return -1;
+	return 0;
+}
+
+void
+ops_sha256_free(struct ops_ctx *ctx)
+{
+	EVP_MD_CTX_free(ctx->sha256_ctx);
+	ctx->sha256_ctx = NULL;
+	EVP_MD_free(ctx->sha256);
+	ctx->sha256 = NULL;
+}
+
 void
 ops_chain_fill(struct ops_ctx *ctx, struct proto_chain *chain)
 {

@@ -192,6 +192,12 @@ struct ops_ctx {
 
 	/* A bulk import being received (ops_import.c); NULL when none. */
 	struct ops_import *import;
+
+	/* SHA-256 of request inputs on the loop (ops_sha256()): fetched once
+	 * and its context reused, since OpenSSL 3 looks the digest up again on
+	 * every one-shot call. NULL until first used; freed by final_close. */
+	EVP_MD *sha256;
+	EVP_MD_CTX *sha256_ctx;
 };
 
 /** A request from a client (or an audit-only item when conn is NULL). */
@@ -346,6 +352,15 @@ int ops_result_write(struct ops_writer *w, struct ops_req *r, const char *detail
 /** Submits an audit event ("start", "reload", ...); @p done may be NULL. */
 int ops_event(struct ops_ctx *ctx, const char *event, const char *detail,
 	      void (*done)(struct ops_ctx *ctx, int status));
+
+/**
+ * Loop thread: SHA-256 of @p len bytes at @p data into @p out, with the
+ * context's digest (fetched on first use). 0, or -1 when OpenSSL fails.
+ */
+int ops_sha256(struct ops_ctx *ctx, const void *data, size_t len, unsigned char out[32]);
+
+/** Releases what ops_sha256() fetched (at the end; a later call fetches again). */
+void ops_sha256_free(struct ops_ctx *ctx);
 
 /** Appends the CA chain to a reply's chain member. */
 void ops_chain_fill(struct ops_ctx *ctx, struct proto_chain *chain);

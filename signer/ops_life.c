@@ -53,6 +53,7 @@ final_close(struct ops_ctx *ctx)
 	store_close(ctx->writer.st);
 	ctx->writer.st = NULL;
 	ops_checkpoint_close(ctx);
+	ops_sha256_free(ctx);
 	hsmlink_close(ctx->hsm, ops_life_hsm_closed, ctx);
 	if (ctx->server)
 		server_close(ctx->server, server_closed, ctx);

@@ -28,8 +28,16 @@ struct sign_state {
 	char owner[PROTO_MAX_DNAME + 2];
 	char role[HSMPROTO_MAX_ROLE + 1];
 	ldns_rr_list *rrset;           /* canonical, sorted */
-	ldns_rr *rrsig;                /* the RRSIG being made */
-	uint8_t *data;                 /* RRSIG data to sign */
+	uint8_t signer[LDNS_MAX_DOMAINLEN]; /* the zone's name, canonical wire form */
+	size_t signer_len;
+	/* The RRSIG RDATA up to its signature (RFC 4034 3.1: type covered ...
+	 * signer's name), then the signature from the HSM: written by hand
+	 * rather than through an ldns_rr, whose dozen allocated fields cost
+	 * more than the rest of the request's DNS work. */
+	uint8_t pre[18 + LDNS_MAX_DOMAINLEN];
+	size_t pre_len;
+	uint8_t sig[64];
+	uint8_t *data;                 /* RRSIG data to sign: pre, then the RRset */
 	size_t len;
 	char detail[2 * PROTO_MAX_DNAME + 64];
 };
@@ -42,7 +50,6 @@ sign_state_free(void *p)
 	if (s == NULL)
 		return;
 	ldns_rr_list_deep_free(s->rrset);
-	ldns_rr_free(s->rrsig);
 	free(s->data);
 	free(s);
 }
@@ -110,6 +117,28 @@ dname_text(const ldns_rdf *d, char *out, size_t cap)
 	}
 	out[o] = '\0';
 	return 0;
+}
+
+/*
+ * The type's mnemonic as ldns_rr_type2str() writes it, without its malloc:
+ * the descriptor's name, except for the meta types, which ldns names apart,
+ * and the types it has no name for ("TYPE%u"), left to ldns.
+ */
+static void
+type_text(ldns_rr_type t, char *out, size_t cap)
+{
+	const ldns_rr_descriptor *d = ldns_rr_descript(t);
+	char *tn;
+
+	if (d != NULL && d->_name != NULL && t != LDNS_RR_TYPE_IXFR && t != LDNS_RR_TYPE_AXFR &&
+	    t != LDNS_RR_TYPE_MAILA && t != LDNS_RR_TYPE_MAILB && t != LDNS_RR_TYPE_ANY &&
+	    strlen(d->_name) < cap) {
+		memcpy(out, d->_name, strlen(d->_name) + 1);
+		return;
+	}
+	tn = ldns_rr_type2str(t);
+	snprintf(out, cap, "%s", tn ? tn : "?");
+	free(tn);
 }
 
 /* Parses the RRs and checks they form one RRset; 0 or -1 (refusal recorded). */
@@ -193,55 +222,52 @@ nomem:
 	return -1;
 }
 
-/* The RRSIG RR with a zero signature, and the data its signature covers. */
+static void
+put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void
+put32(uint8_t *p, uint32_t v)
+{
+	put16(p, (uint16_t)(v >> 16));
+	put16(p + 2, (uint16_t)v);
+}
+
+/* The RRSIG RDATA without its signature, and the data its signature covers. */
 static int
 build_rrsig(struct ops_req *r, struct sign_state *s, uint16_t tag)
 {
 	const struct proto_sign_rrset *q = &r->req.u.sign_rrset;
 	const ldns_rr *first = ldns_rr_list_rr(s->rrset, 0);
-	ldns_rdf *signer = NULL;
 	ldns_buffer *b = NULL;
-	uint8_t zero[64] = { 0 };
 	uint8_t labels = ldns_dname_label_count(ldns_rr_owner(first));
+	uint8_t *p = s->pre;
 	int rc = -1;
 
 	if (ldns_dname_is_wildcard(ldns_rr_owner(first)))
 		labels--; /* RFC 4034 3.1.3: the '*' label is not counted */
-	if ((s->rrsig = ldns_rr_new_frm_type(LDNS_RR_TYPE_RRSIG)) == NULL ||
-	    ldns_str2rdf_dname(&signer, s->zone) != LDNS_STATUS_OK)
+	put16(p, (uint16_t)ldns_rr_get_type(first));
+	p[2] = ZONE_DNSKEY_ALG;
+	p[3] = labels;
+	put32(p + 4, ldns_rr_ttl(first));
+	put32(p + 8, q->expiration);
+	put32(p + 12, q->inception);
+	put16(p + 16, tag);
+	memcpy(p + 18, s->signer, s->signer_len);
+	s->pre_len = 18 + s->signer_len;
+	if ((b = ldns_buffer_new(512)) == NULL || !ldns_buffer_reserve(b, s->pre_len))
 		goto out;
-	ldns_rr_set_owner(s->rrsig, ldns_rdf_clone(ldns_rr_owner(first)));
-	ldns_rr_set_ttl(s->rrsig, ldns_rr_ttl(first));
-	ldns_rr_set_class(s->rrsig, LDNS_RR_CLASS_IN);
-	/* ldns_rr_new_frm_type made the 9 RDATA fields empty: fill them in order. */
-	ldns_rr_rrsig_set_typecovered(s->rrsig,
-				      ldns_native2rdf_int16(LDNS_RDF_TYPE_TYPE, ldns_rr_get_type(first)));
-	ldns_rr_rrsig_set_algorithm(s->rrsig, ldns_native2rdf_int8(LDNS_RDF_TYPE_ALG,
-								   ZONE_DNSKEY_ALG));
-	ldns_rr_rrsig_set_labels(s->rrsig, ldns_native2rdf_int8(LDNS_RDF_TYPE_INT8, labels));
-	ldns_rr_rrsig_set_origttl(s->rrsig, ldns_native2rdf_int32(LDNS_RDF_TYPE_INT32,
-								  ldns_rr_ttl(first)));
-	ldns_rr_rrsig_set_expiration(s->rrsig, ldns_native2rdf_int32(LDNS_RDF_TYPE_TIME,
-								     q->expiration));
-	ldns_rr_rrsig_set_inception(s->rrsig, ldns_native2rdf_int32(LDNS_RDF_TYPE_TIME,
-								    q->inception));
-	ldns_rr_rrsig_set_keytag(s->rrsig, ldns_native2rdf_int16(LDNS_RDF_TYPE_INT16, tag));
-	ldns_rr_rrsig_set_signame(s->rrsig, signer);
-	signer = NULL;
-	ldns_rr_rrsig_set_sig(s->rrsig, ldns_rdf_new_frm_data(LDNS_RDF_TYPE_B64, 64, zero));
-	for (size_t i = 0; i < 9; i++)
-		if (ldns_rr_rdf(s->rrsig, i) == NULL)
-			goto out;
-	if ((b = ldns_buffer_new(512)) == NULL ||
-	    ldns_rrsig2buffer_wire(b, s->rrsig) != LDNS_STATUS_OK ||
-	    ldns_rr_list2buffer_wire(b, s->rrset) != LDNS_STATUS_OK ||
-	    (s->data = malloc(ldns_buffer_position(b))) == NULL)
+	ldns_buffer_write(b, s->pre, s->pre_len);
+	if (ldns_rr_list2buffer_wire(b, s->rrset) != LDNS_STATUS_OK)
 		goto out;
 	s->len = ldns_buffer_position(b);
-	memcpy(s->data, ldns_buffer_begin(b), s->len);
-	rc = 0;
+	/* The buffer's bytes become ours (no copy); ldns allocates with malloc. */
+	s->data = ldns_buffer_export(b);
+	rc = s->data != NULL ? 0 : -1;
 out:
-	ldns_rdf_deep_free(signer);
 	ldns_buffer_free(b);
 	if (rc != 0)
 		ops_req_refuse(r, PROTO_CODE_INTERNAL, "builtin.memory",
@@ -257,8 +283,10 @@ result_done(struct commit_item *it, int status)
 	struct ops_req *r = (struct ops_req *)it;
 	struct sign_state *s = r->op_state;
 	struct proto_reply rep;
-	uint8_t *wire = NULL;
-	size_t len = 0;
+	const ldns_rr *first;
+	const ldns_rdf *owner;
+	uint8_t wire[LDNS_MAX_DOMAINLEN + 10 + sizeof(s->pre) + sizeof(s->sig)];
+	size_t on, len;
 
 	if (status != COMMIT_OK) {
 		ops_reply_failed_commit(r, status);
@@ -268,10 +296,23 @@ result_done(struct commit_item *it, int status)
 		ops_reply_refusal(r);
 		return;
 	}
-	if (ldns_rr2wire(&wire, s->rrsig, LDNS_SECTION_ANSWER, &len) != LDNS_STATUS_OK) {
+	/* The RRSIG RR in wire form, names uncompressed: the RRset's owner
+	 * (canonical), type, class, TTL, RDATA length, RDATA. */
+	first = ldns_rr_list_rr(s->rrset, 0);
+	owner = ldns_rr_owner(first);
+	on = ldns_rdf_size(owner);
+	if (on > LDNS_MAX_DOMAINLEN) {
 		ops_reply_error(r, PROTO_CODE_INTERNAL, "the RRSIG could not be encoded");
 		return;
 	}
+	memcpy(wire, ldns_rdf_data(owner), on);
+	put16(wire + on, LDNS_RR_TYPE_RRSIG);
+	put16(wire + on + 2, LDNS_RR_CLASS_IN);
+	put32(wire + on + 4, ldns_rr_ttl(first));
+	put16(wire + on + 8, (uint16_t)(s->pre_len + sizeof(s->sig)));
+	memcpy(wire + on + 10, s->pre, s->pre_len);
+	memcpy(wire + on + 10 + s->pre_len, s->sig, sizeof(s->sig));
+	len = on + 10 + s->pre_len + sizeof(s->sig);
 	/* The audit record has it; a line per signature would cost as much as
 	 * the front's whole share of the work (formatting, a write each). */
 	ops_log(r->ctx, OPS_LOG_DEBUG, "signed %s for %s", s->detail, ops_req_caller_name(r));
@@ -282,7 +323,6 @@ result_done(struct commit_item *it, int status)
 	rep.u.rrsig_wire.ptr = wire;
 	rep.u.rrsig_wire.len = len;
 	ops_reply(r, &rep);
-	free(wire);
 }
 
 static void
@@ -292,14 +332,8 @@ signed_cb(void *arg, const struct hsmlink_result *res, size_t n)
 	struct sign_state *s = r->op_state;
 	int st = n == 1 ? res[0].status : HSMPROTO_ST_ERROR;
 
-	if (st == HSMPROTO_ST_OK && res[0].value_len == 64) {
-		ldns_rdf *sig = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_B64, 64, res[0].value);
-
-		/* The setter frees the placeholder it replaces. */
-		if (sig == NULL || !ldns_rr_rrsig_set_sig(s->rrsig, sig)) {
-			ldns_rdf_deep_free(sig);
-			ops_req_refuse(r, PROTO_CODE_INTERNAL, "builtin.memory", "out of memory");
-		}
+	if (st == HSMPROTO_ST_OK && res[0].value_len == sizeof(s->sig)) {
+		memcpy(s->sig, res[0].value, sizeof(s->sig));
 	} else {
 		ops_log(r->ctx, OPS_LOG_WARNING, "HSM did not sign %s: %s %s", s->detail,
 			hsmproto_status_name(st), n == 1 ? res[0].reason : "");
@@ -362,37 +396,41 @@ ops_sign_rrset(struct ops_req *r)
 	}
 	s->zone[0] = s->owner[0] = s->role[0] = s->detail[0] = '\0';
 	s->rrset = NULL;
-	s->rrsig = NULL;
+	s->signer_len = s->pre_len = 0;
 	s->data = NULL;
 	s->len = 0;
 	r->op_state = s;
 	r->op_free = sign_state_free;
-	(void)x509_sha256(q->rrset_wire.ptr ? q->rrset_wire.ptr : (const uint8_t *)"",
-			  q->rrset_wire.len, r->input_sha256);
+	(void)ops_sha256(r->ctx, q->rrset_wire.ptr ? q->rrset_wire.ptr : (const uint8_t *)"",
+			 q->rrset_wire.len, r->input_sha256);
 	r->input_name = "rrset";
 	memcpy(zin, q->zone.ptr ? (const char *)q->zone.ptr : "", zl);
 	zin[zl] = '\0';
 	if (zl > 0 && zin[zl - 1] != '.')
 		strcat(zin, ".");
 	if (ldns_str2rdf_dname(&zd, zin) != LDNS_STATUS_OK ||
-	    dname_text(zd, s->zone, sizeof(s->zone)) != 0) {
+	    dname_text(zd, s->zone, sizeof(s->zone)) != 0 ||
+	    ldns_rdf_size(zd) > sizeof(s->signer)) {
 		ldns_rdf_deep_free(zd);
 		ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "builtin.dns-syntax",
 			       "zone is not a domain name");
 		ops_deny(r);
 		return;
 	}
+	/* The RRSIG's signer: the zone's name in canonical (lowercase) form. */
+	ldns_dname2canonical(zd);
+	s->signer_len = ldns_rdf_size(zd);
+	memcpy(s->signer, ldns_rdf_data(zd), s->signer_len);
 	ldns_rdf_deep_free(zd);
 	if (parse_rrset(r, s) != 0) {
 		ops_deny(r);
 		return;
 	}
 	{
-		char *tn = ldns_rr_type2str(ldns_rr_get_type(ldns_rr_list_rr(s->rrset, 0)));
+		char tn[32];
 
-		snprintf(s->detail, sizeof(s->detail), "%s %s in zone %s", s->owner,
-			 tn ? tn : "?", s->zone);
-		free(tn);
+		type_text(ldns_rr_get_type(ldns_rr_list_rr(s->rrset, 0)), tn, sizeof(tn));
+		snprintf(s->detail, sizeof(s->detail), "%s %s in zone %s", s->owner, tn, s->zone);
 	}
 	if (policy_check_sign_rrset(r->pol->pol, r->caller, s->zone, s->owner,
 				    time_near(q->inception, r->now),
