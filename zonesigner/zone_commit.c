@@ -314,6 +314,78 @@ static int encode(struct zone_change *c, int64_t now, struct batch *b)
 	return 0;
 }
 
+/*
+ * The types whose RRset is the same in both nodes: type, flags, TTL, every
+ * RDATA and the signature byte for byte (NSEC aside: its RDATA is not stored
+ * but made from the next name). Such an RRset and its RRSIG would be
+ * emitted identically for both, and the diff leaves them out; dropping them
+ * first spares the diff its pairwise comparisons (ldns_rr_compare renders
+ * both RRs to canonical wire each time), most of its cost on a device
+ * neighbour or the apex, where one RRset of several changed.
+ */
+static size_t same_sets(const struct zone_node *a, const struct zone_node *b, uint16_t *types,
+			size_t max)
+{
+	size_t pa = 0, pb = 0, n = 0;
+	struct zone_rrset x, y;
+	int ra = zone_node_rrset_next(a, &pa, &x), rb = zone_node_rrset_next(b, &pb, &y);
+
+	while (ra == 1 && rb == 1) {
+		if (x.type < y.type) {
+			ra = zone_node_rrset_next(a, &pa, &x);
+			continue;
+		}
+		if (y.type < x.type) {
+			rb = zone_node_rrset_next(b, &pb, &y);
+			continue;
+		}
+		if (x.type != ZONE_RRTYPE_NSEC && x.flags == y.flags && x.ttl == y.ttl &&
+		    x.nrr == y.nrr && x.rrslen == y.rrslen &&
+		    memcmp(x.rrs, y.rrs, x.rrslen) == 0 && memcmp(x.sig, y.sig, ZONE_SIG_LEN) == 0 &&
+		    n < max)
+			types[n++] = x.type;
+		ra = zone_node_rrset_next(a, &pa, &x);
+		rb = zone_node_rrset_next(b, &pb, &y);
+	}
+	return n;
+}
+
+/* The RRs of @p list not of the @p nt types (RRSIGs by the type they cover). */
+static int drop_types(ldns_rr_list **list, const uint16_t *types, size_t nt)
+{
+	ldns_rr_list *in = *list, *out;
+	size_t count = ldns_rr_list_rr_count(in);
+
+	if (nt == 0)
+		return 0;
+	if ((out = ldns_rr_list_new()) == NULL)
+		return ZONE_ENOMEM;
+	/* First the pointers of the RRs kept, so that a failure leaves @p in whole. */
+	for (size_t i = 0; i < count; i++) {
+		ldns_rr *rr = ldns_rr_list_rr(in, i);
+		uint16_t t = (uint16_t)ldns_rr_get_type(rr);
+		bool drop = false;
+		if (t == LDNS_RR_TYPE_RRSIG && ldns_rr_rrsig_typecovered(rr) != NULL)
+			t = (uint16_t)ldns_rdf2rr_type(ldns_rr_rrsig_typecovered(rr));
+		for (size_t k = 0; k < nt && !drop; k++)
+			drop = types[k] == t;
+		if (!drop && !ldns_rr_list_push_rr(out, rr)) {
+			ldns_rr_list_free(out);
+			return ZONE_ENOMEM;
+		}
+	}
+	for (size_t i = 0, j = 0; i < count; i++) {
+		ldns_rr *rr = ldns_rr_list_rr(in, i);
+		if (j < ldns_rr_list_rr_count(out) && ldns_rr_list_rr(out, j) == rr)
+			j++;
+		else
+			ldns_rr_free(rr);
+	}
+	ldns_rr_list_free(in);
+	*list = out;
+	return 0;
+}
+
 static int build_diff(struct zone_change *c, struct zone_diff *d)
 {
 	struct zone *z = c->z;
@@ -322,6 +394,8 @@ static int build_diff(struct zone_change *c, struct zone_diff *d)
 	for (size_t i = 0; r == 0 && i < c->n; i++) {
 		struct chg_entry *e = c->v[i];
 		ldns_rr_list *ol, *nl;
+		uint16_t same[64];
+		size_t nsame = 0;
 		if (e->op == OP_NONE)
 			continue;
 		ol = ldns_rr_list_new();
@@ -333,6 +407,12 @@ static int build_diff(struct zone_change *c, struct zone_diff *d)
 		}
 		if (r == 0 && e->node != NULL)
 			r = zone_node_emit(z, e->node, e->next, e->nextlen, nl);
+		if (r == 0 && e->old != NULL && e->node != NULL)
+			nsame = same_sets(e->old, e->node, same, sizeof(same) / sizeof(same[0]));
+		if (r == 0)
+			r = drop_types(&ol, same, nsame);
+		if (r == 0)
+			r = drop_types(&nl, same, nsame);
 		if (r == 0)
 			r = zone_diff_add_rrs(d, ol, nl);
 		if (r == 0)
