@@ -225,6 +225,16 @@ void zp_wake(uv_async_t *a);
 void zp_job_free(struct zp_job *job);
 /* 8 bytes of SHA-256 of RRSIG data: how a replayed request is recognised. */
 void zp_data_hash(const uint8_t *data, size_t len, uint8_t out[8]);
+/*
+ * Loop, instead of replaying a committed bulk import on the served zone: the
+ * served zone takes the working zone's names (zone_swap_names), which are
+ * exactly the committed version because nothing overlaps a bulk import, and
+ * the working zone is rebuilt from it before the next change. Saves building
+ * the whole zone a second time while the first copy, the import's request
+ * and its signatures are all still in memory. 0 or a ZONE_E* error (then
+ * nothing changed).
+ */
+int zp_bulk_adopt(struct zonepub *zp, const struct zp_job *job);
 /* Build a group's change on @p z (the zone thread; with @p replay, the served zone). */
 int zp_group_apply(struct zp_job *job, struct zone *z, bool replay, struct zone_change **out);
 

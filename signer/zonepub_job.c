@@ -285,6 +285,22 @@ static int rebuild(struct zonepub *zp, int64_t now)
 	return 0;
 }
 
+int zp_bulk_adopt(struct zonepub *zp, const struct zp_job *job)
+{
+	int r;
+
+	/* The zone thread is idle (a bulk import is never pipelined, so no
+	 * other version was started after it) and its zone is this version. */
+	if (job->kind != ZP_JOB_BULK || zp->job != NULL || zp->n_inflight != 1 ||
+	    zp->if_head != job || zone_serial(zp->working) != job->serial_to ||
+	    zone_serial(zp->served) != job->serial_from)
+		return ZONE_ESTATE;
+	r = zone_swap_names(zp->served, zp->working);
+	if (r == 0)
+		zp->rebuild_needed = true;
+	return r;
+}
+
 static void job_exec(struct zonepub *zp, struct zp_job *job)
 {
 	switch (job->kind) {

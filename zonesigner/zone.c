@@ -208,6 +208,32 @@ const char *zone_origin(const struct zone *z)
 	return z->origin;
 }
 
+int zone_swap_names(struct zone *a, struct zone *b)
+{
+	struct zone_tree t;
+	enum zone_state st;
+	uint32_t serial;
+
+	if (a->change_open || b->change_open || a->state == ZONE_STATE_LOADING ||
+	    b->state == ZONE_STATE_LOADING || a->apexlen != b->apexlen ||
+	    memcmp(a->apex, b->apex, a->apexlen) != 0 ||
+	    memcmp(&a->ksk, &b->ksk, sizeof(a->ksk)) != 0 ||
+	    memcmp(&a->zsk, &b->zsk, sizeof(a->zsk)) != 0 || a->tree.refresh_device != b->tree.refresh_device ||
+	    a->tree.refresh_other != b->tree.refresh_other)
+		return ZONE_ESTATE;
+	/* The subtree due times depend on the refresh periods, which agree. */
+	t = a->tree;
+	a->tree = b->tree;
+	b->tree = t;
+	st = a->state;
+	a->state = b->state;
+	b->state = st;
+	serial = a->serial;
+	a->serial = b->serial;
+	b->serial = serial;
+	return 0;
+}
+
 size_t zone_names(const struct zone *z)
 {
 	/* During a load, the names collected but not yet in the tree count too. */

@@ -263,4 +263,17 @@ struct zone_lookup {
 int zone_lookup_denial(const struct zone *z, const uint8_t *wire, size_t wlen,
 		       struct zone_lookup *out);
 
+/**
+ * @brief Exchange the names and serials of two zones of the same origin and
+ * keys: afterwards @p a holds what @p b held and the other way round. No
+ * node is copied or freed, so it cannot fail half-way. It lets a caller that
+ * keeps two copies of a zone (one served, one being changed) make the
+ * changed one the served one without building it a second time; the other
+ * copy then holds the old version and is typically rebuilt or freed.
+ * Neither zone may have a change open or a load in progress.
+ * @return 0, ZONE_ESTATE (a change open, a load in progress, or zones of
+ *         different origins or keys).
+ */
+int zone_swap_names(struct zone *a, struct zone *b);
+
 #endif

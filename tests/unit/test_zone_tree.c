@@ -6,7 +6,8 @@
  * the AVL invariant, the subtree re-sign minima), for sizes 0, 1, 2, 3 and
  * 2^k +- 1; later inserts and removals keep it balanced. And a load through
  * zone_load_name gives the same zone whether the rows come in key order or
- * not, and still refuses a damaged row, a duplicate, a missing apex.
+ * not, and still refuses a damaged row, a duplicate, a missing apex. Two
+ * copies of a zone exchange their names (zone_swap_names) and go on.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -389,11 +390,74 @@ static void test_load_any_order(void **state)
 	tzs_signer_free(&s);
 }
 
+/* Two copies exchange their names: each then is what the other was. */
+static void test_swap_names(void **state)
+{
+	struct tzs_signer s, other;
+	int64_t now = (int64_t)time(NULL);
+	struct zone *a, *b, *c;
+	struct zone_change *ch = NULL;
+	struct zone_diff *d = NULL;
+	char *ta, *tb;
+	uint32_t sa;
+
+	(void)state;
+	tzs_signer_init(&s);
+	tzs_signer_init(&other);
+	a = make_zone(&s, now);
+	b = tzs_zone_new(&s, NULL, 0);
+	ta = tzs_zone_text(a);
+	sa = zone_serial(a);
+	assert_int_equal(zone_swap_names(a, b), 0);
+	assert_int_equal(zone_names(a), 0);
+	assert_int_equal(zone_serial(a), 0);
+	assert_int_equal(zone_serial(b), sa);
+	tb = tzs_zone_text(b);
+	assert_string_equal(ta, tb);
+	free(tb);
+	assert_int_equal(zone_check(b, now, true), 0);
+	/* Both go on: the empty one makes a fresh apex, the other a new serial. */
+	assert_int_equal(zone_change_begin(b, &ch), 0);
+	assert_int_equal(zone_change_commit(ch, now, tzs_sign, &s, &d), 0);
+	zone_change_free(ch);
+	zone_diff_free(d);
+	d = NULL;
+	assert_int_equal(zone_check(b, now, true), 0);
+	assert_true(zone_serial(b) != sa);
+	assert_int_equal(zone_change_begin(a, &ch), 0);
+	assert_int_equal(zone_change_commit(ch, now, tzs_sign, &s, &d), 0);
+	zone_change_free(ch);
+	zone_diff_free(d);
+	assert_int_equal(zone_check(a, now, true), 0);
+	assert_int_equal(zone_names(a), 1);
+	/* Refused: a change open on either side, or another zone's keys. */
+	assert_int_equal(zone_change_begin(a, &ch), 0);
+	assert_int_equal(zone_swap_names(a, b), ZONE_ESTATE);
+	assert_int_equal(zone_swap_names(b, a), ZONE_ESTATE);
+	zone_change_free(ch);
+	c = tzs_zone_new(&other, NULL, 0);
+	assert_int_equal(zone_swap_names(a, c), ZONE_ESTATE);
+	assert_int_equal(zone_names(a), 1);
+	zone_free(c);
+	/* Swapped back, each holds its own names again. */
+	assert_int_equal(zone_swap_names(a, b), 0);
+	assert_int_equal(zone_names(b), 1);
+	assert_int_equal(zone_names(a), 1 + 20);
+	assert_int_equal(zone_check(a, now, true), 0);
+	assert_int_equal(zone_check(b, now, true), 0);
+	free(ta);
+	zone_free(a);
+	zone_free(b);
+	tzs_signer_free(&s);
+	tzs_signer_free(&other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build_equals_inserts),
 		cmocka_unit_test(test_load_any_order),
+		cmocka_unit_test(test_swap_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
