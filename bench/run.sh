@@ -505,14 +505,19 @@ EOC
 		# its options: zone_update_semcheck adjusts every node and runs the
 		# mandatory semantic checks on every node, zone_update_commit adjusts
 		# the tree again. Measured (bench/README.md): 0.24-0.39 s of CPU per
-		# one-name IXFR at 100,000 devices, 3.5 s at 1,000,000 (two nodes per
-		# device: its name and the empty non-terminal above it); journal-content
-		# none/changes/all, semantic-checks off/soft, adjust-threads 2,
-		# journal-db-mode asynchronous and journal-max-depth did not move it
-		# beyond the noise. journal-content: all (restart from the journal
-		# without an AXFR) adds a merge into the stored zone every
-		# journal-max-depth (20) changesets, itself O(zone): 3.9 s at 100,000.
+		# one-name IXFR at 100,000 devices, 2.9-3.5 s at 1,000,000 (two nodes
+		# per device: its name and the empty non-terminal above it);
+		# journal-content none/changes/all, semantic-checks off/soft,
+		# adjust-threads 2, journal-db-mode asynchronous and journal-max-depth
+		# did not move it beyond the noise. journal-content: all (restart from
+		# the journal without an AXFR) adds a merge into the stored zone every
+		# journal-max-depth (20) changesets, itself O(zone): a 3.9 s refresh at
+		# 100,000, 54 s (instead of 12 s) at 1,000,000 on the loaded machine.
 		# So: changes only, and a restart of this secondary costs a full AXFR.
+		# At any size, Knot plans its own NOTIFY event 1 s after each update,
+		# in whole seconds: a NOTIFY from regsignd that lands in that second
+		# does not move the zone's timer, and the refresh waits for it (up to
+		# 1 s; the p99 near 1 s of a 2,000-device run is this, not the apply).
 		mkdir -p "$zd/knot/run" "$zd/knot/db" "$zd/knot/zones"
 		cat >"$zd/knot/knot.conf" <<EOC
 server:
