@@ -158,7 +158,22 @@ audit_text_copy(char *dst, size_t cap, const char *src)
 	const unsigned char *s = (const unsigned char *)(src ? src : "");
 	size_t n = strlen((const char *)s), o = 0;
 	for (size_t i = 0; i < n;) {
-		size_t l = audit__utf8_len(s + i, n - i);
+		size_t l;
+		/* A run of ASCII (most text) is copied at once, as far as it fits. */
+		if (s[i] < 0x80) {
+			size_t run = 1;
+			while (i + run < n && s[i + run] < 0x80)
+				run++;
+			if (run > cap - 1 - o)
+				run = cap - 1 - o;
+			if (run == 0)
+				break;
+			memcpy(dst + o, s + i, run);
+			o += run;
+			i += run;
+			continue;
+		}
+		l = audit__utf8_len(s + i, n - i);
 		if (l == 0) {
 			if (o + 1 >= cap)
 				break;
