@@ -223,6 +223,11 @@ static int replay(struct zonepub *zp, struct zp_job *job)
 		r = zone_resign_due(zp->served, job->now, zp->o.resign_budget, replay_sign, &rp, &d);
 		break;
 	case ZP_JOB_BULK:
+		/* The working zone is exactly the committed import: the served zone
+		 * takes its names instead of building the whole zone a second time
+		 * (the working zone is rebuilt from it before the next change). */
+		if (zp_bulk_adopt(zp, job) == 0)
+			return zone_serial(zp->served) == job->serial_to ? 0 : ZONE_ESTATE;
 		r = zone_bulk_import(zp->served, job->bulk->devs, job->bulk->n, job->now, replay_sign,
 				     &rp, job->bulk->batch);
 		break;
