@@ -32,6 +32,8 @@ struct issue_state {
 	uint32_t old_index;
 	char profile[PROTO_MAX_PROFILE + 1];
 	EVP_PKEY *key;                 /* the CSR's public key */
+	unsigned char *spki;           /* its SubjectPublicKeyInfo as the CSR has it */
+	size_t spki_len;
 	int outcome;
 	/* first pass */
 	const struct policy_profile *prof;

@@ -236,6 +236,16 @@ struct x509_cert_spec {
 	uint64_t index;                /**< DEVICE: certificate index, >= 1 */
 	const char *device_id;         /**< DEVICE: lowercase hex device id */
 	const char *crl_uri;           /**< DEVICE: CRL distribution point URI, or NULL */
+	/**
+	 * DEVICE, optional: the DER SubjectPublicKeyInfo of subject_key as the
+	 * request carried it (csr_parse_like's @p spki; borrowed). When set, the
+	 * TBS takes the point from it rather than exporting it from the key,
+	 * which costs OpenSSL 3.0 more than building the rest of the TBS. It must
+	 * be the SPKI subject_key was made from: id-ecPublicKey with the named
+	 * curve P-256 and a 65- or 33-byte point, else X509_ERR_KEY.
+	 */
+	const unsigned char *subject_spki;
+	size_t subject_spki_len;
 };
 
 /**

@@ -592,6 +592,31 @@ der_time(struct der *d, const ASN1_TIME *t)
 	der_i2d(d, enc, n);
 }
 
+/*
+ * The point of a P-256 SubjectPublicKeyInfo as csr_parse_like gives it:
+ * SEQUENCE { the algorithm exactly as a TBS writes it, BIT STRING with no
+ * unused bits of an uncompressed (65) or compressed (33) point }.
+ */
+static int
+spki_point(const unsigned char *spki, size_t len, unsigned char *pt, size_t *ptlen)
+{
+	size_t alg = sizeof(der_ec_p256_alg), n;
+
+	if (spki == NULL || len < 2 + alg + 3 || spki[0] != DER_SEQ || spki[1] != len - 2 ||
+	    memcmp(spki + 2, der_ec_p256_alg, alg) != 0 || spki[2 + alg] != V_ASN1_BIT_STRING)
+		return X509_ERR_KEY;
+	n = spki[3 + alg];
+	if (n != len - 4 - alg || spki[4 + alg] != 0)
+		return X509_ERR_KEY;
+	n--;
+	spki += 5 + alg;
+	if (!(n == 65 && spki[0] == 0x04) && !(n == 33 && (spki[0] == 0x02 || spki[0] == 0x03)))
+		return X509_ERR_KEY;
+	memcpy(pt, spki, n);
+	*ptlen = n;
+	return X509_OK;
+}
+
 static int
 build_device_der(const struct x509_cert_spec *spec, unsigned char **tbs, size_t *tbslen)
 {
@@ -621,14 +646,24 @@ build_device_der(const struct x509_cert_spec *spec, unsigned char **tbs, size_t 
 	    (na = x509__time_new(spec->not_after)) == NULL ||
 	    (spec->serial[0] & 0x80) != 0 || spec->serial[0] == 0)
 		goto out;
-	if ((r = x509__key_check_p256(spec->subject_key)) != X509_OK)
-		goto out;
 	/* The point as the key holds it (compressed stays compressed), and
-	 * the SKI from it (RFC 7093 §2 method 1, as add_ski). */
+	 * the SKI from it (RFC 7093 §2 method 1, as add_ski). The request's
+	 * SPKI, when given, holds the same point the key was made from. */
+	if (spec->subject_spki != NULL) {
+		if ((r = spki_point(spec->subject_spki, spec->subject_spki_len, pt,
+		    &ptlen)) != X509_OK)
+			goto out;
+	} else {
+		if ((r = x509__key_check_p256(spec->subject_key)) != X509_OK)
+			goto out;
+		r = X509_ERR_CRYPTO;
+		if (EVP_PKEY_get_octet_string_param(spec->subject_key,
+		    OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt) - 1, &ptlen) != 1 ||
+		    ptlen == 0 || ptlen >= sizeof(pt))
+			goto out;
+	}
 	r = X509_ERR_CRYPTO;
-	if (EVP_PKEY_get_octet_string_param(spec->subject_key, OSSL_PKEY_PARAM_PUB_KEY,
-	    pt, sizeof(pt) - 1, &ptlen) != 1 || ptlen == 0 || ptlen >= sizeof(pt) ||
-	    x509_sha256(pt, ptlen, md) != X509_OK)
+	if (x509_sha256(pt, ptlen, md) != X509_OK)
 		goto out;
 	olen = strlen(owner);
 	/* RFC 5280 §4.2.1.6: an empty subject needs a critical SAN. */

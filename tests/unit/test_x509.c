@@ -623,6 +623,34 @@ csr_like_case(struct pki *p, EVP_PKEY *k, const EVP_PKEY *like)
 	assert_int_equal(tla, tlb);
 	assert_memory_equal(ta, tb, tla);
 	assert_non_null(memmem(tb, tlb, sb, lb));
+	/* The point taken from the request's SPKI instead of the key (what
+	 * ISSUE does): the same TBS, byte for byte; a broken SPKI is refused. */
+	free(tb);
+	tb = NULL;
+	s.subject_key = NULL;
+	s.subject_spki = sb;
+	s.subject_spki_len = lb;
+	assert_int_equal(x509_cert_tbs_build(&s, &tb, &tlb), X509_OK);
+	assert_int_equal(tla, tlb);
+	assert_memory_equal(ta, tb, tla);
+	for (size_t i = 0; i < lb; i += (i < 30 ? 1 : 17)) {
+		unsigned char *bad = malloc(lb), *t = NULL;
+		size_t tl = 0;
+		assert_non_null(bad);
+		memcpy(bad, sb, lb);
+		/* Every header byte matters; in the point only its form byte. */
+		bad[i] ^= (i == 26) ? 0x08 : 0x01;
+		s.subject_spki = bad;
+		r = x509_cert_tbs_build(&s, &t, &tl);
+		if (i <= 26)
+			assert_int_equal(r, X509_ERR_KEY);
+		free(t);
+		free(bad);
+	}
+	s.subject_spki = sb;
+	s.subject_spki_len = lb - 1;
+	assert_int_equal(x509_cert_tbs_build(&s, &tb, &tlb), X509_ERR_KEY);
+	s.subject_spki = NULL;
 
 	/* A bad self-signature, and a point moved off the curve. */
 	csr[csrlen - 1] ^= 0x01;
