@@ -231,6 +231,7 @@ audit__pre_commit(void *ctx)
 {
 	audit_log_t *a = ctx;
 	struct store_audit_row *nr;
+	int rc;
 
 	if (a->npend == 0)
 		return 0;
@@ -243,7 +244,17 @@ audit__pre_commit(void *ctx)
 	for (size_t i = 0; i < a->npend; i++)
 		a->rows[i] = (struct store_audit_row){ a->pend[i].seq, a->pbuf + a->pend[i].off,
 		                                       a->pend[i].len };
-	return store_audit_append_rows(a->st, a->rows, a->npend);
+	rc = store_audit_append_rows(a->st, a->rows, a->npend);
+	/* a->open already holds this transaction's opens and closes: its lowest
+	 * open intent is the mark for the state this commit makes. */
+	if (rc == 0 && a->pend_seq >= a->mark_at + AUDIT__MARK_EVERY) {
+		uint64_t low = audit__open_lowest(a);
+
+		rc = store_meta_set_u64(a->st, AUDIT__OPEN_FROM_KEY, low ? low : a->pend_seq + 1);
+		if (rc == 0)
+			a->mark_at = a->pend_seq;
+	}
+	return rc;
 }
 
 void
@@ -594,6 +605,7 @@ audit_checkpoint_end(audit_log_t *a, audit_checkpoint_pending_t *cp,
 
 		rc = audit__from_store(store_meta_set_u64(a->st, AUDIT__OPEN_FROM_KEY,
 		                                          low ? low : r->seq + 1));
+		a->mark_at = r->seq;
 	}
 	if (rc == 0) {
 		a->pend_has_head = 1;

@@ -546,6 +546,7 @@ open_intents_load(audit_log_t *a, uint64_t **table, size_t *ntable, int *has_fro
 		if ((r = open_insert(a, (*table)[i])) != 0)
 			return r;
 	a->nundo = 0; /* loaded, not a transaction's change */
+	a->mark_at = a->seq;
 	return 0;
 }
 

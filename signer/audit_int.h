@@ -74,6 +74,10 @@ struct audit_log {
 	 * reverse: a seq with AUDIT__UNDO_OPEN was opened, else it was closed. */
 	uint64_t *undo;
 	size_t nundo, capundo;
+	/* The seq up to which "audit.open_from" was last moved on: a commit
+	 * moves it again once AUDIT__MARK_EVERY records have passed, so the
+	 * scan after a crash stays short between checkpoints too. */
+	uint64_t mark_at;
 	int sticky;                /* export failure: returned by every later call */
 	char *buf;                 /* AUDIT_LINE_MAX + 1 bytes of scratch */
 	/* SHA-256 fetched once: OpenSSL 3 looks the digest up again on every
@@ -85,6 +89,9 @@ struct audit_log {
 /* Flag bits on the seqs of a->open and a->undo (seqs stay below 2^62). */
 #define AUDIT__CLOSED (UINT64_C(1) << 63)
 #define AUDIT__UNDO_OPEN (UINT64_C(1) << 63)
+
+/* Records between moves of "audit.open_from" by the pre-commit hook. */
+#define AUDIT__MARK_EVERY 4096
 
 /* Meta key: every intent below this seq has its result or abandoned record. */
 #define AUDIT__OPEN_FROM_KEY "audit.open_from"

@@ -3,7 +3,8 @@
  * store: kept in memory (a rollback undoes its opens and closes), found at
  * open in the records from "audit.open_from" on (which a checkpoint moves to
  * its lowest open intent), and, for a database written by an older version,
- * in its audit_open table, which is honoured once and emptied.
+ * in its audit_open table, which is honoured once and emptied. Commits move
+ * the mark too, every few thousand records.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -267,6 +268,49 @@ test_crash_after_checkpoint(void **state)
 	assert_int_equal(from, 11);
 }
 
+/* @p pairs intents with their results, 100 pairs per transaction. */
+static void
+pairs(struct fx *f, size_t n)
+{
+	for (size_t i = 0; i < n; i += 100) {
+		assert_int_equal(store_txn_begin(f->st), 0);
+		for (size_t j = i; j < n && j < i + 100; j++)
+			result(f, intent(f));
+		assert_int_equal(store_txn_commit(f->st), 0);
+	}
+}
+
+static void
+test_mark_moves_between_checkpoints(void **state)
+{
+	struct fx *f = *state;
+	uint64_t i0, ix, from = 0;
+
+	/* Without checkpoints the commits move the mark every few thousand
+	 * records, to the lowest intent still open. */
+	fx_open(f);
+	i0 = intent(f);
+	pairs(f, 2100);
+	assert_int_equal(store_meta_get_u64(f->st, "audit.open_from", &from), 0);
+	assert_int_equal(from, i0);
+	result(f, i0);
+	pairs(f, 2100);
+	assert_int_equal(store_meta_get_u64(f->st, "audit.open_from", &from), 0);
+	assert_true(from > 8000);
+	assert_true(from <= audit_last_seq(f->a) + 1);
+	/* What is open after the mark is still found. */
+	ix = intent(f);
+	pairs(f, 10);
+	fx_close(f);
+	fx_open(f);
+	assert_int_equal(f->rep.abandoned, 1);
+	{
+		const uint64_t w[] = { ix };
+		abandoned_are(f, w, 1);
+	}
+	verify_ok(f, audit_last_seq(f->a));
+}
+
 /* A record line as an older daemon wrote it, stored with its seq. */
 static void
 old_record(store_t *st, struct audit_record *r, uint64_t seq, char prev[65])
@@ -363,6 +407,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_rollback_undoes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_open_and_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_after_checkpoint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mark_moves_between_checkpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_database_table, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fresh_database_mark, setup, teardown),
 	};
