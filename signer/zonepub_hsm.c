@@ -191,11 +191,11 @@ int zonepub_params_from_policy(const struct policy_zone *pz, struct zone_params 
 	r |= u32(pz->soa_minimum, &p->soa_minimum);
 	/*
 	 * zone.verify-signatures: "none" leaves the structural self-check only;
-	 * "sampled" (the default) is the zone's verify, which checks one fresh
-	 * signature per key per group. "all" would verify every one, but the
-	 * zone's parameters have no switch for it yet: it runs as "sampled".
+	 * "sampled" (the default) verifies one fresh signature per key per group;
+	 * "all" verifies every fresh signature.
 	 */
 	p->verify = pz->verify_signatures != POLICY_VERIFY_NONE;
+	p->verify_all = pz->verify_signatures == POLICY_VERIFY_ALL;
 	return r ? ZONEPUB_EINVAL : 0;
 }
 

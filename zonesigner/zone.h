@@ -88,6 +88,7 @@ struct zone_params {
 	struct zone_dnskey ksk;      /**< flags 257 */
 	struct zone_dnskey zsk;      /**< flags 256 */
 	bool verify;                 /**< self-check verifies new signatures (default true) */
+	bool verify_all;             /**< with verify: every new signature, not one per key per group */
 };
 
 /** Record styles of a device (DESIGN.md "Names and records"). */

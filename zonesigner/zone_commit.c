@@ -484,7 +484,7 @@ enum verify_mode { VERIFY_NONE = 0, VERIFY_SAMPLED, VERIFY_ALL };
 
 static enum verify_mode verify_mode_of(const struct zone *z)
 {
-	return z->verify ? VERIFY_SAMPLED : VERIFY_NONE;
+	return !z->verify ? VERIFY_NONE : z->verify_all ? VERIFY_ALL : VERIFY_SAMPLED;
 }
 
 /* Whether the batch re-signed the NSEC of @p n. */

@@ -52,6 +52,7 @@ struct zone {
 	struct zone_dnskey ksk, zsk;
 	EVP_PKEY *ksk_pkey, *zsk_pkey;  /* public halves, for self-check verification */
 	bool verify;
+	bool verify_all;  /* every fresh signature, not a sample (zone_params) */
 	/* While a load's keys arrive strictly increasing (the store reads its
 	 * rows in key order), the nodes are only collected here and
 	 * zone_load_finish() builds the balanced tree from them in O(n), with no

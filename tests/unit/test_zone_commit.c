@@ -50,7 +50,7 @@ struct fix {
 	int64_t now;
 };
 
-static struct zone *zone_with(struct tzs_signer *s, bool verify)
+static struct zone *zone_with(struct tzs_signer *s, bool verify, bool verify_all)
 {
 	struct zone_params p;
 	struct zone *z = NULL;
@@ -59,6 +59,7 @@ static struct zone *zone_with(struct tzs_signer *s, bool verify)
 	assert_int_equal(zone_dnskey_from_pkey(s->ksk, ZONE_DNSKEY_FLAGS_KSK, &p.ksk), 0);
 	assert_int_equal(zone_dnskey_from_pkey(s->zsk, ZONE_DNSKEY_FLAGS_ZSK, &p.zsk), 0);
 	p.verify = verify;
+	p.verify_all = verify_all;
 	assert_int_equal(zone_new(&p, &z), 0);
 	return z;
 }
@@ -84,17 +85,23 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* A fresh zone at serial 1 (its apex signed correctly). */
-static void fresh_zone(struct fix *f, bool verify)
+/* A fresh zone at serial 1 (its apex signed correctly); @p verify_all: every
+ * fresh signature verified (zone.verify-signatures: all). */
+static void fresh_zone_mode(struct fix *f, bool verify, bool verify_all)
 {
 	struct zone_change *c = NULL;
 
 	zone_free(f->z);
-	f->z = zone_with(&f->s, verify);
+	f->z = zone_with(&f->s, verify, verify_all);
 	assert_int_equal(zone_change_begin(f->z, &c), 0);
 	assert_int_equal(zone_change_commit(c, f->now, tzs_sign, &f->s, NULL), 0);
 	zone_change_free(c);
 	assert_int_equal(zone_serial(f->z), 1);
+}
+
+static void fresh_zone(struct fix *f, bool verify)
+{
+	fresh_zone_mode(f, verify, false);
 }
 
 /* One change adding @p n devices; the commit's result. */
@@ -177,6 +184,26 @@ static void test_sampled_single_bad_signature(void **state)
 	assert_int_equal(refused, 1);
 }
 
+/* Under `all`, a single bad signature at any position is refused at commit. */
+static void test_all_refuses_any_bad_signature(void **state)
+{
+	struct fix *f = *state;
+	struct bad_signer b = { &f->s, false, SIZE_MAX, 0 };
+
+	for (size_t i = 0; i < 8; i++) {
+		fresh_zone_mode(f, true, true);
+		b.index = i;
+		assert_int_equal(add_devices(f, "c1b2c3d4e5f60718", 3, bad_sign, &b), ZONE_ECHECK);
+		assert_int_equal(b.last, 8);
+		assert_int_equal(zone_serial(f->z), 1);
+		assert_int_equal(zone_check(f->z, f->now, true), 0);
+	}
+	/* And the same change from a good signer passes. */
+	fresh_zone_mode(f, true, true);
+	assert_int_equal(add_devices(f, "c1b2c3d4e5f60718", 3, tzs_sign, &f->s), 0);
+	assert_int_equal(zone_check(f->z, f->now, true), 0);
+}
+
 /* Verification off: only the structure is checked at commit. */
 static void test_verify_off(void **state)
 {
@@ -222,6 +249,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sampled_catches_bad_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sampled_single_bad_signature, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_all_refuses_any_bad_signature, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sampled_kept_nsec, setup, teardown),
 	};
