@@ -34,7 +34,7 @@
 # --zone-state DIR: instead of a fresh setup and an import, use DIR, a
 # private copy of a daemon state with DIR/dev (its token, pin, policy) and
 # DIR/zd/regsignd.yaml (its socket, DNS port and NOTIFY port already its
-# own), as /work/bench-s3/copy-state1M.sh makes; only with --only naming
+# own), as bench/copy_state.sh makes from a --keep run; only with --only naming
 # zone measurements (revoke, revoke_vs_knot_update, revoke_secondary,
 # revoke_secondary_nsd, restart). The copy is modified (revocations).
 #
