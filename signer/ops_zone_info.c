@@ -7,7 +7,10 @@
  * refresh margin past the grace period (re-signing is behind, so validators
  * will soon see an expired RRSIG); a signature has expired (the zone is
  * bogus now); the latest version the daemon tried to publish failed (signer,
- * self-check or store) and the previous serial is still served.
+ * self-check or store) and the previous serial is still served; the
+ * background verification found a signature that does not verify, and no
+ * complete pass since has found the zone clean (the RRset was queued for
+ * re-signing when it was found).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -59,9 +62,35 @@ failures_json(struct ops_zone *z, const struct zonepub_status *st, int64_t now,
 	if (st != NULL && st->last_error != 0 && st->last_error_time >= z->last_published)
 		FAIL("the latest zone version failed and serial %u is still served: %s",
 		     (unsigned)st->serial, st->last_error_msg);
+	if (st != NULL && st->verify_failing)
+		FAIL("the background verification found %llu bad signature(s), latest %.80s; "
+		     "re-signing was queued, this clears when a full pass finds the zone clean",
+		     (unsigned long long)st->verify_failures, st->verify_last_failure);
 #undef FAIL
 	ops_json_put(w, "],");
 	return n;
+}
+
+/* The background verification of every signature (zonepub_sched.c). */
+static void
+verify_json(const struct zonepub_status *st, struct buf_writer *w)
+{
+	ops_json_putf(w, "\"verify_passes\":%llu,\"verify_names\":%llu,"
+		      "\"verify_signatures\":%llu,\"verify_failures\":%llu,"
+		      "\"verify_repairs\":%llu,\"verify_failing\":%s,",
+		      (unsigned long long)st->verify_passes, (unsigned long long)st->verify_names,
+		      (unsigned long long)st->verify_signatures,
+		      (unsigned long long)st->verify_failures,
+		      (unsigned long long)st->verify_repairs,
+		      st->verify_failing ? "true" : "false");
+	if (st->verify_pass_started > 0) {
+		ops_json_putf(w, "\"verify_pass_started\":%lld,",
+			      (long long)st->verify_pass_started);
+		ops_json_time(w, "verify_pass_started_time", st->verify_pass_started);
+	}
+	ops_json_kstr(w, "verify_last_failure", st->verify_last_failure, 1);
+	if (st->verify_last_failure_time > 0)
+		ops_json_time(w, "verify_last_failure_time", st->verify_last_failure_time);
 }
 
 /* The listener's addresses with their actual ports. */
@@ -179,6 +208,8 @@ ops_zone_json(struct ops_ctx *ctx, struct buf_writer *w, bool full, int *failure
 	ops_json_putf(w, "\"interval\":%u,\"serial\":%u},",
 		      (unsigned)ctx->cfg->state.zone_file_interval, (unsigned)st.zone_file_serial);
 	listen_json(z, w);
+	if (have)
+		verify_json(&st, w);
 	if (full && have)
 		details_json(ctx, z, &st, w);
 	*failures = failures_json(z, have ? &st : NULL, now, w);

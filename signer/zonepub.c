@@ -334,6 +334,9 @@ bool zonepub_idle(const struct zonepub *zp)
 	for (int k = 0; k < ZP_JOB_KINDS; k++)
 		if (zp_kind_ready(zp, k, now))
 			return false;
+	/* A verification slice asked for by the last tick runs next. */
+	if (zp->verify_wanted)
+		return false;
 	return zp->job == NULL && zp->n_inflight == 0 && !zp->rebuild_needed;
 }
 

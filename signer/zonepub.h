@@ -73,6 +73,10 @@
  * re-signing. A zone file write holds the zone thread for its whole length
  * (over a minute at 1,000,000 devices on a small machine) and changes wait
  * behind it: at that size keep @c zone_file_interval long, or 0 (on demand).
+ * When nothing else is ready, each tick also verifies one slice of every
+ * signature of the working zone (zone_verify_slice()), a full pass within
+ * the device refresh period; a bad signature is logged, counted in the
+ * status (verify_*) and its RRset re-signed in the next version.
  *
  * Threads: every function here is called on the loop thread; callbacks run
  * there too, except zonepub_req::store_run / store_undo and
@@ -303,6 +307,18 @@ struct zonepub_status {
 	char last_error_msg[160];
 	uint32_t zone_file_serial;    /**< serial of the last zone file written (0: none) */
 	int64_t zone_file_time;
+	/* The background verification of every signature (a slice per tick
+	 * when idle, on the working zone; see zonepub_sched.c). */
+	uint64_t verify_passes;       /**< full passes completed */
+	int64_t verify_pass_started;  /**< when the current pass began (0: not yet) */
+	uint64_t verify_names;        /**< names verified, all passes */
+	uint64_t verify_signatures;   /**< signatures verified, all passes */
+	uint64_t verify_failures;     /**< RRsets whose signature failed verification */
+	uint64_t verify_repairs;      /**< of which were made due for re-signing */
+	char verify_last_failure[300]; /**< "<owner> <TYPE>" of the latest, "" if none */
+	int64_t verify_last_failure_time;
+	bool verify_failing;          /**< a failure was found and no complete pass
+				       *   since found the zone clean */
 };
 
 /* ---- Life cycle ---- */
@@ -392,7 +408,7 @@ struct dns_journal zonepub_journal(struct zonepub *zp);
  */
 void zonepub_status_get(const struct zonepub *zp, struct zonepub_status *st);
 
-/** @brief True when no request, job or version is pending or in progress. */
+/** @brief True when no request, job, verification slice or version is pending or in progress. */
 bool zonepub_idle(const struct zonepub *zp);
 
 /**

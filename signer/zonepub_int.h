@@ -37,6 +37,9 @@ enum zp_job_kind {
 	ZP_JOB_BULK,        /* zone_bulk_import */
 	ZP_JOB_KINDS,
 	ZP_JOB_REBUILD,     /* working zone rebuilt from the served one (not in turn) */
+	ZP_JOB_VERIFY,      /* one slice of the background verification of every
+			     * signature (zone_verify_slice): not in turn, only when
+			     * nothing else is ready and no version is pending */
 };
 
 /* A signature made for a version, kept to replay the version on the served
@@ -87,6 +90,14 @@ struct zp_job {
 	struct zonepub_bulk *bulk;
 	/* FILE */
 	struct zp_filereq *filereqs;
+	/* VERIFY: the slice's size and whether it starts a pass (at the apex);
+	 * on the zone thread: what it found, and the ZONE_E* result of marking
+	 * each failing RRset due on the working zone (the loop marks the served
+	 * zone the same way, see zonepub_publish.c). */
+	size_t vmax;
+	bool vfrom_apex;
+	struct zone_verify_slice *vslice;
+	int vmark[ZONE_VERIFY_FAIL_MAX];
 
 	/* Made on the zone thread. */
 	int zerr;                  /* ZONE_E* of the zone work */
@@ -151,6 +162,14 @@ struct zonepub {
 	struct zonepub_bulk *bulk_head, *bulk_tail;
 	struct zp_filereq *file_head, *file_tail;
 	bool resign_wanted, file_due, rebuild_needed, apex_wanted;
+	/* The background verification: a slice is wanted at each tick; the
+	 * cursor is the zone key the next slice starts at (length 0: the apex,
+	 * a new pass). The zone thread reads it while a VERIFY job runs, the
+	 * loop moves it when the job is back. */
+	bool verify_wanted;
+	uint8_t verify_key[ZONE_VERIFY_KEY_MAX];
+	size_t verify_keylen;
+	size_t verify_pass_failures;   /* failing RRsets found in the current pass */
 	int last_kind;
 	int64_t last_resign, last_file_check;
 	struct zp_job *job;            /* on the zone thread (or being handed over), or NULL */
@@ -237,6 +256,10 @@ void zp_data_hash(const uint8_t *data, size_t len, uint8_t out[8]);
 int zp_bulk_adopt(struct zonepub *zp, const struct zp_job *job);
 /* Build a group's change on @p z (the zone thread; with @p replay, the served zone). */
 int zp_group_apply(struct zp_job *job, struct zone *z, bool replay, struct zone_change **out);
+
+/* Slice size of the background verification: a full pass within the
+ * device refresh period at one slice per tick, at least 64 names. */
+size_t zp_verify_slice_size(const struct zonepub *zp);
 
 /* ---- zonepub_publish.c ---- */
 /* Loop: the zone thread finished @p job. */

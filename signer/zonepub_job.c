@@ -33,6 +33,7 @@ void zp_job_free(struct zp_job *job)
 	free(job->recs);
 	free(job->expired);
 	free(job->expired_ok);
+	free(job->vslice);
 	free(job);
 }
 
@@ -301,6 +302,29 @@ int zp_bulk_adopt(struct zonepub *zp, const struct zp_job *job)
 	return r;
 }
 
+/*
+ * Zone thread: one slice of the background verification on the working
+ * zone, from the loop's cursor (stable while this job runs). Each failing
+ * RRset is made due for re-signing here; the loop does the same on the
+ * served zone so that the next re-signing replays identically.
+ */
+static void run_verify(struct zonepub *zp, struct zp_job *job)
+{
+	const struct zone_verify_slice *sl;
+
+	if ((job->vslice = malloc(sizeof(*job->vslice))) == NULL) {
+		job->zerr = ZONE_ENOMEM;
+		return;
+	}
+	sl = job->vslice;
+	job->zerr = zone_verify_slice(zp->working, zp->verify_keylen ? zp->verify_key : NULL,
+				      zp->verify_keylen, job->vmax, job->now, job->vslice);
+	for (size_t i = 0; job->zerr == 0 && i < sl->nfail; i++)
+		job->vmark[i] = zone_verify_mark_due(zp->working, sl->fail[i].key,
+						     sl->fail[i].keylen, sl->fail[i].type,
+						     job->now);
+}
+
 static void job_exec(struct zonepub *zp, struct zp_job *job)
 {
 	switch (job->kind) {
@@ -331,6 +355,9 @@ static void job_exec(struct zonepub *zp, struct zp_job *job)
 		break;
 	case ZP_JOB_REBUILD:
 		job->zerr = rebuild(zp, job->now);
+		break;
+	case ZP_JOB_VERIFY:
+		run_verify(zp, job);
 		break;
 	case ZP_JOB_KINDS:
 		break;

@@ -95,6 +95,71 @@ static void requeue_expired(struct zonepub *zp, struct zp_job *job)
 
 static void commit_done(struct commit_item *it, int status);
 
+/*
+ * A slice of the background verification is back. A failure is logged,
+ * counted for STATUS, and repaired: the RRset was made due on the working
+ * zone, and is now made due on the served zone too (both hold the same
+ * version: the slice only runs when no version is pending), so the next
+ * re-signing, asked for at once, renews its signature in a new serial. If
+ * the two zones did not take the mark alike, the working zone is rebuilt
+ * from the served one (which keeps the mark) before anything else. STATUS
+ * keeps failing until a whole pass finds the zone clean.
+ */
+static void verify_done(struct zonepub *zp, struct zp_job *job)
+{
+	const struct zone_verify_slice *sl = job->vslice;
+	size_t repaired = 0;
+
+	if (job->zerr != 0 || sl == NULL) {
+		/* No complete working zone yet (ESTATE), or no memory: the
+		 * cursor stays and the next tick tries again. */
+		zp_log(zp, ZONEPUB_LOG_DEBUG, "zone verification slice skipped: %s",
+		       zonepub_strerror(zonepub_err_from_zone(job->zerr)));
+		return;
+	}
+	if (job->vfrom_apex) {
+		zp->s.verify_pass_started = job->now;
+		zp->verify_pass_failures = 0;
+	}
+	zp->s.verify_names += sl->names;
+	zp->s.verify_signatures += sl->sigs;
+	if (sl->failures > 0) {
+		zp->s.verify_failures += sl->failures;
+		zp->verify_pass_failures += sl->failures;
+		zp->s.verify_failing = true;
+		/* Owner names are short in practice; a long one is cut. */
+		snprintf(zp->s.verify_last_failure, sizeof(zp->s.verify_last_failure), "%.*s",
+			 (int)sizeof(zp->s.verify_last_failure) - 1, sl->first_failure);
+		zp->s.verify_last_failure_time = job->now;
+		for (size_t i = 0; i < sl->nfail; i++) {
+			int r = zone_verify_mark_due(zp->served, sl->fail[i].key, sl->fail[i].keylen,
+						     sl->fail[i].type, job->now);
+			if (r != job->vmark[i])
+				zp->rebuild_needed = true;
+			else if (r == 0)
+				repaired++;
+		}
+		zp->s.verify_repairs += repaired;
+		if (repaired > 0)
+			zp->resign_wanted = true;
+		zp_log(zp, ZONEPUB_LOG_ERR,
+		       "zone %s: signature verification failed: %s (%zu RRset(s) in this slice, "
+		       "%zu queued for re-signing)",
+		       zone_origin(zp->served), sl->first_failure, sl->failures, repaired);
+	}
+	if (sl->wrapped) {
+		zp->verify_keylen = 0;
+		zp->s.verify_passes++;
+		if (zp->verify_pass_failures == 0)
+			zp->s.verify_failing = false;
+		zp_log(zp, ZONEPUB_LOG_DEBUG, "zone verification pass %llu done: %zu failure(s)",
+		       (unsigned long long)zp->s.verify_passes, zp->verify_pass_failures);
+	} else {
+		memcpy(zp->verify_key, sl->next_key, sl->next_len);
+		zp->verify_keylen = sl->next_len;
+	}
+}
+
 void zp_phase_done(struct zonepub *zp, struct zp_job *job)
 {
 	int err = zonepub_err_from_zone(job->zerr);
@@ -114,6 +179,10 @@ void zp_phase_done(struct zonepub *zp, struct zp_job *job)
 			free(f);
 		}
 		job->filereqs = NULL;
+		zp_job_over(zp, job);
+		return;
+	case ZP_JOB_VERIFY:
+		verify_done(zp, job);
 		zp_job_over(zp, job);
 		return;
 	case ZP_JOB_REBUILD:

@@ -17,6 +17,18 @@
  * import) so that none can starve the others. A group takes what is queued
  * (at most group_max requests); nothing waits to fill it. The timer only
  * marks work as due.
+ *
+ * Background verification: the commit's self-check verifies only a sample
+ * of each version's fresh signatures (zone.verify-signatures: sampled), so
+ * a bad signature among good ones can be published. Each tick therefore
+ * also asks for one slice of a pass that verifies every signature of the
+ * working zone (zone_verify_slice), picked only when no other kind is ready
+ * and no version is pending, so it never delays a queued group by more than
+ * the one slice already running. A slice covers max(64, names / (device
+ * refresh / tick)) names, so a pass over the zone completes within the
+ * device refresh period when the daemon is mostly idle; each name costs
+ * about two ECDSA verifications. What a slice finds is handled in
+ * zonepub_publish.c.
  */
 #include "signer/zonepub_int.h"
 
@@ -39,8 +51,11 @@ void zonepub_tick(struct zonepub *zp)
 	    now - zp->s.zone_file_time >= (int64_t)zp->o.zone_file_interval &&
 	    zone_serial(zp->served) != zp->s.zone_file_serial)
 		zp->file_due = true;
+	if (zone_serial(zp->served) != 0)
+		zp->verify_wanted = true;
 	top = zp_heap_top(zp);
-	if (zp->resign_wanted || zp->file_due || (top && top->not_after <= now))
+	if (zp->resign_wanted || zp->file_due || zp->verify_wanted ||
+	    (top && top->not_after <= now))
 		zp_pump_soon(zp);
 }
 
@@ -83,6 +98,15 @@ bool zp_kind_ready(const struct zonepub *zp, int kind, int64_t now)
 		return zp->bulk_head != NULL;
 	}
 	return false;
+}
+
+size_t zp_verify_slice_size(const struct zonepub *zp)
+{
+	uint64_t ticks = (uint64_t)zp->params.device_refresh * 1000u / zp->o.tick_ms;
+	size_t names = zone_names(zp->served);
+	size_t n = ticks > 0 ? (size_t)((names + ticks - 1) / ticks) : names;
+
+	return n < 64 ? 64 : n;
 }
 
 bool zp_pipelined(int kind)
@@ -174,13 +198,19 @@ static void pump(struct zonepub *zp)
 			}
 		}
 	}
+	/* Only an otherwise idle zone thread verifies: nothing else is ready,
+	 * and no version waits for its commit (the working zone is then the
+	 * served one, which the repair of a failure relies on). */
+	if (kind < 0 && zp->verify_wanted && zp->n_inflight == 0 && !zp->rebuild_needed &&
+	    zp->state == ZP_STARTED)
+		kind = ZP_JOB_VERIFY;
 	if (kind < 0)
 		return;
 	if ((job = job_new(zp, kind, now)) == NULL) {
 		zp_fail(zp, ZONEPUB_ENOMEM, "job");
 		return;
 	}
-	if (kind != ZP_JOB_REBUILD)
+	if (kind < ZP_JOB_KINDS)
 		zp->last_kind = kind;
 	switch (kind) {
 	case ZP_JOB_GROUP:
@@ -203,6 +233,11 @@ static void pump(struct zonepub *zp)
 		job->filereqs = zp->file_head;
 		zp->file_head = zp->file_tail = NULL;
 		zp->file_due = false;
+		break;
+	case ZP_JOB_VERIFY:
+		zp->verify_wanted = false;
+		job->vmax = zp_verify_slice_size(zp);
+		job->vfrom_apex = zp->verify_keylen == 0;
 		break;
 	case ZP_JOB_BULK:
 		job->bulk = zp->bulk_head;

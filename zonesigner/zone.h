@@ -277,4 +277,63 @@ int zone_lookup_denial(const struct zone *z, const uint8_t *wire, size_t wlen,
  */
 int zone_swap_names(struct zone *a, struct zone *b);
 
+/* ---- Background verification of every signature (zone_check.c, zone_verify.c) ---- */
+
+/** Failing RRsets a slice reports by key, for repair (the count goes on). */
+#define ZONE_VERIFY_FAIL_MAX 8
+/** Room for a zone key (as zone_name.h's ZONE_KEY_MAX). */
+#define ZONE_VERIFY_KEY_MAX 512
+
+/** One RRset whose signature did not verify (type 0: the name itself is malformed). */
+struct zone_verify_fail {
+	uint8_t key[ZONE_VERIFY_KEY_MAX];
+	size_t keylen;
+	uint16_t type;
+};
+
+/** What one slice of a verification pass found. */
+struct zone_verify_slice {
+	uint8_t next_key[ZONE_VERIFY_KEY_MAX]; /**< where the next slice starts */
+	size_t next_len;             /**< 0 with @c wrapped: start again at the apex */
+	bool wrapped;                /**< the slice reached the last name of the zone */
+	size_t names;                /**< names verified */
+	size_t sigs;                 /**< signatures verified (NSEC included) */
+	size_t failures;             /**< RRsets whose signature failed */
+	char first_failure[1100];    /**< "<owner> <TYPE>" of the first one, "" if none */
+	size_t nfail;                /**< entries of fail[] (at most ZONE_VERIFY_FAIL_MAX) */
+	struct zone_verify_fail fail[ZONE_VERIFY_FAIL_MAX];
+};
+
+/**
+ * @brief Verify every RRSIG of up to @p max_names names, starting at the
+ * first name whose key is >= @p from_key (NULL or @p from_len 0: the apex),
+ * in canonical order: the rules of the self-check (right key, sane window,
+ * flags, NSEC TTL; an expired signature is not a failure here, re-signing
+ * renews it) and the signature over its RRset as signed, the NSEC over the
+ * next name and type bitmap the tree gives. A failure does not stop the
+ * slice. A background pass calls it repeatedly with the returned next key
+ * until @c wrapped, so that every signature of the zone is verified over
+ * time at a bounded cost per call (one ECDSA verification per RRset).
+ * @p out is overwritten.
+ * @return 0 (failures are reported in @p out, not as an error),
+ *         ZONE_EINVAL (@p max_names 0 or a key too long), ZONE_ESTATE (no
+ *         complete zone: empty, loading, broken, or a change open).
+ */
+int zone_verify_slice(const struct zone *z, const uint8_t *from_key, size_t from_len,
+		      size_t max_names, int64_t now, struct zone_verify_slice *out);
+
+/**
+ * @brief Make the RRset @p type at the name @p key (type 0: every RRset of
+ * the name) due for re-signing now, so that the next zone_resign_due()
+ * replaces its signature: its stored expiration is brought forward to
+ * @p now plus the refresh margin of its class (never later than it was).
+ * Used after zone_verify_slice() found a signature that does not verify.
+ * The served RRSIG changes too, but it was invalid anyway. A caller that
+ * keeps two copies of the zone in step (zonepub) must mark both.
+ * @return 0, ZONE_ENOENT (no such name or RRset), ZONE_ESTATE (not ready
+ *         or a change open), ZONE_EINVAL.
+ */
+int zone_verify_mark_due(struct zone *z, const uint8_t *key, size_t keylen, uint16_t type,
+			 int64_t now);
+
 #endif

@@ -4,11 +4,14 @@
  * everything. With verification on, every signature checked is also
  * verified against the zone's DNSKEYs, NSEC included: because the NSEC next
  * name and bitmap are derived from the tree, a stale NSEC signature shows up
- * as a verification failure.
+ * as a verification failure. zone_verify_slice() applies the same rules with
+ * verification to a bounded run of names at a time, for the daemon's
+ * background pass over the whole zone.
  */
 #include "zonesigner/zone_internal.h"
 #include "zonesigner/zone_time.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,4 +213,100 @@ int zone_check_loaded(const struct zone *z, int64_t now, bool verify)
 int zone_check(const struct zone *z, int64_t now, bool verify)
 {
 	return zone_check_all(z, now, verify, false);
+}
+
+/* ---- A slice of the background verification (zone_verify_slice) ---- */
+
+/* "<owner> <TYPE>" of a failure, through ldns's presentation form. */
+static void fail_text(const uint8_t *owner, size_t ownerlen, uint16_t type, char *buf,
+		      size_t len)
+{
+	ldns_rdf *d = ldns_dname_new_frm_data(ownerlen, owner);
+	char *name = d ? ldns_rdf2str(d) : NULL;
+	char *t = type ? ldns_rr_type2str((ldns_rr_type)type) : NULL;
+
+	snprintf(buf, len, "%s %s", name ? name : "?", type == 0 ? "(name)" : t ? t : "?");
+	free(t);
+	free(name);
+	ldns_rdf_deep_free(d);
+}
+
+static void note_failure(const uint8_t *key, size_t keylen, const uint8_t *owner,
+			 size_t ownerlen, uint16_t type, struct zone_verify_slice *out)
+{
+	if (out->failures == 0)
+		fail_text(owner, ownerlen, type, out->first_failure, sizeof(out->first_failure));
+	out->failures++;
+	if (out->nfail < ZONE_VERIFY_FAIL_MAX && keylen <= ZONE_VERIFY_KEY_MAX) {
+		struct zone_verify_fail *f = &out->fail[out->nfail++];
+		memcpy(f->key, key, keylen);
+		f->keylen = keylen;
+		f->type = type;
+	}
+}
+
+/*
+ * Every RRset of one name, each verified on its own so that one bad
+ * signature does not hide another. A name that cannot even be walked is one
+ * failure of type 0.
+ */
+static void verify_node(const struct zone *z, const struct zone_node *n,
+			const struct zone_node *next, int64_t now,
+			struct zone_verify_slice *out)
+{
+	const uint8_t *key = zone_node_key(n);
+	uint8_t owner[ZONE_WIRE_MAX];
+	size_t ownerlen = 0, pos = 0;
+	struct zone_rrset s;
+	bool device_ns = zone_key_is_device_ns(key, n->keylen);
+	int labels, r;
+
+	if (zone_node_validate(n) != 0 ||
+	    zone_name_key_to_wire(key, n->keylen, z->apex, z->apexlen, owner, &ownerlen) != 0 ||
+	    (labels = zone_owner_labels(z, key, n->keylen)) < 0) {
+		note_failure(key, n->keylen, z->apex, z->apexlen, 0, out);
+		return;
+	}
+	while ((r = zone_node_rrset_next(n, &pos, &s)) == 1) {
+		out->sigs++;
+		if ((device_ns && s.type != ZONE_RRTYPE_NSEC && !(s.flags & ZONE_SET_DEVICE)) ||
+		    check_set(z, n, owner, ownerlen, labels, &s, zone_node_key(next), next->keylen,
+			      now, true, true) != 0)
+			note_failure(key, n->keylen, owner, ownerlen, s.type, out);
+	}
+	if (r != 0)
+		note_failure(key, n->keylen, owner, ownerlen, 0, out);
+}
+
+int zone_verify_slice(const struct zone *z, const uint8_t *from_key, size_t from_len,
+		      size_t max_names, int64_t now, struct zone_verify_slice *out)
+{
+	const struct zone_node *n, *next, *first;
+
+	memset(out, 0, sizeof(*out));
+	if (max_names == 0 || from_len > ZONE_KEY_MAX || (from_key == NULL && from_len > 0))
+		return ZONE_EINVAL;
+	if (z->state != ZONE_STATE_READY || z->change_open)
+		return ZONE_ESTATE;
+	first = zone_tree_first(&z->tree);
+	if (from_len == 0) {
+		n = first;
+	} else {
+		n = zone_tree_find(&z->tree, from_key, from_len);
+		if (n == NULL)
+			n = zone_tree_succ(&z->tree, from_key, from_len);
+	}
+	while (n != NULL && out->names < max_names) {
+		next = zone_tree_succ(&z->tree, zone_node_key(n), n->keylen);
+		verify_node(z, n, next ? next : first, now, out);
+		out->names++;
+		n = next;
+	}
+	if (n == NULL) {
+		out->wrapped = true;
+	} else {
+		memcpy(out->next_key, zone_node_key(n), n->keylen);
+		out->next_len = n->keylen;
+	}
+	return 0;
 }

@@ -990,6 +990,119 @@ static void test_close_while_opening(void **state)
 	assert_int_equal(fx->open_status, ZONEPUB_ECLOSED);
 }
 
+/*
+ * The background verification: each tick verifies a slice of the working
+ * zone (at least 64 names) and moves the cursor, a pass wraps and is
+ * counted; with the commit's own verification off, a version whose
+ * signatures are all bad is published, the next slice finds it, STATUS
+ * counts it and fails, the RRsets are re-signed in a new serial at once,
+ * and the next clean pass clears the failure.
+ */
+static void test_verify_background(void **state)
+{
+	struct fx *fx = *state;
+	enum { N = 70 };
+	struct treq t[N], bad;
+	struct zonepub_status st;
+	uint32_t s;
+
+	fx->params.verify = false;
+	fx_start(fx);
+	for (unsigned i = 0; i < N; i++) {
+		fx_issue(fx, &t[i], i + 1, 1, 0);
+		zonepub_submit(fx->zp, &t[i].rq);
+	}
+	fx_run_idle(fx);
+	for (unsigned i = 0; i < N; i++)
+		assert_int_equal(t[i].status, 0);
+	assert_int_equal(zone_names(zonepub_zone(fx->zp)), N + 1);
+	zonepub_status_get(fx->zp, &st);
+	assert_int_equal(st.verify_failures, 0);
+	assert_false(st.verify_failing);
+
+	/* 71 names: a pass is two slices (64 + 7), one per tick. */
+	{
+		uint64_t passes = st.verify_passes, names = st.verify_names;
+		uint64_t sigs = st.verify_signatures;
+		/* Start from the apex: finish a pass the timer may have begun. */
+		for (int k = 0; k < 3 && st.verify_names % (N + 1) != 0; k++) {
+			zonepub_tick(fx->zp);
+			fx_run_idle(fx);
+			zonepub_status_get(fx->zp, &st);
+		}
+		assert_int_equal(st.verify_names % (N + 1), 0);
+		passes = st.verify_passes;
+		names = st.verify_names;
+		sigs = st.verify_signatures;
+		fx->now += 1;
+		zonepub_tick(fx->zp);
+		fx_run_idle(fx);
+		zonepub_status_get(fx->zp, &st);
+		assert_int_equal(st.verify_names, names + 64);
+		assert_int_equal(st.verify_passes, passes);
+		assert_int_equal(st.verify_pass_started, fx->now);
+		zonepub_tick(fx->zp);
+		fx_run_idle(fx);
+		zonepub_status_get(fx->zp, &st);
+		assert_int_equal(st.verify_names, names + N + 1);
+		assert_int_equal(st.verify_passes, passes + 1);
+		/* Apex SOA, NS, DNSKEY, CERT, NSEC; each device CERT, NSEC. */
+		assert_int_equal(st.verify_signatures, sigs + 5 + 2 * N);
+		assert_int_equal(st.verify_failures, 0);
+		assert_false(st.verify_failing);
+	}
+
+	/* A version with every signature bad: published, as nothing verifies it. */
+	s = zone_serial(zonepub_zone(fx->zp));
+	fx->sg.garbage = 1;
+	fx_issue(fx, &bad, 500, 1, 0);
+	zonepub_submit(fx->zp, &bad.rq);
+	fx_run_idle(fx);
+	assert_int_equal(bad.status, 0);
+	assert_int_equal(zone_serial(zonepub_zone(fx->zp)), s + 1);
+	assert_int_equal(zone_check(zonepub_zone(fx->zp), fx->now, true), ZONE_ECHECK);
+
+	/* The pass finds it within its two slices, and re-signing follows at once. */
+	fx->now += 10;
+	for (int k = 0; k < 2; k++) {
+		zonepub_tick(fx->zp);
+		fx_run_idle(fx);
+	}
+	zonepub_status_get(fx->zp, &st);
+	/* The new CERT, its NSEC, the predecessor's NSEC and the SOA. */
+	assert_int_equal(st.verify_failures, 4);
+	assert_non_null(strstr(st.verify_last_failure, " NSEC"));
+	assert_int_equal(st.verify_repairs, 4);
+	assert_true(st.verify_failing);
+	assert_true(st.verify_last_failure[0] != '\0');
+	assert_non_null(strstr(st.verify_last_failure, "iotregistry.test."));
+	assert_int_equal(st.verify_last_failure_time, fx->now);
+	/* One re-signed version per slice that found something: the SOA in the
+	 * first (apex), the device's CERT and NSEC and its predecessor's NSEC
+	 * in the second. */
+	assert_int_equal(zone_serial(zonepub_zone(fx->zp)), s + 3);
+	assert_int_equal(st.resigned, 2);
+	assert_int_equal(zone_check(zonepub_zone(fx->zp), fx->now, true), 0);
+	assert_int_equal(fx_store_serial(fx), s + 3);
+
+	/* A complete clean pass clears the failure. */
+	for (int k = 0; k < 4; k++) {
+		fx->now += 1;
+		zonepub_tick(fx->zp);
+		fx_run_idle(fx);
+	}
+	zonepub_status_get(fx->zp, &st);
+	assert_int_equal(st.verify_failures, 4);
+	assert_false(st.verify_failing);
+	assert_int_equal(zone_serial(zonepub_zone(fx->zp)), s + 3);
+
+	/* The repaired zone reloads from the store and verifies in full. */
+	fx_stop(fx);
+	fx_start(fx);
+	assert_int_equal(zone_serial(zonepub_zone(fx->zp)), s + 3);
+	assert_int_equal(zone_check(zonepub_zone(fx->zp), fx->now, true), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1016,6 +1129,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open_through_pipeline, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_sync_signer_many, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_close_while_opening, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_verify_background, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
