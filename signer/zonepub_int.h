@@ -167,6 +167,7 @@ struct zonepub {
 	 * a new pass). The zone thread reads it while a VERIFY job runs, the
 	 * loop moves it when the job is back. */
 	bool verify_wanted;
+	size_t verify_quota;           /* names still to verify in this tick */
 	uint8_t verify_key[ZONE_VERIFY_KEY_MAX];
 	size_t verify_keylen;
 	size_t verify_pass_failures;   /* failing RRsets found in the current pass */
@@ -259,6 +260,9 @@ int zp_group_apply(struct zp_job *job, struct zone *z, bool replay, struct zone_
 
 /* Slice size of the background verification: a full pass within the
  * device refresh period at one slice per tick, at least 64 names. */
+/* Names per verification job; a tick's share (zp_verify_slice_size) is
+ * verified in jobs of at most this many, one after another while idle. */
+#define ZP_VERIFY_SLICE_MAX 8
 size_t zp_verify_slice_size(const struct zonepub *zp);
 
 /* ---- zonepub_publish.c ---- */

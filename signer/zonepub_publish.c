@@ -147,6 +147,12 @@ static void verify_done(struct zonepub *zp, struct zp_job *job)
 		       "%zu queued for re-signing)",
 		       zone_origin(zp->served), sl->first_failure, sl->failures, repaired);
 	}
+	/* The rest of this tick's share, in further small slices. */
+	zp->verify_quota -= sl->names < zp->verify_quota ? sl->names : zp->verify_quota;
+	if (zp->verify_quota > 0 && !sl->wrapped)
+		zp->verify_wanted = true;
+	else
+		zp->verify_quota = 0;
 	if (sl->wrapped) {
 		zp->verify_keylen = 0;
 		zp->s.verify_passes++;

@@ -24,8 +24,9 @@
  * also asks for one slice of a pass that verifies every signature of the
  * working zone (zone_verify_slice), picked only when no other kind is ready
  * and no version is pending, so it never delays a queued group by more than
- * the one slice already running. A slice covers max(64, names / (device
- * refresh / tick)) names, so a pass over the zone completes within the
+ * the one slice already running. A tick's share is max(64, names / (device
+ * refresh / tick)) names, verified in slices of at most ZP_VERIFY_SLICE_MAX
+ * names (one job each), so a pass over the zone completes within the
  * device refresh period when the daemon is mostly idle; each name costs
  * about two ECDSA verifications. What a slice finds is handled in
  * zonepub_publish.c.
@@ -51,8 +52,10 @@ void zonepub_tick(struct zonepub *zp)
 	    now - zp->s.zone_file_time >= (int64_t)zp->o.zone_file_interval &&
 	    zone_serial(zp->served) != zp->s.zone_file_serial)
 		zp->file_due = true;
-	if (zone_serial(zp->served) != 0)
+	if (zone_serial(zp->served) != 0) {
 		zp->verify_wanted = true;
+		zp->verify_quota = zp_verify_slice_size(zp);
+	}
 	top = zp_heap_top(zp);
 	if (zp->resign_wanted || zp->file_due || zp->verify_wanted ||
 	    (top && top->not_after <= now))
@@ -236,7 +239,12 @@ static void pump(struct zonepub *zp)
 		break;
 	case ZP_JOB_VERIFY:
 		zp->verify_wanted = false;
-		job->vmax = zp_verify_slice_size(zp);
+		/* A tick's names go in small slices, each one job, so that a
+		 * group arriving meanwhile waits for at most one small slice
+		 * (8 names: about 16 ECDSA verifications, ~1.5 ms) instead of
+		 * the whole tick's share (~190 verifications at 1M names). */
+		job->vmax = zp->verify_quota < ZP_VERIFY_SLICE_MAX && zp->verify_quota > 0
+				    ? zp->verify_quota : ZP_VERIFY_SLICE_MAX;
 		job->vfrom_apex = zp->verify_keylen == 0;
 		break;
 	case ZP_JOB_BULK:
