@@ -272,6 +272,13 @@ start_daemon() {
 	done
 	return 1
 }
+# hwm_kb WHEN: "WHEN front_kB hsm_kB": the daemon's two processes' peak RSS.
+hwm_kb() {
+	local f h
+	f=$(awk '/^VmHWM/{print $2}' "/proc/$dpid/status" 2>/dev/null)
+	h=$(awk '/^VmHWM/{print $2}' "/proc/$hpid/status" 2>/dev/null)
+	echo "$1 front_kB=${f:-?} hsm_kB=${h:-?}"
+}
 stop_daemon() {
 	kill -TERM "$dpid" 2>/dev/null || true
 	wait "$dpid" 2>/dev/null || true
@@ -443,6 +450,11 @@ PYEOF
 		"$zd/import.txt" >"$raw/zone_import.out" 2>"$raw/zone_import.err" ||
 		die "regsign import failed (see raw/zone_import.err)"
 	"$bin/regsign" -s "$sock" zone-status --json >"$raw/zone_import_status.json" 2>/dev/null || true
+	# Target 4 through the daemon: the peak RSS of both processes (VmHWM, kB)
+	# right after the import, and again after the zone measurements below
+	# (the first change after an import rebuilds the working copy).
+	hwm_kb "import" >"$raw/zone_import_hwm.txt"
+	log "after the import: $(cat "$raw/zone_import_hwm.txt")"
 fi
 if [ -n "${zd:-}" ]; then
 	measure_revoke
@@ -616,6 +628,7 @@ EOC
 		kill "$npid" 2>/dev/null && wait "$npid" 2>/dev/null || true
 	fi
 	last=$(soa_at "$zport")
+	hwm_kb "after-zone-measurements" >>"$raw/zone_import_hwm.txt"
 	stop_daemon
 	if wanted restart; then
 		[ -n "$last" ] || die "the zone daemon answered no SOA before the restart"
