@@ -262,7 +262,7 @@ int zp_group_apply(struct zp_job *job, struct zone *z, bool replay, struct zone_
  * device refresh period at one slice per tick, at least 64 names. */
 /* Names per verification job; a tick's share (zp_verify_slice_size) is
  * verified in jobs of at most this many, one after another while idle. */
-#define ZP_VERIFY_SLICE_MAX 8
+#define ZP_VERIFY_SLICE_MAX 2
 size_t zp_verify_slice_size(const struct zonepub *zp);
 
 /* ---- zonepub_publish.c ---- */
