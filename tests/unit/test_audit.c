@@ -24,44 +24,12 @@
 #include "signer/store.h"
 #include "tests/unit/test_audit_util.h"
 
-struct fx {
-	char dir[64];
-	char db[128];
-	char log[128];
-	store_t *st;
-	audit_log_t *a;
-	struct audit_open_report rep;
-	EVP_PKEY *key;
-	struct audit_opts opts;
-};
-
-static void
-fx_open(struct fx *f)
-{
-	assert_int_equal(store_open(&f->st, f->db, NULL), 0);
-	assert_int_equal(audit_log_open(&f->a, f->st, &f->opts, &f->rep), 0);
-}
-
-static void
-fx_close(struct fx *f)
-{
-	audit_log_close(f->a);
-	store_close(f->st);
-	f->a = NULL;
-	f->st = NULL;
-}
-
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
-	assert_non_null(f);
-	tu_tmpdir(f->dir);
-	snprintf(f->db, sizeof(f->db), "%s/state.db", f->dir);
-	snprintf(f->log, sizeof(f->log), "%s/audit.jsonl", f->dir);
-	f->opts.path = f->log;
-	f->key = tu_key_new();
-	fx_open(f);
+	struct tu_audit_fx *f = tu_audit_fx_new();
+
+	tu_audit_fx_open(f);
 	*state = f;
 	return 0;
 }
@@ -69,18 +37,14 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
-	fx_close(f);
-	EVP_PKEY_free(f->key);
-	tu_rmdir(f->dir);
-	free(f);
+	tu_audit_fx_free(*state);
 	return 0;
 }
 
 static const struct audit_caller CALLER = { 1000, 1000, 4242, "frontend" };
 
 static uint64_t
-log_request(struct fx *f, int allow, const char *device, uint32_t index)
+log_request(struct tu_audit_fx *f, int allow, const char *device, uint32_t index)
 {
 	unsigned char csr[32];
 	struct audit_input in = { "csr", csr };
@@ -100,7 +64,7 @@ log_request(struct fx *f, int allow, const char *device, uint32_t index)
 }
 
 static void
-log_result(struct fx *f, uint64_t intent)
+log_result(struct tu_audit_fx *f, uint64_t intent)
 {
 	unsigned char serial[16], cert[32];
 	struct audit_result rs = {
@@ -114,7 +78,7 @@ log_result(struct fx *f, uint64_t intent)
 }
 
 static void
-verify_ok(struct fx *f, const char *head, uint64_t want_records)
+verify_ok(struct tu_audit_fx *f, const char *head, uint64_t want_records)
 {
 	const char *files[] = { f->log };
 	struct audit_verify_summary sum;
@@ -146,7 +110,7 @@ cmp_cb(void *ctx, uint64_t seq, const char *line, size_t len)
 }
 
 static void
-file_matches_store(struct fx *f)
+file_matches_store(struct tu_audit_fx *f)
 {
 	size_t len;
 	char *data = tu_read(f->log, &len);
@@ -159,7 +123,7 @@ file_matches_store(struct fx *f)
 static void
 test_chain(void **state)
 {
-	struct fx *f = *state;
+	struct tu_audit_fx *f = *state;
 	struct audit_record rec;
 	char prev[65], why[200];
 	size_t len, off, llen;
@@ -197,7 +161,7 @@ test_chain(void **state)
 static void
 test_intent_result_one_transaction(void **state)
 {
-	struct fx *f = *state;
+	struct tu_audit_fx *f = *state;
 	struct store_cert c, got;
 	unsigned char der[8] = { 0x30, 0x06, 1, 2, 3, 4, 5, 6 };
 	uint64_t intent, *open = NULL, cnt;
@@ -269,7 +233,7 @@ test_intent_result_one_transaction(void **state)
 static void
 test_abandoned_at_reopen(void **state)
 {
-	struct fx *f = *state;
+	struct tu_audit_fx *f = *state;
 	struct audit_record rec;
 	uint64_t i1, i2, *open = NULL;
 	size_t nopen, len, off, llen;
@@ -278,8 +242,8 @@ test_abandoned_at_reopen(void **state)
 	i1 = log_request(f, 1, "00aa", 1);
 	i2 = log_request(f, 1, "00bb", 1);
 	log_result(f, i1);
-	fx_close(f); /* the daemon died with i2 at the HSM */
-	fx_open(f);
+	tu_audit_fx_close(f); /* the daemon died with i2 at the HSM */
+	tu_audit_fx_open(f);
 	assert_int_equal(f->rep.abandoned, 1);
 	assert_int_equal(f->rep.torn_bytes, 0);
 	assert_int_equal(f->rep.reexported, 0);
@@ -297,8 +261,8 @@ test_abandoned_at_reopen(void **state)
 	verify_ok(f, NULL, 4);
 
 	/* Nothing more to abandon the next time. */
-	fx_close(f);
-	fx_open(f);
+	tu_audit_fx_close(f);
+	tu_audit_fx_open(f);
 	assert_int_equal(f->rep.abandoned, 0);
 	assert_int_equal(audit_last_seq(f->a), 4);
 }
@@ -313,7 +277,7 @@ sign_fails(void *ctx, const unsigned char *data, size_t len, unsigned char sig[6
 static void
 test_checkpoint(void **state)
 {
-	struct fx *f = *state;
+	struct tu_audit_fx *f = *state;
 	struct audit_role_count counts[] = { { "issuing-ca", 3 }, { "zsk", 12 }, { "audit", 1 } };
 	char head[65], head2[65], hash[65];
 	uint64_t hseq;
@@ -368,8 +332,8 @@ test_checkpoint(void **state)
 	}
 
 	/* The head survives a restart. */
-	fx_close(f);
-	fx_open(f);
+	tu_audit_fx_close(f);
+	tu_audit_fx_open(f);
 	assert_int_equal(audit_head_get(f->a, head2, &hseq), 0);
 	assert_string_equal(head, head2);
 	assert_int_equal(audit_event(f->a, "stop", NULL), 0);
@@ -382,20 +346,20 @@ test_checkpoint(void **state)
 static void
 test_reexport_after_crash(void **state)
 {
-	struct fx *f = *state;
+	struct tu_audit_fx *f = *state;
 	size_t len, off, llen;
 	char *data;
 
 	for (int i = 0; i < 6; i++)
 		assert_int_equal(audit_event(f->a, "hsm-lost", "test"), 0);
-	fx_close(f);
+	tu_audit_fx_close(f);
 	/* The file lost its last two lines (written, never fsync'd). */
 	data = tu_read(f->log, &len);
 	assert_int_equal(tu_line(data, len, 5, &off, &llen), 0);
 	tu_write(f->log, data, off);
 	free(data);
 
-	fx_open(f);
+	tu_audit_fx_open(f);
 	assert_int_equal(f->rep.reexported, 2);
 	assert_int_equal(f->rep.torn_bytes, 0);
 	assert_int_equal(audit_last_seq(f->a), 7); /* + the export-resync event */
@@ -403,9 +367,9 @@ test_reexport_after_crash(void **state)
 	verify_ok(f, NULL, 7);
 
 	/* A lost file is rebuilt from the store. */
-	fx_close(f);
+	tu_audit_fx_close(f);
 	assert_int_equal(unlink(f->log), 0);
-	fx_open(f);
+	tu_audit_fx_open(f);
 	assert_int_equal(f->rep.reexported, 7);
 	file_matches_store(f);
 	verify_ok(f, NULL, 8);
@@ -414,7 +378,7 @@ test_reexport_after_crash(void **state)
 static void
 test_torn_line_cut(void **state)
 {
-	struct fx *f = *state;
+	struct tu_audit_fx *f = *state;
 	struct audit_record rec;
 	const char torn[] = "{\"seq\":4,\"time\":\"2025-";
 	size_t len, off, llen;
@@ -423,13 +387,13 @@ test_torn_line_cut(void **state)
 
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(audit_event(f->a, "start", NULL), 0);
-	fx_close(f);
+	tu_audit_fx_close(f);
 	fp = fopen(f->log, "a");
 	assert_non_null(fp);
 	fputs(torn, fp);
 	fclose(fp);
 
-	fx_open(f);
+	tu_audit_fx_open(f);
 	assert_int_equal(f->rep.torn_bytes, strlen(torn));
 	assert_int_equal(f->rep.reexported, 0);
 	data = tu_read(f->log, &len);
@@ -443,12 +407,12 @@ test_torn_line_cut(void **state)
 	verify_ok(f, NULL, 4);
 
 	/* A complete last line that is no record (zeros after a crash) too. */
-	fx_close(f);
+	tu_audit_fx_close(f);
 	fp = fopen(f->log, "a");
 	assert_non_null(fp);
 	fwrite("\0\0\0\0\n", 1, 5, fp);
 	fclose(fp);
-	fx_open(f);
+	tu_audit_fx_open(f);
 	assert_int_equal(f->rep.torn_bytes, 5);
 	file_matches_store(f);
 	verify_ok(f, NULL, 5);
@@ -457,7 +421,7 @@ test_torn_line_cut(void **state)
 static void
 test_file_disagrees(void **state)
 {
-	struct fx *f = *state;
+	struct tu_audit_fx *f = *state;
 	struct audit_record rec;
 	char line[AUDIT_LINE_MAX + 1], other_db[160];
 	size_t len, off, llen, n;
@@ -467,7 +431,7 @@ test_file_disagrees(void **state)
 
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(audit_event(f->a, "start", "one"), 0);
-	fx_close(f);
+	tu_audit_fx_close(f);
 
 	/* The last line is a valid record but not the store's: evidence, not a
 	 * torn write, so the log refuses to open rather than "repair" it. */
@@ -504,7 +468,7 @@ test_file_disagrees(void **state)
 	store_close(st);
 	free(out);
 	free(data);
-	fx_open(f);
+	tu_audit_fx_open(f);
 }
 
 static int
@@ -515,7 +479,7 @@ cmpstr(const void *a, const void *b)
 
 /* The rotated files and the current one, oldest first. */
 static size_t
-log_files(struct fx *f, char **files, size_t max)
+log_files(struct tu_audit_fx *f, char **files, size_t max)
 {
 	DIR *d = opendir(f->dir);
 	struct dirent *de;
@@ -536,15 +500,15 @@ log_files(struct fx *f, char **files, size_t max)
 static void
 test_rotation(void **state)
 {
-	struct fx *f = *state;
+	struct tu_audit_fx *f = *state;
 	struct audit_verify_summary sum;
 	char *files[64], err[600];
 	size_t n, len;
 	int r;
 
-	fx_close(f);
+	tu_audit_fx_close(f);
 	f->opts.rotate_bytes = 1500;
-	fx_open(f);
+	tu_audit_fx_open(f);
 	for (int i = 0; i < 30; i++)
 		assert_int_equal(audit_event(f->a, "reload", "a reload with some text to fill"), 0);
 	n = log_files(f, files, 64);
@@ -574,9 +538,9 @@ test_rotation(void **state)
 
 	/* Crash just after a rotation: the new file is empty; the chain resumes
 	 * from the newest rotated file. */
-	fx_close(f);
+	tu_audit_fx_close(f);
 	tu_write(f->log, "", 0);
-	fx_open(f);
+	tu_audit_fx_open(f);
 	assert_true(f->rep.reexported > 0);
 	for (size_t i = 0; i < n; i++)
 		free(files[i]);
@@ -599,16 +563,16 @@ test_rotation(void **state)
 static void
 test_rotation_within_transaction(void **state)
 {
-	struct fx *f = *state;
+	struct tu_audit_fx *f = *state;
 	struct audit_verify_summary sum;
 	char *files[256], err[600], detail[400];
 	size_t n, len, total_lines = 0;
 	uint64_t seq = 1;
 	int r;
 
-	fx_close(f);
+	tu_audit_fx_close(f);
 	f->opts.rotate_bytes = 8000;
-	fx_open(f);
+	tu_audit_fx_open(f);
 	memset(detail, 'x', sizeof(detail) - 1);
 	detail[sizeof(detail) - 1] = '\0';
 
@@ -675,7 +639,7 @@ fd_of(const char *path)
 static void
 test_export_failure_is_sticky(void **state)
 {
-	struct fx *f = *state;
+	struct tu_audit_fx *f = *state;
 	int fd, ro;
 
 	assert_int_equal(audit_event(f->a, "start", NULL), 0);
@@ -699,8 +663,8 @@ test_export_failure_is_sticky(void **state)
 	assert_int_equal(audit_last_seq(f->a), 2);
 
 	/* After a restart the file catches up from the store. */
-	fx_close(f);
-	fx_open(f);
+	tu_audit_fx_close(f);
+	tu_audit_fx_open(f);
 	assert_int_equal(f->rep.reexported, 1);
 	file_matches_store(f);
 	verify_ok(f, NULL, 3);

@@ -22,45 +22,11 @@
 #include "signer/store.h"
 #include "tests/unit/test_audit_util.h"
 
-struct fx {
-	char dir[64];
-	char db[128];
-	char log[128];
-	store_t *st;
-	audit_log_t *a;
-	struct audit_open_report rep;
-	EVP_PKEY *key;
-	struct audit_opts opts;
-};
-
-static void
-fx_open(struct fx *f)
-{
-	assert_int_equal(store_open(&f->st, f->db, NULL), 0);
-	assert_int_equal(audit_log_open(&f->a, f->st, &f->opts, &f->rep), 0);
-}
-
-/* Like a crash as far as the intents go: nothing is abandoned at close. */
-static void
-fx_close(struct fx *f)
-{
-	audit_log_close(f->a);
-	store_close(f->st);
-	f->a = NULL;
-	f->st = NULL;
-}
-
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	struct tu_audit_fx *f = tu_audit_fx_new();
 
-	assert_non_null(f);
-	tu_tmpdir(f->dir);
-	snprintf(f->db, sizeof(f->db), "%s/state.db", f->dir);
-	snprintf(f->log, sizeof(f->log), "%s/audit.jsonl", f->dir);
-	f->opts.path = f->log;
-	f->key = tu_key_new();
 	*state = f;
 	return 0;
 }
@@ -68,20 +34,14 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fx *f = *state;
-
-	if (f->a != NULL || f->st != NULL)
-		fx_close(f);
-	EVP_PKEY_free(f->key);
-	tu_rmdir(f->dir);
-	free(f);
+	tu_audit_fx_free(*state);
 	return 0;
 }
 
 static const struct audit_caller CALLER = { 1000, 1000, 4242, "frontend" };
 
 static uint64_t
-intent(struct fx *f)
+intent(struct tu_audit_fx *f)
 {
 	unsigned char h[32];
 	struct audit_input in = { "rrset", h };
@@ -100,7 +60,7 @@ intent(struct fx *f)
 }
 
 static void
-result(struct fx *f, uint64_t seq)
+result(struct tu_audit_fx *f, uint64_t seq)
 {
 	struct audit_result rs = { .op = "sign-rrset", .detail = "\"type\":\"request\"" };
 
@@ -109,7 +69,7 @@ result(struct fx *f, uint64_t seq)
 
 /* The open intents are exactly @p want (ascending, @p n of them). */
 static void
-open_are(struct fx *f, const uint64_t *want, size_t n)
+open_are(struct tu_audit_fx *f, const uint64_t *want, size_t n)
 {
 	uint64_t *v = NULL;
 	size_t k = 0;
@@ -122,7 +82,7 @@ open_are(struct fx *f, const uint64_t *want, size_t n)
 }
 
 static void
-verify_ok(struct fx *f, uint64_t want_records)
+verify_ok(struct tu_audit_fx *f, uint64_t want_records)
 {
 	const char *files[] = { f->log };
 	struct audit_verify_summary sum;
@@ -136,7 +96,7 @@ verify_ok(struct fx *f, uint64_t want_records)
 
 /* The "abandoned" records at the end of the file refer to @p refs, in order. */
 static void
-abandoned_are(struct fx *f, const uint64_t *refs, size_t n)
+abandoned_are(struct tu_audit_fx *f, const uint64_t *refs, size_t n)
 {
 	struct audit_record rec;
 	size_t len, off, llen, lines;
@@ -156,10 +116,10 @@ abandoned_are(struct fx *f, const uint64_t *refs, size_t n)
 static void
 test_rollback_undoes(void **state)
 {
-	struct fx *f = *state;
+	struct tu_audit_fx *f = *state;
 	uint64_t i1, i2, i3;
 
-	fx_open(f);
+	tu_audit_fx_open(f);
 	i1 = intent(f);
 	/* An intent opened and one closed in a transaction that rolls back. */
 	assert_int_equal(store_txn_begin(f->st), 0);
@@ -201,12 +161,12 @@ test_rollback_undoes(void **state)
 static void
 test_many_open_and_closed(void **state)
 {
-	struct fx *f = *state;
+	struct tu_audit_fx *f = *state;
 	uint64_t seqs[600], want[300];
 	size_t n = 0;
 
 	/* Enough to grow the set and compact it several times. */
-	fx_open(f);
+	tu_audit_fx_open(f);
 	for (size_t i = 0; i < 600; i++)
 		seqs[i] = intent(f);
 	for (size_t i = 0; i < 600; i++) {
@@ -216,8 +176,8 @@ test_many_open_and_closed(void **state)
 			want[n++] = seqs[i];
 	}
 	open_are(f, want, n);
-	fx_close(f);
-	fx_open(f);
+	tu_audit_fx_close(f);
+	tu_audit_fx_open(f);
 	assert_int_equal(f->rep.abandoned, 300);
 	open_are(f, NULL, 0);
 	abandoned_are(f, want, n);
@@ -227,11 +187,11 @@ test_many_open_and_closed(void **state)
 static void
 test_crash_after_checkpoint(void **state)
 {
-	struct fx *f = *state;
+	struct tu_audit_fx *f = *state;
 	struct audit_role_count counts[] = { { "audit", 1 } };
 	uint64_t i1, i2, i3, i5, from = 0;
 
-	fx_open(f);
+	tu_audit_fx_open(f);
 	i1 = intent(f);
 	i2 = intent(f);
 	result(f, i1);
@@ -243,9 +203,9 @@ test_crash_after_checkpoint(void **state)
 	i3 = intent(f);  /* open at the crash */
 	i5 = intent(f);
 	result(f, i5);
-	fx_close(f);
+	tu_audit_fx_close(f);
 
-	fx_open(f);
+	tu_audit_fx_open(f);
 	assert_int_equal(f->rep.abandoned, 1);
 	{
 		const uint64_t w[] = { i3 };
@@ -257,8 +217,8 @@ test_crash_after_checkpoint(void **state)
 	verify_ok(f, 9);
 
 	/* Nothing is left for the next start. */
-	fx_close(f);
-	fx_open(f);
+	tu_audit_fx_close(f);
+	tu_audit_fx_open(f);
 	assert_int_equal(f->rep.abandoned, 0);
 	assert_int_equal(audit_last_seq(f->a), 9);
 
@@ -270,7 +230,7 @@ test_crash_after_checkpoint(void **state)
 
 /* @p pairs intents with their results, 100 pairs per transaction. */
 static void
-pairs(struct fx *f, size_t n)
+pairs(struct tu_audit_fx *f, size_t n)
 {
 	for (size_t i = 0; i < n; i += 100) {
 		assert_int_equal(store_txn_begin(f->st), 0);
@@ -283,12 +243,12 @@ pairs(struct fx *f, size_t n)
 static void
 test_mark_moves_between_checkpoints(void **state)
 {
-	struct fx *f = *state;
+	struct tu_audit_fx *f = *state;
 	uint64_t i0, ix, from = 0;
 
 	/* Without checkpoints the commits move the mark every few thousand
 	 * records, to the lowest intent still open. */
-	fx_open(f);
+	tu_audit_fx_open(f);
 	i0 = intent(f);
 	pairs(f, 2100);
 	assert_int_equal(store_meta_get_u64(f->st, "audit.open_from", &from), 0);
@@ -301,8 +261,8 @@ test_mark_moves_between_checkpoints(void **state)
 	/* What is open after the mark is still found. */
 	ix = intent(f);
 	pairs(f, 10);
-	fx_close(f);
-	fx_open(f);
+	tu_audit_fx_close(f);
+	tu_audit_fx_open(f);
 	assert_int_equal(f->rep.abandoned, 1);
 	{
 		const uint64_t w[] = { ix };
@@ -329,7 +289,7 @@ old_record(store_t *st, struct audit_record *r, uint64_t seq, char prev[65])
 static void
 test_old_database_table(void **state)
 {
-	struct fx *f = *state;
+	struct tu_audit_fx *f = *state;
 	struct audit_record rq, rs;
 	char prev[65];
 	uint64_t *v = NULL, from = 0;
@@ -371,9 +331,9 @@ test_old_database_table(void **state)
 	assert_int_equal(store_meta_get_u64(f->st, "audit.open_from", &from), 0);
 	assert_int_equal(from, audit_last_seq(f->a) + 1);
 	verify_ok(f, audit_last_seq(f->a));
-	fx_close(f);
+	tu_audit_fx_close(f);
 
-	fx_open(f);
+	tu_audit_fx_open(f);
 	assert_int_equal(f->rep.abandoned, 0);
 	assert_int_equal(f->rep.reexported, 0);
 }
@@ -381,18 +341,18 @@ test_old_database_table(void **state)
 static void
 test_fresh_database_mark(void **state)
 {
-	struct fx *f = *state;
+	struct tu_audit_fx *f = *state;
 	uint64_t from = 0;
 
 	/* The first open of an empty database sets the mark (nothing to scan). */
-	fx_open(f);
+	tu_audit_fx_open(f);
 	assert_int_equal(f->rep.abandoned, 0);
 	assert_int_equal(store_meta_get_u64(f->st, "audit.open_from", &from), 0);
 	assert_int_equal(from, 1);
 	assert_int_equal(audit_last_seq(f->a), 0);
 	intent(f);
-	fx_close(f);
-	fx_open(f);
+	tu_audit_fx_close(f);
+	tu_audit_fx_open(f);
 	assert_int_equal(f->rep.abandoned, 1);
 	{
 		const uint64_t w[] = { 1 };

@@ -132,3 +132,43 @@ tu_line(const char *data, size_t len, size_t n, size_t *off, size_t *llen)
 	}
 	return -1;
 }
+
+struct tu_audit_fx *
+tu_audit_fx_new(void)
+{
+	struct tu_audit_fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	tu_tmpdir(f->dir);
+	snprintf(f->db, sizeof(f->db), "%s/state.db", f->dir);
+	snprintf(f->log, sizeof(f->log), "%s/audit.jsonl", f->dir);
+	f->opts.path = f->log;
+	f->key = tu_key_new();
+	return f;
+}
+
+void
+tu_audit_fx_open(struct tu_audit_fx *f)
+{
+	assert_int_equal(store_open(&f->st, f->db, NULL), 0);
+	assert_int_equal(audit_log_open(&f->a, f->st, &f->opts, &f->rep), 0);
+}
+
+void
+tu_audit_fx_close(struct tu_audit_fx *f)
+{
+	audit_log_close(f->a);
+	store_close(f->st);
+	f->a = NULL;
+	f->st = NULL;
+}
+
+void
+tu_audit_fx_free(struct tu_audit_fx *f)
+{
+	if (f->a != NULL || f->st != NULL)
+		tu_audit_fx_close(f);
+	EVP_PKEY_free(f->key);
+	tu_rmdir(f->dir);
+	free(f);
+}

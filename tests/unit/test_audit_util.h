@@ -9,6 +9,9 @@
 #include <openssl/evp.h>
 #include <stddef.h>
 
+#include "signer/audit.h"
+#include "signer/store.h"
+
 /** Make a fresh directory under /tmp; @p out holds at least 64 bytes. */
 void tu_tmpdir(char *out);
 void tu_rmdir(const char *dir);
@@ -37,5 +40,29 @@ size_t tu_count_lines(const char *data, size_t len);
  * Returns 0, or -1 if there is no such line.
  */
 int tu_line(const char *data, size_t len, size_t n, size_t *off, size_t *llen);
+
+/**
+ * The audit tests' fixture: a state database and an audit log (signed by
+ * @c key) in a fresh directory @c dir.
+ */
+struct tu_audit_fx {
+	char dir[64];
+	char db[128];
+	char log[128];
+	store_t *st;
+	audit_log_t *a;
+	struct audit_open_report rep;
+	EVP_PKEY *key;
+	struct audit_opts opts;
+};
+
+/** A new fixture: directory, paths and key made, nothing opened yet. */
+struct tu_audit_fx *tu_audit_fx_new(void);
+/** Open the store and the audit log (the report of the opening in @c rep). */
+void tu_audit_fx_open(struct tu_audit_fx *f);
+/** Close both; like a crash as far as open intents go (none is abandoned). */
+void tu_audit_fx_close(struct tu_audit_fx *f);
+/** Close what is open, free the key, remove the directory, free @p f. */
+void tu_audit_fx_free(struct tu_audit_fx *f);
 
 #endif
