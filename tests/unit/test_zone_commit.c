@@ -44,12 +44,6 @@ static int bad_sign(void *ctx, struct zone_sigreq *reqs, size_t n)
 	return r;
 }
 
-struct fix {
-	struct tzs_signer s;
-	struct zone *z;
-	int64_t now;
-};
-
 static struct zone *zone_with(struct tzs_signer *s, bool verify, bool verify_all)
 {
 	struct zone_params p;
@@ -64,30 +58,9 @@ static struct zone *zone_with(struct tzs_signer *s, bool verify, bool verify_all
 	return z;
 }
 
-static int setup(void **state)
-{
-	struct fix *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	tzs_signer_init(&f->s);
-	f->now = (int64_t)time(NULL);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fix *f = *state;
-
-	zone_free(f->z);
-	tzs_signer_free(&f->s);
-	free(f);
-	return 0;
-}
-
 /* A fresh zone at serial 1 (its apex signed correctly); @p verify_all: every
  * fresh signature verified (zone.verify-signatures: all). */
-static void fresh_zone_mode(struct fix *f, bool verify, bool verify_all)
+static void fresh_zone_mode(struct tzs_fix *f, bool verify, bool verify_all)
 {
 	struct zone_change *c = NULL;
 
@@ -99,13 +72,13 @@ static void fresh_zone_mode(struct fix *f, bool verify, bool verify_all)
 	assert_int_equal(zone_serial(f->z), 1);
 }
 
-static void fresh_zone(struct fix *f, bool verify)
+static void fresh_zone(struct tzs_fix *f, bool verify)
 {
 	fresh_zone_mode(f, verify, false);
 }
 
 /* One change adding @p n devices; the commit's result. */
-static int add_devices(struct fix *f, const char *prefix, size_t n, zone_sign_fn sign,
+static int add_devices(struct tzs_fix *f, const char *prefix, size_t n, zone_sign_fn sign,
 		       void *ctx)
 {
 	struct zone_change *c = NULL;
@@ -132,7 +105,7 @@ static int add_devices(struct fix *f, const char *prefix, size_t n, zone_sign_fn
 /* Every signature of a group bad: the first group fails, nothing changes. */
 static void test_sampled_catches_bad_batch(void **state)
 {
-	struct fix *f = *state;
+	struct tzs_fix *f = *state;
 	struct bad_signer b = { &f->s, true, SIZE_MAX, 0 };
 
 	fresh_zone(f, true);
@@ -154,7 +127,7 @@ static void test_sampled_catches_bad_batch(void **state)
  */
 static void test_sampled_single_bad_signature(void **state)
 {
-	struct fix *f = *state;
+	struct tzs_fix *f = *state;
 	struct bad_signer b = { &f->s, false, SIZE_MAX, 0 };
 	size_t n, refused = 0;
 
@@ -187,7 +160,7 @@ static void test_sampled_single_bad_signature(void **state)
 /* Under `all`, a single bad signature at any position is refused at commit. */
 static void test_all_refuses_any_bad_signature(void **state)
 {
-	struct fix *f = *state;
+	struct tzs_fix *f = *state;
 	struct bad_signer b = { &f->s, false, SIZE_MAX, 0 };
 
 	for (size_t i = 0; i < 8; i++) {
@@ -207,7 +180,7 @@ static void test_all_refuses_any_bad_signature(void **state)
 /* Verification off: only the structure is checked at commit. */
 static void test_verify_off(void **state)
 {
-	struct fix *f = *state;
+	struct tzs_fix *f = *state;
 	struct bad_signer b = { &f->s, true, SIZE_MAX, 0 };
 
 	fresh_zone(f, false);
@@ -224,7 +197,7 @@ static void test_verify_off(void **state)
  */
 static void test_sampled_kept_nsec(void **state)
 {
-	struct fix *f = *state;
+	struct tzs_fix *f = *state;
 	struct zone_change *c = NULL;
 	char *dir = tzs_tmpdir();
 
@@ -247,11 +220,11 @@ static void test_sampled_kept_nsec(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_sampled_catches_bad_batch, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sampled_single_bad_signature, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_all_refuses_any_bad_signature, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_verify_off, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_sampled_kept_nsec, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sampled_catches_bad_batch, tzs_fix_setup, tzs_fix_teardown),
+		cmocka_unit_test_setup_teardown(test_sampled_single_bad_signature, tzs_fix_setup, tzs_fix_teardown),
+		cmocka_unit_test_setup_teardown(test_all_refuses_any_bad_signature, tzs_fix_setup, tzs_fix_teardown),
+		cmocka_unit_test_setup_teardown(test_verify_off, tzs_fix_setup, tzs_fix_teardown),
+		cmocka_unit_test_setup_teardown(test_sampled_kept_nsec, tzs_fix_setup, tzs_fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

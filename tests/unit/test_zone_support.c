@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -349,4 +350,25 @@ char *tzs_zone_text(const struct zone *z)
 	*w = '\0';
 	free(a.lines);
 	return out;
+}
+
+int tzs_fix_setup(void **state)
+{
+	struct tzs_fix *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	tzs_signer_init(&f->s);
+	f->now = (int64_t)time(NULL);
+	*state = f;
+	return 0;
+}
+
+int tzs_fix_teardown(void **state)
+{
+	struct tzs_fix *f = *state;
+
+	zone_free(f->z);
+	tzs_signer_free(&f->s);
+	free(f);
+	return 0;
 }

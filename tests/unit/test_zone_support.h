@@ -54,6 +54,16 @@ void tzs_signer_free(struct tzs_signer *s);
  * (DNSKEY only by the KSK), then signs SHA-256(data) with ECDSA.
  */
 int tzs_sign(void *ctx, struct zone_sigreq *reqs, size_t n);
+
+/* A cmocka fixture: a software signer, the zone a test makes (freed at
+ * teardown), and the time the test runs at. */
+struct tzs_fix {
+	struct tzs_signer s;
+	struct zone *z;
+	int64_t now;
+};
+int tzs_fix_setup(void **state);
+int tzs_fix_teardown(void **state);
 /** A zone "iotregistry.test." with the signer's keys (and an optional CA cert). */
 struct zone *tzs_zone_new(struct tzs_signer *s, const uint8_t *ca, size_t calen);
 /** A self-signed certificate (DER, malloc'd) for CERT records. */

@@ -73,36 +73,9 @@ static int bad_sign(void *ctx, struct zone_sigreq *reqs, size_t n)
 	return r;
 }
 
-struct fix {
-	struct tzs_signer s;
-	struct zone *z;
-	int64_t now;
-};
-
-static int setup(void **state)
-{
-	struct fix *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	tzs_signer_init(&f->s);
-	f->now = (int64_t)time(NULL);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fix *f = *state;
-
-	zone_free(f->z);
-	tzs_signer_free(&f->s);
-	free(f);
-	return 0;
-}
-
 /* A zone with the commit's verification off (so a bad signature goes in),
  * its apex, and @p n devices signed through @p b. */
-static void build_zone(struct fix *f, size_t n, struct bad_signer *b)
+static void build_zone(struct tzs_fix *f, size_t n, struct bad_signer *b)
 {
 	struct zone_params p;
 	struct zone_change *c = NULL;
@@ -144,7 +117,7 @@ struct pass {
 
 /* One full pass from the apex in slices of @p step names; every slice's
  * bounds are checked, and the pass must wrap exactly at its end. */
-static void full_pass(const struct fix *f, size_t step, struct pass *p)
+static void full_pass(const struct tzs_fix *f, size_t step, struct pass *p)
 {
 	struct zone_verify_slice *sl = malloc(sizeof(*sl));
 	uint8_t from[ZONE_VERIFY_KEY_MAX];
@@ -183,7 +156,7 @@ static void full_pass(const struct fix *f, size_t step, struct pass *p)
 }
 
 /* Every name carries at least its data and NSEC signatures. */
-static void assert_one_failure(struct fix *f, const struct bad_signer *b, uint16_t type)
+static void assert_one_failure(struct tzs_fix *f, const struct bad_signer *b, uint16_t type)
 {
 	const size_t steps[] = { 1, 2, 7 };
 
@@ -203,7 +176,7 @@ static void assert_one_failure(struct fix *f, const struct bad_signer *b, uint16
 
 static void test_clean_zone(void **state)
 {
-	struct fix *f = *state;
+	struct tzs_fix *f = *state;
 	struct bad_signer b = { &f->s, 0, 0, 0, "" };
 	struct pass p;
 
@@ -219,7 +192,7 @@ static void test_clean_zone(void **state)
 
 static void test_bad_cert_found(void **state)
 {
-	struct fix *f = *state;
+	struct tzs_fix *f = *state;
 	struct bad_signer b = { &f->s, 37, 5, 0, "" };
 
 	build_zone(f, 20, &b);
@@ -230,7 +203,7 @@ static void test_bad_cert_found(void **state)
 
 static void test_bad_nsec_found(void **state)
 {
-	struct fix *f = *state;
+	struct tzs_fix *f = *state;
 	struct bad_signer b = { &f->s, 47, 11, 0, "" };
 
 	build_zone(f, 20, &b);
@@ -240,7 +213,7 @@ static void test_bad_nsec_found(void **state)
 /* The slice after the last name and a key between names. */
 static void test_cursor(void **state)
 {
-	struct fix *f = *state;
+	struct tzs_fix *f = *state;
 	struct bad_signer b = { &f->s, 0, 0, 0, "" };
 	struct zone_verify_slice *sl = malloc(sizeof(*sl));
 	const uint8_t past[] = { 0xff, 0xff, 0x00, 0x00 };
@@ -275,7 +248,7 @@ static void test_cursor(void **state)
 
 static void test_apex_only_and_empty(void **state)
 {
-	struct fix *f = *state;
+	struct tzs_fix *f = *state;
 	struct bad_signer b = { &f->s, 0, 0, 0, "" };
 	struct zone_verify_slice *sl = malloc(sizeof(*sl));
 	struct zone *empty = tzs_zone_new(&f->s, NULL, 0);
@@ -301,7 +274,7 @@ static void test_apex_only_and_empty(void **state)
 /* Marking the bad RRset due makes the ordinary re-signing renew exactly it. */
 static void test_mark_due_repairs(void **state)
 {
-	struct fix *f = *state;
+	struct tzs_fix *f = *state;
 	struct bad_signer b = { &f->s, 37, 3, 0, "" };
 	struct zone_diff *d = NULL;
 	struct zone_verify_slice *sl = malloc(sizeof(*sl));
@@ -335,12 +308,12 @@ static void test_mark_due_repairs(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_clean_zone, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_cert_found, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_nsec_found, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_cursor, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_apex_only_and_empty, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mark_due_repairs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clean_zone, tzs_fix_setup, tzs_fix_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_cert_found, tzs_fix_setup, tzs_fix_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_nsec_found, tzs_fix_setup, tzs_fix_teardown),
+		cmocka_unit_test_setup_teardown(test_cursor, tzs_fix_setup, tzs_fix_teardown),
+		cmocka_unit_test_setup_teardown(test_apex_only_and_empty, tzs_fix_setup, tzs_fix_teardown),
+		cmocka_unit_test_setup_teardown(test_mark_due_repairs, tzs_fix_setup, tzs_fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
