@@ -42,6 +42,19 @@ CONN_ERRORS = (ConnectionClosed, ConnectionResetError, BrokenPipeError,
                ConnectionRefusedError, FileNotFoundError, socket.timeout)
 
 
+def variant_args(state):
+    """The command line without `--json FILE`: the variant's name and options.
+    The file name, if any, goes to state["json_out"], where the test writes
+    its figures for bench/run.sh."""
+    args = sys.argv[1:]
+    if "--json" in args:
+        i = args.index("--json")
+        check(i + 1 < len(args), "--json needs a file name")
+        state["json_out"] = args[i + 1]
+        del args[i:i + 2]
+    return args
+
+
 def free_port():
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

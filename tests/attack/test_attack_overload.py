@@ -33,7 +33,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from attack_lib import (LONG, AttackDaemon, RegsignError, SOURCE_DIR, check,  # noqa: E402
                         csr_pool, device_id, main, need_tool, pids_children, rss_kib,
-                        sanitized)
+                        sanitized, variant_args)
 
 FLOOD_S = 60.0 if LONG else 10.0
 FLOOD_UID = 65534
@@ -247,19 +247,8 @@ def t_after(d):
     check(d.stop() == 0, "SIGTERM after the flood: exit 0")
 
 
-def variant_args():
-    """The command line without `--json FILE` (kept in STATE["json_out"])."""
-    args = sys.argv[1:]
-    if "--json" in args:
-        i = args.index("--json")
-        check(i + 1 < len(args), "--json needs a file name")
-        STATE["json_out"] = args[i + 1]
-        del args[i:i + 2]
-    return args
-
-
 if __name__ == "__main__":
-    if variant_args() == ["served-share"]:
+    if variant_args(STATE) == ["served-share"]:
         main([t_setup, t_sustainable_rate, t_flood, t_served_share, t_after],
              AttackDaemon("attack-overload-fair"))
     main([t_setup, t_sustainable_rate, t_flood, t_after], AttackDaemon("attack-overload"))

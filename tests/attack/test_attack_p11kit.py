@@ -53,7 +53,7 @@ from attack_lib import (CONN_ERRORS, LONG, SOFTHSM_MODULE, AttackDaemon,  # noqa
                         check_ledger,
                         check_refused_not_done, check_zone_against_ledger, csr_pool, main,
                         need_tool, pid_alive,
-                        pids_children, preload_env, run, sanitized, wait_for)
+                        pids_children, preload_env, run, sanitized, wait_for, variant_args)
 
 RESTARTS = 15 if LONG else 3
 # Under load the known bug (see tests/attack.cmake) shows about once in
@@ -470,19 +470,8 @@ def t_nothing_lost_nothing_twice(d):
     check(d.stop() == 0, "SIGTERM: exit 0")
 
 
-def variant_args():
-    """The command line without `--json FILE` (kept in STATE["json_out"])."""
-    args = sys.argv[1:]
-    if "--json" in args:
-        i = args.index("--json")
-        check(i + 1 < len(args), "--json needs a file name")
-        STATE["json_out"] = args[i + 1]
-        del args[i:i + 2]
-    return args
-
-
 if __name__ == "__main__":
-    if variant_args() == ["under-load"]:
+    if variant_args(STATE) == ["under-load"]:
         daemon = P11KitDaemon("attack-p11kit-load")
         daemon.under_load = True
         main([t_setup, t_restart_under_load, t_nothing_lost_nothing_twice], daemon)
