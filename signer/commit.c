@@ -24,17 +24,15 @@
  * A checkpoint that fails with an I/O error leaves the database file in an
  * unknown state: it is fatal like a failed commit.
  *
- * The handle of the writer's connection comes from the store's internal
- * header (signer/store_int.h): the store has no checkpoint API yet.
+ * The checkpointer's connection, the WAL hook and the checkpoints themselves
+ * are the store's (store_ckpt_open(), store_wal_hook_set(), store_ckpt_run(),
+ * store_checkpoint()).
  */
 #include "signer/commit.h"
 
 #include <stdlib.h>
 #include <time.h>
 
-#include <sqlite3.h>
-
-#include "signer/store_int.h"
 
 /* WAL frames (pages) added since the last checkpoint that wake the
  * checkpointer: 1 MiB of 4 KiB pages, so that each checkpoint is short. */
@@ -73,7 +71,7 @@ struct commit {
 	uint64_t pending; /* loop side: submitted, not done */
 
 	/* The checkpointer: its connection and thread (cv_ckpt, under mu). */
-	sqlite3 *ckpt_db;
+	store_ckpt_t *ckpt;
 	uv_thread_t ckpt_thread;
 	int ckpt_started;
 	uv_cond_t cv_ckpt;
@@ -117,16 +115,12 @@ fail_fatal(commit_t *c, int err)
 	uv_async_send(&c->async);
 }
 
-/* Whether a checkpoint's result code means the file's state is unknown. */
+/* Whether a checkpoint's store error means the file's state is unknown:
+ * the error, or 0 (done, busy, or an error that changed nothing). */
 static int
-ckpt_fatal(int rc)
+ckpt_fatal(int e)
 {
-	int e;
-
-	if (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-		return 0;
-	e = store__map_rc(rc);
-	return store_error_is_fatal(e) ? e : 0;
+	return e != 0 && store_error_is_fatal(e) ? e : 0;
 }
 
 /*
@@ -134,11 +128,11 @@ ckpt_fatal(int rc)
  * in it now. Wakes the checkpointer when enough are new; checkpoints here
  * only when it fell far behind.
  */
-static int
-wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+static void
+wal_hook(void *arg, int pages)
 {
 	commit_t *c = arg;
-	int wake = 0, hard = 0, rc, log = 0, done = 0;
+	int wake = 0, hard = 0, e, done = 0;
 
 	uv_mutex_lock(&c->mu);
 	c->wal_pages = pages;
@@ -153,18 +147,17 @@ wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	if (wake)
 		uv_cond_signal(&c->cv_ckpt);
 	if (hard) {
-		rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-		if (ckpt_fatal(rc))
-			fail_fatal(c, ckpt_fatal(rc));
+		e = store_checkpoint(c->st, &done);
+		if (ckpt_fatal(e))
+			fail_fatal(c, ckpt_fatal(e));
 		uv_mutex_lock(&c->mu);
-		if (rc == SQLITE_OK) {
+		if (e == 0) {
 			if (done > c->ckpt_base)
 				c->ckpt_base = done;
 			c->stats.checkpoints_inline++;
 		}
 		uv_mutex_unlock(&c->mu);
 	}
-	return SQLITE_OK;
 }
 
 /*
@@ -180,7 +173,7 @@ wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 static void
 ckpt_idle(commit_t *c)
 {
-	int go, rc, log = 0, done = 0;
+	int go, e, done = 0;
 
 	uv_mutex_lock(&c->mu);
 	go = c->ckpt_started && !c->failed && c->q_head == NULL && !c->ckpt_running &&
@@ -188,13 +181,13 @@ ckpt_idle(commit_t *c)
 	uv_mutex_unlock(&c->mu);
 	if (!go)
 		return;
-	rc = sqlite3_wal_checkpoint_v2(c->st->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-	if (ckpt_fatal(rc)) {
-		fail_fatal(c, ckpt_fatal(rc));
+	e = store_checkpoint(c->st, &done);
+	if (ckpt_fatal(e)) {
+		fail_fatal(c, ckpt_fatal(e));
 		return;
 	}
 	uv_mutex_lock(&c->mu);
-	if (rc == SQLITE_OK) {
+	if (e == 0) {
 		c->stats.checkpoints_idle++;
 		if (done > c->ckpt_base)
 			c->ckpt_base = done;
@@ -209,7 +202,7 @@ ckpt_main(void *arg)
 	commit_t *c = arg;
 
 	for (;;) {
-		int rc, log = 0, done = 0, e;
+		int done = 0, e;
 
 		uv_mutex_lock(&c->mu);
 		while (!c->ckpt_wanted && !c->ckpt_stop)
@@ -221,19 +214,17 @@ ckpt_main(void *arg)
 		c->ckpt_wanted = 0;
 		c->ckpt_running = 1;
 		uv_mutex_unlock(&c->mu);
-		rc = sqlite3_wal_checkpoint_v2(c->ckpt_db, "main", SQLITE_CHECKPOINT_PASSIVE, &log,
-					       &done);
-		e = ckpt_fatal(rc);
+		e = store_ckpt_run(c->ckpt, &done);
 		uv_mutex_lock(&c->mu);
 		c->ckpt_running = 0;
-		if (rc == SQLITE_OK) {
+		if (e == 0) {
 			c->stats.checkpoints++;
 			if (done > c->ckpt_base)
 				c->ckpt_base = done;
 		}
 		uv_mutex_unlock(&c->mu);
-		if (e) {
-			fail_fatal(c, e);
+		if (ckpt_fatal(e)) {
+			fail_fatal(c, ckpt_fatal(e));
 			break;
 		}
 	}
@@ -249,50 +240,20 @@ ckpt_main(void *arg)
 static int
 ckpt_open(commit_t *c)
 {
-	sqlite3 *db = c->st->db;
-	sqlite3_vfs *vfs = NULL;
-	sqlite3_stmt *s = NULL;
-	const char *path = sqlite3_db_filename(db, "main");
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE;
-	int r = COMMIT_ERR_STORAGE;
-
-	if (path == NULL || *path == '\0')
-		return COMMIT_OK; /* in memory: no WAL, nothing to checkpoint */
-	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL) != SQLITE_OK ||
-	    sqlite3_step(s) != SQLITE_ROW) {
-		sqlite3_finalize(s);
-		return r;
+	if (store_ckpt_open(c->st, &c->ckpt) != 0)
+		return COMMIT_ERR_STORAGE;
+	if (c->ckpt == NULL)
+		return COMMIT_OK; /* in memory or not WAL: nothing to checkpoint */
+	if (uv_thread_create(&c->ckpt_thread, ckpt_main, c) != 0) {
+		store_ckpt_close(c->ckpt);
+		c->ckpt = NULL;
+		return COMMIT_ERR_STORAGE;
 	}
-	if (sqlite3_stricmp((const char *)sqlite3_column_text(s, 0), "wal") != 0) {
-		sqlite3_finalize(s);
-		return COMMIT_OK;
-	}
-	sqlite3_finalize(s);
-	s = NULL;
-	(void)sqlite3_file_control(db, "main", SQLITE_FCNTL_VFS_POINTER, &vfs);
-	if (sqlite3_open_v2(path, &c->ckpt_db, flags, vfs ? vfs->zName : NULL) != SQLITE_OK)
-		goto out;
-	/* Reading once opens the connection's WAL, which a checkpoint needs. */
-	if (sqlite3_prepare_v2(c->ckpt_db, "SELECT count(*) FROM sqlite_schema", -1, &s,
-			       NULL) != SQLITE_OK ||
-	    sqlite3_step(s) != SQLITE_ROW)
-		goto out;
-	sqlite3_finalize(s);
-	s = NULL;
-	if (uv_thread_create(&c->ckpt_thread, ckpt_main, c) != 0)
-		goto out;
 	c->ckpt_started = 1;
 	/* From here on only the writer thread touches the writer's connection,
 	 * and its WAL hook replaces SQLite's automatic checkpoint. */
-	sqlite3_wal_hook(db, wal_hook, c);
-	r = COMMIT_OK;
-out:
-	sqlite3_finalize(s);
-	if (r != COMMIT_OK) {
-		sqlite3_close(c->ckpt_db);
-		c->ckpt_db = NULL;
-	}
-	return r;
+	store_wal_hook_set(c->st, wal_hook, c);
+	return COMMIT_OK;
 }
 
 /* Stops the checkpointer and gives the writer's connection SQLite's
@@ -308,10 +269,9 @@ ckpt_close(commit_t *c)
 	uv_cond_signal(&c->cv_ckpt);
 	uv_thread_join(&c->ckpt_thread);
 	c->ckpt_started = 0;
-	sqlite3_close(c->ckpt_db);
-	c->ckpt_db = NULL;
-	sqlite3_wal_hook(c->st->db, NULL, NULL);
-	sqlite3_wal_autocheckpoint(c->st->db, 1000); /* SQLite's default */
+	store_ckpt_close(c->ckpt);
+	c->ckpt = NULL;
+	store_wal_hook_set(c->st, NULL, NULL); /* SQLite's automatic checkpoint again */
 }
 
 /* Writer thread: hands a run list to the loop. */

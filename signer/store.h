@@ -440,4 +440,53 @@ int store_audit_append_rows(store_t *st, const struct store_audit_row *rows, siz
  */
 void store_txn_precommit_set(store_t *st, int (*pre_commit)(void *ctx), void *ctx);
 
+
+/* ---- WAL checkpoints (appended; store_ckpt.c) ----------------------------- */
+
+/**
+ * A connection of its own to a store's database file that only copies WAL
+ * frames into the database (a checkpoint), so that another thread can do it
+ * while the store's owner keeps writing. Opaque.
+ */
+typedef struct store_ckpt store_ckpt_t;
+
+/**
+ * Open a checkpoint connection to the file of @p st (same path, same VFS).
+ * Sets @p *out to NULL and returns 0 when there is nothing to checkpoint
+ * (a database in memory, or one not in WAL mode). Call from the thread that
+ * owns @p st, before handing @p *out to another thread; the caller frees
+ * @p *out with store_ckpt_close().
+ * @return 0, STORE_ENOMEM, or the SQLite error mapped (opening, reading).
+ */
+int store_ckpt_open(store_t *st, store_ckpt_t **out);
+
+/** Close a checkpoint connection; NULL is a no-op. */
+void store_ckpt_close(store_ckpt_t *ck);
+
+/**
+ * A PASSIVE checkpoint on @p ck: copies the frames no reader needs without
+ * waiting for or blocking a writer. @p done (may be NULL) gets the number of
+ * WAL frames checkpointed now in all.
+ * @return 0; STORE_EBUSY when another checkpoint or a lock was in the way
+ *         (try later); any other error as store_error_is_fatal() classifies
+ *         it (an I/O error leaves the database file in an unknown state).
+ */
+int store_ckpt_run(store_ckpt_t *ck, int *done);
+
+/** The same PASSIVE checkpoint on the store's own connection (its thread). */
+int store_checkpoint(store_t *st, int *done);
+
+/**
+ * Called on the store's thread after every COMMIT that wrote the WAL, with
+ * the frames now in it. It may call store_checkpoint() on the same handle.
+ */
+typedef void (*store_wal_fn)(void *arg, int frames);
+
+/**
+ * Replace SQLite's automatic checkpoint of @p st with @p fn (the caller then
+ * checkpoints). @p fn NULL gives the automatic checkpoint back (SQLite's
+ * default threshold of 1000 frames).
+ */
+void store_wal_hook_set(store_t *st, store_wal_fn fn, void *arg);
+
 #endif /* REGSIGN_SIGNER_STORE_H */

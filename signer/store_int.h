@@ -38,6 +38,9 @@ struct store {
 	void (*on_commit)(void *ctx);
 	void (*on_rollback)(void *ctx);
 	void *hook_ctx;
+	/* store_wal_hook_set() (store_ckpt.c). */
+	store_wal_fn wal_fn;
+	void *wal_arg;
 };
 
 /* Map an extended SQLite result code to enum store_error. */
