@@ -271,6 +271,20 @@ enum policy_code policy_check_operation(const struct policy *pol,
                                         const struct policy_caller *caller,
                                         enum policy_op op, struct policy_decision *d);
 
+/**
+ * The caller that policy_caller_find would pick for @p uid / @p gid, or NULL,
+ * without writing a decision: for the request path, which needs the texts only
+ * when it refuses (then it asks policy_caller_find for them).
+ */
+const struct policy_caller *policy_caller_lookup(const struct policy *pol, uint32_t uid,
+                                                 uint32_t gid);
+
+/**
+ * True exactly when policy_check_operation(pol, @p caller, @p op, d) would
+ * allow, for a non-NULL policy; writes no decision (see policy_caller_lookup).
+ */
+bool policy_caller_may(const struct policy_caller *caller, enum policy_op op);
+
 #define POLICY_DEVICE_ID_MAX 63
 
 /** What an issue or reissue request asks for. */
@@ -352,6 +366,18 @@ enum policy_code policy_check_sign_rrset(const struct policy *pol,
                                          const char *zone, const char *owner,
                                          int64_t inception, int64_t expiration,
                                          int64_t now, struct policy_decision *d);
+
+/**
+ * As policy_check_sign_rrset, with the same code and rule, and the same
+ * message on refusal; on POLICY_ALLOW the message is left empty: for a caller
+ * that records only the rule of an allow (SIGN_RRSET's audit record), so that
+ * the allow path formats nothing it would throw away.
+ */
+enum policy_code policy_check_sign_rrset_rule(const struct policy *pol,
+                                              const struct policy_caller *caller,
+                                              const char *zone, const char *owner,
+                                              int64_t inception, int64_t expiration,
+                                              int64_t now, struct policy_decision *d);
 
 /**
  * Writes the owner name "<index>.<device_id>.<zone>" of a certificate.

@@ -144,6 +144,27 @@ policy_show(const char *s, char *buf, size_t len)
     return buf;
 }
 
+char *
+policy__join(char *buf, size_t len, const char *a, const char *b, const char *c,
+             const char *e)
+{
+    const char *parts[4] = { a, b, c, e };
+    size_t o = 0;
+
+    if (len == 0)
+        return buf;
+    for (size_t i = 0; i < 4; i++) {
+        size_t n = parts[i] ? strlen(parts[i]) : 0;
+
+        if (n > len - 1 - o)
+            n = len - 1 - o;
+        memcpy(buf + o, parts[i] ? parts[i] : "", n);
+        o += n;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 enum policy_code
 policy_decide(struct policy_decision *d, enum policy_code code, const char *rule,
        const char *fmt, ...)
@@ -151,7 +172,12 @@ policy_decide(struct policy_decision *d, enum policy_code code, const char *rule
     va_list ap;
 
     d->code = code;
-    snprintf(d->rule, sizeof d->rule, "%s", rule);
+    policy__join(d->rule, sizeof d->rule, rule, NULL, NULL, NULL);
+    /* A message without conversions is copied as vsnprintf would print it. */
+    if (strchr(fmt, '%') == NULL) {
+        policy__join(d->message, sizeof d->message, fmt, NULL, NULL, NULL);
+        return code;
+    }
     va_start(ap, fmt);
     vsnprintf(d->message, sizeof d->message, fmt, ap);
     va_end(ap);
@@ -162,24 +188,16 @@ policy_decide(struct policy_decision *d, enum policy_code code, const char *rule
 static const char *
 caller_rule(const struct policy_caller *c, const char *what, char *buf, size_t len)
 {
-    snprintf(buf, len, "callers.%s%s%s", c->name, what[0] ? "." : "", what);
-    return buf;
+    return policy__join(buf, len, "callers.", c->name, what[0] ? "." : "", what);
 }
 
-enum policy_code
-policy_caller_find(const struct policy *pol, uint32_t uid, uint32_t gid,
-                   const struct policy_caller **caller, struct policy_decision *d)
+const struct policy_caller *
+policy_caller_lookup(const struct policy *pol, uint32_t uid, uint32_t gid)
 {
     const struct policy_caller *best = NULL;
     int best_score = 0;
-    char rb[POLICY_RULE_MAX];
 
-    if (d == NULL)
-        return POLICY_DENY_ARGUMENT;
-    if (pol == NULL || caller == NULL)
-        return policy_decide(d, POLICY_DENY_ARGUMENT, "builtin.arguments", "missing argument");
-    *caller = NULL;
-    for (size_t i = 0; i < pol->ncallers; i++) {
+    for (size_t i = 0; pol != NULL && i < pol->ncallers; i++) {
         const struct policy_caller *c = &pol->callers[i].pub;
         int score = 0;
 
@@ -194,6 +212,28 @@ policy_caller_find(const struct policy *pol, uint32_t uid, uint32_t gid,
             best_score = score;
         }
     }
+    return best;
+}
+
+bool
+policy_caller_may(const struct policy_caller *caller, enum policy_op op)
+{
+    return caller != NULL && (unsigned)op < POLICY_OP_COUNT && (caller->operations & OP_BIT(op));
+}
+
+enum policy_code
+policy_caller_find(const struct policy *pol, uint32_t uid, uint32_t gid,
+                   const struct policy_caller **caller, struct policy_decision *d)
+{
+    const struct policy_caller *best;
+    char rb[POLICY_RULE_MAX];
+
+    if (d == NULL)
+        return POLICY_DENY_ARGUMENT;
+    if (pol == NULL || caller == NULL)
+        return policy_decide(d, POLICY_DENY_ARGUMENT, "builtin.arguments", "missing argument");
+    *caller = NULL;
+    best = policy_caller_lookup(pol, uid, gid);
     if (best == NULL)
         return policy_decide(d, POLICY_DENY_CALLER, "callers", "uid %" PRIu32 " gid %" PRIu32
                       " is not a caller", uid, gid);
@@ -219,6 +259,17 @@ policy_check_operation(const struct policy *pol, const struct policy_caller *cal
                       caller->name, policy_op_names[op]);
     return policy_decide(d, POLICY_ALLOW, rb, "caller '%s' may %s", caller->name,
                   policy_op_names[op]);
+}
+
+enum policy_code
+policy__operation_step(const struct policy *pol, const struct policy_caller *caller,
+                       enum policy_op op, struct policy_decision *d)
+{
+    /* An allow here is always overwritten by the check that called it, so
+     * only a refusal (or bad arguments) needs its texts. */
+    if (d != NULL && pol != NULL && policy_caller_may(caller, op))
+        return POLICY_ALLOW;
+    return policy_check_operation(pol, caller, op, d);
 }
 
 static enum policy_code
@@ -255,9 +306,9 @@ check_key_algorithm(const struct policy_profile *p, const char *alg,
     if (strcmp(alg, "ec-explicit") == 0)
         return policy_decide(d, POLICY_DENY_KEY_ALGORITHM, "builtin.explicit-parameters",
                       "EC keys with explicit curve parameters are never allowed");
-    snprintf(rb, sizeof rb, "profiles.%s.key-algorithms", p->name);
     if (strcmp(alg, "ec-p256") == 0 && (p->key_algorithms & POLICY_KEY_EC_P256))
         return POLICY_ALLOW;
+    policy__join(rb, sizeof rb, "profiles.", p->name, ".key-algorithms", NULL);
     return policy_decide(d, POLICY_DENY_KEY_ALGORITHM, rb, "key algorithm '%s' is not allowed "
                   "by profile '%s' (allowed: ec-p256)", policy_show(alg, sb, sizeof sb), p->name);
 }
@@ -294,15 +345,15 @@ check_issue_common(const struct policy *pol, const struct policy_caller *caller,
     if (req->index > pol->device_id.max_index)
         return policy_decide(d, POLICY_DENY_INDEX, "device-id.max-index", "certificate index %"
                       PRId64 " is above %" PRId64, req->index, pol->device_id.max_index);
-    snprintf(rb, sizeof rb, "profiles.%s.max-live-certificates-per-device", p->name);
     if (req->live_certificates >= p->max_live_certificates)
-        return policy_decide(d, POLICY_DENY_LIMIT, rb, "device %s already has %" PRId64
+        return policy_decide(d, POLICY_DENY_LIMIT, policy__join(rb, sizeof rb, "profiles.", p->name,
+                                                   ".max-live-certificates-per-device", NULL), "device %s already has %" PRId64
                       " live certificates (at most %" PRId64 ")", grant->device_id,
                       req->live_certificates, p->max_live_certificates);
     if ((code = check_key_algorithm(p, req->key_algorithm, d)) != POLICY_ALLOW)
         return code;
     grant->profile = p;
-    snprintf(rb, sizeof rb, "profiles.%s", p->name);
+    policy__join(rb, sizeof rb, "profiles.", p->name, NULL, NULL);
     return policy_decide(d, POLICY_ALLOW, rb, "certificate %" PRId64 ".%s under profile '%s' "
                   "allowed", req->index, grant->device_id, p->name);
 }
@@ -312,7 +363,7 @@ policy_check_issue(const struct policy *pol, const struct policy_caller *caller,
                    const struct policy_issue_request *req, struct policy_issue_grant *grant,
                    struct policy_decision *d)
 {
-    enum policy_code code = policy_check_operation(pol, caller, POLICY_OP_ISSUE, d);
+    enum policy_code code = policy__operation_step(pol, caller, POLICY_OP_ISSUE, d);
 
     if (code != POLICY_ALLOW)
         return code;
@@ -324,7 +375,7 @@ policy_check_reissue(const struct policy *pol, const struct policy_caller *calle
                      const char *issued_to, const struct policy_issue_request *req,
                      struct policy_issue_grant *grant, struct policy_decision *d)
 {
-    enum policy_code code = policy_check_operation(pol, caller, POLICY_OP_REISSUE, d);
+    enum policy_code code = policy__operation_step(pol, caller, POLICY_OP_REISSUE, d);
     char rb[POLICY_RULE_MAX], sb[80];
 
     if (code != POLICY_ALLOW)
@@ -342,7 +393,7 @@ enum policy_code
 policy_check_revoke(const struct policy *pol, const struct policy_caller *caller,
                     const char *issued_to, int reason, struct policy_decision *d)
 {
-    enum policy_code code = policy_check_operation(pol, caller, POLICY_OP_REVOKE, d);
+    enum policy_code code = policy__operation_step(pol, caller, POLICY_OP_REVOKE, d);
     char rb[POLICY_RULE_MAX], sb[80];
 
     if (code != POLICY_ALLOW)

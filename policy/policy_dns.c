@@ -86,7 +86,7 @@ policy_check_publish(const struct policy *pol, const struct policy_caller *calle
     if (op != POLICY_OP_PUBLISH && op != POLICY_OP_UNPUBLISH)
         return policy_decide(d, POLICY_DENY_ARGUMENT, "builtin.arguments",
                       "operation is neither publish nor unpublish");
-    if ((code = policy_check_operation(pol, caller, op, d)) != POLICY_ALLOW)
+    if ((code = policy__operation_step(pol, caller, op, d)) != POLICY_ALLOW)
         return code;
     if (owner == NULL || type == NULL)
         return policy_decide(d, POLICY_DENY_ARGUMENT, "builtin.arguments", "missing argument");
@@ -107,7 +107,7 @@ policy_check_publish(const struct policy *pol, const struct policy_caller *calle
     if (t == 0)
         return policy_decide(d, POLICY_DENY_TYPE, "builtin.forbidden-types", "type %s may not be "
                       "published", tb);
-    snprintf(rb, sizeof rb, "callers.%s.publish-subtrees", caller->name);
+    policy__join(rb, sizeof rb, "callers.", caller->name, ".publish-subtrees", NULL);
     for (size_t i = 0; i < c->nsubtrees; i++)
         if (pname_is_at_or_under(&pn, &c->subtrees[i].pname))
             return policy_decide(d, POLICY_ALLOW, rb, "caller '%s' may %s %s %s (subtree %s)",
@@ -145,25 +145,27 @@ check_times(const struct policy_extra_zone *z, int64_t inception, int64_t expira
     if (expiration <= now)
         return policy_decide(d, POLICY_DENY_TIME, "builtin.expired", "expiration %" PRId64
                       " is not in the future (now %" PRId64 ")", expiration, now);
-    snprintf(rb, sizeof rb, "extra-zones[%s].max-validity", z->name);
     if (__builtin_sub_overflow(expiration, inception, &span) || span > z->max_validity) {
         yconf_duration_format(z->max_validity, lb, sizeof lb);
+        policy__join(rb, sizeof rb, "extra-zones[", z->name, "].max-validity", NULL);
         return policy_decide(d, POLICY_DENY_TIME, rb, "signature validity from %" PRId64 " to %"
                       PRId64 " is longer than %s", inception, expiration, lb);
     }
-    snprintf(rb, sizeof rb, "extra-zones[%s].max-inception-skew", z->name);
     if (__builtin_add_overflow(now, z->max_inception_skew, &latest) || inception > latest) {
         yconf_duration_format(z->max_inception_skew, lb, sizeof lb);
+        policy__join(rb, sizeof rb, "extra-zones[", z->name, "].max-inception-skew", NULL);
         return policy_decide(d, POLICY_DENY_TIME, rb, "inception %" PRId64 " is more than %s "
                       "after now (%" PRId64 ")", inception, lb, now);
     }
     return POLICY_ALLOW;
 }
 
-enum policy_code
-policy_check_sign_rrset(const struct policy *pol, const struct policy_caller *caller,
-                        const char *zone, const char *owner, int64_t inception,
-                        int64_t expiration, int64_t now, struct policy_decision *d)
+/* policy_check_sign_rrset; @p texts false leaves an allow's message empty.
+ * Rule names are built only where a decision uses them. */
+static enum policy_code
+check_sign_rrset(const struct policy *pol, const struct policy_caller *caller,
+                 const char *zone, const char *owner, int64_t inception,
+                 int64_t expiration, int64_t now, struct policy_decision *d, bool texts)
 {
     const struct policy_extra_zone *z;
     char rb[POLICY_RULE_MAX], zb[128], ob[128];
@@ -173,32 +175,55 @@ policy_check_sign_rrset(const struct policy *pol, const struct policy_caller *ca
 
     if (d == NULL)
         return POLICY_DENY_ARGUMENT;
-    if ((code = policy_check_operation(pol, caller, POLICY_OP_SIGN_RRSET, d)) != POLICY_ALLOW)
+    if ((code = policy__operation_step(pol, caller, POLICY_OP_SIGN_RRSET, d)) != POLICY_ALLOW)
         return code;
     if (zone == NULL || owner == NULL)
         return policy_decide(d, POLICY_DENY_ARGUMENT, "builtin.arguments", "missing argument");
-    policy_show(zone, zb, sizeof zb);
-    policy_show(owner, ob, sizeof ob);
     if (!pname_parse(zone, &zp) || !pname_parse(owner, &op))
         return policy_decide(d, POLICY_DENY_ARGUMENT, "builtin.name-syntax", "zone '%s' or owner "
-                      "'%s' is not an absolute domain name", zb, ob);
+                      "'%s' is not an absolute domain name", policy_show(zone, zb, sizeof zb),
+                      policy_show(owner, ob, sizeof ob));
     if (pname_is_at_or_under(&zp, &pol->zone_pname))
         return policy_decide(d, POLICY_DENY_ZONE, "builtin.registry-zone", "zone '%s' is the "
-                      "registry zone or inside it; only regsignd signs it", zb);
+                      "registry zone or inside it; only regsignd signs it",
+                      policy_show(zone, zb, sizeof zb));
     z = find_zone(pol, (const struct policy_caller_rec *)caller, &zp, &caller_may);
     if (z == NULL)
         return policy_decide(d, POLICY_DENY_ZONE, "extra-zones", "zone '%s' is not an extra zone",
-                      zb);
-    snprintf(rb, sizeof rb, "callers.%s.extra-zones", caller->name);
+                      policy_show(zone, zb, sizeof zb));
     if (!caller_may)
-        return policy_decide(d, POLICY_DENY_ZONE, rb, "caller '%s' may not sign in zone %s",
-                      caller->name, z->name);
+        return policy_decide(d, POLICY_DENY_ZONE,
+                      policy__join(rb, sizeof rb, "callers.", caller->name, ".extra-zones", NULL),
+                      "caller '%s' may not sign in zone %s", caller->name, z->name);
     if (!pname_is_at_or_under(&op, &zp))
         return policy_decide(d, POLICY_DENY_NAME, "builtin.owner-in-zone", "owner '%s' is not in "
-                      "zone %s", ob, z->name);
+                      "zone %s", policy_show(owner, ob, sizeof ob), z->name);
     if ((code = check_times(z, inception, expiration, now, d)) != POLICY_ALLOW)
         return code;
-    snprintf(rb, sizeof rb, "extra-zones[%s]", z->name);
+    policy__join(rb, sizeof rb, "extra-zones[", z->name, "]", NULL);
+    if (!texts) {
+        d->code = POLICY_ALLOW;
+        policy__join(d->rule, sizeof d->rule, rb, NULL, NULL, NULL);
+        d->message[0] = '\0';
+        return POLICY_ALLOW;
+    }
     return policy_decide(d, POLICY_ALLOW, rb, "caller '%s' may sign %s in zone %s from %" PRId64
-                  " to %" PRId64, caller->name, ob, z->name, inception, expiration);
+                  " to %" PRId64, caller->name, policy_show(owner, ob, sizeof ob), z->name,
+                  inception, expiration);
+}
+
+enum policy_code
+policy_check_sign_rrset(const struct policy *pol, const struct policy_caller *caller,
+                        const char *zone, const char *owner, int64_t inception,
+                        int64_t expiration, int64_t now, struct policy_decision *d)
+{
+    return check_sign_rrset(pol, caller, zone, owner, inception, expiration, now, d, true);
+}
+
+enum policy_code
+policy_check_sign_rrset_rule(const struct policy *pol, const struct policy_caller *caller,
+                             const char *zone, const char *owner, int64_t inception,
+                             int64_t expiration, int64_t now, struct policy_decision *d)
+{
+    return check_sign_rrset(pol, caller, zone, owner, inception, expiration, now, d, false);
 }

@@ -72,6 +72,19 @@ enum policy_code policy_decide(struct policy_decision *d, enum policy_code code,
                                const char *rule, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Writes the concatenation of @p a, @p b, @p c and @p e (NULL: nothing) to
+ * @p buf as snprintf(buf, len, "%s%s%s%s", ...) would, truncated the same way,
+ * and returns @p buf: rule names are built on every decision, and snprintf's
+ * format parsing was most of their cost. */
+char *policy__join(char *buf, size_t len, const char *a, const char *b, const char *c,
+                   const char *e);
+
+/* policy_check_operation for a check that goes on after an allow (and so
+ * overwrites it): on allow it returns POLICY_ALLOW without writing @p d. */
+enum policy_code policy__operation_step(const struct policy *pol,
+                                        const struct policy_caller *caller,
+                                        enum policy_op op, struct policy_decision *d);
+
 /* A printable copy of request text for messages: at most 96 bytes, '?' for
  * unprintable bytes, '~' when shortened, "(none)" for NULL. */
 const char *policy_show(const char *s, char *buf, size_t len);

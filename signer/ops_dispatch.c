@@ -461,6 +461,7 @@ on_frame(void *arg, server_conn_t *c, const uint8_t *frame, size_t len)
 {
 	struct ops_ctx *ctx = arg;
 	struct policy_decision d;
+	struct policy_ratelimit *rl;
 	struct ops_req *r;
 	char busy[POLICY_MESSAGE_MAX];
 	int pop;
@@ -481,7 +482,9 @@ on_frame(void *arg, server_conn_t *c, const uint8_t *frame, size_t len)
 		ops_reply_error(r, PROTO_CODE_BUSY, "the daemon is shutting down");
 		return;
 	}
-	policy_caller_find(r->pol->pol, r->peer.uid, r->peer.gid, &r->caller, &d);
+	/* The decisions' texts are made only for a refusal: an allowed request
+	 * records the rule of the operation's own check alone. */
+	r->caller = policy_caller_lookup(r->pol->pol, r->peer.uid, r->peer.gid);
 	pop = policy_op_of(r->req.op);
 	r->audit_op = pop >= 0 ? policy_op_name((enum policy_op)pop)
 			       : r->req.op == PROTO_OP_HELLO ? "hello" : "frame";
@@ -499,6 +502,7 @@ on_frame(void *arg, server_conn_t *c, const uint8_t *frame, size_t len)
 	}
 	if (r->caller == NULL) {
 		/* The caller was in the policy at connect time but a reload removed it. */
+		policy_caller_find(r->pol->pol, r->peer.uid, r->peer.gid, &r->caller, &d);
 		ops_req_refuse_decision(r, PROTO_CODE_DENIED, &d);
 		ops_deny(r);
 		return;
@@ -514,13 +518,15 @@ on_frame(void *arg, server_conn_t *c, const uint8_t *frame, size_t len)
 		ops_reply_error(r, PROTO_CODE_BUSY, busy);
 		return;
 	}
-	if (policy_check_operation(r->pol->pol, r->caller, (enum policy_op)pop, &d) != POLICY_ALLOW) {
+	if (!policy_caller_may(r->caller, (enum policy_op)pop) &&
+	    policy_check_operation(r->pol->pol, r->caller, (enum policy_op)pop, &d) != POLICY_ALLOW) {
 		ops_req_refuse_decision(r, PROTO_CODE_DENIED, &d);
 		ops_deny(r);
 		return;
 	}
-	if (policy_ratelimit_check(ops_bucket_find(ctx, r->caller->name), r->caller->name,
-				   uv_now(ctx->loop), 1, &d) != POLICY_ALLOW) {
+	/* No bucket: no rate limit, allowed (policy_ratelimit_check would say so). */
+	if ((rl = ops_bucket_find(ctx, r->caller->name)) != NULL &&
+	    policy_ratelimit_check(rl, r->caller->name, uv_now(ctx->loop), 1, &d) != POLICY_ALLOW) {
 		ops_req_refuse_decision(r, PROTO_CODE_RATE_LIMITED, &d);
 		ops_deny(r);
 		return;

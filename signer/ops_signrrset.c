@@ -432,9 +432,10 @@ ops_sign_rrset(struct ops_req *r)
 		type_text(ldns_rr_get_type(ldns_rr_list_rr(s->rrset, 0)), tn, sizeof(tn));
 		snprintf(s->detail, sizeof(s->detail), "%s %s in zone %s", s->owner, tn, s->zone);
 	}
-	if (policy_check_sign_rrset(r->pol->pol, r->caller, s->zone, s->owner,
-				    time_near(q->inception, r->now),
-				    time_near(q->expiration, r->now), r->now, &d) != POLICY_ALLOW) {
+	/* Only the rule of an allow is recorded: its message is not made. */
+	if (policy_check_sign_rrset_rule(r->pol->pol, r->caller, s->zone, s->owner,
+					 time_near(q->inception, r->now),
+					 time_near(q->expiration, r->now), r->now, &d) != POLICY_ALLOW) {
 		ops_req_refuse_decision(r, ops_policy_wire_code(d.code), &d);
 		ops_deny(r);
 		return;

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "policy/policy.h"
+#include "policy/policy_int.h" /* policy__join */
 
 static const char policy_text[] =
     "version: 1\n"
@@ -418,6 +419,97 @@ test_sign_rrset(void **state)
            &d, POLICY_DENY_OPERATION, "callers.admin.operations", "may not sign-rrset");
 }
 
+
+/*
+ * The request path's cheap forms agree with the full decisions they stand
+ * for: policy_check_sign_rrset_rule has the same code and rule, the same
+ * message on refusal and an empty one on allow; policy_caller_lookup picks
+ * policy_caller_find's caller; policy_caller_may is policy_check_operation's
+ * allow; and the rule join truncates as snprintf does.
+ */
+static void
+test_request_path_forms(void **state)
+{
+    struct fix *f = *state;
+    const int64_t now = 1700000000, day = 86400;
+    const struct policy_caller *callers[] = { f->frontend, f->admin, f->readers, f->signer2 };
+    static const char *const zones[] = { "asp.test.", "ASP.test.", "b.test.", "c.test.",
+                                         "iotregistry.test.", "x.IOTREGISTRY.test.", "asp.test",
+                                         "", "bad..name." };
+    static const char *const owners[] = { "www.asp.test.", "asp.TEST.", "www.b.test.",
+                                          "b.test.", "\x01weird.asp.test." };
+    const int64_t times[][3] = {
+        { now - 3600, now + 7 * day, now }, { now, now + 30 * day + 1, now },
+        { now + 3601, now + day, now }, { now - 2 * day, now, now }, { now + 10, now + 10, now },
+        { INT64_MIN, INT64_MAX, now }, { INT64_MAX - 10, INT64_MAX, INT64_MAX - 20 },
+    };
+    size_t allowed = 0, refused = 0;
+
+    for (size_t c = 0; c < 4; c++)
+        for (size_t z = 0; z < sizeof zones / sizeof *zones; z++)
+            for (size_t o = 0; o < sizeof owners / sizeof *owners; o++)
+                for (size_t t = 0; t < sizeof times / sizeof *times; t++) {
+                    struct policy_decision full, rule;
+                    enum policy_code a, b;
+
+                    memset(&rule, 'x', sizeof rule);
+                    a = policy_check_sign_rrset(f->pol, callers[c], zones[z], owners[o],
+                                                times[t][0], times[t][1], times[t][2], &full);
+                    b = policy_check_sign_rrset_rule(f->pol, callers[c], zones[z], owners[o],
+                                                     times[t][0], times[t][1], times[t][2],
+                                                     &rule);
+                    assert_int_equal(a, b);
+                    assert_int_equal(rule.code, full.code);
+                    assert_string_equal(rule.rule, full.rule);
+                    assert_string_equal(rule.message, a == POLICY_ALLOW ? "" : full.message);
+                    if (a == POLICY_ALLOW)
+                        allowed++;
+                    else
+                        refused++;
+                }
+    assert_true(allowed > 0 && refused > allowed);
+    assert_int_equal(policy_check_sign_rrset_rule(f->pol, f->frontend, "asp.test.", "asp.test.",
+                                                  now, now + day, now, NULL),
+                     POLICY_DENY_ARGUMENT);
+
+    for (uint32_t uid = 998; uid < 1003; uid++)
+        for (uint32_t gid = 998; gid < 1003; gid++) {
+            const uint32_t u = uid == 998 ? 3000 : uid, g = gid == 998 ? 2000 : gid;
+            const struct policy_caller *found = (void *)1;
+            struct policy_decision d;
+
+            policy_caller_find(f->pol, u, g, &found, &d);
+            assert_ptr_equal(policy_caller_lookup(f->pol, u, g), found);
+        }
+    assert_null(policy_caller_lookup(NULL, 1000, 1000));
+    for (size_t c = 0; c < 4; c++)
+        for (int op = 0; op <= POLICY_OP_COUNT; op++) {
+            struct policy_decision d;
+
+            assert_int_equal(policy_caller_may(callers[c], (enum policy_op)op),
+                             policy_check_operation(f->pol, callers[c], (enum policy_op)op, &d) ==
+                                 POLICY_ALLOW);
+        }
+    assert_false(policy_caller_may(NULL, POLICY_OP_STATUS));
+
+    /* Truncation is what is being compared here. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+    for (size_t len = 0; len < 24; len++) {
+        char a[24], b[24];
+
+        memset(a, 'x', sizeof a);
+        memset(b, 'x', sizeof b);
+        snprintf(a, len, "%s%s%s%s", "callers.", "frontend", ".", "operations");
+        policy__join(b, len, "callers.", "frontend", ".", "operations");
+        assert_memory_equal(a, b, sizeof a);
+        snprintf(a, len, "%s%s%s%s", "x", "", "", "yz");
+        policy__join(b, len, "x", NULL, "", "yz");
+        assert_memory_equal(a, b, sizeof a);
+    }
+#pragma GCC diagnostic pop
+}
+
 static void
 test_names(void **state)
 {
@@ -448,6 +540,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_reissue_revoke, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sign_rrset, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_path_forms, setup, teardown),
         cmocka_unit_test(test_names),
     };
 
