@@ -5,6 +5,7 @@
  */
 #include "zonesigner/zone_file.h"
 #include "zonesigner/zone_internal.h"
+#include "zonesigner/zone_text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int zone_rr_make(const uint8_t *owner, size_t ownerlen, uint16_t type, uint32_t ttl,
@@ -40,9 +42,14 @@ int zone_rr_make(const uint8_t *owner, size_t ownerlen, uint16_t type, uint32_t 
 	return r;
 }
 
-static int push(ldns_rr_list *list, const uint8_t *owner, size_t ownerlen, uint16_t type,
+/* Where the RRs of a node go, one by one: an ldns list or the zone file. */
+typedef int (*rr_sink_fn)(void *ctx, const uint8_t *owner, size_t ownerlen, uint16_t type,
+			  uint32_t ttl, const uint8_t *rdata, size_t rdlen);
+
+static int push(void *ctx, const uint8_t *owner, size_t ownerlen, uint16_t type,
 		uint32_t ttl, const uint8_t *rdata, size_t rdlen)
 {
+	ldns_rr_list *list = ctx;
 	ldns_rr *rr = NULL;
 	int r = zone_rr_make(owner, ownerlen, type, ttl, rdata, rdlen, &rr);
 
@@ -58,7 +65,7 @@ static int push(ldns_rr_list *list, const uint8_t *owner, size_t ownerlen, uint1
 /* Append one RRset and its RRSIG. */
 static int emit_set(const struct zone *z, const struct zone_node *n, const uint8_t *owner,
 		    size_t ownerlen, int labels, const struct zone_rrset *s, const uint8_t *nextkey,
-		    size_t nextlen, ldns_rr_list *list)
+		    size_t nextlen, rr_sink_fn sink, void *ctx)
 {
 	uint8_t nsec[ZONE_NSEC_MAX], rrsig[18 + ZONE_WIRE_MAX + 64];
 	size_t nlen, plen, q = 0;
@@ -68,11 +75,11 @@ static int emit_set(const struct zone *z, const struct zone_node *n, const uint8
 	if (s->type == ZONE_RRTYPE_NSEC) {
 		r = zone_nsec_rdata(z, n, nextkey, nextlen, nsec, &nlen);
 		if (r == 0)
-			r = push(list, owner, ownerlen, s->type, s->ttl, nsec, nlen);
+			r = sink(ctx, owner, ownerlen, s->type, s->ttl, nsec, nlen);
 	}
 	for (unsigned i = 0; r == 0 && s->type != ZONE_RRTYPE_NSEC && i < s->nrr; i++) {
 		size_t l = zone_get16(s->rrs + q);
-		r = push(list, owner, ownerlen, s->type, s->ttl, s->rrs + q + 2, l);
+		r = sink(ctx, owner, ownerlen, s->type, s->ttl, s->rrs + q + 2, l);
 		q += 2 + l;
 	}
 	if (r != 0)
@@ -81,11 +88,11 @@ static int emit_set(const struct zone *z, const struct zone_node *n, const uint8
 	plen = zone_sign_rrsig_prefix(z, labels, s->type, s->ttl, sig.inception, sig.expiration,
 				      sig.key_tag, rrsig);
 	memcpy(rrsig + plen, sig.rs, 64);
-	return push(list, owner, ownerlen, ZONE_RRTYPE_RRSIG, s->ttl, rrsig, plen + 64);
+	return sink(ctx, owner, ownerlen, ZONE_RRTYPE_RRSIG, s->ttl, rrsig, plen + 64);
 }
 
-int zone_node_emit(const struct zone *z, const struct zone_node *n, const uint8_t *nextkey,
-		   size_t nextlen, ldns_rr_list *list)
+static int node_emit(const struct zone *z, const struct zone_node *n, const uint8_t *nextkey,
+		     size_t nextlen, rr_sink_fn sink, void *ctx)
 {
 	uint8_t owner[ZONE_WIRE_MAX];
 	size_t ownerlen, pos = 0;
@@ -101,18 +108,24 @@ int zone_node_emit(const struct zone *z, const struct zone_node *n, const uint8_
 		return labels;
 	/* The SOA comes first in a zone file and an AXFR. */
 	if (n->keylen == 0 && zone_node_rrset_find(n, ZONE_RRTYPE_SOA, &s) == 1) {
-		r = emit_set(z, n, owner, ownerlen, labels, &s, nextkey, nextlen, list);
+		r = emit_set(z, n, owner, ownerlen, labels, &s, nextkey, nextlen, sink, ctx);
 		if (r != 0)
 			return r;
 	}
 	while ((r = zone_node_rrset_next(n, &pos, &s)) == 1) {
 		if (n->keylen == 0 && s.type == ZONE_RRTYPE_SOA)
 			continue;
-		r = emit_set(z, n, owner, ownerlen, labels, &s, nextkey, nextlen, list);
+		r = emit_set(z, n, owner, ownerlen, labels, &s, nextkey, nextlen, sink, ctx);
 		if (r != 0)
 			return r;
 	}
 	return r;
+}
+
+int zone_node_emit(const struct zone *z, const struct zone_node *n, const uint8_t *nextkey,
+		   size_t nextlen, ldns_rr_list *list)
+{
+	return node_emit(z, n, nextkey, nextlen, push, list);
 }
 
 int zone_foreach_rr(const struct zone *z, int (*cb)(void *ctx, const ldns_rr *rr), void *ctx)
@@ -233,19 +246,48 @@ out:
 
 struct file_ctx {
 	FILE *f;
+	int64_t now;  /* what RRSIG times are read against, as ldns does */
+	char line[ZONE_TEXT_MAX];
 };
 
-static int write_rr(void *ctx, const ldns_rr *rr)
+/* One RR as a line of the zone file: formatted here for the zone's own
+ * types (zone_text.h), by ldns for anything else. */
+static int write_rr(void *ctx, const uint8_t *owner, size_t ownerlen, uint16_t type,
+		    uint32_t ttl, const uint8_t *rdata, size_t rdlen)
 {
 	struct file_ctx *fc = ctx;
-	char *s = ldns_rr2str_fmt(ldns_output_format_nocomments, rr);
-	int r = 0;
+	ldns_rr *rr = NULL;
+	char *s;
+	size_t len;
+	int r = zone_text_rr(owner, ownerlen, type, ttl, rdata, rdlen, fc->now, fc->line, &len);
 
+	if (r == 0)
+		return fwrite(fc->line, 1, len, fc->f) == len ? 0 : ZONE_EIO;
+	if (r != ZONE_TEXT_OTHER)
+		return r;
+	if ((r = zone_rr_make(owner, ownerlen, type, ttl, rdata, rdlen, &rr)) != 0)
+		return r;
+	s = ldns_rr2str_fmt(ldns_output_format_nocomments, rr);
+	ldns_rr_free(rr);
 	if (s == NULL)
 		return ZONE_ENOMEM;
-	if (fputs(s, fc->f) == EOF)
-		r = ZONE_EIO;
+	r = fputs(s, fc->f) == EOF ? ZONE_EIO : 0;
 	free(s);
+	return r;
+}
+
+static int write_all(const struct zone *z, struct file_ctx *fc)
+{
+	struct zone_tree_iter it;
+	const struct zone_node *first = zone_tree_first(&z->tree), *n, *next;
+	int r = 0;
+
+	zone_tree_iter_init(&it, &z->tree);
+	for (n = zone_tree_iter_next(&it); r == 0 && n != NULL; n = next) {
+		next = zone_tree_iter_next(&it);
+		const struct zone_node *nx = next ? next : first;
+		r = node_emit(z, n, zone_node_key(nx), nx->keylen, write_rr, fc);
+	}
 	return r;
 }
 
@@ -253,34 +295,38 @@ int zone_file_write(const struct zone *z, const char *path)
 {
 	int r = ZONE_ENOMEM, fd = -1, dfd = -1, saved;
 	char *tmp = NULL, *dircopy = NULL;
-	struct file_ctx fc = { NULL };
+	struct file_ctx *fc = NULL;
+	FILE *f = NULL;
 
 	if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0) {
 		tmp = NULL;
 		goto out;
 	}
 	dircopy = strdup(path);
-	if (dircopy == NULL)
+	fc = malloc(sizeof(*fc));
+	if (dircopy == NULL || fc == NULL)
 		goto out;
 	r = ZONE_EIO;
 	fd = mkstemp(tmp);
 	if (fd < 0)
 		goto out;
-	fc.f = fdopen(fd, "w");
-	if (fc.f == NULL)
+	f = fdopen(fd, "w");
+	if (f == NULL)
 		goto out;
 	fd = -1;
-	r = zone_foreach_rr(z, write_rr, &fc);
+	fc->f = f;
+	fc->now = (int64_t)time(NULL);
+	r = write_all(z, fc);
 	if (r != 0)
 		goto out;
 	r = ZONE_EIO;
-	if (fflush(fc.f) != 0 || fsync(fileno(fc.f)) != 0)
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
 		goto out;
-	if (fclose(fc.f) != 0) {
-		fc.f = NULL;
+	if (fclose(f) != 0) {
+		f = NULL;
 		goto out;
 	}
-	fc.f = NULL;
+	f = NULL;
 	if (rename(tmp, path) != 0)
 		goto out;
 	free(tmp);
@@ -292,8 +338,9 @@ int zone_file_write(const struct zone *z, const char *path)
 	r = 0;
 out:
 	saved = errno;
-	if (fc.f != NULL)
-		fclose(fc.f);
+	if (f != NULL)
+		fclose(f);
+	free(fc);
 	if (fd >= 0)
 		close(fd);
 	if (dfd >= 0)

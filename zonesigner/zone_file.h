@@ -49,8 +49,9 @@ int zone_name_rrs(const struct zone *z, const char *owner, ldns_rr_list **out);
 
 /**
  * @brief Write the zone file atomically: a temporary file next to @p path,
- * fsync, rename over @p path, fsync of the directory. Presentation form by
- * ldns, one RR per line, no comments.
+ * fsync, rename over @p path, fsync of the directory. Presentation form as
+ * ldns writes it (no comments), one RR per line: the zone's own types are
+ * formatted by zone_text.h, any other by ldns.
  * @return 0, ZONE_EIO (errno kept), ZONE_ENOMEM, ZONE_EFORMAT.
  */
 int zone_file_write(const struct zone *z, const char *path);
