@@ -155,16 +155,64 @@ out:
 	return r;
 }
 
-/* Proof of possession: an ECDSA-with-SHA-2 signature by the request's key
- * over the DER of its CertificationRequestInfo. */
+/*
+ * Steps over the TLV at *@p p (before @p end), or into it when @p enter;
+ * its whole encoding to *@p tlv / *@p tlvlen. 0 if the header is malformed.
+ */
 static int
-signature_check(const X509__CSR *req, EVP_PKEY *key, char *detail, size_t size)
+tlv_step(const unsigned char **p, const unsigned char *end, int enter,
+	 const unsigned char **tlv, size_t *tlvlen)
+{
+	const unsigned char *q = *p;
+	long len = 0;
+	int tag = 0, xclass = 0, ret;
+
+	if (end <= q)
+		return 0;
+	ret = ASN1_get_object(&q, &len, &tag, &xclass, (long)(end - q));
+	if ((ret & 0x80) != 0 || ret == 0x21 || len > end - q)
+		return 0;
+	if (tlv != NULL) {
+		*tlv = *p;
+		*tlvlen = (size_t)(q + len - *p);
+	}
+	*p = enter ? q : q + len;
+	return 1;
+}
+
+/*
+ * The DER of the CertificationRequestInfo and of its SubjectPublicKeyInfo,
+ * taken from the request itself: request_decode has checked that the whole
+ * request re-encodes to the same bytes, so these are exactly what encoding
+ * the decoded fields would give, without doing it again.
+ */
+static int
+request_parts(const unsigned char *der, size_t len, const unsigned char **info,
+	      size_t *info_len, const unsigned char **spki, size_t *spki_len)
+{
+	const unsigned char *p = der, *end = der + len;
+
+	return tlv_step(&p, end, 1, NULL, NULL) &&	/* CertificationRequest */
+	    tlv_step(&p, end, 1, info, info_len) &&	/* its info, entered */
+	    tlv_step(&p, end, 0, NULL, NULL) &&		/* version */
+	    tlv_step(&p, end, 0, NULL, NULL) &&		/* subject */
+	    tlv_step(&p, end, 0, spki, spki_len);	/* subjectPKInfo */
+}
+
+/* Proof of possession: an ECDSA-with-SHA-2 signature by the request's key
+ * over the DER of its CertificationRequestInfo (@p info). The digest is
+ * made here and the signature checked over it, as EVP_DigestVerify would,
+ * without that function's per-call set-up of a digest-and-verify context. */
+static int
+signature_check(const X509__CSR *req, const unsigned char *info, size_t info_len,
+		EVP_PKEY *key, char *detail, size_t size)
 {
 	const ASN1_OBJECT *obj = NULL;
 	const EVP_MD *md;
-	EVP_MD_CTX *ctx = NULL;
-	unsigned char *info = NULL;
-	int ptype = 0, n, nid, r = X509_ERR_CSR_SIGNATURE;
+	EVP_PKEY_CTX *ctx = NULL;
+	unsigned char dgst[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+	int ptype = 0, nid, r = X509_ERR_CSR_SIGNATURE;
 
 	X509_ALGOR_get0(&obj, &ptype, NULL, req->alg);
 	nid = OBJ_obj2nid(obj);
@@ -182,20 +230,19 @@ signature_check(const X509__CSR *req, EVP_PKEY *key, char *detail, size_t size)
 		goto out;
 	}
 	r = X509_ERR_CRYPTO;
-	if ((n = ASN1_item_i2d((ASN1_VALUE *)req->info, &info, x509__csr_info_item())) <= 0 ||
-	    (ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestVerifyInit(ctx, NULL, md, NULL, key) != 1)
+	if (EVP_Digest(info, info_len, dgst, &dlen, md, NULL) != 1 ||
+	    (ctx = EVP_PKEY_CTX_new(key, NULL)) == NULL ||
+	    EVP_PKEY_verify_init(ctx) != 1)
 		goto out;
 	r = X509_ERR_CSR_SIGNATURE;
-	if (EVP_DigestVerify(ctx, ASN1_STRING_get0_data(req->sig),
-	    (size_t)ASN1_STRING_length(req->sig), info, (size_t)n) != 1) {
+	if (EVP_PKEY_verify(ctx, ASN1_STRING_get0_data(req->sig),
+	    (size_t)ASN1_STRING_length(req->sig), dgst, dlen) != 1) {
 		x509__detail(detail, size, "CSR self-signature does not verify");
 		goto out;
 	}
 	r = X509_OK;
 out:
-	EVP_MD_CTX_free(ctx);
-	OPENSSL_free(info);
+	EVP_PKEY_CTX_free(ctx);
 	return r;
 }
 
@@ -213,9 +260,10 @@ csr_parse_like(const unsigned char *der, size_t len, const EVP_PKEY *like,
 {
 	X509__CSR *req = NULL;
 	EVP_PKEY *pk = NULL;
-	unsigned char *enc = NULL, *spki_copy = NULL;
-	size_t spki_copy_len = 0;
-	int n, r = X509_ERR_INVALID;
+	const unsigned char *info = NULL, *spki_der = NULL;
+	unsigned char *spki_copy = NULL;
+	size_t info_len = 0, spki_der_len = 0;
+	int r = X509_ERR_INVALID;
 
 	x509__detail(detail, detail_size, "%s", "");
 	if (der == NULL || len == 0 || (spki != NULL && spki_len == NULL))
@@ -225,18 +273,25 @@ csr_parse_like(const unsigned char *der, size_t len, const EVP_PKEY *like,
 		x509__detail(detail, detail_size, "CSR of %zu bytes, limit %d", len, CSR_DER_MAX);
 		goto out;
 	}
-	if ((r = request_decode(der, len, &req, detail, detail_size)) != X509_OK ||
-	    (r = x509__spki_check_p256(req->info->spki->alg, req->info->spki->key,
+	if ((r = request_decode(der, len, &req, detail, detail_size)) != X509_OK)
+		goto out;
+	r = X509_ERR_CSR_PARSE;
+	if (!request_parts(der, len, &info, &info_len, &spki_der, &spki_der_len)) {
+		x509__detail(detail, detail_size, "CSR structure not as decoded");
+		goto out;
+	}
+	if ((r = x509__spki_check_p256(req->info->spki->alg, req->info->spki->key,
 	    detail, detail_size)) != X509_OK ||
 	    (r = key_import(req->info->spki->key, like, &pk, detail, detail_size)) != X509_OK ||
-	    (r = signature_check(req, pk, detail, detail_size)) != X509_OK)
+	    (r = signature_check(req, info, info_len, pk, detail, detail_size)) != X509_OK)
 		goto out;
 	if (spki != NULL) {
-		n = ASN1_item_i2d((ASN1_VALUE *)req->info->spki, &enc, x509__spki_item());
-		if ((r = x509__der_take(enc, n, &spki_copy, &spki_copy_len)) != X509_OK)
+		r = X509_ERR_NOMEM;
+		if ((spki_copy = malloc(spki_der_len)) == NULL)
 			goto out;
+		memcpy(spki_copy, spki_der, spki_der_len);
 		*spki = spki_copy;
-		*spki_len = spki_copy_len;
+		*spki_len = spki_der_len;
 	}
 	if (key != NULL) {
 		*key = pk;
