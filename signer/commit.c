@@ -17,10 +17,13 @@
  * blocks, the writer: SQLite's WAL lets one writer append while another
  * connection copies the frames already committed). The WAL starts again
  * from its beginning only when a transaction begins with every frame
- * copied, so when it has grown past a few MiB the writer, between groups
- * and with nothing queued, copies the rest itself (ckpt_idle()). If the
- * checkpointer falls far behind, the writer checkpoints inside a commit,
- * as SQLite would have.
+ * copied, so once it has grown past a few MiB every commit also wakes the
+ * checkpointer for the few frames it has not copied yet: the first such
+ * catch-up that ends before the next BEGIN lets the WAL restart. (The
+ * writer used to copy them itself between groups; the fsync of the
+ * database file that costs then delayed the next request's commit, about
+ * one revocation in fifty at 100/s.) If the checkpointer falls far behind,
+ * the writer checkpoints inside a commit, as SQLite would have.
  * A checkpoint that fails with an I/O error leaves the database file in an
  * unknown state: it is fatal like a failed commit.
  *
@@ -37,8 +40,8 @@
 /* WAL frames (pages) added since the last checkpoint that wake the
  * checkpointer: 1 MiB of 4 KiB pages, so that each checkpoint is short. */
 #define CKPT_PAGES 256
-/* WAL frames at which the writer, when it has nothing queued, finishes the
- * checkpoint itself (see ckpt_idle()). */
+/* WAL frames past which every commit wakes the checkpointer until all are
+ * copied, so that the WAL restarts from its beginning. */
 #define CKPT_RESTART_PAGES 1024
 /* Frames not yet checkpointed at which the writer checkpoints inside a
  * commit, as SQLite would: only if the checkpointer fell far behind. */
@@ -138,7 +141,9 @@ wal_hook(void *arg, int pages)
 	c->wal_pages = pages;
 	if (pages < c->ckpt_base)
 		c->ckpt_base = 0; /* the WAL restarted from its beginning */
-	if (pages - c->ckpt_base >= CKPT_PAGES && !c->ckpt_stop) {
+	if ((pages - c->ckpt_base >= CKPT_PAGES ||
+	     (pages >= CKPT_RESTART_PAGES && c->ckpt_base < pages)) &&
+	    !c->ckpt_stop) {
 		wake = !c->ckpt_wanted;
 		c->ckpt_wanted = 1;
 	}
@@ -160,41 +165,6 @@ wal_hook(void *arg, int pages)
 	}
 }
 
-/*
- * Writer thread, between groups with nothing queued. The WAL only starts
- * again from its beginning when a write transaction begins while every
- * frame is checkpointed; the checkpointer, running while the writer keeps
- * appending, seldom achieves that under a steady load, so the WAL would
- * grow. Past CKPT_RESTART_PAGES frames the idle writer checkpoints what
- * the checkpointer has not copied yet (usually little, but it costs an
- * fsync of the database file), so that its next transaction restarts the
- * WAL. No reply waits for it: the group's items were handed back already.
- */
-static void
-ckpt_idle(commit_t *c)
-{
-	int go, e, done = 0;
-
-	uv_mutex_lock(&c->mu);
-	go = c->ckpt_started && !c->failed && c->q_head == NULL && !c->ckpt_running &&
-	     c->wal_pages >= CKPT_RESTART_PAGES && c->ckpt_base < c->wal_pages;
-	uv_mutex_unlock(&c->mu);
-	if (!go)
-		return;
-	e = store_checkpoint(c->st, &done);
-	if (ckpt_fatal(e)) {
-		fail_fatal(c, ckpt_fatal(e));
-		return;
-	}
-	uv_mutex_lock(&c->mu);
-	if (e == 0) {
-		c->stats.checkpoints_idle++;
-		if (done > c->ckpt_base)
-			c->ckpt_base = done;
-	}
-	uv_mutex_unlock(&c->mu);
-}
-
 /* The checkpointer thread. */
 static void
 ckpt_main(void *arg)
@@ -202,7 +172,7 @@ ckpt_main(void *arg)
 	commit_t *c = arg;
 
 	for (;;) {
-		int done = 0, e;
+		int done = 0, e, catch_up;
 
 		uv_mutex_lock(&c->mu);
 		while (!c->ckpt_wanted && !c->ckpt_stop)
@@ -213,12 +183,14 @@ ckpt_main(void *arg)
 		}
 		c->ckpt_wanted = 0;
 		c->ckpt_running = 1;
+		catch_up = c->wal_pages >= CKPT_RESTART_PAGES;
 		uv_mutex_unlock(&c->mu);
 		e = store_ckpt_run(c->ckpt, &done);
 		uv_mutex_lock(&c->mu);
 		c->ckpt_running = 0;
 		if (e == 0) {
 			c->stats.checkpoints++;
+			c->stats.checkpoints_idle += catch_up;
 			if (done > c->ckpt_base)
 				c->ckpt_base = done;
 		}
@@ -404,8 +376,6 @@ writer_main(void *arg)
 			uv_mutex_unlock(&c->mu);
 		}
 		finish(c, batch);
-		if (fatal_err == 0)
-			ckpt_idle(c);
 	}
 }
 

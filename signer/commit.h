@@ -125,7 +125,8 @@ struct commit_stats {
 	uint64_t largest;      /**< most items in one transaction */
 	uint64_t failures;     /**< transactions that failed */
 	uint64_t checkpoints;  /**< WAL checkpoints by the checkpointer thread */
-	uint64_t checkpoints_idle;   /**< by the writer between groups, to restart the WAL */
+	uint64_t checkpoints_idle;   /**< of those, catch-ups past the restart size (the WAL
+					  *   restarts once one copied every frame) */
 	uint64_t checkpoints_inline; /**< by the writer inside a commit (the checkpointer fell behind) */
 };
 

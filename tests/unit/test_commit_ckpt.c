@@ -2,6 +2,9 @@
  * Unit tests of signer/commit's WAL checkpointer and stage trace:
  *  - the WAL is checkpointed by the checkpointer thread, not inside the
  *    writer's commits, and stays small under a steady stream of groups;
+ *  - no commit waits for a checkpoint's fsync of the database file, also
+ *    once the WAL is past the size at which it should restart (a VFS
+ *    wrapper makes that fsync slow);
  *  - a checkpoint whose fsync of the database file fails is fatal like a
  *    failed commit: the fatal callback runs once and later items fail with
  *    COMMIT_ERR_FATAL (a VFS wrapper fails xSync on the main file only,
@@ -40,6 +43,7 @@ struct fault_vfs {
 	sqlite3_io_methods methods;
 	int fail_main_sync;     /* xSync of the main file fails while set */
 	int main_syncs;         /* xSync calls on the main file */
+	int main_sync_delay_us; /* xSync of the main file sleeps this long first */
 };
 
 static struct fault_vfs *the_vfs; /* test only: the io methods find their VFS */
@@ -71,9 +75,13 @@ static int ff_sync(sqlite3_file *f, int flags)
 	struct fault_file *ff = (struct fault_file *)f;
 
 	if (ff->main_db) {
+		int delay = __atomic_load_n(&the_vfs->main_sync_delay_us, __ATOMIC_SEQ_CST);
+
 		__atomic_add_fetch(&the_vfs->main_syncs, 1, __ATOMIC_SEQ_CST);
 		if (__atomic_load_n(&the_vfs->fail_main_sync, __ATOMIC_SEQ_CST))
 			return SQLITE_IOERR_FSYNC;
+		if (delay > 0)
+			usleep((useconds_t)delay);
 	}
 	return ff->real->pMethods->xSync(ff->real, flags);
 }
@@ -384,6 +392,46 @@ test_checkpointer_keeps_wal_small(void **state)
 	fx_close(f);
 }
 
+/*
+ * Every fsync of the database file (only checkpoints make one) takes 300 ms.
+ * 500 groups of ~6 pages with a millisecond between them push the WAL past
+ * the size at which it should restart (1,024 frames) while checkpoints are
+ * slow: the checkpointer catches up on its own thread, and no group waits
+ * for it. A writer that copied the rest itself between groups made the next
+ * group wait the whole 300 ms. The bound is far below the delay but far
+ * above an ordinary commit on a loaded machine.
+ */
+static void
+test_no_commit_waits_for_checkpoint_fsync(void **state)
+{
+	struct fx *f = fx_open(1);
+	struct commit_stats cs;
+	struct item i;
+	uint64_t worst = 0;
+
+	(void)state;
+	__atomic_store_n(&f->vfs->main_sync_delay_us, 300000, __ATOMIC_SEQ_CST);
+	for (int n = 0; n < 500; n++) {
+		uint64_t t0 = commit_now_ns();
+
+		one(f, &i, 6);
+		assert_int_equal(i.status, COMMIT_OK);
+		if (commit_now_ns() - t0 > worst)
+			worst = commit_now_ns() - t0;
+		usleep(1000);
+	}
+	commit_stats_get(f->c, &cs);
+	assert_int_equal(cs.groups, 500);
+	/* Checkpoints ran (slowly), among them catch-ups past the restart size. */
+	assert_true(__atomic_load_n(&f->vfs->main_syncs, __ATOMIC_SEQ_CST) >= 2);
+	assert_true(cs.checkpoints_idle >= 1);
+	assert_int_equal(cs.checkpoints_inline, 0);
+	assert_true(worst < 200000000u);
+	assert_int_equal(f->fatal_calls, 0);
+	__atomic_store_n(&f->vfs->main_sync_delay_us, 0, __ATOMIC_SEQ_CST);
+	fx_close(f);
+}
+
 /* An fsync of the database file fails (only a checkpoint syncs it): the
  * pipeline reports a fatal error once and runs nothing more. */
 static void
@@ -458,6 +506,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_checkpointer_keeps_wal_small),
+		cmocka_unit_test(test_no_commit_waits_for_checkpoint_fsync),
 		cmocka_unit_test(test_checkpoint_fsync_failure_is_fatal),
 		cmocka_unit_test(test_trace_stage_times),
 	};
