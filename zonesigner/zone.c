@@ -183,13 +183,14 @@ void zone_free(struct zone *z)
 	 * one step behind. */
 	zone_tree_iter_init(&it, &z->tree);
 	while ((n = zone_tree_iter_next(&it)) != NULL) {
-		free(prev);
+		zone_node_free(prev);
 		prev = n;
 	}
-	free(prev);
+	zone_node_free(prev);
 	for (size_t i = 0; i < z->loadn; i++)
-		free(z->loadv[i]);
+		zone_node_free(z->loadv[i]);
 	free(z->loadv);
+	zone_slabs_free(&z->tree.slabs);
 	EVP_PKEY_free(z->ksk_pkey);
 	EVP_PKEY_free(z->zsk_pkey);
 	free(z->ca_der);
@@ -250,8 +251,12 @@ void zone_status_get(const struct zone *z, int64_t now, struct zone_status *st)
 	st->serial = z->serial;
 	st->names = z->tree.count;
 	zone_tree_iter_init(&it, &z->tree);
+	/* Slab nodes count through their slabs (dead space included: it is
+	 * heap the zone holds). */
 	while ((n = zone_tree_iter_next(&it)) != NULL)
-		st->bytes += malloc_usable_size(n);
+		if (!(n->flags & ZONE_NODE_IN_SLAB))
+			st->bytes += zone_node_bytes(n);
+	st->bytes += zone_slabs_bytes(z->tree.slabs);
 	if (z->tree.root != NULL) {
 		st->next_due = zone_time64(z->tree.root->subdue, now);
 		st->earliest_expiration = zone_time64(z->tree.root->subexp, now);

@@ -16,6 +16,7 @@
 struct bulk {
 	struct zone *z;
 	struct zone_node **v;
+	struct zone_slab *slabs;  /* the new nodes: the tree's slabs once swapped in */
 	uint8_t *all;        /* per node: 1 = sign every RRset, 0 = NSEC (and SOA) only */
 	size_t n, cap;
 	struct zone_sigreq *reqs;
@@ -56,9 +57,9 @@ static int push_edit(struct bulk *b, const uint8_t *key, size_t keylen, struct z
 
 	if (zone_edit_set(e, ZONE_RRTYPE_NSEC, true, b->z->nsec_ttl, 0, &err) == NULL)
 		return err ? err : ZONE_ENOMEM;
-	r = zone_node_encode(key, keylen, e, &n);
+	r = zone_node_encode_in(&b->slabs, key, keylen, e, &n);
 	if (r == 0 && (r = push_node(b, n, all)) != 0)
-		free(n);
+		zone_node_free(n);
 	return r;
 }
 
@@ -245,14 +246,19 @@ int zone_bulk_import(struct zone *z, const struct zone_device *devs, size_t n, i
 	r = flush(&b, sign, ctx);
 	if (r != 0)
 		goto out;
-	/* Swap: the old nodes go, the sorted array becomes the tree. */
+	/* Swap: the old nodes go, the sorted array becomes the tree. Every
+	 * node in the old slabs was in the old tree or dead already, so the
+	 * slabs go with them and the new nodes' slabs take their place. */
 	zone_tree_iter_init(&it, &z->tree);
 	while ((old = zone_tree_iter_next(&it)) != NULL) {
-		free(prev);
+		zone_node_free(prev);
 		prev = old;
 	}
-	free(prev);
+	zone_node_free(prev);
+	zone_slabs_free(&z->tree.slabs);
 	zone_tree_build(&z->tree, b.v, b.n);
+	z->tree.slabs = b.slabs;
+	b.slabs = NULL;
 	b.n = 0;
 	z->serial = serial;
 	z->state = ZONE_STATE_READY;
@@ -261,7 +267,8 @@ out:
 	for (size_t i = 0; i < b.nreq; i++)
 		free((void *)b.reqs[i].data);
 	for (size_t i = 0; i < b.n; i++)
-		free(b.v[i]);
+		zone_node_free(b.v[i]);
+	zone_slabs_free(&b.slabs);
 	free(b.v);
 	free(b.all);
 	free(b.reqs);

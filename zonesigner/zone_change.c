@@ -19,7 +19,7 @@ void zone_chg_entry_free(struct chg_entry *e)
 	if (e == NULL)
 		return;
 	zone_edit_clear(&e->edit);
-	free(e->node);
+	zone_node_free(e->node);
 	free(e->key);
 	free(e);
 }

@@ -762,7 +762,7 @@ int zone_change_commit(struct zone_change *c, int64_t now, zone_sign_fn sign, vo
 	for (size_t i = 0; i < c->n; i++) {
 		struct chg_entry *e = c->v[i];
 		if (e->op == OP_REPLACE || e->op == OP_REMOVE)
-			free(e->old);
+			zone_node_free(e->old);
 		if (e->op != OP_NONE) {
 			e->old = NULL;
 			e->node = NULL;

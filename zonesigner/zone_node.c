@@ -7,10 +7,26 @@
 #include "zonesigner/zone_err.h"
 #include "zonesigner/zone_name.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define SLAB_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define SLAB_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define SLAB_POISON(p, n) ((void)(p), (void)(n))
+#define SLAB_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 #define NODE_MAX_LEN (1u << 24)   /* far above any legitimate name's data */
+/* Slabs start small (a test zone of ten names should not cost megabytes) and
+ * double up to SLAB_MAX, which keeps the waste at the end of the newest slab
+ * small against a large zone. A node larger than a quarter of SLAB_MAX is
+ * malloc'd on its own. */
+#define SLAB_MIN (16u << 10)
+#define SLAB_MAX (4u << 20)
 
 int zone_rd_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
@@ -123,17 +139,107 @@ int zone_node_validate(const struct zone_node *n)
 	return 0;
 }
 
+/* Room for @p size bytes (a multiple of 8) in the newest slab, adding one
+ * when it is full; NULL when the size is for malloc or memory ran out. */
+static void *slab_take(struct zone_slab **slabs, size_t size)
+{
+	struct zone_slab *s = *slabs;
+	void *p;
+
+	if (size > SLAB_MAX / 4)
+		return NULL;
+	if (s == NULL || s->cap - s->used < size) {
+		size_t cap = s ? s->cap * 2 : SLAB_MIN;
+		struct zone_slab *ns;
+
+		if (cap > SLAB_MAX)
+			cap = SLAB_MAX;
+		if ((ns = malloc(sizeof(*ns) + cap)) == NULL)
+			return NULL;
+		ns->next = s;
+		ns->used = 0;
+		ns->cap = cap;
+		/* Unused slab space is poisoned too: a read past a node's end
+		 * into it is reported as it would be past a malloc'd node. */
+		SLAB_POISON(ns->mem, cap);
+		*slabs = s = ns;
+	}
+	p = s->mem + s->used;
+	s->used += size;
+	SLAB_UNPOISON(p, size);
+	return p;
+}
+
+/* Allocate a node of @p len data bytes, zeroed header, flags set. */
+static struct zone_node *node_alloc(struct zone_slab **slabs, size_t len)
+{
+	size_t size = sizeof(struct zone_node) + len;
+	struct zone_node *n = NULL;
+	uint8_t flags = 0;
+
+	if (slabs != NULL && (n = slab_take(slabs, (size + 7) & ~(size_t)7)) != NULL)
+		flags = ZONE_NODE_IN_SLAB;
+	if (n == NULL && (n = malloc(size)) == NULL)
+		return NULL;
+	memset(n, 0, sizeof(*n));
+	n->flags = flags;
+	return n;
+}
+
+void zone_node_free(struct zone_node *n)
+{
+	if (n == NULL)
+		return;
+	if (n->flags & ZONE_NODE_IN_SLAB)
+		SLAB_POISON(n, (sizeof(*n) + n->len + 7) & ~(size_t)7);
+	else
+		free(n);
+}
+
+void zone_slabs_free(struct zone_slab **slabs)
+{
+	struct zone_slab *s = *slabs, *next;
+
+	for (; s != NULL; s = next) {
+		next = s->next;
+		SLAB_UNPOISON(s->mem, s->cap);
+		free(s);
+	}
+	*slabs = NULL;
+}
+
+size_t zone_slabs_bytes(const struct zone_slab *slabs)
+{
+	size_t b = 0;
+
+	for (; slabs != NULL; slabs = slabs->next)
+		b += sizeof(*slabs) + slabs->cap;
+	return b;
+}
+
+size_t zone_node_bytes(const struct zone_node *n)
+{
+	if (n->flags & ZONE_NODE_IN_SLAB)
+		return (sizeof(*n) + n->len + 7) & ~(size_t)7;
+	return malloc_usable_size((void *)n);
+}
+
 int zone_node_new(const uint8_t *key, size_t keylen, const uint8_t *sets, size_t setslen,
 		  struct zone_node **out)
+{
+	return zone_node_new_in(NULL, key, keylen, sets, setslen, out);
+}
+
+int zone_node_new_in(struct zone_slab **slabs, const uint8_t *key, size_t keylen,
+		     const uint8_t *sets, size_t setslen, struct zone_node **out)
 {
 	struct zone_node *n;
 
 	if (keylen > ZONE_KEY_MAX || setslen > NODE_MAX_LEN)
 		return ZONE_ERANGE;
-	n = malloc(sizeof(*n) + keylen + setslen);
+	n = node_alloc(slabs, keylen + setslen);
 	if (n == NULL)
 		return ZONE_ENOMEM;
-	memset(n, 0, sizeof(*n));
 	n->keylen = (uint16_t)keylen;
 	n->len = (uint32_t)(keylen + setslen);
 	if (keylen)
@@ -153,6 +259,7 @@ struct zone_node *zone_node_dup(const struct zone_node *n)
 	memcpy(c, n, sizeof(*n) + n->len);
 	c->left = c->right = NULL;
 	c->height = 1;
+	c->flags = 0;
 	return c;
 }
 
@@ -321,28 +428,28 @@ out:
 int zone_node_encode(const uint8_t *key, size_t keylen, const struct zone_edit *e,
 		     struct zone_node **out)
 {
+	return zone_node_encode_in(NULL, key, keylen, e, out);
+}
+
+int zone_node_encode_in(struct zone_slab **slabs, const uint8_t *key, size_t keylen,
+			const struct zone_edit *e, struct zone_node **out)
+{
 	size_t len = 0, p;
 	struct zone_node *n = NULL;
-	int r;
 
+	/* The size first, so that the node is allocated once at its size. */
 	for (size_t i = 0; i < e->n; i++) {
 		len += ZONE_SET_HDR + ZONE_SIG_LEN;
 		for (size_t j = 0; j < e->sets[i].nrr; j++)
 			len += 2 + e->sets[i].rr[j].len;
 	}
-	r = zone_node_new(key, keylen, NULL, 0, &n);
-	if (r != 0)
-		return r;
-	if (len > NODE_MAX_LEN) {
-		free(n);
+	if (keylen > ZONE_KEY_MAX || len > NODE_MAX_LEN)
 		return ZONE_ERANGE;
-	}
-	struct zone_node *big = realloc(n, sizeof(*n) + keylen + len);
-	if (big == NULL) {
-		free(n);
+	if ((n = node_alloc(slabs, keylen + len)) == NULL)
 		return ZONE_ENOMEM;
-	}
-	n = big;
+	n->keylen = (uint16_t)keylen;
+	if (keylen)
+		memcpy(n->data, key, keylen);
 	p = keylen;
 	for (size_t i = 0; i < e->n; i++) {
 		const struct zone_eset *s = &e->sets[i];

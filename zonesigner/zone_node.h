@@ -42,8 +42,26 @@ struct zone_node {
 	uint32_t len;     /* bytes of data[] */
 	uint16_t keylen;  /* the key is data[0 .. keylen) */
 	uint8_t height;   /* AVL height, leaf = 1 */
-	uint8_t spare;
+	uint8_t flags;    /* ZONE_NODE_* */
 	uint8_t data[];
+};
+
+/** The node lives in a slab (struct zone_slab): never passed to free(). */
+#define ZONE_NODE_IN_SLAB 0x01
+
+/**
+ * A block that holds many nodes back to back, for the zones built in one
+ * pass (a load from the store or from the served zone, a bulk import): at a
+ * million names the per-allocation header and rounding of malloc is about
+ * 3% of the zone, and the nodes of one pass sit together in memory. A node
+ * in a slab is "freed" by zone_node_free() (its space is simply dead until
+ * the slab goes); the slabs of a tree are freed with the tree's zone. The
+ * list is a plain singly linked chain, newest first.
+ */
+struct zone_slab {
+	struct zone_slab *next;
+	size_t used, cap;  /* bytes of mem[] */
+	_Alignas(8) uint8_t mem[];
 };
 
 /** A view of one stored RRset; pointers into the node. */
@@ -101,8 +119,33 @@ int zone_node_validate(const struct zone_node *n);
 int zone_node_new(const uint8_t *key, size_t keylen, const uint8_t *sets, size_t setslen,
 		  struct zone_node **out);
 
-/** @brief Copy of a node (links cleared). NULL on allocation failure. */
+/**
+ * @brief As zone_node_new(), but the node is carved out of the slab chain
+ * @p slabs (a new slab is added when the newest is full; a node too large
+ * for a slab is malloc'd as by zone_node_new()). @p slabs NULL: plain malloc.
+ * @return 0, ZONE_ENOMEM, ZONE_ERANGE.
+ */
+int zone_node_new_in(struct zone_slab **slabs, const uint8_t *key, size_t keylen,
+		     const uint8_t *sets, size_t setslen, struct zone_node **out);
+
+/** @brief Copy of a node (links cleared, malloc'd). NULL on allocation failure. */
 struct zone_node *zone_node_dup(const struct zone_node *n);
+
+/**
+ * @brief Free a node: free() for a malloc'd one; a node in a slab only counts
+ * as dead (and, in a sanitizer build, becomes poisoned so that a use after
+ * this call is reported). NULL is a no-op.
+ */
+void zone_node_free(struct zone_node *n);
+
+/** @brief Free every slab of a chain (their nodes must not be used after) and empty it. */
+void zone_slabs_free(struct zone_slab **slabs);
+
+/** @brief Bytes the slabs of a chain hold (capacity, headers included). */
+size_t zone_slabs_bytes(const struct zone_slab *slabs);
+
+/** @brief Heap bytes of one node: usable size if malloc'd, its slab share if not. */
+size_t zone_node_bytes(const struct zone_node *n);
 
 /* ---- Mutable form used while a change is prepared. ---- */
 
@@ -158,6 +201,10 @@ bool zone_edit_has_data(const struct zone_edit *e);
  */
 int zone_node_encode(const uint8_t *key, size_t keylen, const struct zone_edit *e,
 		     struct zone_node **out);
+
+/** @brief zone_node_encode() into the slab chain @p slabs (see zone_node_new_in()). */
+int zone_node_encode_in(struct zone_slab **slabs, const uint8_t *key, size_t keylen,
+			const struct zone_edit *e, struct zone_node **out);
 
 /** @brief Canonical RDATA order (RFC 4034 6.3): memcmp, shorter first on a tie. */
 int zone_rd_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);

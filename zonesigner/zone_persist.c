@@ -146,7 +146,8 @@ int zone_load_name(struct zone *z, const uint8_t *key, size_t keylen, const uint
 	if (keylen > ZONE_KEY_MAX || blob == NULL || len < 1 || blob[0] != EXPORT_VERSION ||
 	    !key_canonical(key, keylen, z->apexlen))
 		goto out;
-	r = zone_node_new(key, keylen, blob + 1, len - 1, &n);
+	/* A load builds the whole zone in one pass: its nodes go into slabs. */
+	r = zone_node_new_in(&z->tree.slabs, key, keylen, blob + 1, len - 1, &n);
 	if (r != 0)
 		goto out;
 	r = zone_node_validate(n);
@@ -158,7 +159,7 @@ int zone_load_name(struct zone *z, const uint8_t *key, size_t keylen, const uint
 	n = NULL;
 	z->state = ZONE_STATE_LOADING;
 out:
-	free(n);
+	zone_node_free(n);
 	return r;
 }
 

@@ -24,6 +24,9 @@ struct zone_tree {
 	size_t count;
 	uint32_t refresh_device;  /* due = expiration - refresh of the RRset's class */
 	uint32_t refresh_other;
+	/* The slabs holding nodes of this tree (zone_node.h), freed with the
+	 * zone; they move with the tree (zone_swap_names). */
+	struct zone_slab *slabs;
 };
 
 /** @brief The node's own earliest due time and expiration; false if it has no RRset. */

@@ -215,7 +215,7 @@ static int height(const struct zone_node *n)
 static void test_tree_random(void **state)
 {
 	enum { M = 4000 };
-	struct zone_tree t = { NULL, 0, 100, 1000 };
+	struct zone_tree t = { .refresh_device = 100, .refresh_other = 1000 };
 	struct zone_node *ref[M];
 	size_t nref = 0;
 	const uint32_t base = 0xfffff000u;  /* expirations straddle the 2^32 wrap */
@@ -291,7 +291,7 @@ static void test_tree_random(void **state)
 		assert_true(h * 100 <= 145 * lg + 100);
 	}
 	/* Build from a sorted array gives the same order, balanced. */
-	struct zone_tree t2 = { NULL, 0, 100, 1000 };
+	struct zone_tree t2 = { .refresh_device = 100, .refresh_other = 1000 };
 	struct zone_tree_iter it;
 	struct zone_node *n;
 	zone_tree_iter_init(&it, &t);
