@@ -354,7 +354,8 @@ static int pending_add(struct hsmlink *l, const struct hsmlink_sign_req *q, stru
 		return HSMLINK_ERR_NOMEM;
 	memcpy(copy, q->data, q->len);
 	memset(&p->reqs[p->n], 0, sizeof(p->reqs[p->n]));
-	snprintf(p->reqs[p->n].role, sizeof(p->reqs[p->n].role), "%s", q->role);
+	/* (req_valid has bounded the role's length: no format to parse per item.) */
+	memcpy(p->reqs[p->n].role, q->role, strlen(q->role) + 1);
 	p->reqs[p->n].kind = q->kind;
 	p->reqs[p->n].format = q->format;
 	p->reqs[p->n].data = copy;
