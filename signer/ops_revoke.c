@@ -13,6 +13,16 @@
  * name is not in the zone (its record expired, or it was issued before the
  * zone existed) is revoked in the store alone. The next CRL request signs a
  * new CRL.
+ *
+ * A request that names the index (the usual case) hands its zone change to
+ * the zone at once, beside the first pass: the zone thread finds the name
+ * and its NSEC neighbours and builds the change while the INTENT commits,
+ * and only its signing waits (ops_zone_submit_held()): the HSM is asked
+ * once the INTENT is durable, never before, and never for a request whose
+ * first pass refused it or failed (the change is then dropped unsigned and
+ * the reply waits until the zone gave the request back). A request named
+ * by serial alone learns its index in the first pass, so its change starts
+ * after it.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -41,6 +51,13 @@ struct revoke_state {
 	char serial_hex[2 * STORE_SERIAL_MAX + 1];
 	int hash_only;                /* an IMPORT record known by its hash only */
 	uint32_t zone_serial;
+	/* The zone change started beside the first pass (see the file comment). */
+	bool early;
+	bool intent_finished;         /* the first pass's done ran: intent_status */
+	int intent_status;
+	bool zone_finished;           /* the zone gave the request back first */
+	int zone_status_early;
+	uint32_t zone_serial_early;
 	/* Stage trace (commit_now_ns(); 0 when the pipeline does not trace). */
 	uint64_t t_start;             /* ops_revoke */
 	uint64_t t_intent[COMMIT_T_DURABLE + 1]; /* the first pass's commit stages */
@@ -59,9 +76,9 @@ trace_log(struct ops_ctx *ctx, const struct revoke_state *s, uint64_t t_replied)
 
 #define US(x) ((x) >= t0 ? (unsigned long long)(((x) - t0) / 1000) : 0ULL)
 	ops_log(ctx, OPS_LOG_DEBUG,
-		"trace revoke serial=%u t0=%llu isub=%llu irun=%llu icommit=%llu idurable=%llu "
-		"idone=%llu zdone=%llu replied=%llu",
-		(unsigned)s->zone_serial, (unsigned long long)(t0 / 1000),
+		"trace revoke serial=%u early=%d t0=%llu isub=%llu irun=%llu icommit=%llu "
+		"idurable=%llu idone=%llu zdone=%llu replied=%llu",
+		(unsigned)s->zone_serial, (int)s->early, (unsigned long long)(t0 / 1000),
 		US(s->t_intent[COMMIT_T_SUBMIT]), US(s->t_intent[COMMIT_T_RUN]),
 		US(s->t_intent[COMMIT_T_COMMIT]), US(s->t_intent[COMMIT_T_DURABLE]),
 		US(s->t_intent_done), US(s->t_zone_done), US(t_replied));
@@ -321,14 +338,18 @@ revoke_reply(struct commit_item *it, int status)
 	ops_reply(r, &rep);
 }
 
-/* Loop: the name left the zone with the revocation committed, or not. */
+/* Loop: the zone's answer, once the first pass committed too. */
 static void
-revoke_zone_done(struct ops_req *r, int status, uint32_t serial)
+revoke_zone_result(struct ops_req *r, int status, uint32_t serial)
 {
 	struct revoke_state *s = r->op_state;
 
-	if (s->t_start)
-		s->t_zone_done = commit_now_ns();
+	if (s->early && (s->intent_status != COMMIT_OK || s->outcome != REVOKE_ZONE)) {
+		/* Refused, repeated or failed in the first pass: its change was
+		 * never signed nor published; the answer is the first pass's. */
+		revoke_reply(&r->item, s->intent_status);
+		return;
+	}
 	if (status == 0) {
 		s->zone_serial = serial;
 		revoke_reply(&r->item, COMMIT_OK);
@@ -353,6 +374,39 @@ revoke_zone_done(struct ops_req *r, int status, uint32_t serial)
 	ops_result_submit(r, NULL, revoke_reply);
 }
 
+/* Loop: the name left the zone with the revocation committed, or not. */
+static void
+revoke_zone_done(struct ops_req *r, int status, uint32_t serial)
+{
+	struct revoke_state *s = r->op_state;
+
+	if (s->t_start)
+		s->t_zone_done = commit_now_ns();
+	if (s->early && !s->intent_finished) {
+		/* Back before the first pass (no name to remove, the zone is
+		 * closing): it never reached the signer; wait for the first pass. */
+		s->zone_finished = true;
+		s->zone_status_early = status;
+		s->zone_serial_early = serial;
+		return;
+	}
+	revoke_zone_result(r, status, serial);
+}
+
+/* The zone change of @p r (the device's name goes). */
+static void
+zone_prepare(struct ops_req *r, struct revoke_state *s)
+{
+	memset(&s->z, 0, sizeof(s->z));
+	s->z.ops[0].kind = ZONEPUB_OP_DEVICE_REMOVE;
+	s->z.ops[0].dev.id = r->device;
+	s->z.ops[0].dev.index = r->index;
+	s->z.zr.n_ops = 1;
+	s->z.r = r;
+	s->z.store = revoke_store;
+	s->z.done = revoke_zone_done;
+}
+
 /* Loop: the first pass committed. */
 static void
 revoke_done(struct commit_item *it, int status)
@@ -364,18 +418,21 @@ revoke_done(struct commit_item *it, int status)
 		memcpy(s->t_intent, it->trace, sizeof(s->t_intent));
 		s->t_intent_done = commit_now_ns();
 	}
+	if (s->early) {
+		/* The INTENT is durable now (or will never be): the zone may ask
+		 * the HSM for this change, or must drop it. */
+		s->intent_finished = true;
+		s->intent_status = status;
+		ops_zone_release(r->ctx, &s->z, status == COMMIT_OK && s->outcome == REVOKE_ZONE);
+		if (s->zone_finished)
+			revoke_zone_result(r, s->zone_status_early, s->zone_serial_early);
+		return;
+	}
 	if (status != COMMIT_OK || s->outcome != REVOKE_ZONE) {
 		revoke_reply(it, status);
 		return;
 	}
-	memset(&s->z, 0, sizeof(s->z));
-	s->z.ops[0].kind = ZONEPUB_OP_DEVICE_REMOVE;
-	s->z.ops[0].dev.id = r->device;
-	s->z.ops[0].dev.index = r->index;
-	s->z.zr.n_ops = 1;
-	s->z.r = r;
-	s->z.store = revoke_store;
-	s->z.done = revoke_zone_done;
+	zone_prepare(r, s);
 	ops_zone_submit(r->ctx, &s->z);
 }
 
@@ -443,4 +500,10 @@ ops_revoke(struct ops_req *r)
 	r->item.undo = revoke_undo;
 	r->item.done = revoke_done;
 	commit_submit(r->ctx->commit, &r->item);
+	if (r->index && ops_zone_served(r->ctx) != NULL) {
+		/* The zone builds the change while the INTENT commits. */
+		s->early = true;
+		zone_prepare(r, s);
+		ops_zone_submit_held(r->ctx, &s->z);
+	}
 }

@@ -218,7 +218,8 @@ zone_ready(struct ops_zone *z)
 	commit_trace_set(ctx->commit, ctx->log_level >= OPS_LOG_DEBUG);
 	memset(&o, 0, sizeof(o));
 	o.params = &z->params;
-	o.signer = zonepub_hsm_signer(&z->hsm);
+	zonepub_gate_init(&z->gate, zonepub_hsm_signer(&z->hsm));
+	o.signer = zonepub_gate_signer(&z->gate);
 	o.zone_file = ctx->cfg->state.zone_file;
 	o.zone_file_interval = ctx->cfg->state.zone_file_interval;
 	o.published = on_published;
@@ -275,12 +276,29 @@ static void
 zreq_done(struct zonepub_req *rq, int status, uint32_t serial)
 {
 	struct ops_zreq *q = (struct ops_zreq *)rq;
+	struct ops_zone *z = q->r->ctx->zone;
+	bool held = q->held, cancelled = q->cancelled;
 
+	q->inside = false;
+	if (status == ZONEPUB_ESIGN && !cancelled && z->open && !z->closing &&
+	    zonepub_gate_failures(&z->gate) != q->gate_epoch) {
+		/* The gate failed this group for the sake of another request,
+		 * whose intent did not commit: the zone is unchanged, try again. */
+		q->gate_epoch = zonepub_gate_failures(&z->gate);
+		q->inside = true;
+		zonepub_submit(z->zp, &q->zr);
+		return;
+	}
+	q->held = false;
+	q->cancelled = false;
+	if (held || cancelled)
+		zonepub_gate_left(&z->gate, held, cancelled);
 	q->done(q->r, status, serial);
 }
 
-void
-ops_zone_submit(struct ops_ctx *ctx, struct ops_zreq *q)
+/* Submits @p q; q->held is set already. */
+static void
+submit(struct ops_ctx *ctx, struct ops_zreq *q)
 {
 	if (q->zr.ops == NULL)
 		q->zr.ops = q->ops;
@@ -288,10 +306,43 @@ ops_zone_submit(struct ops_ctx *ctx, struct ops_zreq *q)
 	q->zr.store_undo = NULL;
 	q->zr.done = zreq_done;
 	if (ctx->zone == NULL || !ctx->zone->open || ctx->zone->closing) {
+		q->held = false;
 		q->done(q->r, ZONEPUB_ESTATE, ops_zone_serial(ctx));
 		return;
 	}
+	q->inside = true;
+	q->cancelled = false;
+	q->gate_epoch = zonepub_gate_failures(&ctx->zone->gate);
 	zonepub_submit(ctx->zone->zp, &q->zr);
+}
+
+void
+ops_zone_submit(struct ops_ctx *ctx, struct ops_zreq *q)
+{
+	q->held = false;
+	submit(ctx, q);
+}
+
+void
+ops_zone_submit_held(struct ops_ctx *ctx, struct ops_zreq *q)
+{
+	q->held = false;
+	if (ctx->zone != NULL && ctx->zone->open && !ctx->zone->closing) {
+		q->held = true;
+		zonepub_gate_hold(&ctx->zone->gate);
+	}
+	submit(ctx, q);
+}
+
+void
+ops_zone_release(struct ops_ctx *ctx, struct ops_zreq *q, bool ok)
+{
+	/* Not held: it never was, or it left zonepub already (its hold went). */
+	if (!q->held || ctx->zone == NULL)
+		return;
+	q->held = false;
+	q->cancelled = !ok && q->inside;
+	zonepub_gate_release(&ctx->zone->gate, ok, q->inside);
 }
 
 uint32_t

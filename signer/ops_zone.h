@@ -47,6 +47,10 @@ struct ops_zone {
 	struct ops_ctx *ctx;
 	struct zonepub *zp;
 	struct zonepub_hsm hsm;
+	/* In front of hsm: requests submitted before their intent committed
+	 * (ops_zone_submit_held()) hold it, so that no signature is asked for
+	 * them before that. */
+	struct zonepub_gate gate;
 	struct zone_params params;
 	/*
 	 * params' strings, copied: the policy they came from is freed by the
@@ -86,6 +90,11 @@ struct ops_zreq {
 	int (*store)(struct ops_req *r, struct ops_writer *w, uint32_t serial);
 	/** Loop thread: the change is committed (0, @p serial) or failed (ZONEPUB_E*). */
 	void (*done)(struct ops_req *r, int status, uint32_t serial);
+	/* Private to ops_zone.c: the gate (see ops_zone_submit_held()). */
+	bool held;                     /* holds the gate: its intent is not committed yet */
+	bool inside;                   /* in zonepub: done has not run yet */
+	bool cancelled;                /* its intent did not commit, and it is inside */
+	uint64_t gate_epoch;           /* zonepub_gate_failures() when (re)submitted */
 };
 
 /* ---- internal to the ops_zone*.c files ---- */
@@ -127,6 +136,21 @@ const struct zone *ops_zone_served(const struct ops_ctx *ctx);
 
 /** Submits @p z (fill ops, n_ops, store, done and r first). */
 void ops_zone_submit(struct ops_ctx *ctx, struct ops_zreq *z);
+
+/**
+ * Submits @p z while the request's audit intent is still committing: the
+ * zone thread builds the change at once, but no signature is asked for it
+ * (nor for any other version meanwhile) until ops_zone_release(). Call
+ * ops_zone_release() exactly once, when the intent's commit is done. If the
+ * intent did not commit, the change is never signed: @p z's done then runs
+ * with an error (ZONEPUB_ESIGN when the group had reached its signer; the
+ * group's other requests are submitted again, unseen by their handlers).
+ */
+void ops_zone_submit_held(struct ops_ctx *ctx, struct ops_zreq *z);
+
+/** The intent of a request submitted with ops_zone_submit_held() is durable
+ * (@p ok true) or refused or failed (@p ok false: never publish it). */
+void ops_zone_release(struct ops_ctx *ctx, struct ops_zreq *z, bool ok);
 
 /** The wire code for a zonepub error of a request's change. */
 uint32_t ops_zone_wire_code(int zerr);

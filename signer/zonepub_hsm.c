@@ -212,3 +212,92 @@ unsigned zonepub_styles_from_policy(const struct policy_zone *pz)
 		s |= ZONE_STYLE_DANCE;
 	return s;
 }
+
+/* ---- The intent gate ---- */
+
+void zonepub_gate_init(struct zonepub_gate *g, struct zonepub_signer inner)
+{
+	memset(g, 0, sizeof(*g));
+	g->inner = inner;
+}
+
+/* Sends or fails the waiting batch once the holds allow it. */
+static void gate_kick(struct zonepub_gate *g)
+{
+	zonepub_sign_done_fn done = g->done;
+	void *arg = g->arg;
+	int r;
+
+	if (!g->waiting)
+		return;
+	if (g->cancelled > 0) {
+		/* It may carry a change no intent allows: never sign it. */
+		g->waiting = false;
+		g->failures++;
+		done(arg, -1);
+		return;
+	}
+	if (g->holds > 0)
+		return;
+	g->waiting = false;
+	r = g->inner.sign(g->inner.ctx, g->reqs, g->n, done, arg);
+	if (r != 0)
+		done(arg, r);
+}
+
+static int gate_sign(void *ctx, struct zone_sigreq *reqs, size_t n, zonepub_sign_done_fn done,
+		     void *arg)
+{
+	struct zonepub_gate *g = ctx;
+
+	if (g->cancelled > 0) {
+		g->failures++;
+		return -1;
+	}
+	if (g->holds == 0)
+		return g->inner.sign(g->inner.ctx, reqs, n, done, arg);
+	if (g->waiting)
+		return -1; /* zonepub signs one batch at a time: cannot happen */
+	g->waiting = true;
+	g->waited++;
+	g->reqs = reqs;
+	g->n = n;
+	g->done = done;
+	g->arg = arg;
+	return 0;
+}
+
+struct zonepub_signer zonepub_gate_signer(struct zonepub_gate *g)
+{
+	struct zonepub_signer s = { gate_sign, g };
+
+	return s;
+}
+
+void zonepub_gate_hold(struct zonepub_gate *g)
+{
+	g->holds++;
+}
+
+void zonepub_gate_release(struct zonepub_gate *g, bool ok, bool inside)
+{
+	if (g->holds > 0)
+		g->holds--;
+	if (!ok && inside)
+		g->cancelled++;
+	gate_kick(g);
+}
+
+void zonepub_gate_left(struct zonepub_gate *g, bool held, bool cancelled)
+{
+	if (held && g->holds > 0)
+		g->holds--;
+	if (cancelled && g->cancelled > 0)
+		g->cancelled--;
+	gate_kick(g);
+}
+
+uint64_t zonepub_gate_failures(const struct zonepub_gate *g)
+{
+	return g->failures;
+}

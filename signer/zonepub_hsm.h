@@ -71,4 +71,65 @@ int zonepub_params_from_policy(const struct policy_zone *pz, struct zone_params 
 /** @brief The zone_style bits (ZONE_STYLE_*) of the policy's record styles. */
 unsigned zonepub_styles_from_policy(const struct policy_zone *pz);
 
+/* ---- The intent gate ---- */
+
+/**
+ * A gate in front of a signer, so that a request's zone work can start
+ * while its audit intent is still committing, but no signature for it is
+ * asked before that intent is durable. Each such request holds the gate
+ * from its submission until its intent committed (released, it may be
+ * signed for) or was refused or failed (cancelled: it must never be signed
+ * for). A batch that arrives while any hold is open waits; one that arrives
+ * (or waits) while a cancelled request may still be inside zonepub fails,
+ * which leaves the working zone unchanged (zone_change_commit() fails with
+ * ZONE_ESIGN and changes nothing), and its group's other requests must be
+ * submitted again (zonepub_gate_failures() tells them apart).
+ *
+ * The gate does not know which requests a batch is for: every hold counts.
+ * A batch of another version therefore waits for the holds of requests
+ * still queued behind it (at most one intent commit). Loop thread only.
+ */
+struct zonepub_gate {
+	struct zonepub_signer inner;   /**< where released batches go */
+	size_t holds;                  /**< requests whose intent is not committed yet */
+	size_t cancelled;              /**< cancelled requests still inside zonepub */
+	uint64_t failures;             /**< batches the gate failed */
+	uint64_t waited;               /**< batches that waited for a hold */
+	/* The batch waiting (at most one: zonepub signs one batch at a time). */
+	bool waiting;
+	struct zone_sigreq *reqs;
+	size_t n;
+	zonepub_sign_done_fn done;
+	void *arg;
+};
+
+/** @brief Set up @p g in front of @p inner, open (no holds). */
+void zonepub_gate_init(struct zonepub_gate *g, struct zonepub_signer inner);
+
+/** @brief The zonepub_signer that signs through @p g. */
+struct zonepub_signer zonepub_gate_signer(struct zonepub_gate *g);
+
+/** @brief A request whose intent is not committed yet entered zonepub. */
+void zonepub_gate_hold(struct zonepub_gate *g);
+
+/**
+ * @brief The intent of a holding request committed (@p ok true) or did not
+ * (refused, failed: @p ok false; @p inside says whether the request is still
+ * in zonepub, and then it counts as cancelled until
+ * zonepub_gate_cancel_over()). A waiting batch is sent once no hold is open,
+ * or failed if a cancelled request is inside.
+ */
+void zonepub_gate_release(struct zonepub_gate *g, bool ok, bool inside);
+
+/**
+ * @brief A request that held the gate left zonepub (its done callback ran)
+ * before its intent committed: its hold goes (it can no longer be signed
+ * for); @p cancelled true: a cancelled request left (see release).
+ */
+void zonepub_gate_left(struct zonepub_gate *g, bool held, bool cancelled);
+
+/** @brief How many batches the gate failed so far (for telling a request's
+ * ZONEPUB_ESIGN caused by the gate from one of the HSM). */
+uint64_t zonepub_gate_failures(const struct zonepub_gate *g);
+
 #endif
