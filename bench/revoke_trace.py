@@ -14,6 +14,11 @@ stage in microseconds; with N, also the N slowest revocations' stages over
 0.3 ms. At 100/s versions overlap and a `trace hsm` line may belong to a
 neighbouring serial, so the HSM/zone-thread split is exact only for
 revocations sent one at a time.
+
+A revocation with early=1 handed its zone change to the zone thread beside
+its INTENT (the zone's t0 precedes the INTENT's commit); its stages then
+read "zone handed (from start)" and "gate: intent done->hsm sent" (the HSM
+asked once the INTENT is durable) instead of the two sequential ones.
 """
 import re, sys, statistics
 def kv(line):
@@ -29,7 +34,10 @@ for fn in files:
             d = kv(line); zone[d['serial']] = d
         elif 'trace hsm' in line:
             d = kv(line); hsm[d['serial']] = d
-    joined += [(r, zone.get(r['serial']), hsm.get(r['serial'])) for r in rev]
+    # Refusals, repeats and revocations in the store alone name the serial
+    # served then, not one of their own (published=0): no zone stages.
+    joined += [(r, zone.get(r['serial']), hsm.get(r['serial'])) for r in rev
+               if r.get('published', 1)]
 rev = [j[0] for j in joined]
 rows = []
 for r, z, h in joined:
@@ -42,8 +50,12 @@ for r, z, h in joined:
     st['intent: sqlite run'] = r['icommit'] - r['irun']
     st['intent: commit(fsync)'] = r['idurable'] - r['icommit']
     st['intent: durable->loop done'] = r['idone'] - r['idurable']
-    st['loop: intent done->zone handed'] = zt0 - r['idone']
-    st['zone thread: handed->hsm sent'] = (h['sent'] - z['t0'])
+    if r.get('early'):
+        st['zone handed (from start)'] = zt0
+        st['gate: intent done->hsm sent'] = (h['sent'] - r['t0']) - r['idone']
+    else:
+        st['loop: intent done->zone handed'] = zt0 - r['idone']
+        st['zone thread: handed->hsm sent'] = (h['sent'] - z['t0'])
     st['hsm: sent->answered'] = h['answered'] - h['sent']
     st['zone thread: answered->back on loop'] = z['back'] - (h['answered'] - z['t0'])
     st['change: back->writer run'] = z['crun'] - z['back']
@@ -64,8 +76,12 @@ print(f"{len(rows)} revocations traced (of {len(rev)})")
 def pct(v, p):
     v = sorted(v); return v[min(len(v)-1, int(round(p/100*(len(v)-1))))]
 print(f"{'stage':40s} {'p50':>8s} {'p90':>8s} {'p99':>8s} {'max':>8s} {'mean':>8s}  (us)")
-for k in rows[0] if rows else []:
-    v = [x[k] for x in rows]
+keys = []
+for x in rows:
+    keys += [k for k in x if k not in keys]
+keys = [k for k in keys if k != 'TOTAL'] + (['TOTAL'] if rows else [])
+for k in keys:
+    v = [x[k] for x in rows if k in x]
     print(f"{k:40s} {pct(v,50):8d} {pct(v,90):8d} {pct(v,99):8d} {max(v):8d} {statistics.mean(v):8.0f}")
 if rows and top:
     # The slowest revocations, stage by stage.

@@ -51,10 +51,12 @@ struct revoke_state {
 	char serial_hex[2 * STORE_SERIAL_MAX + 1];
 	int hash_only;                /* an IMPORT record known by its hash only */
 	uint32_t zone_serial;
+	bool published;               /* zone_serial is the version that removed the name */
 	/* The zone change started beside the first pass (see the file comment). */
 	bool early;
 	bool intent_finished;         /* the first pass's done ran: intent_status */
 	int intent_status;
+	bool intent_ok;               /* it committed the INTENT: the zone may go on */
 	bool zone_finished;           /* the zone gave the request back first */
 	int zone_status_early;
 	uint32_t zone_serial_early;
@@ -76,9 +78,9 @@ trace_log(struct ops_ctx *ctx, const struct revoke_state *s, uint64_t t_replied)
 
 #define US(x) ((x) >= t0 ? (unsigned long long)(((x) - t0) / 1000) : 0ULL)
 	ops_log(ctx, OPS_LOG_DEBUG,
-		"trace revoke serial=%u early=%d t0=%llu isub=%llu irun=%llu icommit=%llu "
+		"trace revoke serial=%u published=%d early=%d t0=%llu isub=%llu irun=%llu icommit=%llu "
 		"idurable=%llu idone=%llu zdone=%llu replied=%llu",
-		(unsigned)s->zone_serial, (int)s->early, (unsigned long long)(t0 / 1000),
+		(unsigned)s->zone_serial, (int)s->published, (int)s->early, (unsigned long long)(t0 / 1000),
 		US(s->t_intent[COMMIT_T_SUBMIT]), US(s->t_intent[COMMIT_T_RUN]),
 		US(s->t_intent[COMMIT_T_COMMIT]), US(s->t_intent[COMMIT_T_DURABLE]),
 		US(s->t_intent_done), US(s->t_zone_done), US(t_replied));
@@ -344,7 +346,7 @@ revoke_zone_result(struct ops_req *r, int status, uint32_t serial)
 {
 	struct revoke_state *s = r->op_state;
 
-	if (s->early && (s->intent_status != COMMIT_OK || s->outcome != REVOKE_ZONE)) {
+	if (s->early && !s->intent_ok) {
 		/* Refused, repeated or failed in the first pass: its change was
 		 * never signed nor published; the answer is the first pass's. */
 		revoke_reply(&r->item, s->intent_status);
@@ -352,6 +354,7 @@ revoke_zone_result(struct ops_req *r, int status, uint32_t serial)
 	}
 	if (status == 0) {
 		s->zone_serial = serial;
+		s->published = true;
 		revoke_reply(&r->item, COMMIT_OK);
 		return;
 	}
@@ -423,7 +426,8 @@ revoke_done(struct commit_item *it, int status)
 		 * the HSM for this change, or must drop it. */
 		s->intent_finished = true;
 		s->intent_status = status;
-		ops_zone_release(r->ctx, &s->z, status == COMMIT_OK && s->outcome == REVOKE_ZONE);
+		s->intent_ok = status == COMMIT_OK && s->outcome == REVOKE_ZONE;
+		ops_zone_release(r->ctx, &s->z, s->intent_ok);
 		if (s->zone_finished)
 			revoke_zone_result(r, s->zone_status_early, s->zone_serial_early);
 		return;
