@@ -39,6 +39,7 @@ if(TARGET regsign-sandbox)
                             RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin/tests)
       regsign_add_test(test_sandbox_hsmd
                        SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_sandbox_hsmd.c
+                               ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsm_support.c
                        LIBS regsign-hsmproc regsign-x509 PkgConfig::LIBUV PkgConfig::OPENSSL
                        TIMEOUT 300)
       target_compile_definitions(test_sandbox_hsmd PRIVATE

@@ -8,7 +8,9 @@ if(TARGET regsign-hsmlimits AND TARGET regsign-zone
    AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsmlimits.c)
   regsign_add_test(test_hsmlimits
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsmlimits.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsm_support.c
     LIBS regsign-hsmlimits regsign-x509 regsign-zone PkgConfig::LDNS PkgConfig::OPENSSL
+         PkgConfig::LIBUV
     TIMEOUT 60 LABELS hsmproc)
 endif()
 
@@ -25,6 +27,7 @@ if(TARGET regsign-hsmproc AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/fault/p11fault.
    AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsmd.c)
   regsign_add_test(test_hsmd
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsmd.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsm_support.c
     LIBS regsign-hsmproc regsign-x509 PkgConfig::LIBUV PkgConfig::OPENSSL
     TIMEOUT 300 LABELS hsmproc)
   target_compile_definitions(test_hsmd PRIVATE

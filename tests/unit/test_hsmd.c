@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/test_hsm_support.h"
+
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -58,15 +60,6 @@ struct env {
 	EVP_PKEY *ca_pub; /* the HSM's issuing-ca public key */
 	EVP_PKEY *dev_key;
 };
-
-/* Writes dir/name into out, failing the test if it does not fit (the return value is
- * checked, which is also what keeps -Wformat-truncation quiet in -O0 builds). */
-static void path_in(char *out, size_t size, const char *dir, const char *name)
-{
-	int n = snprintf(out, size, "%s/%s", dir, name);
-
-	assert_true(n > 0 && (size_t)n < size);
-}
 
 /* ---- loop helpers ------------------------------------------------------------------- */
 
@@ -174,23 +167,10 @@ static void on_status(void *arg, int status, const struct hsmproto_status *st)
 	c->calls_done++;
 }
 
-static void on_timeout(uv_timer_t *t)
-{
-	(void)t;
-	fail_msg("timed out waiting on the HSM process");
-}
-
 /* Runs the loop until *flag >= want (a generous liveness bound of 120 s). */
 static void run_until(struct ctx *c, const int *flag, int want)
 {
-	uv_timer_t timer;
-
-	uv_timer_init(&c->loop, &timer);
-	uv_timer_start(&timer, on_timeout, 120000, 0);
-	while (*flag < want)
-		uv_run(&c->loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&timer, NULL);
-	uv_run(&c->loop, UV_RUN_NOWAIT);
+	ths_run_until(&c->loop, flag, want, "the HSM process");
 }
 
 static void spawn_dirs(struct ctx *c, const struct env *e, const char *config,
@@ -230,42 +210,6 @@ static void finish(struct ctx *c)
 
 /* ---- DNS and crypto helpers --------------------------------------------------------- */
 
-static uint16_t key_tag(EVP_PKEY *k, uint16_t flags)
-{
-	uint8_t rd[3 + 65]; /* DNSKEY RDATA: 4 bytes, then x||y (64) */
-	size_t n = 0;
-	uint32_t ac = 0;
-
-	assert_true(EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
-	                                            rd + 3, 65, &n));
-	assert_int_equal(n, 65);
-	rd[0] = (uint8_t)(flags >> 8);
-	rd[1] = (uint8_t)flags;
-	rd[2] = 3;
-	rd[3] = 13;
-	for (size_t i = 0; i < sizeof(rd); i++)
-		ac += (i & 1) ? rd[i] : (uint32_t)rd[i] << 8;
-	ac += ac >> 16;
-	return (uint16_t)ac;
-}
-
-static size_t name_wire(const char *name, uint8_t *out)
-{
-	size_t n = 0;
-
-	while (*name) {
-		const char *dot = strchr(name, '.');
-		size_t ll = (size_t)(dot - name);
-
-		out[n++] = (uint8_t)ll;
-		memcpy(out + n, name, ll);
-		n += ll;
-		name = dot + 1;
-	}
-	out[n++] = 0;
-	return n;
-}
-
 /* RRSIG data of one A (or DNSKEY-typed) record "h<i>.<zone>" or the apex. */
 static size_t rrsig_data(uint8_t *buf, uint16_t type, uint16_t tag, int i, int apex)
 {
@@ -282,8 +226,8 @@ static size_t rrsig_data(uint8_t *buf, uint16_t type, uint16_t tag, int i, int a
 	n += 12;
 	buf[n++] = (uint8_t)(tag >> 8);
 	buf[n++] = (uint8_t)tag;
-	n += name_wire(ZONE, buf + n);
-	n += name_wire(apex ? ZONE : owner, buf + n);
+	n += ths_name_wire(ZONE, buf + n);
+	n += ths_name_wire(apex ? ZONE : owner, buf + n);
 	buf[n++] = (uint8_t)(type >> 8);
 	buf[n++] = (uint8_t)type;
 	memcpy(buf + n, "\x00\x01" "\x00\x00\x01\x2c" "\x00\x04", 8);
@@ -477,9 +421,9 @@ static int setup(void **state)
 		         REGSIGN_SOURCE_DIR, e->t.dir);
 		assert_int_equal(system(cmd), 0);
 	}
-	path_in(e->config, sizeof(e->config), e->t.dir, "regsignd.yaml");
+	ths_path_in(e->config, sizeof(e->config), e->t.dir, "regsignd.yaml");
 	write_config(e, e->config, "regsign-zsk");
-	path_in(e->bad_config, sizeof(e->bad_config), e->t.dir, "bad.yaml");
+	ths_path_in(e->bad_config, sizeof(e->bad_config), e->t.dir, "bad.yaml");
 	write_config(e, e->bad_config, "no-such-key");
 	/* The same keys behind the fault-injection module, which forwards to SoftHSM. */
 	{
@@ -489,10 +433,10 @@ static int setup(void **state)
 		slash = strrchr(e->fault_dir, '/');
 		assert_non_null(slash);
 		*slash = '\0';
-		path_in(e->fault_ctl, sizeof(e->fault_ctl), e->t.dir, "ctl");
+		ths_path_in(e->fault_ctl, sizeof(e->fault_ctl), e->t.dir, "ctl");
 		snprintf(extra, sizeof(extra), "    P11FAULT_MODULE: %s\n    P11FAULT_CONTROL: %s\n",
 		         e->t.module, e->fault_ctl);
-		path_in(e->fault_config, sizeof(e->fault_config), e->t.dir, "fault.yaml");
+		ths_path_in(e->fault_config, sizeof(e->fault_config), e->t.dir, "fault.yaml");
 		write_config_module(e, e->fault_config, "regsign-zsk", P11FAULT_PATH, extra);
 	}
 	/* The HSM process must get SoftHSM's configuration from hsm.environment alone. */
@@ -530,7 +474,7 @@ static void test_sign_batch(void **state)
 	if (c.ready_status != HSMPROTO_ST_OK)
 		fail_msg("HSM process not ready: %s", c.ready_reason);
 	zsk = get_pubkey(&c, "zsk", fp);
-	tag = key_tag(zsk, 256);
+	tag = ths_key_tag(zsk, 256);
 	for (int i = 0; i < N_RRSIG; i++) {
 		lens[i] = rrsig_data(data[i], 1, tag, i, 0);
 		reqs[i] = (struct hsmlink_sign_req){ "zsk", HSMPROTO_KIND_RRSIG_DATA,
@@ -596,9 +540,9 @@ static void test_mixed_batch(void **state)
 	zsk = get_pubkey(&c, "zsk", NULL);
 	ksk = get_pubkey(&c, "ksk", NULL);
 	audit = get_pubkey(&c, "audit", NULL);
-	la = rrsig_data(a, 1, key_tag(zsk, 256), 1, 0);
-	ld = rrsig_data(dnskey, 48, key_tag(zsk, 256), 0, 1);
-	lk = rrsig_data(ksk_data, 48, key_tag(ksk, 257), 0, 1);
+	la = rrsig_data(a, 1, ths_key_tag(zsk, 256), 1, 0);
+	ld = rrsig_data(dnskey, 48, ths_key_tag(zsk, 256), 0, 1);
+	lk = rrsig_data(ksk_data, 48, ths_key_tag(ksk, 257), 0, 1);
 	memcpy(cp, HSMLIMITS_CHECKPOINT_PREFIX, HSMLIMITS_CHECKPOINT_PREFIX_LEN);
 	memcpy(cp + HSMLIMITS_CHECKPOINT_PREFIX_LEN, "seq=1", 5);
 	memset(&spec, 0, sizeof(spec));
@@ -695,7 +639,7 @@ static void test_coalescing_and_split(void **state)
 	spawn(&c, e, e->config);
 	assert_int_equal(c.ready_status, HSMPROTO_ST_OK);
 	zsk = get_pubkey(&c, "zsk", NULL);
-	tag = key_tag(zsk, 256);
+	tag = ths_key_tag(zsk, 256);
 	for (int i = 0; i < N_SPLIT; i++) {
 		size_t n = rrsig_data(data[i], 1, tag, i % 256, 0);
 
@@ -745,7 +689,7 @@ static void test_kill(void **state)
 	spawn(&c, e, e->config);
 	assert_int_equal(c.ready_status, HSMPROTO_ST_OK);
 	zsk = get_pubkey(&c, "zsk", NULL);
-	tag = key_tag(zsk, 256);
+	tag = ths_key_tag(zsk, 256);
 	for (int i = 0; i < N_KILL; i++) {
 		size_t n = rrsig_data(data[i], 1, tag, i % 256, 0);
 
@@ -827,7 +771,7 @@ static int sign_some(struct ctx *c, EVP_PKEY *zsk, int n, int want)
 
 	assert_true(n <= 16);
 	for (int i = 0; i < n; i++) {
-		size_t len = rrsig_data(data[i], 1, key_tag(zsk, 256), i, 0);
+		size_t len = rrsig_data(data[i], 1, ths_key_tag(zsk, 256), i, 0);
 
 		reqs[i] = (struct hsmlink_sign_req){ "zsk", HSMPROTO_KIND_RRSIG_DATA,
 		                                     HSMPROTO_FORMAT_RAW, data[i], len };
@@ -928,7 +872,7 @@ static void test_recovery_blocked_by_stuck_call(void **state)
 	assert_int_equal(sign_some(&c, zsk, 2, HSMPROTO_ST_OK), 2);
 
 	fault_ctl(e, "delay C_Sign 60000\nC_GenerateRandom CKR_DEVICE_ERROR inf\n");
-	len = rrsig_data(data, 1, key_tag(zsk, 256), 1, 0);
+	len = rrsig_data(data, 1, ths_key_tag(zsk, 256), 1, 0);
 	req = (struct hsmlink_sign_req){ "zsk", HSMPROTO_KIND_RRSIG_DATA, HSMPROTO_FORMAT_RAW,
 	                                 data, len };
 	assert_int_equal(hsmlink_sign(c.link, &req, 1, on_sign, &c), HSMLINK_OK);

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/test_hsm_support.h"
+
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -53,44 +55,6 @@ static size_t spki_of(EVP_PKEY *k, uint8_t **out)
 	n = i2d_PUBKEY(k, out);
 	assert_true(n > 0);
 	return (size_t)n;
-}
-
-/* RFC 4034 Appendix B, written independently of the code under test. */
-static uint16_t key_tag(EVP_PKEY *k, uint16_t flags)
-{
-	uint8_t rd[3 + 65]; /* DNSKEY RDATA: 4 bytes, then x||y (64) */
-	size_t n = 0;
-	uint32_t ac = 0;
-
-	assert_true(EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
-	                                            rd + 3, 65, &n));
-	assert_int_equal(n, 65);
-	rd[0] = (uint8_t)(flags >> 8);
-	rd[1] = (uint8_t)flags;
-	rd[2] = 3;
-	rd[3] = 13;
-	for (size_t i = 0; i < sizeof(rd); i++)
-		ac += (i & 1) ? rd[i] : (uint32_t)rd[i] << 8;
-	ac += ac >> 16;
-	return (uint16_t)ac;
-}
-
-/* Text name to wire form (no escapes; tests use plain names). */
-static size_t name_wire(const char *name, uint8_t *out)
-{
-	size_t n = 0;
-
-	while (*name) {
-		const char *dot = strchr(name, '.');
-		size_t ll = dot ? (size_t)(dot - name) : strlen(name);
-
-		out[n++] = (uint8_t)ll;
-		memcpy(out + n, name, ll);
-		n += ll;
-		name += ll + (dot ? 1 : 0);
-	}
-	out[n++] = 0;
-	return n;
 }
 
 static size_t put16(uint8_t *p, uint16_t v)
@@ -140,9 +104,9 @@ static size_t rrsig_build(const struct rrsig *s, uint8_t *buf)
 	n += put32(buf + n, 1700086400);
 	n += put32(buf + n, 1700000000);
 	n += put16(buf + n, s->tag);
-	n += name_wire(s->signer, buf + n);
+	n += ths_name_wire(s->signer, buf + n);
 	for (int i = 0; i < s->nrr; i++) {
-		n += name_wire(s->owner, buf + n);
+		n += ths_name_wire(s->owner, buf + n);
 		n += put16(buf + n, s->type);
 		n += put16(buf + n, s->class);
 		n += put32(buf + n, s->rrttl);
@@ -238,10 +202,10 @@ static int setup(void **state)
 	len = spki_of(e->ca_key, &spki);
 	assert_int_equal(hsmlimits_key_set(e->l, "issuing-ca", spki, len), HSMLIMITS_OK);
 	OPENSSL_free(spki);
-	e->zsk_tag = key_tag(e->zsk, 256);
-	e->ksk_tag = key_tag(e->ksk, 257);
-	e->xzsk_tag = key_tag(e->xzsk, 256);
-	e->xksk_tag = key_tag(e->xksk, 257);
+	e->zsk_tag = ths_key_tag(e->zsk, 256);
+	e->ksk_tag = ths_key_tag(e->ksk, 257);
+	e->xzsk_tag = ths_key_tag(e->xzsk, 256);
+	e->xksk_tag = ths_key_tag(e->xksk, 257);
 	*state = e;
 	return 0;
 }

@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "tests/unit/test_hsm_support.h"
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <uv.h>
@@ -94,31 +96,9 @@ static void on_status(void *arg, int status, const struct hsmproto_status *st)
 	c->calls_done++;
 }
 
-static void on_timeout(uv_timer_t *t)
-{
-	(void)t;
-	fail_msg("timed out waiting on the sandboxed HSM process");
-}
-
 static void run_until(struct ctx *c, const int *flag, int want)
 {
-	uv_timer_t timer;
-
-	uv_timer_init(&c->loop, &timer);
-	uv_timer_start(&timer, on_timeout, 120000, 0);
-	while (*flag < want)
-		uv_run(&c->loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&timer, NULL);
-	uv_run(&c->loop, UV_RUN_NOWAIT);
-}
-
-/* Writes dir/name into out, failing the test if it does not fit (the return value is
- * checked, which is also what keeps -Wformat-truncation quiet in -O0 builds). */
-static void path_in(char *out, size_t size, const char *dir, const char *name)
-{
-	int n = snprintf(out, size, "%s/%s", dir, name);
-
-	assert_true(n > 0 && (size_t)n < size);
+	ths_run_until(&c->loop, flag, want, "the sandboxed HSM process");
 }
 
 static int setup(void **state)
@@ -132,8 +112,8 @@ static int setup(void **state)
 	assert_non_null(mkdtemp(e->dir));
 	/* The user nobody must reach the setup below it. */
 	assert_int_equal(chmod(e->dir, 0755), 0);
-	path_in(e->dev, sizeof(e->dev), e->dir, "dev");
-	path_in(script, sizeof(script), src ? src : REGSIGN_SOURCE_DIR,
+	ths_path_in(e->dev, sizeof(e->dev), e->dir, "dev");
+	ths_path_in(script, sizeof(script), src ? src : REGSIGN_SOURCE_DIR,
 		"hsm-setup/dev-setup.sh");
 	{
 		char *const argv[] = { (char *)"bash", script, e->dev, NULL };
@@ -142,8 +122,8 @@ static int setup(void **state)
 			fail_msg("%s %s failed (is regsign-ceremony built? REGSIGN_BIN_DIR=%s)",
 				 script, e->dev, getenv("REGSIGN_BIN_DIR"));
 	}
-	path_in(e->config, sizeof(e->config), e->dev, "regsignd.yaml");
-	path_in(e->issuing, sizeof(e->issuing), e->dev, "out/issuing-ca.pem");
+	ths_path_in(e->config, sizeof(e->config), e->dev, "regsignd.yaml");
+	ths_path_in(e->issuing, sizeof(e->issuing), e->dev, "out/issuing-ca.pem");
 	*state = e;
 	return 0;
 }
