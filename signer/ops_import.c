@@ -33,6 +33,7 @@
  * after it is committed. The accumulated records are freed right after.
  */
 #include <ctype.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +273,13 @@ import_discard(struct ops_import *im, const char *why)
 		(void)ops_event(ctx, "import-abandoned", detail, NULL);
 	}
 	records_free(im);
+#ifdef __GLIBC__
+	/* The records of a large import (about 100 bytes per device, in the
+	 * loop thread's arena) go back to the system now rather than staying
+	 * resident beside the zone thread's copy of the zone, which it builds
+	 * in its own arena at the next change. */
+	malloc_trim(0);
+#endif
 	server_conn_unref(im->conn);
 	im->conn = NULL;
 	if (ctx->import == im)

@@ -115,6 +115,7 @@ struct zp_job {
 	size_t nsigs;
 	struct zp_sigrec *recs;
 	size_t nrecs, caprecs;
+	size_t nbulk_sigs;         /* BULK: signatures made (no record kept, see bridge_sign) */
 
 	/* Decided on the loop before the commit. */
 	size_t journal_keep;       /* newest journal entries the store keeps */

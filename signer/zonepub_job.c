@@ -11,6 +11,7 @@
  */
 #include "signer/zonepub_int.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,16 @@ static int bridge_sign(void *ctx, struct zone_sigreq *reqs, size_t n)
 	uv_mutex_unlock(&zp->mu);
 	if (status != 0)
 		return -1;
+	/* A bulk import is adopted by the served zone (zp_bulk_adopt), not
+	 * replayed: keeping its signatures for a replay would cost 76 bytes per
+	 * signature, two per device, at the peak of the import. Without them
+	 * the replay that an adoption failure would fall back to fails, and
+	 * the zone goes broken until a restart reloads the committed version;
+	 * an adoption cannot fail while bulk imports are never pipelined. */
+	if (job->kind == ZP_JOB_BULK) {
+		job->nbulk_sigs += n;
+		return 0;
+	}
 	/* Keep what the replay on the served zone needs. */
 	if (job->nrecs + n > job->caprecs) {
 		size_t cap = job->caprecs ? job->caprecs * 2 : 64;
@@ -267,21 +278,47 @@ static int load_cb(void *ctx, const uint8_t *key, size_t keylen, const uint8_t *
 	return zone_load_name(ctx, key, keylen, blob, len);
 }
 
+/*
+ * Hand the heap's free pages back to the system. glibc keeps one arena per
+ * thread, and pages a thread freed stay resident in its arena where another
+ * thread's allocations cannot use them: the import's records (loop) and the
+ * bulk pass's arrays (zone thread) are freed just before the zone thread
+ * builds a second copy of the zone, and without a trim the peak holds both.
+ * It costs a walk over the free lists (milliseconds), once per rebuild.
+ */
+static void heap_trim(void)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 static int rebuild(struct zonepub *zp, int64_t now)
 {
 	struct zone *z = NULL;
-	int r = zone_new(&zp->params, &z);
+	int r;
 
+	/* The old working copy goes first: a rebuild follows a bulk adoption
+	 * (it holds the previous, small zone) or a failed version (it is
+	 * useless), so two full copies plus this one never coexist. */
+	zone_free(zp->working);
+	zp->working = NULL;
+	heap_trim();
+	r = zone_new(&zp->params, &z);
 	if (r == 0 && zone_names(zp->served) > 0) {
 		r = zone_export_foreach(zp->served, load_cb, z);
 		if (r == 0)
 			r = zone_load_finish(z, now, false);
 	}
 	if (r != 0) {
+		/* The zonepub is broken now (zonepub_publish.c); an empty zone
+		 * keeps the working pointer valid for whatever still looks. */
 		zone_free(z);
+		z = NULL;
+		if (zone_new(&zp->params, &z) == 0)
+			zp->working = z;
 		return r;
 	}
-	zone_free(zp->working);
 	zp->working = z;
 	return 0;
 }
@@ -345,7 +382,7 @@ static void job_exec(struct zonepub *zp, struct zp_job *job)
 			job->changed = true;
 			job->serial_from = before;
 			job->serial_to = zone_serial(zp->working);
-			job->nsigs = job->nrecs;
+			job->nsigs = job->nbulk_sigs;
 		}
 		break;
 	}

@@ -7,7 +7,9 @@
  * 2^k +- 1; later inserts and removals keep it balanced. And a load through
  * zone_load_name gives the same zone whether the rows come in key order or
  * not, and still refuses a damaged row, a duplicate, a missing apex. Two
- * copies of a zone exchange their names (zone_swap_names) and go on.
+ * copies of a zone exchange their names (zone_swap_names) and go on. Nodes
+ * carved out of slabs keep their bytes apart, a too-large one is malloc'd,
+ * and a freed slab node is poisoned under ASan.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +21,10 @@
 #include <time.h>
 
 #include <cmocka.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 
 #include "test_zone_support.h"
 #include "zonesigner/zone.h"
@@ -452,12 +458,82 @@ static void test_swap_names(void **state)
 	tzs_signer_free(&other);
 }
 
+/*
+ * Nodes in slabs: many of them (several slabs, sizes growing), each holding
+ * its own bytes after all were made; 8-byte aligned; a node too large for a
+ * slab malloc'd instead (flag clear) and freed by zone_node_free(); a dup
+ * of a slab node is an ordinary node. Freeing a slab node leaves its
+ * neighbours intact and, under ASan, poisons it.
+ */
+static void test_slab_nodes(void **state)
+{
+	enum { N = 5000 };
+	struct zone_slab *slabs = NULL;
+	struct zone_node **v = calloc(N, sizeof(*v));
+	uint8_t key[ZONE_KEY_MAX], sets[600];
+	size_t total = 0;
+
+	(void)state;
+	assert_non_null(v);
+	for (size_t i = 0; i < N; i++) {
+		size_t keylen = 1 + i % 60, setslen = i % 600;
+		memset(key, (int)(i & 0xff), keylen);
+		memset(sets, (int)((i * 7) & 0xff), setslen);
+		assert_int_equal(zone_node_new_in(&slabs, key, keylen, sets, setslen, &v[i]), 0);
+		assert_true(v[i]->flags & ZONE_NODE_IN_SLAB);
+		assert_int_equal((uintptr_t)v[i] % 8, 0);
+		assert_int_equal(zone_node_bytes(v[i]) % 8, 0);
+		assert_true(zone_node_bytes(v[i]) >= sizeof(struct zone_node) + keylen + setslen);
+		total += zone_node_bytes(v[i]);
+	}
+	assert_non_null(slabs->next);  /* more than one slab */
+	assert_true(zone_slabs_bytes(slabs) >= total);
+	for (size_t i = 0; i < N; i += 2)
+		zone_node_free(v[i]);
+	for (size_t i = 1; i < N; i += 2) {
+		size_t keylen = 1 + i % 60, setslen = i % 600;
+		assert_int_equal(v[i]->keylen, keylen);
+		assert_int_equal(v[i]->len, keylen + setslen);
+		for (size_t j = 0; j < keylen; j++)
+			assert_int_equal(v[i]->data[j], i & 0xff);
+		for (size_t j = 0; j < setslen; j++)
+			assert_int_equal(v[i]->data[keylen + j], (i * 7) & 0xff);
+	}
+#if defined(__SANITIZE_ADDRESS__)
+	assert_true(__asan_address_is_poisoned(v[0]));
+	assert_true(__asan_address_is_poisoned(v[2]->data));
+	assert_false(__asan_address_is_poisoned(v[1]->data));
+#endif
+	/* A copy of a slab node is malloc'd: freeing it frees it. */
+	struct zone_node *c = zone_node_dup(v[1]);
+	assert_non_null(c);
+	assert_int_equal(c->flags & ZONE_NODE_IN_SLAB, 0);
+	assert_memory_equal(c->data, v[1]->data, v[1]->len);
+	zone_node_free(c);
+	/* Too large for a slab: malloc'd, the slabs unchanged. */
+	size_t before = zone_slabs_bytes(slabs);
+	uint8_t *big = calloc(1, 2u << 20);
+	struct zone_node *b = NULL;
+	assert_non_null(big);
+	assert_int_equal(zone_node_new_in(&slabs, key, 3, big, 2u << 20, &b), 0);
+	assert_int_equal(b->flags & ZONE_NODE_IN_SLAB, 0);
+	assert_int_equal(zone_slabs_bytes(slabs), before);
+	zone_node_free(b);
+	free(big);
+	zone_node_free(NULL);
+	zone_slabs_free(&slabs);
+	assert_null(slabs);
+	zone_slabs_free(&slabs);
+	free(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build_equals_inserts),
 		cmocka_unit_test(test_load_any_order),
 		cmocka_unit_test(test_swap_names),
+		cmocka_unit_test(test_slab_nodes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
