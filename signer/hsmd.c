@@ -280,7 +280,7 @@ static void *worker_main(void *arg)
 
 	for (;;) {
 		struct job *j;
-		size_t i;
+		size_t i, k;
 		int last;
 
 		pthread_mutex_lock(&d->mu);
@@ -293,7 +293,17 @@ static void *worker_main(void *arg)
 			break;
 		}
 		j = d->head;
-		i = j->claimed++;
+		/*
+		 * A worker's share of what is left (at least one item): a batch is
+		 * still spread over every session, and the next job still starts as
+		 * soon as this one is all handed out, but the queue lock is taken
+		 * twice per share instead of twice per signature (on 2 cores its
+		 * contention cost the process futex calls on most signatures).
+		 */
+		i = j->claimed;
+		/* (hsm.sessions, at least 1, is the number of workers started.) */
+		k = (j->n - i + d->cfg->hsm.sessions - 1) / d->cfg->hsm.sessions;
+		j->claimed += k;
 		/* Every item handed out: the job leaves the queue but lives until done. */
 		if (j->claimed == j->n) {
 			d->head = j->next;
@@ -302,10 +312,12 @@ static void *worker_main(void *arg)
 		}
 		pthread_mutex_unlock(&d->mu);
 
-		sign_item(d, w->slot, &j->reqs[i], &j->res[i], j->sigs[i]);
+		for (size_t m = i; m < i + k; m++)
+			sign_item(d, w->slot, &j->reqs[m], &j->res[m], j->sigs[m]);
 
 		pthread_mutex_lock(&d->mu);
-		last = ++j->done == j->n;
+		j->done += k;
+		last = j->done == j->n;
 		pthread_mutex_unlock(&d->mu);
 		if (!last)
 			continue;
@@ -356,7 +368,12 @@ static int enqueue_sign(struct hsmd *d, const struct hsmproto_header *h, uint8_t
 	d->tail = j;
 	d->jobs++;
 	d->bytes += j->body_len;
-	pthread_cond_broadcast(&d->work_cv);
+	/* One item needs one worker: waking every one would only put the others
+	 * back to sleep. */
+	if (j->n == 1)
+		pthread_cond_signal(&d->work_cv);
+	else
+		pthread_cond_broadcast(&d->work_cv);
 	pthread_mutex_unlock(&d->mu);
 	j = NULL;
 	r = 0;
