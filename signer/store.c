@@ -503,14 +503,15 @@ store_open(store_t **out, const char *path, const struct store_open_opts *opts)
 	}
 	/* FULL: the WAL is fsync'd at every commit, so a reply sent after a
 	 * commit survives a power loss, not only a process crash. */
-	/* A page cache of 16 MiB keeps the upper levels of the certificate and
-	 * audit indexes of a large registry in memory; a leaf page missed is
-	 * one pread from the OS page cache. The cache fills to its limit during
-	 * a bulk import (one transaction of a row per name) and never shrinks,
-	 * so it counts fully in the daemon's peak: 64 MiB was 67 bytes per
-	 * device at a million, more than a tenth of the budget. */
+	/* A page cache of 8 MiB keeps the upper levels of the certificate,
+	 * zone and audit indexes of a large registry in memory (at a million
+	 * devices they are a few MiB); a leaf page missed is one pread from the
+	 * OS page cache. The cache fills to its limit during a bulk import (one
+	 * transaction of a row per name) and never shrinks, so all of it counts
+	 * in the daemon's peak: 64 MiB was 67 bytes per device at a million,
+	 * more than a tenth of the 600-byte budget. */
 	if ((r = exec_sql(st, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; "
-	                      "PRAGMA cache_size = -16384")) != 0)
+	                      "PRAGMA cache_size = -8192")) != 0)
 		goto out;
 	r = st->readonly ? schema_check_readonly(st) : schema_prepare(st);
 	if (r != 0)
