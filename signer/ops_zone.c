@@ -62,6 +62,63 @@ on_fatal(void *arg, int err)
 	ops_die(z->ctx, 1, why);
 }
 
+/* ---- the gate's scope ---- */
+
+static void
+inside_add(struct ops_zone *z, struct ops_zreq *q)
+{
+	q->in_next = NULL;
+	q->in_prev = z->in_tail;
+	if (z->in_tail)
+		z->in_tail->in_next = q;
+	else
+		z->in_head = q;
+	z->in_tail = q;
+	z->n_inside++;
+	q->inside = true;
+}
+
+static void
+inside_del(struct ops_zone *z, struct ops_zreq *q)
+{
+	if (!q->inside)
+		return;
+	if (q->in_prev)
+		q->in_prev->in_next = q->in_next;
+	else
+		z->in_head = q->in_next;
+	if (q->in_next)
+		q->in_next->in_prev = q->in_prev;
+	else
+		z->in_tail = q->in_prev;
+	q->in_prev = q->in_next = NULL;
+	z->n_inside--;
+	q->inside = false;
+}
+
+/*
+ * Which requests the version being signed may hold: zonepub's groups take
+ * requests in the order they were submitted, so every request inside except
+ * those still in its queue (the newest, zonepub_queued() of them) is in the
+ * version on the zone thread or in one already signed. A foreign request
+ * (the NS change) may be among the queued: those counted as queued are
+ * fewer by as many, so that no request of the version is left out.
+ */
+static void
+gate_scope(void *arg, bool *held, bool *cancelled)
+{
+	struct ops_zone *z = arg;
+	size_t queued = zonepub_queued(z->zp), front;
+
+	queued = queued > z->foreign ? queued - z->foreign : 0;
+	front = z->n_inside > queued ? z->n_inside - queued : 0;
+	*held = *cancelled = false;
+	for (struct ops_zreq *q = z->in_head; q != NULL && front > 0; q = q->in_next, front--) {
+		*held = *held || q->held;
+		*cancelled = *cancelled || q->cancelled;
+	}
+}
+
 /* ---- start-up ---- */
 
 static void
@@ -78,6 +135,7 @@ opened(void *arg, int status)
 		return;
 	}
 	z->open = true;
+	zonepub_gate_scope_set(&z->gate, gate_scope, z);
 	if (ops_zone_listen(z) != 0) {
 		z->started(z->ctx, -1);
 		return;
@@ -85,7 +143,14 @@ opened(void *arg, int status)
 	ops_log(z->ctx, OPS_LOG_NOTICE, "zone %s loaded at serial %u (%zu names)",
 		z->params.origin, (unsigned)zone_serial(zonepub_zone(z->zp)),
 		zone_names(zonepub_zone(z->zp)));
-	ops_zone_ns_apply(z);
+	/* The NS change is the one request that does not come through
+	 * ops_zone_submit(): the gate's scope counts it as possibly queued. */
+	{
+		size_t before = zonepub_queued(z->zp);
+
+		ops_zone_ns_apply(z);
+		z->foreign += zonepub_queued(z->zp) - before;
+	}
 	z->started(z->ctx, 0);
 }
 
@@ -279,13 +344,13 @@ zreq_done(struct zonepub_req *rq, int status, uint32_t serial)
 	struct ops_zone *z = q->r->ctx->zone;
 	bool held = q->held, cancelled = q->cancelled;
 
-	q->inside = false;
+	inside_del(z, q);
 	if (status == ZONEPUB_ESIGN && !cancelled && z->open && !z->closing &&
 	    zonepub_gate_failures(&z->gate) != q->gate_epoch) {
 		/* The gate failed this group for the sake of another request,
 		 * whose intent did not commit: the zone is unchanged, try again. */
 		q->gate_epoch = zonepub_gate_failures(&z->gate);
-		q->inside = true;
+		inside_add(z, q);
 		zonepub_submit(z->zp, &q->zr);
 		return;
 	}
@@ -310,9 +375,9 @@ submit(struct ops_ctx *ctx, struct ops_zreq *q)
 		q->done(q->r, ZONEPUB_ESTATE, ops_zone_serial(ctx));
 		return;
 	}
-	q->inside = true;
 	q->cancelled = false;
 	q->gate_epoch = zonepub_gate_failures(&ctx->zone->gate);
+	inside_add(ctx->zone, q);
 	zonepub_submit(ctx->zone->zp, &q->zr);
 }
 

@@ -51,6 +51,12 @@ struct ops_zone {
 	 * (ops_zone_submit_held()) hold it, so that no signature is asked for
 	 * them before that. */
 	struct zonepub_gate gate;
+	/* The requests submitted through ops_zone and not done yet, in the
+	 * order zonepub got them (the gate's scope), and how many requests
+	 * not submitted through ops_zone zonepub may hold (the NS change). */
+	struct ops_zreq *in_head, *in_tail;
+	size_t n_inside;
+	size_t foreign;
 	struct zone_params params;
 	/*
 	 * params' strings, copied: the policy they came from is freed by the
@@ -95,6 +101,7 @@ struct ops_zreq {
 	bool inside;                   /* in zonepub: done has not run yet */
 	bool cancelled;                /* its intent did not commit, and it is inside */
 	uint64_t gate_epoch;           /* zonepub_gate_failures() when (re)submitted */
+	struct ops_zreq *in_prev, *in_next; /* in the zone's in_head list while inside */
 };
 
 /* ---- internal to the ops_zone*.c files ---- */

@@ -221,23 +221,41 @@ void zonepub_gate_init(struct zonepub_gate *g, struct zonepub_signer inner)
 	g->inner = inner;
 }
 
+void zonepub_gate_scope_set(struct zonepub_gate *g,
+			    void (*scope)(void *arg, bool *held, bool *cancelled), void *arg)
+{
+	g->scope = scope;
+	g->scope_arg = arg;
+}
+
+/* Whether a hold and a cancelled request concern the version being signed. */
+static void gate_state(const struct zonepub_gate *g, bool *held, bool *cancelled)
+{
+	*held = g->holds > 0;
+	*cancelled = g->cancelled > 0;
+	if (g->scope && (*held || *cancelled))
+		g->scope(g->scope_arg, held, cancelled);
+}
+
 /* Sends or fails the waiting batch once the holds allow it. */
 static void gate_kick(struct zonepub_gate *g)
 {
 	zonepub_sign_done_fn done = g->done;
 	void *arg = g->arg;
+	bool held, cancelled;
 	int r;
 
 	if (!g->waiting)
 		return;
-	if (g->cancelled > 0) {
+	gate_state(g, &held, &cancelled);
+	if (cancelled) {
 		/* It may carry a change no intent allows: never sign it. */
 		g->waiting = false;
 		g->failures++;
 		done(arg, -1);
 		return;
 	}
-	if (g->holds > 0)
+	if (held)
 		return;
 	g->waiting = false;
 	r = g->inner.sign(g->inner.ctx, g->reqs, g->n, done, arg);
@@ -249,12 +267,14 @@ static int gate_sign(void *ctx, struct zone_sigreq *reqs, size_t n, zonepub_sign
 		     void *arg)
 {
 	struct zonepub_gate *g = ctx;
+	bool held, cancelled;
 
-	if (g->cancelled > 0) {
+	gate_state(g, &held, &cancelled);
+	if (cancelled) {
 		g->failures++;
 		return -1;
 	}
-	if (g->holds == 0)
+	if (!held)
 		return g->inner.sign(g->inner.ctx, reqs, n, done, arg);
 	if (g->waiting)
 		return -1; /* zonepub signs one batch at a time: cannot happen */

@@ -85,9 +85,12 @@ unsigned zonepub_styles_from_policy(const struct policy_zone *pz);
  * ZONE_ESIGN and changes nothing), and its group's other requests must be
  * submitted again (zonepub_gate_failures() tells them apart).
  *
- * The gate does not know which requests a batch is for: every hold counts.
- * A batch of another version therefore waits for the holds of requests
- * still queued behind it (at most one intent commit). Loop thread only.
+ * By itself the gate does not know which requests a batch is for: every
+ * hold counts, and a batch waits also for the holds of requests still
+ * queued behind its version (one intent commit more). With a scope
+ * function (zonepub_gate_scope_set()) the caller says whether a hold or a
+ * cancelled request is among the requests the current version may hold,
+ * and only those count. Loop thread only.
  */
 struct zonepub_gate {
 	struct zonepub_signer inner;   /**< where released batches go */
@@ -95,6 +98,10 @@ struct zonepub_gate {
 	size_t cancelled;              /**< cancelled requests still inside zonepub */
 	uint64_t failures;             /**< batches the gate failed */
 	uint64_t waited;               /**< batches that waited for a hold */
+	/** Optional: whether the requests the version being signed may hold
+	 *  include one that holds the gate or one that is cancelled. */
+	void (*scope)(void *arg, bool *held, bool *cancelled);
+	void *scope_arg;
 	/* The batch waiting (at most one: zonepub signs one batch at a time). */
 	bool waiting;
 	struct zone_sigreq *reqs;
@@ -108,6 +115,15 @@ void zonepub_gate_init(struct zonepub_gate *g, struct zonepub_signer inner);
 
 /** @brief The zonepub_signer that signs through @p g. */
 struct zonepub_signer zonepub_gate_signer(struct zonepub_gate *g);
+
+/**
+ * @brief Let @p scope decide which holds and cancellations concern the
+ * version being signed (it must count every request that version may
+ * hold; counting more only makes batches wait or fail more often).
+ * Holds, releases and departures must still be reported.
+ */
+void zonepub_gate_scope_set(struct zonepub_gate *g,
+			    void (*scope)(void *arg, bool *held, bool *cancelled), void *arg);
 
 /** @brief A request whose intent is not committed yet entered zonepub. */
 void zonepub_gate_hold(struct zonepub_gate *g);
@@ -127,6 +143,14 @@ void zonepub_gate_release(struct zonepub_gate *g, bool ok, bool inside);
  * for); @p cancelled true: a cancelled request left (see release).
  */
 void zonepub_gate_left(struct zonepub_gate *g, bool held, bool cancelled);
+
+/**
+ * @brief Requests submitted to @p zp and not yet taken into a version
+ * (zonepub's queue; loop thread). Defined in zonepub_sched.c, where groups
+ * take their requests; declared here for the gate's scope, which needs it
+ * once per batch (zonepub_status_get() walks the whole zone).
+ */
+size_t zonepub_queued(const struct zonepub *zp);
 
 /** @brief How many batches the gate failed so far (for telling a request's
  * ZONEPUB_ESIGN caused by the gate from one of the HSM). */

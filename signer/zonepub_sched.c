@@ -35,6 +35,13 @@
 
 #include <stdlib.h>
 
+#include "signer/zonepub_hsm.h"
+
+size_t zonepub_queued(const struct zonepub *zp)
+{
+	return zp->q_len;
+}
+
 /* ---- The scheduler ---- */
 
 void zonepub_tick(struct zonepub *zp)

@@ -10,7 +10,9 @@
  *    the signer is never asked, the failure is counted;
  *  - while a cancelled request is still inside zonepub, every batch fails at
  *    once; once it left, batches pass again;
- *  - a request that leaves before its intent is done takes its hold along.
+ *  - a request that leaves before its intent is done takes its hold along;
+ *  - with a scope function, only the holds and cancellations it reports
+ *    for the version being signed count.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -293,6 +295,70 @@ test_refused_and_left(void **state)
 	fx_close(f);
 }
 
+/* The scope says which holds concern the version being signed. */
+struct scope_answer {
+	bool held, cancelled;
+	int calls;
+};
+
+static void
+scope_fn(void *arg, bool *held, bool *cancelled)
+{
+	struct scope_answer *a = arg;
+
+	a->calls++;
+	*held = a->held;
+	*cancelled = a->cancelled;
+}
+
+static void
+test_scope_limits_holds(void **state)
+{
+	struct fx *f = fx_open();
+	struct zonepub_signer s = zonepub_gate_signer(&f->gate);
+	struct scope_answer a = { false, false, 0 };
+	struct zone_sigreq req;
+	uint8_t data[16] = { 6 };
+
+	(void)state;
+	memset(&req, 0, sizeof(req));
+	req.data = data;
+	req.len = sizeof(data);
+	zonepub_gate_scope_set(&f->gate, scope_fn, &a);
+	/* No hold at all: the scope is not even asked. */
+	assert_int_equal(s.sign(s.ctx, &req, 1, batch_done, f), 0);
+	assert_int_equal(a.calls, 0);
+	assert_int_equal(f->signer_calls, 1);
+	/* A hold of a request still queued behind this version: no wait. */
+	zonepub_gate_hold(&f->gate);
+	f->batch_done = 0;
+	assert_int_equal(s.sign(s.ctx, &req, 1, batch_done, f), 0);
+	assert_true(a.calls >= 1);
+	assert_int_equal(f->signer_calls, 2);
+	assert_true(f->batch_done);
+	/* A hold in this version: it waits, until the scope clears. */
+	a.held = true;
+	f->batch_done = 0;
+	assert_int_equal(s.sign(s.ctx, &req, 1, batch_done, f), 0);
+	assert_int_equal(f->signer_calls, 2);
+	a.held = false;
+	zonepub_gate_release(&f->gate, true, true);
+	assert_int_equal(f->signer_calls, 3);
+	assert_true(f->batch_done);
+	/* A cancelled request queued behind: the batch passes; in it: fails. */
+	zonepub_gate_hold(&f->gate);
+	zonepub_gate_release(&f->gate, false, true);
+	f->batch_done = 0;
+	assert_int_equal(s.sign(s.ctx, &req, 1, batch_done, f), 0);
+	assert_int_equal(f->signer_calls, 4);
+	a.cancelled = true;
+	assert_true(s.sign(s.ctx, &req, 1, batch_done, f) != 0);
+	assert_int_equal(f->signer_calls, 4);
+	assert_int_equal(zonepub_gate_failures(&f->gate), 1);
+	zonepub_gate_left(&f->gate, false, true);
+	fx_close(f);
+}
+
 int
 main(void)
 {
@@ -300,6 +366,7 @@ main(void)
 		cmocka_unit_test(test_signer_asked_after_intent_durable),
 		cmocka_unit_test(test_failed_intent_fails_batch),
 		cmocka_unit_test(test_refused_and_left),
+		cmocka_unit_test(test_scope_limits_holds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
