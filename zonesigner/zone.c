@@ -187,9 +187,10 @@ void zone_free(struct zone *z)
 		prev = n;
 	}
 	zone_node_free(prev);
-	for (size_t i = 0; i < z->loadn; i++)
-		zone_node_free(z->loadv[i]);
-	free(z->loadv);
+	for (n = z->loadhead; n != NULL; n = prev) {
+		prev = n->right;
+		zone_node_free(n);
+	}
 	zone_slabs_free(&z->tree.slabs);
 	EVP_PKEY_free(z->ksk_pkey);
 	EVP_PKEY_free(z->zsk_pkey);

@@ -54,12 +54,13 @@ struct zone {
 	bool verify;
 	bool verify_all;  /* every fresh signature, not a sample (zone_params) */
 	/* While a load's keys arrive strictly increasing (the store reads its
-	 * rows in key order), the nodes are only collected here and
-	 * zone_load_finish() builds the balanced tree from them in O(n), with no
-	 * per-name rebalancing. The first key out of order moves them into the
-	 * tree, and the rest of the load inserts one by one. */
-	struct zone_node **loadv;
-	size_t loadn, loadcap;
+	 * rows in key order), the nodes are only chained here through their
+	 * right links and zone_load_finish() builds the balanced tree from them
+	 * in O(n), with no per-name rebalancing. The first key out of order
+	 * moves them into the tree, and the rest of the load inserts one by
+	 * one. */
+	struct zone_node *loadhead, *loadtail;
+	size_t loadn;
 };
 
 /* ---- zone.c ---- */

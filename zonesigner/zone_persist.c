@@ -99,7 +99,7 @@ static int key_canonical(const uint8_t *key, size_t keylen, size_t apexlen)
 
 /*
  * Collect a loaded node: appended while the keys arrive strictly increasing,
- * inserted into the tree once one did not (see struct zone's loadv).
+ * inserted into the tree once one did not (see struct zone's loadhead).
  */
 static int load_add(struct zone *z, struct zone_node *n)
 {
@@ -107,29 +107,26 @@ static int load_add(struct zone *z, struct zone_node *n)
 		int c = -1;
 
 		if (z->loadn > 0) {
-			const struct zone_node *last = z->loadv[z->loadn - 1];
+			const struct zone_node *last = z->loadtail;
 			c = zone_name_key_cmp(zone_node_key(last), last->keylen, zone_node_key(n),
 					      n->keylen);
 		}
 		if (c == 0)
 			return ZONE_EEXIST;
 		if (c < 0) {
-			if (z->loadn == z->loadcap) {
-				size_t cap = z->loadcap ? 2 * z->loadcap : 1024;
-				struct zone_node **v = realloc(z->loadv, cap * sizeof(*v));
-				if (v == NULL)
-					return ZONE_ENOMEM;
-				z->loadv = v;
-				z->loadcap = cap;
-			}
-			z->loadv[z->loadn++] = n;
+			n->left = n->right = NULL;
+			if (z->loadtail != NULL)
+				z->loadtail->right = n;
+			else
+				z->loadhead = n;
+			z->loadtail = n;
+			z->loadn++;
 			return 0;
 		}
 		/* Out of order: what was collected becomes the tree. */
-		zone_tree_build(&z->tree, z->loadv, z->loadn);
-		free(z->loadv);
-		z->loadv = NULL;
-		z->loadn = z->loadcap = 0;
+		zone_tree_build_list(&z->tree, z->loadhead, z->loadn);
+		z->loadhead = z->loadtail = NULL;
+		z->loadn = 0;
 	}
 	return zone_tree_insert(&z->tree, n);
 }
@@ -171,10 +168,9 @@ int zone_load_finish(struct zone *z, int64_t now, bool verify)
 	if (z->state != ZONE_STATE_LOADING || z->change_open)
 		return ZONE_ESTATE;
 	if (z->loadn > 0) {
-		zone_tree_build(&z->tree, z->loadv, z->loadn);
-		free(z->loadv);
-		z->loadv = NULL;
-		z->loadn = z->loadcap = 0;
+		zone_tree_build_list(&z->tree, z->loadhead, z->loadn);
+		z->loadhead = z->loadtail = NULL;
+		z->loadn = 0;
 	}
 	apex = zone_tree_find(&z->tree, NULL, 0);
 	z->state = ZONE_STATE_BROKEN;

@@ -330,6 +330,31 @@ void zone_tree_build(struct zone_tree *t, struct zone_node **sorted, size_t n)
 	t->count = n;
 }
 
+/* In order: the left subtree takes the first half of the chain, then the
+ * root, then the right subtree the rest. A node's right link (its successor
+ * in the chain) is read when the node is taken, before it is overwritten. */
+static struct zone_node *build_list(const struct zone_tree *t, struct zone_node **cur,
+				    size_t n)
+{
+	struct zone_node *left, *root;
+
+	if (n == 0)
+		return NULL;
+	left = build_list(t, cur, n / 2);
+	root = *cur;
+	*cur = root->right;
+	root->left = left;
+	root->right = build_list(t, cur, n - n / 2 - 1);
+	fix(t, root);
+	return root;
+}
+
+void zone_tree_build_list(struct zone_tree *t, struct zone_node *head, size_t n)
+{
+	t->root = build_list(t, &head, n);
+	t->count = n;
+}
+
 void zone_tree_iter_init(struct zone_tree_iter *it, const struct zone_tree *t)
 {
 	struct zone_node *n = t->root;

@@ -53,6 +53,13 @@ void zone_tree_touch(struct zone_tree *t, const uint8_t *key, size_t keylen);
 /** @brief Make a balanced tree of @p n nodes sorted by key (replaces t->root). */
 void zone_tree_build(struct zone_tree *t, struct zone_node **sorted, size_t n);
 
+/**
+ * @brief As zone_tree_build(), from @p n nodes chained in key order through
+ * their right links (@p head first): a load collects its nodes so, with no
+ * array of pointers beside the zone (8 bytes a name at the peak of a load).
+ */
+void zone_tree_build_list(struct zone_tree *t, struct zone_node *head, size_t n);
+
 /** In-order iteration; the tree must not change while an iterator is used. */
 struct zone_tree_iter {
 	struct zone_node *stack[96];

@@ -183,9 +183,33 @@ static void one_size(size_t n)
 		v[k++] = mknode(key, kl, exp);
 	}
 	qsort(v, n, sizeof(*v), cmp_nodes);
+	/* The same nodes' copies chained in order through their right links. */
+	struct zone_tree lst = ins;
+	struct zone_node *head = NULL, **tail = &head;
+	for (size_t i = 0; i < n; i++) {
+		struct zone_node *c = zone_node_dup(v[i]);
+		assert_non_null(c);
+		*tail = c;
+		tail = &c->right;
+	}
+	*tail = NULL;
+	zone_tree_build_list(&lst, head, n);
 	zone_tree_build(&bld, v, n);
 	check_tree(&ins, n);
 	check_tree(&bld, n);
+	check_tree(&lst, n);
+	zone_tree_iter_init(&ia, &lst);
+	zone_tree_iter_init(&ib, &bld);
+	for (;;) {
+		x = zone_tree_iter_next(&ia);
+		y = zone_tree_iter_next(&ib);
+		assert_true((x == NULL) == (y == NULL));
+		if (x == NULL)
+			break;
+		assert_int_equal(cmp_nodes(&x, &y), 0);
+		assert_true(x != y);
+	}
+	free_tree(&lst);
 	zone_tree_iter_init(&ia, &ins);
 	zone_tree_iter_init(&ib, &bld);
 	for (;;) {
