@@ -623,29 +623,40 @@ static void test_mixed_batch(void **state)
 	finish(&c);
 }
 
+/* A spawned HSM process and @p n ZSK requests over distinct RRSIG data (freed by the caller). */
+static EVP_PKEY *zsk_batch(struct ctx *c, const struct env *e, int n,
+                           struct hsmlink_sign_req **reqs, uint8_t (**data)[256])
+{
+	EVP_PKEY *zsk;
+	uint16_t tag;
+
+	*reqs = calloc((size_t)n, sizeof(**reqs));
+	*data = calloc((size_t)n, sizeof(**data));
+	assert_non_null(*reqs);
+	assert_non_null(*data);
+	spawn(c, e, e->config);
+	assert_int_equal(c->ready_status, HSMPROTO_ST_OK);
+	zsk = get_pubkey(c, "zsk", NULL);
+	tag = ths_key_tag(zsk, 256);
+	for (int i = 0; i < n; i++) {
+		size_t len = rrsig_data((*data)[i], 1, tag, i % 256, 0);
+
+		(*reqs)[i] = (struct hsmlink_sign_req){ "zsk", HSMPROTO_KIND_RRSIG_DATA,
+		                                        HSMPROTO_FORMAT_RAW, (*data)[i], len };
+	}
+	return zsk;
+}
+
 /* Ten single requests made in one loop iteration travel in one frame. */
 static void test_coalescing_and_split(void **state)
 {
 	struct env *e = *state;
-	struct hsmlink_sign_req *reqs = calloc(N_SPLIT, sizeof(*reqs));
-	uint8_t (*data)[256] = calloc(N_SPLIT, sizeof(*data));
+	struct hsmlink_sign_req *reqs;
+	uint8_t (*data)[256];
 	struct ctx c;
-	EVP_PKEY *zsk;
+	EVP_PKEY *zsk = zsk_batch(&c, e, N_SPLIT, &reqs, &data);
 	uint64_t before;
-	uint16_t tag;
 
-	assert_non_null(reqs);
-	assert_non_null(data);
-	spawn(&c, e, e->config);
-	assert_int_equal(c.ready_status, HSMPROTO_ST_OK);
-	zsk = get_pubkey(&c, "zsk", NULL);
-	tag = ths_key_tag(zsk, 256);
-	for (int i = 0; i < N_SPLIT; i++) {
-		size_t n = rrsig_data(data[i], 1, tag, i % 256, 0);
-
-		reqs[i] = (struct hsmlink_sign_req){ "zsk", HSMPROTO_KIND_RRSIG_DATA,
-		                                     HSMPROTO_FORMAT_RAW, data[i], n };
-	}
 	before = hsmlink_frames_sent(c.link);
 	for (int i = 0; i < 10; i++)
 		assert_int_equal(hsmlink_sign(c.link, &reqs[i], 1, on_sign, &c), HSMLINK_OK);
@@ -677,25 +688,12 @@ static void test_coalescing_and_split(void **state)
 static void test_kill(void **state)
 {
 	struct env *e = *state;
-	struct hsmlink_sign_req *reqs = calloc(N_KILL, sizeof(*reqs));
-	uint8_t (*data)[256] = calloc(N_KILL, sizeof(*data));
+	struct hsmlink_sign_req *reqs;
+	uint8_t (*data)[256];
 	struct ctx c;
-	EVP_PKEY *zsk;
-	uint16_t tag;
+	EVP_PKEY *zsk = zsk_batch(&c, e, N_KILL, &reqs, &data);
 	int pid;
 
-	assert_non_null(reqs);
-	assert_non_null(data);
-	spawn(&c, e, e->config);
-	assert_int_equal(c.ready_status, HSMPROTO_ST_OK);
-	zsk = get_pubkey(&c, "zsk", NULL);
-	tag = ths_key_tag(zsk, 256);
-	for (int i = 0; i < N_KILL; i++) {
-		size_t n = rrsig_data(data[i], 1, tag, i % 256, 0);
-
-		reqs[i] = (struct hsmlink_sign_req){ "zsk", HSMPROTO_KIND_RRSIG_DATA,
-		                                     HSMPROTO_FORMAT_RAW, data[i], n };
-	}
 	pid = hsmlink_pid(c.link);
 	assert_int_equal(hsmlink_sign(c.link, reqs, N_KILL, on_sign, &c), HSMLINK_OK);
 	assert_int_equal(hsmlink_status(c.link, on_status, &c), HSMLINK_OK);
