@@ -257,7 +257,7 @@ void zone_status_get(const struct zone *z, int64_t now, struct zone_status *st)
 	while ((n = zone_tree_iter_next(&it)) != NULL)
 		if (!(n->flags & ZONE_NODE_IN_SLAB))
 			st->bytes += zone_node_bytes(n);
-	st->bytes += zone_slabs_bytes(z->tree.slabs);
+	st->bytes += zone_slabs_bytes(&z->tree.slabs);
 	if (z->tree.root != NULL) {
 		st->next_due = zone_time64(z->tree.root->subdue, now);
 		st->earliest_expiration = zone_time64(z->tree.root->subexp, now);

@@ -16,7 +16,7 @@
 struct bulk {
 	struct zone *z;
 	struct zone_node **v;
-	struct zone_slab *slabs;  /* the new nodes: the tree's slabs once swapped in */
+	struct zone_slabs slabs;  /* the new nodes: the tree's slabs once swapped in */
 	uint8_t *all;        /* per node: 1 = sign every RRset, 0 = NSEC (and SOA) only */
 	size_t n, cap;
 	struct zone_sigreq *reqs;
@@ -258,7 +258,7 @@ int zone_bulk_import(struct zone *z, const struct zone_device *devs, size_t n, i
 	zone_slabs_free(&z->tree.slabs);
 	zone_tree_build(&z->tree, b.v, b.n);
 	z->tree.slabs = b.slabs;
-	b.slabs = NULL;
+	memset(&b.slabs, 0, sizeof(b.slabs));
 	b.n = 0;
 	z->serial = serial;
 	z->state = ZONE_STATE_READY;

@@ -14,12 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-void zone_chg_entry_free(struct chg_entry *e)
+void zone_chg_entry_free(struct zone *z, struct chg_entry *e)
 {
 	if (e == NULL)
 		return;
 	zone_edit_clear(&e->edit);
-	zone_node_free(e->node);
+	zone_node_release(&z->tree.slabs, e->node);
 	free(e->key);
 	free(e);
 }
@@ -44,7 +44,7 @@ void zone_change_free(struct zone_change *c)
 	if (c == NULL)
 		return;
 	for (size_t i = 0; i < c->n; i++)
-		zone_chg_entry_free(c->v[i]);
+		zone_chg_entry_free(c->z, c->v[i]);
 	free(c->v);
 	c->z->change_open = false;
 	free(c);
@@ -109,7 +109,7 @@ int zone_chg_get(struct zone_change *c, const uint8_t *key, size_t keylen, struc
 	e->keylen = keylen;
 	e->old = zone_tree_find(&c->z->tree, key, keylen);
 	if (e->old != NULL && (r = zone_edit_from_node(e->old, &e->edit)) != 0) {
-		zone_chg_entry_free(e);
+		zone_chg_entry_free(c->z, e);
 		return r;
 	}
 	memmove(&c->v[i + 1], &c->v[i], (c->n - i) * sizeof(*c->v));

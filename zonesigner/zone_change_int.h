@@ -43,6 +43,6 @@ int zone_chg_get(struct zone_change *c, const uint8_t *key, size_t keylen,
 /** The entry of @p key or NULL. */
 struct chg_entry *zone_chg_lookup(const struct zone_change *c, const uint8_t *key,
 				  size_t keylen);
-void zone_chg_entry_free(struct chg_entry *e);
+void zone_chg_entry_free(struct zone *z, struct chg_entry *e);
 
 #endif

@@ -289,7 +289,8 @@ static int encode(struct zone_change *c, int64_t now, struct batch *b)
 			continue;
 		}
 		e->op = e->old ? OP_REPLACE : OP_INSERT;
-		r = zone_node_encode(e->key, e->keylen, &e->edit, &e->node);
+		/* In the space of a node the tree gave back, if one of the size is there. */
+		r = zone_node_encode_in(&c->z->tree.slabs, e->key, e->keylen, &e->edit, &e->node);
 		if (r != 0)
 			return r;
 		total += dirty;
@@ -762,7 +763,7 @@ int zone_change_commit(struct zone_change *c, int64_t now, zone_sign_fn sign, vo
 	for (size_t i = 0; i < c->n; i++) {
 		struct chg_entry *e = c->v[i];
 		if (e->op == OP_REPLACE || e->op == OP_REMOVE)
-			zone_node_free(e->old);
+			zone_node_release(&c->z->tree.slabs, e->old);
 		if (e->op != OP_NONE) {
 			e->old = NULL;
 			e->node = NULL;

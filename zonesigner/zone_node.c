@@ -139,15 +139,23 @@ int zone_node_validate(const struct zone_node *n)
 	return 0;
 }
 
-/* Room for @p size bytes (a multiple of 8) in the newest slab, adding one
- * when it is full; NULL when the size is for malloc or memory ran out. */
-static void *slab_take(struct zone_slab **slabs, size_t size)
+/* Room for @p size bytes (a multiple of 8): a released node of that size,
+ * else the newest slab, adding one when it is full; NULL when the size is
+ * for malloc or memory ran out. */
+static void *slab_take(struct zone_slabs *pool, size_t size)
 {
-	struct zone_slab *s = *slabs;
+	struct zone_slab *s = pool->chain;
 	void *p;
 
 	if (size > SLAB_MAX / 4)
 		return NULL;
+	if (size / 8 - 1 < ZONE_SLAB_CLASSES && pool->free[size / 8 - 1] != NULL) {
+		struct zone_node *n = pool->free[size / 8 - 1];
+		pool->free[size / 8 - 1] = n->left;
+		pool->free_bytes -= size;
+		SLAB_UNPOISON(n, size);
+		return n;
+	}
 	if (s == NULL || s->cap - s->used < size) {
 		size_t cap = s ? s->cap * 2 : SLAB_MIN;
 		struct zone_slab *ns;
@@ -162,7 +170,7 @@ static void *slab_take(struct zone_slab **slabs, size_t size)
 		/* Unused slab space is poisoned too: a read past a node's end
 		 * into it is reported as it would be past a malloc'd node. */
 		SLAB_POISON(ns->mem, cap);
-		*slabs = s = ns;
+		pool->chain = s = ns;
 	}
 	p = s->mem + s->used;
 	s->used += size;
@@ -171,7 +179,7 @@ static void *slab_take(struct zone_slab **slabs, size_t size)
 }
 
 /* Allocate a node of @p len data bytes, zeroed header, flags set. */
-static struct zone_node *node_alloc(struct zone_slab **slabs, size_t len)
+static struct zone_node *node_alloc(struct zone_slabs *slabs, size_t len)
 {
 	size_t size = sizeof(struct zone_node) + len;
 	struct zone_node *n = NULL;
@@ -196,24 +204,42 @@ void zone_node_free(struct zone_node *n)
 		free(n);
 }
 
-void zone_slabs_free(struct zone_slab **slabs)
+void zone_node_release(struct zone_slabs *slabs, struct zone_node *n)
 {
-	struct zone_slab *s = *slabs, *next;
+	size_t size;
+
+	if (n == NULL)
+		return;
+	size = (sizeof(*n) + n->len + 7) & ~(size_t)7;
+	if (!(n->flags & ZONE_NODE_IN_SLAB) || size / 8 - 1 >= ZONE_SLAB_CLASSES) {
+		zone_node_free(n);
+		return;
+	}
+	n->left = slabs->free[size / 8 - 1];
+	slabs->free[size / 8 - 1] = n;
+	slabs->free_bytes += size;
+	/* All but the link: a use of the released node is reported. */
+	SLAB_POISON((uint8_t *)n + sizeof(n->left), size - sizeof(n->left));
+}
+
+void zone_slabs_free(struct zone_slabs *slabs)
+{
+	struct zone_slab *s = slabs->chain, *next;
 
 	for (; s != NULL; s = next) {
 		next = s->next;
 		SLAB_UNPOISON(s->mem, s->cap);
 		free(s);
 	}
-	*slabs = NULL;
+	memset(slabs, 0, sizeof(*slabs));
 }
 
-size_t zone_slabs_bytes(const struct zone_slab *slabs)
+size_t zone_slabs_bytes(const struct zone_slabs *slabs)
 {
 	size_t b = 0;
 
-	for (; slabs != NULL; slabs = slabs->next)
-		b += sizeof(*slabs) + slabs->cap;
+	for (const struct zone_slab *s = slabs->chain; s != NULL; s = s->next)
+		b += sizeof(*s) + s->cap;
 	return b;
 }
 
@@ -230,7 +256,7 @@ int zone_node_new(const uint8_t *key, size_t keylen, const uint8_t *sets, size_t
 	return zone_node_new_in(NULL, key, keylen, sets, setslen, out);
 }
 
-int zone_node_new_in(struct zone_slab **slabs, const uint8_t *key, size_t keylen,
+int zone_node_new_in(struct zone_slabs *slabs, const uint8_t *key, size_t keylen,
 		     const uint8_t *sets, size_t setslen, struct zone_node **out)
 {
 	struct zone_node *n;
@@ -431,7 +457,7 @@ int zone_node_encode(const uint8_t *key, size_t keylen, const struct zone_edit *
 	return zone_node_encode_in(NULL, key, keylen, e, out);
 }
 
-int zone_node_encode_in(struct zone_slab **slabs, const uint8_t *key, size_t keylen,
+int zone_node_encode_in(struct zone_slabs *slabs, const uint8_t *key, size_t keylen,
 			const struct zone_edit *e, struct zone_node **out)
 {
 	size_t len = 0, p;

@@ -53,15 +53,31 @@ struct zone_node {
  * A block that holds many nodes back to back, for the zones built in one
  * pass (a load from the store or from the served zone, a bulk import): at a
  * million names the per-allocation header and rounding of malloc is about
- * 3% of the zone, and the nodes of one pass sit together in memory. A node
- * in a slab is "freed" by zone_node_free() (its space is simply dead until
- * the slab goes); the slabs of a tree are freed with the tree's zone. The
- * list is a plain singly linked chain, newest first.
+ * 3% of the zone, and the nodes of one pass sit together in memory. The
+ * slabs of a tree are freed with the tree's zone.
+ *
+ * A tree's nodes are replaced one by one afterwards (every change, every
+ * re-signing), so the space of a replaced node must be used again or the
+ * zone would grow to twice its size over one re-signing cycle: a node given
+ * back with zone_node_release() goes on a free list of its size class, and
+ * the next node of that size the tree's changes allocate takes it (device
+ * names all have about the same size). zone_node_free() without the pool
+ * leaves a slab node's space dead until its slab goes.
  */
 struct zone_slab {
 	struct zone_slab *next;
 	size_t used, cap;  /* bytes of mem[] */
 	_Alignas(8) uint8_t mem[];
+};
+
+/** Size classes of reusable slab space: 8, 16, ... 8 * ZONE_SLAB_CLASSES bytes. */
+#define ZONE_SLAB_CLASSES 64
+
+/** A tree's slabs (newest first) and the free lists of released slab nodes. */
+struct zone_slabs {
+	struct zone_slab *chain;
+	struct zone_node *free[ZONE_SLAB_CLASSES];  /* linked through ->left */
+	size_t free_bytes;                          /* on the free lists */
 };
 
 /** A view of one stored RRset; pointers into the node. */
@@ -125,7 +141,7 @@ int zone_node_new(const uint8_t *key, size_t keylen, const uint8_t *sets, size_t
  * for a slab is malloc'd as by zone_node_new()). @p slabs NULL: plain malloc.
  * @return 0, ZONE_ENOMEM, ZONE_ERANGE.
  */
-int zone_node_new_in(struct zone_slab **slabs, const uint8_t *key, size_t keylen,
+int zone_node_new_in(struct zone_slabs *slabs, const uint8_t *key, size_t keylen,
 		     const uint8_t *sets, size_t setslen, struct zone_node **out);
 
 /** @brief Copy of a node (links cleared, malloc'd). NULL on allocation failure. */
@@ -138,11 +154,19 @@ struct zone_node *zone_node_dup(const struct zone_node *n);
  */
 void zone_node_free(struct zone_node *n);
 
-/** @brief Free every slab of a chain (their nodes must not be used after) and empty it. */
-void zone_slabs_free(struct zone_slab **slabs);
+/**
+ * @brief Give a node back to the pool of the tree it belonged to: a slab
+ * node of a pooled size goes on its free list for reuse (poisoned under
+ * ASan but for its link), any other node is freed as by zone_node_free().
+ * The node must come from @p slabs' slabs or from malloc. NULL is a no-op.
+ */
+void zone_node_release(struct zone_slabs *slabs, struct zone_node *n);
 
-/** @brief Bytes the slabs of a chain hold (capacity, headers included). */
-size_t zone_slabs_bytes(const struct zone_slab *slabs);
+/** @brief Free every slab of a pool (their nodes must not be used after) and empty it. */
+void zone_slabs_free(struct zone_slabs *slabs);
+
+/** @brief Bytes the slabs of a pool hold (capacity, headers included). */
+size_t zone_slabs_bytes(const struct zone_slabs *slabs);
 
 /** @brief Heap bytes of one node: usable size if malloc'd, its slab share if not. */
 size_t zone_node_bytes(const struct zone_node *n);
@@ -203,7 +227,7 @@ int zone_node_encode(const uint8_t *key, size_t keylen, const struct zone_edit *
 		     struct zone_node **out);
 
 /** @brief zone_node_encode() into the slab chain @p slabs (see zone_node_new_in()). */
-int zone_node_encode_in(struct zone_slab **slabs, const uint8_t *key, size_t keylen,
+int zone_node_encode_in(struct zone_slabs *slabs, const uint8_t *key, size_t keylen,
 			const struct zone_edit *e, struct zone_node **out);
 
 /** @brief Canonical RDATA order (RFC 4034 6.3): memcmp, shorter first on a tie. */

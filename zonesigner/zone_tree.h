@@ -26,7 +26,7 @@ struct zone_tree {
 	uint32_t refresh_other;
 	/* The slabs holding nodes of this tree (zone_node.h), freed with the
 	 * zone; they move with the tree (zone_swap_names). */
-	struct zone_slab *slabs;
+	struct zone_slabs slabs;
 };
 
 /** @brief The node's own earliest due time and expiration; false if it has no RRset. */

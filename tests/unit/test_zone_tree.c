@@ -492,7 +492,7 @@ static void test_swap_names(void **state)
 static void test_slab_nodes(void **state)
 {
 	enum { N = 5000 };
-	struct zone_slab *slabs = NULL;
+	struct zone_slabs slabs = { 0 };
 	struct zone_node **v = calloc(N, sizeof(*v));
 	uint8_t key[ZONE_KEY_MAX], sets[600];
 	size_t total = 0;
@@ -510,8 +510,8 @@ static void test_slab_nodes(void **state)
 		assert_true(zone_node_bytes(v[i]) >= sizeof(struct zone_node) + keylen + setslen);
 		total += zone_node_bytes(v[i]);
 	}
-	assert_non_null(slabs->next);  /* more than one slab */
-	assert_true(zone_slabs_bytes(slabs) >= total);
+	assert_non_null(slabs.chain->next);  /* more than one slab */
+	assert_true(zone_slabs_bytes(&slabs) >= total);
 	for (size_t i = 0; i < N; i += 2)
 		zone_node_free(v[i]);
 	for (size_t i = 1; i < N; i += 2) {
@@ -535,18 +535,45 @@ static void test_slab_nodes(void **state)
 	assert_memory_equal(c->data, v[1]->data, v[1]->len);
 	zone_node_free(c);
 	/* Too large for a slab: malloc'd, the slabs unchanged. */
-	size_t before = zone_slabs_bytes(slabs);
+	size_t before = zone_slabs_bytes(&slabs);
 	uint8_t *big = calloc(1, 2u << 20);
 	struct zone_node *b = NULL;
 	assert_non_null(big);
 	assert_int_equal(zone_node_new_in(&slabs, key, 3, big, 2u << 20, &b), 0);
 	assert_int_equal(b->flags & ZONE_NODE_IN_SLAB, 0);
-	assert_int_equal(zone_slabs_bytes(slabs), before);
+	assert_int_equal(zone_slabs_bytes(&slabs), before);
 	zone_node_free(b);
 	free(big);
 	zone_node_free(NULL);
+	zone_node_release(&slabs, NULL);
+	/* Released nodes are reused by size: a node of v[1]'s size released
+	 * and one of the same size made again takes its place, the slabs
+	 * unchanged; a malloc'd node released is simply freed. */
+	before = zone_slabs_bytes(&slabs);
+	struct zone_node *r1 = v[1], *again = NULL;
+	size_t k1 = r1->keylen, s1 = r1->len - r1->keylen;
+	zone_node_release(&slabs, r1);
+	assert_int_equal(slabs.free_bytes, ((sizeof(*r1) + k1 + s1 + 7) & ~(size_t)7));
+#if defined(__SANITIZE_ADDRESS__)
+	assert_true(__asan_address_is_poisoned((uint8_t *)r1 + sizeof(void *)));
+	assert_false(__asan_address_is_poisoned(r1));
+#endif
+	memset(key, 0x5a, k1);
+	memset(sets, 0xa5, s1);
+	assert_int_equal(zone_node_new_in(&slabs, key, k1, sets, s1, &again), 0);
+	assert_ptr_equal(again, r1);
+	assert_int_equal(slabs.free_bytes, 0);
+	assert_int_equal(zone_slabs_bytes(&slabs), before);
+	assert_null(again->left);
+	assert_true(again->flags & ZONE_NODE_IN_SLAB);
+	assert_int_equal(again->data[0], 0x5a);
+	assert_int_equal(again->data[k1], 0xa5);
+	c = zone_node_dup(again);
+	assert_non_null(c);
+	zone_node_release(&slabs, c);  /* malloc'd: freed (ASan would report a leak) */
+	assert_int_equal(slabs.free_bytes, 0);
 	zone_slabs_free(&slabs);
-	assert_null(slabs);
+	assert_null(slabs.chain);
 	zone_slabs_free(&slabs);
 	free(v);
 }
