@@ -345,7 +345,7 @@ zreq_done(struct zonepub_req *rq, int status, uint32_t serial)
 	bool held = q->held, cancelled = q->cancelled;
 
 	inside_del(z, q);
-	if (status == ZONEPUB_ESIGN && !cancelled && z->open && !z->closing &&
+	if (status == ZONEPUB_EWITHDRAWN && !cancelled && z->open && !z->closing &&
 	    zonepub_gate_failures(&z->gate) != q->gate_epoch) {
 		/* The gate failed this group for the sake of another request,
 		 * whose intent did not commit: the zone is unchanged, try again. */
@@ -419,6 +419,7 @@ ops_zone_wire_code(int zerr)
 	case ZONEPUB_ENOENT: return PROTO_CODE_NOT_FOUND;
 	case ZONEPUB_ERESERVED: return PROTO_CODE_DENIED;
 	case ZONEPUB_ESIGN: return PROTO_CODE_UNAVAILABLE;
+	case ZONEPUB_EWITHDRAWN: return PROTO_CODE_UNAVAILABLE;
 	case ZONEPUB_ESTORE: return PROTO_CODE_STORAGE;
 	case ZONEPUB_ECLOSED: return PROTO_CODE_BUSY;
 	case ZONEPUB_ESTATE: return PROTO_CODE_UNAVAILABLE;

@@ -133,6 +133,9 @@ enum zonepub_err {
 	ZONEPUB_EIO = -12,      /**< the zone file could not be written */
 	ZONEPUB_EFORMAT = -13,  /**< stored zone data is malformed or inconsistent */
 	ZONEPUB_EZONE = -14,    /**< another error of the zone library */
+	ZONEPUB_EWITHDRAWN = -15, /**< the signer withdrew the batch: a request in the
+				   *   version may not be signed for (its audit intent did
+				   *   not commit); nothing changed, not a failure */
 };
 
 /** @brief Static English text for an error code; never NULL. */
@@ -157,7 +160,10 @@ struct zonepub_signer {
 	 * reqs[i].sig, then call @p done(@p arg, status) exactly once on the loop
 	 * thread (inside this call or later). reqs and their data stay valid
 	 * until @p done. Return 0 when @p done will be called, or a negative
-	 * value (then it must not be called).
+	 * value (then it must not be called). ZONEPUB_EWITHDRAWN (either way)
+	 * says the batch must not be signed at all: the version is dropped
+	 * unchanged, its requests fail with ZONEPUB_EWITHDRAWN, and it counts
+	 * as no failure of the zone.
 	 */
 	int (*sign)(void *ctx, struct zone_sigreq *reqs, size_t n, zonepub_sign_done_fn done,
 		    void *arg);
@@ -368,6 +374,13 @@ int zonepub_start(struct zonepub *zp, commit_t *commit);
 
 /** @brief Queue a request (see struct zonepub_req); its done callback runs later, never inside this call. */
 void zonepub_submit(struct zonepub *zp, struct zonepub_req *rq);
+
+/**
+ * @brief Requests submitted to @p zp and not yet taken into a version
+ * (zonepub's queue; loop thread). O(1): the intent gate's scope asks once
+ * per batch (zonepub_status_get() walks the whole zone).
+ */
+size_t zonepub_queued(const struct zonepub *zp);
 
 /**
  * @brief Queue a bulk import. The zone must hold no device yet (else the

@@ -28,6 +28,7 @@ const char *zonepub_strerror(int err)
 	case ZONEPUB_EIO: return "the zone file could not be written";
 	case ZONEPUB_EFORMAT: return "stored zone data is malformed or inconsistent";
 	case ZONEPUB_EZONE: return "zone library error";
+	case ZONEPUB_EWITHDRAWN: return "withdrawn before signing: a request's intent did not commit";
 	}
 	return "unknown zonepub error";
 }

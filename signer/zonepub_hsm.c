@@ -252,7 +252,7 @@ static void gate_kick(struct zonepub_gate *g)
 		/* It may carry a change no intent allows: never sign it. */
 		g->waiting = false;
 		g->failures++;
-		done(arg, -1);
+		done(arg, ZONEPUB_EWITHDRAWN);
 		return;
 	}
 	if (held)
@@ -272,7 +272,7 @@ static int gate_sign(void *ctx, struct zone_sigreq *reqs, size_t n, zonepub_sign
 	gate_state(g, &held, &cancelled);
 	if (cancelled) {
 		g->failures++;
-		return -1;
+		return ZONEPUB_EWITHDRAWN;
 	}
 	if (!held)
 		return g->inner.sign(g->inner.ctx, reqs, n, done, arg);

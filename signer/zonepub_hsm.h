@@ -80,10 +80,11 @@ unsigned zonepub_styles_from_policy(const struct policy_zone *pz);
  * from its submission until its intent committed (released, it may be
  * signed for) or was refused or failed (cancelled: it must never be signed
  * for). A batch that arrives while any hold is open waits; one that arrives
- * (or waits) while a cancelled request may still be inside zonepub fails,
- * which leaves the working zone unchanged (zone_change_commit() fails with
- * ZONE_ESIGN and changes nothing), and its group's other requests must be
- * submitted again (zonepub_gate_failures() tells them apart).
+ * (or waits) while a cancelled request may still be inside zonepub is
+ * withdrawn (ZONEPUB_EWITHDRAWN), which leaves the working zone unchanged
+ * (zone_change_commit() fails with ZONE_ESIGN and changes nothing) and is
+ * no failure of the zone; its group's other requests must be submitted
+ * again (zonepub_gate_failures() tells them apart).
  *
  * By itself the gate does not know which requests a batch is for: every
  * hold counts, and a batch waits also for the holds of requests still
@@ -144,16 +145,8 @@ void zonepub_gate_release(struct zonepub_gate *g, bool ok, bool inside);
  */
 void zonepub_gate_left(struct zonepub_gate *g, bool held, bool cancelled);
 
-/**
- * @brief Requests submitted to @p zp and not yet taken into a version
- * (zonepub's queue; loop thread). Defined in zonepub_sched.c, where groups
- * take their requests; declared here for the gate's scope, which needs it
- * once per batch (zonepub_status_get() walks the whole zone).
- */
-size_t zonepub_queued(const struct zonepub *zp);
-
-/** @brief How many batches the gate failed so far (for telling a request's
- * ZONEPUB_ESIGN caused by the gate from one of the HSM). */
+/** @brief How many batches the gate withdrew so far (a request that got
+ * ZONEPUB_EWITHDRAWN since its submission goes again). */
 uint64_t zonepub_gate_failures(const struct zonepub_gate *g);
 
 #endif

@@ -102,6 +102,7 @@ struct zp_job {
 	/* Made on the zone thread. */
 	int zerr;                  /* ZONE_E* of the zone work */
 	bool changed;              /* the working zone has a new version */
+	bool withdrawn;            /* the signer withdrew a batch (ZONEPUB_EWITHDRAWN) */
 	struct zone_diff *diff;    /* GROUP, RESIGN */
 	uint8_t *wire;             /* the diff in journal form */
 	size_t wirelen;

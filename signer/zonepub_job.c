@@ -71,6 +71,8 @@ static int bridge_sign(void *ctx, struct zone_sigreq *reqs, size_t n)
 	zp->sign_state = ZP_SIGN_IDLE;
 	zp->sign_reqs = NULL;
 	uv_mutex_unlock(&zp->mu);
+	if (status == ZONEPUB_EWITHDRAWN)
+		job->withdrawn = true;
 	if (status != 0)
 		return -1;
 	/* A bulk import is adopted by the served zone (zp_bulk_adopt), not

@@ -212,6 +212,17 @@ void zp_phase_done(struct zonepub *zp, struct zp_job *job)
 		/* The working zone has a version that cannot be committed. */
 		zp->rebuild_needed = true;
 	}
+	if (err != 0 && job->withdrawn) {
+		/* Not a failure: the signer would not sign for a request whose
+		 * intent did not commit (the daemon's intent gate). Nothing
+		 * changed; the requests hear why and may come again. */
+		zp_log(zp, ZONEPUB_LOG_INFO, "zone %s: version withdrawn before signing",
+		       zone_origin(zp->served));
+		fail_reqs(zp, job, ZONEPUB_EWITHDRAWN);
+		requeue_expired(zp, job);
+		zp_job_over(zp, job);
+		return;
+	}
 	if (err != 0) {
 		zp_fail(zp, err, job->kind == ZP_JOB_RESIGN ? "re-signing"
 			: job->kind == ZP_JOB_BULK ? "bulk import" : "zone change");
@@ -300,12 +311,14 @@ static int replay(struct zonepub *zp, struct zp_job *job)
 	case ZP_JOB_BULK:
 		/* The working zone is exactly the committed import: the served zone
 		 * takes its names instead of building the whole zone a second time
-		 * (the working zone is rebuilt from it before the next change). */
+		 * (the working zone is rebuilt from it before the next change). A
+		 * bulk job keeps no signatures to replay (zonepub_job.c), so an
+		 * adoption that cannot happen (a bulk import is never pipelined)
+		 * leaves the served zone behind the store: the caller goes broken
+		 * and a restart loads the committed version. */
 		if (zp_bulk_adopt(zp, job) == 0)
 			return zone_serial(zp->served) == job->serial_to ? 0 : ZONE_ESTATE;
-		r = zone_bulk_import(zp->served, job->bulk->devs, job->bulk->n, job->now, replay_sign,
-				     &rp, job->bulk->batch);
-		break;
+		return ZONE_ESTATE;
 	default:
 		r = ZONE_ESTATE;
 		break;

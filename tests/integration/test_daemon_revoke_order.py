@@ -103,6 +103,14 @@ def t_refusals_publish_nothing(d):
                            "DENIED", "REVOKE with a reason the policy does not allow")
     with d.client() as c:
         st = d_json(c.zone_status())
+    # A refused revocation is no failure of the zone: the version built for
+    # it meanwhile is withdrawn before signing, quietly.
+    check(st.get("health") == "ok" and not st.get("failures"),
+          "the zone stays healthy after the refusals: %r / %r"
+          % (st.get("health"), st.get("failures")))
+    log = d.log_text(full=True)
+    check("withdrawn before signing" in log and "zone change:" not in log,
+          "the withdrawal is logged as such, not as a zone failure")
     # The name is still there: a new change on top of the zone removes it.
     before = served_serial(d)
     with d.client() as c:

@@ -227,13 +227,13 @@ test_failed_intent_fails_batch(void **state)
 	wait_intent(f, &in);
 	assert_int_equal(in.status, COMMIT_ERR_STORAGE);
 	assert_true(f->batch_done);
-	assert_true(f->batch_status != 0);
+	assert_int_equal(f->batch_status, ZONEPUB_EWITHDRAWN);
 	assert_int_equal(f->signer_calls, 0);
 	assert_int_equal(zonepub_gate_failures(&f->gate), 1);
 	assert_false(row_visible(f));
 	/* The cancelled request is still inside zonepub: every batch fails. */
 	f->batch_done = 0;
-	assert_true(s.sign(s.ctx, &req, 1, batch_done, f) != 0);
+	assert_int_equal(s.sign(s.ctx, &req, 1, batch_done, f), ZONEPUB_EWITHDRAWN);
 	assert_int_equal(f->batch_done, 0);
 	assert_int_equal(f->signer_calls, 0);
 	assert_int_equal(zonepub_gate_failures(&f->gate), 2);
@@ -288,7 +288,7 @@ test_refused_and_left(void **state)
 	assert_int_equal(s.sign(s.ctx, &req, 1, batch_done, f), 0);
 	zonepub_gate_release(&f->gate, false, true);
 	assert_true(f->batch_done);
-	assert_true(f->batch_status != 0);
+	assert_int_equal(f->batch_status, ZONEPUB_EWITHDRAWN);
 	assert_int_equal(f->signer_calls, 2);
 	assert_int_equal(zonepub_gate_failures(&f->gate), 1);
 	zonepub_gate_left(&f->gate, false, true);
@@ -352,7 +352,7 @@ test_scope_limits_holds(void **state)
 	assert_int_equal(s.sign(s.ctx, &req, 1, batch_done, f), 0);
 	assert_int_equal(f->signer_calls, 4);
 	a.cancelled = true;
-	assert_true(s.sign(s.ctx, &req, 1, batch_done, f) != 0);
+	assert_int_equal(s.sign(s.ctx, &req, 1, batch_done, f), ZONEPUB_EWITHDRAWN);
 	assert_int_equal(f->signer_calls, 4);
 	assert_int_equal(zonepub_gate_failures(&f->gate), 1);
 	zonepub_gate_left(&f->gate, false, true);
