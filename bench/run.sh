@@ -471,9 +471,23 @@ with open(path, "w") as f:
         f.write("f0%018x 1 sha256:%s\n" % (i, h))
 PYEOF
 	log "importing $devices devices into regsignd's zone (IMPORT)"
+	# Target 4's throughput is a ratio to R: R just before and just after
+	# the import, as for the other measurements.
+	measure_r "$raw/zone_import.r_before"
 	/usr/bin/time -f 'time: %e %M' "$bin/regsign" -s "$sock" -t 600 import --json \
 		"$zd/import.txt" >"$raw/zone_import.out" 2>"$raw/zone_import.err" ||
 		die "regsign import failed (see raw/zone_import.err)"
+	measure_r "$raw/zone_import.r_after"
+	python3 - "$raw" "$devices" <<'PYEOF' >"$raw/zone_import_ratio.txt"
+import re, sys
+raw, n = sys.argv[1], int(sys.argv[2])
+t = float(re.search(r"time: ([0-9.]+)", open(raw + "/zone_import.err").read()).group(1))
+r = [float(re.search(r"sign_per_s=([0-9.]+)", open("%s/zone_import.r_%s" % (raw, w)).read())
+           .group(1)) for w in ("before", "after")]
+print("import %d devices in %.1f s: %.0f records/s = %.2f R/2 (R %.0f/%.0f, target 0.75)"
+      % (n, t, n / t, 2 * n / t / (sum(r) / 2), r[0], r[1]))
+PYEOF
+	log "$(cat "$raw/zone_import_ratio.txt")"
 	"$bin/regsign" -s "$sock" zone-status --json >"$raw/zone_import_status.json" 2>/dev/null || true
 	# Target 4 through the daemon: the peak RSS of both processes (VmHWM, kB)
 	# right after the import, and again after the zone measurements below
