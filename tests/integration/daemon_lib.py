@@ -224,6 +224,10 @@ class Daemon:
     def hsm_pid(self):
         return self.status()["hsm"]["pid"]
 
+    def zone_status(self):
+        with self.client() as c:
+            return json.loads(c.zone_status())
+
     def audit_records(self):
         with open(self.audit) as f:
             return [json.loads(line) for line in f if line.strip()]
@@ -263,6 +267,18 @@ class Daemon:
             print("kept %s" % self.base)
         else:
             shutil.rmtree(self.base, ignore_errors=True)
+
+
+def wait_for(what, fn, timeout):
+    """Polls fn() until it returns something true, and returns that; fails
+    naming `what` after `timeout` seconds (a liveness bound)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise TestFailure("not within %ds: %s" % (timeout, what))
 
 
 def expect_refusal(fn, name, what):

@@ -68,13 +68,13 @@ def cli(d, *args, stdin=None):
 
 def zone_file_lines(d):
     """Writes the zone file now (SIGUSR1) and returns its RR lines."""
-    serial = zone_status(d)["serial"]
+    serial = d.zone_status()["serial"]
     os.kill(d.proc.pid, signal.SIGUSR1)
     end = time.time() + 60
-    while zone_status(d)["zone_file"]["serial"] != serial and time.time() < end:
+    while d.zone_status()["zone_file"]["serial"] != serial and time.time() < end:
         time.sleep(0.05)
-    path = zone_status(d)["zone_file"]["path"]
-    check(zone_status(d)["zone_file"]["serial"] == serial, "SIGUSR1 wrote the zone file")
+    path = d.zone_status()["zone_file"]["path"]
+    check(d.zone_status()["zone_file"]["serial"] == serial, "SIGUSR1 wrote the zone file")
     p = run([need_tool("ldns-verify-zone"), path])
     check(p.returncode == 0, "ldns-verify-zone on the imported zone:\n%s%s" %
           (p.stdout[-2000:], p.stderr[-2000:]))
@@ -90,11 +90,6 @@ def cert_records(lines):
         if len(f) >= 8 and f[3] == "CERT":
             out[f[0].lower()] = base64.b64decode("".join(f[7:]))
     return out
-
-
-def zone_status(d):
-    with d.client() as c:
-        return json.loads(c.zone_status())
 
 
 def audit_since(d, n):
@@ -133,7 +128,7 @@ def t_cli_errors_named_by_line(d):
 def t_new_instance(d):
     d.fresh_state(os.path.join(d.base, "state-instance1"))
     d.start()
-    zs = zone_status(d)
+    zs = d.zone_status()
     check(zs["serial"] >= 1 and zs["health"] == "ok", "a fresh instance serves an apex-only zone")
 
 
@@ -156,7 +151,7 @@ def t_cli_import(d):
     p = cli(d, "import", path, "--chunk", "64", "--json")
     check(p.returncode == 0, "regsign import: %d %s" % (p.returncode, p.stderr))
     out = json.loads(p.stdout)
-    check(out["records"] == 205 and out["zone_serial"] == zone_status(d)["serial"],
+    check(out["records"] == 205 and out["zone_serial"] == d.zone_status()["serial"],
           "the CLI prints the records and the serial: %r" % out)
     check("records accepted" in p.stderr or "sent" in p.stderr, "progress on stderr")
     certs = cert_records(zone_file_lines(d))
@@ -258,7 +253,7 @@ def t_import_with_bad_chunks(d):
     r = c.import_chunk(77, 3, b"".join(last), final=True)
     check(r["records"] == N_HASH + N_CERT and r["zone_serial"] > 0, "final chunk: %r" % r)
     STATE["serial"] = r["zone_serial"]
-    zs = zone_status(d)
+    zs = d.zone_status()
     check(zs["serial"] == r["zone_serial"], "the reply's serial is served")
     check(zs["names"] >= N_HASH + N_CERT, "ZONE_STATUS counts the imported names: %r" % zs["names"])
     recs_after = audit_since(d, audit0)
@@ -380,10 +375,10 @@ def t_abandoned(d):
 
 
 def t_restart_keeps_everything(d):
-    serial = zone_status(d)["serial"]
+    serial = d.zone_status()["serial"]
     d.stop()
     d.start()
-    zs = zone_status(d)
+    zs = d.zone_status()
     check(zs["serial"] == serial, "same serial after restart")
     certs = cert_records(zone_file_lines(d))
     check(certs.get("1.%s.%s." % (hash_dev(2), ZONE)) == fake_hash(hash_dev(2), 1),

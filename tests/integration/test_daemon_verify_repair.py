@@ -8,33 +8,16 @@ health), re-sign the RRset in a new serial, store the repair, and come back
 to healthy; the zone file written afterwards passes ldns-verify-zone and
 dnssec-verify."""
 
-import json
 import os
 import signal
 import sqlite3
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_lib import DEVICE, Daemon, check, main, make_csr, need_tool, run  # noqa: E402
+from daemon_lib import DEVICE, Daemon, check, main, make_csr, need_tool, run, wait_for  # noqa: E402
 
 STATE = {}
 ZONE = "iotregistry.test"
-
-
-def zone_status(d):
-    with d.client() as c:
-        return json.loads(c.zone_status())
-
-
-def wait_for(what, fn, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError("not within %ds: %s" % (timeout, what))
 
 
 def db_path(d):
@@ -54,7 +37,7 @@ def t_start(d):
     csr, _ = make_csr(d.base)
     with d.client() as c:
         c.issue(DEVICE, 1, "", csr)
-    zs = zone_status(d)
+    zs = d.zone_status()
     check(zs["health"] == "ok" and zs["verify_failures"] == 0,
           "healthy before anything is spoilt: %r" % zs["failures"])
     STATE["serial"] = zs["serial"]
@@ -76,7 +59,7 @@ def t_spoil_a_signature(d):
 def t_found_and_repaired(d):
     d.start()
     zs = wait_for("the background pass to find the bad signature",
-                  lambda: (lambda z: z if z["verify_failures"] >= 1 else None)(zone_status(d)), 120)
+                  lambda: (lambda z: z if z["verify_failures"] >= 1 else None)(d.zone_status()), 120)
     check(DEVICE.lower() in zs["verify_last_failure"].lower(),
           "the failure names the device's owner: %r" % zs["verify_last_failure"])
     check("signature verification failed" in d.log_text(full=True),
@@ -85,7 +68,7 @@ def t_found_and_repaired(d):
     # later pass found the zone clean.
     zs = wait_for("re-signed and a clean pass",
                   lambda: (lambda z: z if z["health"] == "ok" and z["serial"] > STATE["serial"]
-                           and not z["verify_failing"] else None)(zone_status(d)), 180)
+                           and not z["verify_failing"] else None)(d.zone_status()), 180)
     check(zs["verify_repairs"] >= 1, "the repair is counted: %r" % zs["verify_repairs"])
     check(zs["failures"] == [], "no failure left: %r" % zs["failures"])
     db = sqlite3.connect(db_path(d))
@@ -95,10 +78,10 @@ def t_found_and_repaired(d):
 
 
 def t_zone_file_verifies(d):
-    serial = zone_status(d)["serial"]
+    serial = d.zone_status()["serial"]
     os.kill(d.proc.pid, signal.SIGUSR1)
     wait_for("the zone file at serial %d" % serial,
-             lambda: zone_status(d)["zone_file"]["serial"] >= serial, 60)
+             lambda: d.zone_status()["zone_file"]["serial"] >= serial, 60)
     zf = os.path.join(d.dir, "state", "zone.db")
     p = run([need_tool("ldns-verify-zone"), zf])
     check(p.returncode == 0, "ldns-verify-zone on the repaired zone:\n%s%s" % (p.stdout, p.stderr))

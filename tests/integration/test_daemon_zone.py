@@ -105,11 +105,6 @@ def verify_zone_file(path, what):
     check(p.returncode == 0, "dnssec-verify on %s:\n%s%s" % (what, p.stdout, p.stderr))
 
 
-def zone_status(d):
-    with d.client() as c:
-        return json.loads(c.zone_status())
-
-
 def hsm_signatures(d):
     return {k["role"]: k["signatures"] for k in d.status()["keys"]}
 
@@ -155,14 +150,14 @@ def drain(sock):
 def t_start(d):
     """The zone is served at start with NS and glue from the configuration."""
     d.start()
-    zs = zone_status(d)
+    zs = d.zone_status()
     STATE["port"] = zs["listen"][0]["port"]
     check(zs["listen"][0]["address"] == "127.0.0.1" and STATE["port"] > 0,
           "ZONE_STATUS names the listener: %r" % zs["listen"])
     end = time.time() + 30
-    while zone_status(d)["serial"] == 0 and time.time() < end:
+    while d.zone_status()["serial"] == 0 and time.time() < end:
         time.sleep(0.05)
-    check(soa_serial(d) == zone_status(d)["serial"] > 0, "the SOA served is the status serial")
+    check(soa_serial(d) == d.zone_status()["serial"] > 0, "the SOA served is the status serial")
     ns = rr_lines(kdig(d, ZONE + ".", "NS", tsig=False))
     check(any(l.endswith("NS ns1.iotregistry.test.") for l in ns), "NS is ns1: %r" % ns)
     a = rr_lines(kdig(d, "ns1." + ZONE + ".", "A", tsig=False))
@@ -498,9 +493,9 @@ def t_zone_file_and_axfr_verify(d):
     os.kill(d.proc.pid, signal.SIGUSR1)
     serial = soa_serial(d)
     end = time.time() + 30
-    while zone_status(d)["zone_file"]["serial"] != serial and time.time() < end:
+    while d.zone_status()["zone_file"]["serial"] != serial and time.time() < end:
         time.sleep(0.05)
-    check(zone_status(d)["zone_file"]["serial"] == serial, "SIGUSR1 writes the zone file")
+    check(d.zone_status()["zone_file"]["serial"] == serial, "SIGUSR1 writes the zone file")
     zf = os.path.join(d.dir, "state", "zone.db")
     verify_zone_file(zf, "the daemon's zone file")
     # BIND's zone checks include the NS glue Knot warned about before.
@@ -528,14 +523,14 @@ def t_restart_same_zone(d):
     d.proc.wait(30)
     # The HSM process notices its front is gone and exits by itself.
     d.start()
-    STATE["port"] = zone_status(d)["listen"][0]["port"]
+    STATE["port"] = d.zone_status()["listen"][0]["port"]
     check(soa_serial(d) == serial, "same serial after kill -9 and restart")
     after = axfr(d)
     check(after == before, "byte-identical zone and signatures after restart")
     sigs = hsm_signatures(d)
     check(sigs.get("ksk", -1) == 0 and sigs.get("zsk", -1) == 0,
           "the restart made no new DNSSEC signature: %r" % sigs)
-    zs = zone_status(d)
+    zs = d.zone_status()
     check(zs["health"] == "ok", "the reloaded zone is healthy: %r" % zs["failures"])
 
 
@@ -565,7 +560,7 @@ def t_start_refusals(d):
         with open(d.config, "w") as f:
             f.write(good)
     d.start()
-    check(zone_status(d)["health"] == "ok", "starts again with the good configuration")
+    check(d.zone_status()["health"] == "ok", "starts again with the good configuration")
 
 
 def setup(d):

@@ -6,31 +6,15 @@ process stopped (SIGSTOP) the signatures stay inside their refresh margin
 and ZONE_STATUS reports the failure; once the HSM process runs again
 (SIGCONT) the zone is re-signed and healthy again, and STATUS agrees."""
 
-import json
 import os
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon_lib import DEVICE, Daemon, check, main, make_csr  # noqa: E402
+from daemon_lib import DEVICE, Daemon, check, main, make_csr, wait_for  # noqa: E402
 
 STATE = {}
-
-
-def zone_status(d):
-    with d.client() as c:
-        return json.loads(c.zone_status())
-
-
-def wait_for(what, fn, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError("not within %ds: %s" % (timeout, what))
 
 
 def t_resigning_keeps_up(d):
@@ -38,10 +22,10 @@ def t_resigning_keeps_up(d):
     csr, _ = make_csr(d.base)
     with d.client() as c:
         c.issue(DEVICE, 1, "", csr)
-    first = zone_status(d)
+    first = d.zone_status()
     # Every RRset is due 10 s after it was signed: the scheduler re-signs.
     zs = wait_for("a re-signed version", lambda: (lambda z: z if z["resigned"] >= 2 else None)(
-        zone_status(d)), 60)
+        d.zone_status()), 60)
     check(zs["serial"] > first["serial"], "re-signing makes new serials")
     check(zs["health"] == "ok" and zs["failures"] == [],
           "healthy while the HSM keeps up: %r" % zs["failures"])
@@ -56,7 +40,7 @@ def t_hsm_stopped_is_a_failure(d):
     try:
         # Due after 10 s, failing after the grace of 3 re-sign intervals (30 s).
         zs = wait_for("a margin failure", lambda: (lambda z: z if z["health"] == "failing"
-                                                   else None)(zone_status(d)), 120)
+                                                   else None)(d.zone_status()), 120)
         check(any("refresh margin" in f for f in zs["failures"]),
               "the failure names the refresh margin: %r" % zs["failures"])
     finally:
@@ -65,7 +49,7 @@ def t_hsm_stopped_is_a_failure(d):
 
 def t_recovers(d):
     zs = wait_for("health back to ok", lambda: (lambda z: z if z["health"] == "ok"
-                                                else None)(zone_status(d)), 120)
+                                                else None)(d.zone_status()), 120)
     check(zs["failures"] == [], "no failure left: %r" % zs["failures"])
     st = d.status()
     check(st["zone"]["health"] == "ok" and st["health"] == "ok",
