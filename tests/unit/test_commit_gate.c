@@ -164,6 +164,30 @@ wait_intent(struct fx *f, struct intent *i)
 	assert_true(i->done);
 }
 
+/* A one-request batch over @p data (its first byte tells the cases apart). */
+static void
+req_init(struct zone_sigreq *req, uint8_t data[16], uint8_t tag)
+{
+	memset(req, 0, sizeof(*req));
+	memset(data, 0, 16);
+	data[0] = tag;
+	req->data = data;
+	req->len = 16;
+}
+
+/* A request holding the gate while its intent @p in commits; the batch is
+ * asked for at once, and must wait. */
+static void
+hold_and_ask(struct fx *f, struct intent *in, struct zonepub_signer *s, struct zone_sigreq *req)
+{
+	f->in = in;
+	in->it.run = intent_run;
+	in->it.done = intent_done;
+	zonepub_gate_hold(&f->gate);
+	commit_submit(f->c, &in->it);
+	assert_int_equal(s->sign(s->ctx, req, 1, batch_done, f), 0);
+}
+
 /* The zone thread asks while the intent commits: the signer waits for it. */
 static void
 test_signer_asked_after_intent_durable(void **state)
@@ -172,18 +196,11 @@ test_signer_asked_after_intent_durable(void **state)
 	struct zonepub_signer s = zonepub_gate_signer(&f->gate);
 	struct intent in = { .f = f };
 	struct zone_sigreq req;
-	uint8_t data[16] = { 1, 2, 3 };
+	uint8_t data[16];
 
 	(void)state;
-	memset(&req, 0, sizeof(req));
-	req.data = data;
-	req.len = sizeof(data);
-	f->in = &in;
-	in.it.run = intent_run;
-	in.it.done = intent_done;
-	zonepub_gate_hold(&f->gate);
-	commit_submit(f->c, &in.it);
-	assert_int_equal(s.sign(s.ctx, &req, 1, batch_done, f), 0);
+	req_init(&req, data, 1);
+	hold_and_ask(f, &in, &s, &req);
 	/* Nothing asked yet, whatever the writer is doing meanwhile. */
 	assert_int_equal(f->signer_calls, 0);
 	assert_int_equal(f->batch_done, 0);
@@ -212,18 +229,11 @@ test_failed_intent_fails_batch(void **state)
 	struct zonepub_signer s = zonepub_gate_signer(&f->gate);
 	struct intent in = { .f = f, .fail = 1 };
 	struct zone_sigreq req;
-	uint8_t data[16] = { 4 };
+	uint8_t data[16];
 
 	(void)state;
-	memset(&req, 0, sizeof(req));
-	req.data = data;
-	req.len = sizeof(data);
-	f->in = &in;
-	in.it.run = intent_run;
-	in.it.done = intent_done;
-	zonepub_gate_hold(&f->gate);
-	commit_submit(f->c, &in.it);
-	assert_int_equal(s.sign(s.ctx, &req, 1, batch_done, f), 0);
+	req_init(&req, data, 4);
+	hold_and_ask(f, &in, &s, &req);
 	wait_intent(f, &in);
 	assert_int_equal(in.status, COMMIT_ERR_STORAGE);
 	assert_true(f->batch_done);
@@ -257,12 +267,10 @@ test_refused_and_left(void **state)
 	struct fx *f = fx_open();
 	struct zonepub_signer s = zonepub_gate_signer(&f->gate);
 	struct zone_sigreq req;
-	uint8_t data[16] = { 5 };
+	uint8_t data[16];
 
 	(void)state;
-	memset(&req, 0, sizeof(req));
-	req.data = data;
-	req.len = sizeof(data);
+	req_init(&req, data, 5);
 	/* Two holders; the batch waits for both. */
 	zonepub_gate_hold(&f->gate);
 	zonepub_gate_hold(&f->gate);
@@ -318,12 +326,10 @@ test_scope_limits_holds(void **state)
 	struct zonepub_signer s = zonepub_gate_signer(&f->gate);
 	struct scope_answer a = { false, false, 0 };
 	struct zone_sigreq req;
-	uint8_t data[16] = { 6 };
+	uint8_t data[16];
 
 	(void)state;
-	memset(&req, 0, sizeof(req));
-	req.data = data;
-	req.len = sizeof(data);
+	req_init(&req, data, 6);
 	zonepub_gate_scope_set(&f->gate, scope_fn, &a);
 	/* No hold at all: the scope is not even asked. */
 	assert_int_equal(s.sign(s.ctx, &req, 1, batch_done, f), 0);
