@@ -3,18 +3,17 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "signer/dns_acl.h"
 #include "signer/dns_tsig.h"
+#include "signer/dns_wire.h"
 #include "signer/dns_xfr.h"
 #include "zonesigner/zone.h"
 #include "zonesigner/zone_file.h"
 
-/* Room kept free in a transfer message for the TSIG RR and the OPT RR. */
-#define DNS_MSG_RESERVE 256
 #define DNS_UDP_MIN 512
 #define DNS_UDP_MAX 1232       /* the DNS flag day 2020 value */
-#define DNS_TCP_MSG_MAX 65535
 
 struct dns_answer {
 	struct dns_answer_env env;
@@ -23,9 +22,14 @@ struct dns_answer {
 	size_t udp_max;
 	ldns_pkt *single;        /* a one-message answer not yet produced */
 	struct dns_xfr *xfr;     /* a transfer */
-	const ldns_rr *pending;  /* next RR of the transfer, not yet packed */
 	bool done;
 	struct dns_tsig_signer *signer;
+	/* A signed transfer: its messages are signed in wire form, chained
+	 * from the request's MAC. */
+	const struct dns_tsig_key *key;
+	uint8_t req_mac[64];
+	size_t req_maclen;
+	struct dns_wire_tsig *wtsig;
 	struct dns_answer_info info;
 };
 
@@ -279,6 +283,9 @@ static int answer_xfr(struct dns_answer *a, const struct sockaddr *from, ldns_rr
 	    (r = dns_xfr_axfr_new(a->env.zone, a->env.journal, &a->xfr)) != 0)
 		return r;
 	a->info.serial = dns_xfr_serial(a->xfr);
+	if (a->key != NULL &&
+	    (r = dns_wire_tsig_new(a->key, a->req_mac, a->req_maclen, &a->wtsig)) != 0)
+		return r;
 	return 0;
 }
 
@@ -332,6 +339,14 @@ static int dispatch(struct dns_answer *a, const uint8_t *wire, size_t len,
 		a->info.tsig = true;
 		if ((r = dns_tsig_signer_new(key, mac, &a->signer)) != 0)
 			goto out;
+		/* ldns keeps the MAC behind its two-byte length. */
+		if (ldns_rdf_size(mac) < 2 || ldns_rdf_size(mac) - 2 > sizeof(a->req_mac)) {
+			r = DNS_EFORMAT;
+			goto out;
+		}
+		a->key = key;
+		a->req_maclen = ldns_rdf_size(mac) - 2;
+		memcpy(a->req_mac, ldns_rdf_data(mac) + 2, a->req_maclen);
 	}
 	if (ldns_rr_get_class(qrr) != LDNS_RR_CLASS_IN) {
 		r = answer_rcode(a, LDNS_RCODE_REFUSED, DNS_ANSWER_QUERY);
@@ -376,10 +391,8 @@ int dns_answer_new(const struct dns_answer_env *env, const uint8_t *wire, size_t
 		goto out;
 	}
 	a->env = *env;
-	if (a->env.msg_size == 0)
-		a->env.msg_size = 16384;
-	if (a->env.msg_size > DNS_TCP_MSG_MAX - DNS_MSG_RESERVE)
-		a->env.msg_size = DNS_TCP_MSG_MAX - DNS_MSG_RESERVE;
+	if (a->env.msg_size == 0 || a->env.msg_size > DNS_WIRE_MAX)
+		a->env.msg_size = DNS_WIRE_MAX;
 	a->tcp = tcp;
 	a->udp_max = DNS_UDP_MIN;
 	a->info.tsig_error = DNS_TSIG_UNSIGNED;
@@ -403,51 +416,71 @@ out:
 	return r;
 }
 
-/* Pack the next transfer message: RRs up to the target size. */
-static int pack_xfr(struct dns_answer *a, ldns_pkt **out)
+/* The two flag bytes of a transfer message: QR, AA, the query's opcode,
+ * RD and CD, NOERROR. */
+static uint16_t xfr_flags(const struct dns_answer *a)
 {
-	ldns_pkt *p = resp_new(a, LDNS_RCODE_NOERROR, a->info.messages == 0);
-	size_t size = LDNS_HEADER_SIZE + DNS_MSG_RESERVE;
+	uint16_t f = 0x8000 | 0x0400;
+
+	f |= (uint16_t)((ldns_pkt_get_opcode(a->q) & 0x0f) << 11);
+	if (ldns_pkt_rd(a->q))
+		f |= 0x0100;
+	if (ldns_pkt_cd(a->q))
+		f |= 0x0010;
+	return f;
+}
+
+/*
+ * The next transfer message, written in wire form (dns_wire.h): the
+ * question in the first one only, RRs up to the target size less the room
+ * of the OPT and TSIG RRs, then those two.
+ */
+static int pack_xfr(struct dns_answer *a, uint8_t **out, size_t *outlen)
+{
+	const ldns_rr *qrr = ldns_rr_list_rr(ldns_pkt_question(a->q), 0);
+	struct dns_wire_msg m;
+	size_t room = a->env.msg_size, extra = 0;
+	bool end = false;
 	int r;
 
 	*out = NULL;
-	if (p == NULL)
-		return DNS_ENOMEM;
-	ldns_pkt_set_aa(p, true);
-	if (a->info.messages == 0 && a->q != NULL)
-		size += ldns_rr_uncompressed_size(ldns_rr_list_rr(ldns_pkt_question(a->q), 0));
-	for (;;) {
-		size_t sz;
-		if (a->pending == NULL) {
-			if ((r = dns_xfr_next(a->xfr, &a->pending)) != 0)
-				goto fail;
-			if (a->pending == NULL) {
-				a->done = true;
-				break;
-			}
-		}
-		a->info.followed = dns_xfr_followed(a->xfr);
-		sz = ldns_rr_uncompressed_size(a->pending);
-		if (ldns_pkt_ancount(p) > 0 && size + sz > a->env.msg_size)
-			break;
-		if (size + sz > DNS_TCP_MSG_MAX) {
-			r = DNS_ERANGE;
-			goto fail;
-		}
-		if ((r = push_clone(p, LDNS_SECTION_ANSWER, a->pending)) != 0)
-			goto fail;
-		size += sz;
-		a->info.rrs++;
-		a->pending = NULL;
+	*outlen = 0;
+	if (a->edns)
+		extra += DNS_WIRE_OPT_LEN;
+	if (a->wtsig != NULL)
+		extra += dns_wire_tsig_len(a->wtsig);
+	if (room < extra + LDNS_HEADER_SIZE + 512)
+		room = extra + LDNS_HEADER_SIZE + 512;
+	if ((r = dns_wire_msg_init(&m, ldns_pkt_id(a->q), xfr_flags(a), room - extra)) != 0)
+		return r;
+	if (a->info.messages == 0 &&
+	    (r = dns_wire_msg_question(&m, ldns_rdf_data(ldns_rr_owner(qrr)),
+				       ldns_rdf_size(ldns_rr_owner(qrr)),
+				       (uint16_t)ldns_rr_get_type(qrr),
+				       (uint16_t)ldns_rr_get_class(qrr))) != 0)
+		goto out;
+	r = dns_xfr_fill(a->xfr, &m, &end);
+	a->info.followed = dns_xfr_followed(a->xfr);
+	if (r != 0)
+		goto out;
+	a->done = end;
+	if (m.an == 0)
+		goto out;
+	a->info.rrs += m.an;
+	if (a->edns && (r = dns_wire_msg_add_opt(&m, DNS_UDP_MAX, a->do_bit)) != 0)
+		goto out;
+	dns_wire_msg_take(&m, out, outlen);
+	if (a->wtsig != NULL &&
+	    (r = dns_wire_tsig_sign(a->wtsig, *out, outlen, DNS_WIRE_MAX, time(NULL))) != 0) {
+		free(*out);
+		*out = NULL;
+		*outlen = 0;
+		goto out;
 	}
-	if (ldns_pkt_ancount(p) == 0) {
-		ldns_pkt_free(p);
-		return 0;
-	}
-	*out = p;
-	return 0;
-fail:
-	ldns_pkt_free(p);
+	a->info.messages++;
+	r = 0;
+out:
+	dns_wire_msg_clear(&m);
 	return r;
 }
 
@@ -465,8 +498,7 @@ int dns_answer_next(struct dns_answer *a, uint8_t **msg, size_t *len)
 		a->single = NULL;
 		a->done = true;
 	} else if (a->xfr != NULL && !a->done) {
-		if ((r = pack_xfr(a, &p)) != 0 || p == NULL)
-			goto out;
+		return pack_xfr(a, msg, len);
 	} else {
 		goto out;
 	}
@@ -519,5 +551,6 @@ void dns_answer_free(struct dns_answer *a)
 	ldns_pkt_free(a->single);
 	dns_xfr_free(a->xfr);
 	dns_tsig_signer_free(a->signer);
+	dns_wire_tsig_free(a->wtsig);
 	free(a);
 }

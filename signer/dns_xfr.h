@@ -32,6 +32,7 @@
 
 struct zone;
 struct dns_xfr;
+struct dns_wire_msg;
 
 /**
  * @brief The apex SOA of the zone and its RRSIGs.
@@ -70,7 +71,25 @@ int dns_xfr_ixfr_new(const struct zone *z, const struct dns_journal *j, uint32_t
 		     size_t max_diffs, struct dns_xfr **out);
 
 /**
- * @brief The next RR, borrowed until the next call; NULL at the end.
+ * @brief Add the next RRs of the transfer to the answer section of @p m
+ * until the next one does not fit (it comes first in the next message) or
+ * the transfer ends (*@p end set). This is how the listener produces a
+ * transfer: an AXFR of the version being sent reads the zone's nodes in
+ * wire form (zone_wire_iter, zone.h) and copies their RRs into the message,
+ * with no ldns object per RR; once the zone moved on it reverts each name
+ * through ldns as described above. Between two calls the zone may change
+ * (the listener goes back to its loop): nothing is kept that points into it.
+ * @return 0, DNS_ERANGE (one RR is larger than an empty message can hold),
+ *         DNS_ECHANGED, DNS_EZONE, DNS_ENOMEM. Do not mix with dns_xfr_next()
+ *         on one stream.
+ */
+int dns_xfr_fill(struct dns_xfr *x, struct dns_wire_msg *m, bool *end);
+
+/**
+ * @brief The next RR as an ldns object, borrowed until the next call; NULL
+ * at the end. The same stream as dns_xfr_fill() gives, one ldns_rr at a
+ * time, built through zone_name_rrs(): the reference the tests hold the
+ * wire path to, and a form for tools.
  * @return 0, DNS_ECHANGED (AXFR only: the zone changed and the journal
  *         cannot bridge it; abandon the transfer), DNS_EZONE, DNS_ENOMEM.
  */

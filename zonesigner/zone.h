@@ -336,4 +336,56 @@ int zone_verify_slice(const struct zone *z, const uint8_t *from_key, size_t from
 int zone_verify_mark_due(struct zone *z, const uint8_t *key, size_t keylen, uint16_t type,
 			 int64_t now);
 
+/* ---- The zone as wire-form RRs, one owner name at a time (zone_wire.c) ---- */
+
+/** One RR as a zone transfer sends it (class IN); @c rdata is borrowed. */
+struct zone_wire_rr {
+	uint16_t type;
+	uint16_t rdlen;
+	uint32_t ttl;
+	const uint8_t *rdata;   /**< uncompressed RDATA */
+};
+
+/**
+ * An owner name and all its RRs, in the order zone_name_rrs() gives them:
+ * at the apex the SOA and its RRSIG first, then every RRset by type, each
+ * followed by its RRSIG, the NSEC among them. Borrowed from the iterator.
+ */
+struct zone_wire_name {
+	uint8_t owner[255];     /**< lowercase uncompressed wire name */
+	size_t ownerlen;
+	bool apex;              /**< the zone's apex (first name of a walk) */
+	size_t nrr;
+	const struct zone_wire_rr *rr;
+};
+
+struct zone_wire_iter;
+
+/**
+ * @brief An iterator over the names of @p z in canonical order (the NSEC
+ * chain's), positioned before the apex. It builds each name's RRs straight
+ * from the stored form: no ldns object, no text. @p z must outlive it.
+ * @return 0, ZONE_ESTATE (the zone has no names), ZONE_ENOMEM.
+ */
+int zone_wire_iter_new(const struct zone *z, struct zone_wire_iter **out);
+
+/**
+ * @brief The next name and its RRs, borrowed until the next call on @p it
+ * and only while the zone does not change.
+ * @return 1 with *out set, 0 after the last name, ZONE_EFORMAT (a stored
+ *         name is malformed), ZONE_ERANGE, ZONE_ENOMEM.
+ */
+int zone_wire_iter_next(struct zone_wire_iter *it, const struct zone_wire_name **out);
+
+/**
+ * @brief Find the iterator's place again after the zone may have changed
+ * (the caller went back to its event loop): the walk goes on after the last
+ * name returned, looked up by its key in O(log n). Without this call the
+ * iterator keeps pointers into the tree, which a change may free.
+ */
+void zone_wire_iter_resume(struct zone_wire_iter *it);
+
+/** @brief Free an iterator; NULL is a no-op. */
+void zone_wire_iter_free(struct zone_wire_iter *it);
+
 #endif
