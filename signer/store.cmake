@@ -5,7 +5,8 @@
 # store_import.c: rows of a bulk import (IMPORT); it hashes with libcrypto.
 add_library(regsign-store STATIC ${CMAKE_CURRENT_LIST_DIR}/store.c
   ${CMAKE_CURRENT_LIST_DIR}/store_cert.c ${CMAKE_CURRENT_LIST_DIR}/store_rows.c
-  ${CMAKE_CURRENT_LIST_DIR}/store_import.c ${CMAKE_CURRENT_LIST_DIR}/store_ckpt.c)
+  ${CMAKE_CURRENT_LIST_DIR}/store_import.c ${CMAKE_CURRENT_LIST_DIR}/store_ckpt.c
+  ${CMAKE_CURRENT_LIST_DIR}/store_read.c)
 target_link_libraries(regsign-store PUBLIC PkgConfig::SQLITE PkgConfig::OPENSSL)
 
 if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/audit.c)

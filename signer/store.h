@@ -489,4 +489,36 @@ typedef void (*store_wal_fn)(void *arg, int frames);
  */
 void store_wal_hook_set(store_t *st, store_wal_fn fn, void *arg);
 
+/* ---- Readers and snapshots (appended; store_read.c) ----------------------- */
+
+/**
+ * Open a read-only connection to the database file of @p st (same path, same
+ * VFS), for a thread other than the one that owns @p st. Sets @p *out to
+ * NULL and returns 0 when @p st is a database in memory (no other connection
+ * can see it). Call from the thread that owns @p st; the caller closes
+ * @p *out with store_close().
+ * @return 0, STORE_ENOMEM, or an error of store_open().
+ */
+int store_reader_open(store_t *st, store_t **out);
+
+/**
+ * Begin a read transaction on @p st: every read until store_read_end() sees
+ * the database as committed at this call, whatever other connections commit
+ * meanwhile (WAL). Works on a read-only handle.
+ * @return 0, STORE_ETXN (a transaction or read is open), or the error mapped.
+ */
+int store_read_begin(store_t *st);
+
+/** End the read transaction of store_read_begin(). STORE_ETXN if none. */
+int store_read_end(store_t *st);
+
+/**
+ * Every zone entry whose key starts with @p prefix (@p plen >= 1 bytes), in
+ * key order (memcmp order), without reading the others. Stops at the first
+ * non-zero return of @p cb and returns it.
+ * @return 0, the callback's value, STORE_EINVAL, STORE_ENOMEM, or the error mapped.
+ */
+int store_zone_foreach_prefix(store_t *st, const void *prefix, size_t plen, store_blob_cb cb,
+                              void *ctx);
+
 #endif /* REGSIGN_SIGNER_STORE_H */

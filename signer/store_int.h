@@ -1,7 +1,7 @@
 /*
  * Internals shared by the store's source files (store.c: open, schema,
  * transactions; store_cert.c: certificates and CRL; store_rows.c: metadata,
- * audit rows, zone tables). Not part of the API: include only from these.
+ * audit rows, zone tables; store_read.c: readers and snapshots). Not part of the API: include only from these.
  */
 #ifndef REGSIGN_SIGNER_STORE_INT_H
 #define REGSIGN_SIGNER_STORE_INT_H
@@ -30,6 +30,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S_COUNT];
 	int in_txn;
+	int in_read;   /* store_read_begin() (store_read.c) */
 	int readonly;
 	/* store_audit_append_rows(): INSERTs of 1, 2, 4, ... 64 rows. */
 	sqlite3_stmt *audit_rows[STORE__AUDIT_ROWS_SIZES];

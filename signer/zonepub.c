@@ -30,9 +30,21 @@ void zp_log(struct zonepub *zp, int level, const char *fmt, ...)
 
 void zp_fail(struct zonepub *zp, int err, const char *what)
 {
+	zp_fail_detail(zp, err, what, NULL);
+}
+
+void zp_fail_detail(struct zonepub *zp, int err, const char *what, const char *detail)
+{
 	zp->s.failures++;
 	zp->s.last_error = err;
 	zp->s.last_error_time = zp_now(zp);
+	if (detail != NULL && *detail != '\0') {
+		snprintf(zp->s.last_error_msg, sizeof(zp->s.last_error_msg), "%s: %s", what,
+			 detail);
+		zp_log(zp, ZONEPUB_LOG_ERR, "zone %s: %s: %s (%s)", zone_origin(zp->served), what,
+		       detail, zonepub_strerror(err));
+		return;
+	}
 	snprintf(zp->s.last_error_msg, sizeof(zp->s.last_error_msg), "%s: %s", what,
 		 zonepub_strerror(err));
 	zp_log(zp, ZONEPUB_LOG_ERR, "zone %s: %s", zone_origin(zp->served),
@@ -91,6 +103,9 @@ int zonepub_new(uv_loop_t *loop, const struct zonepub_opts *opts, struct zonepub
 	sp.verify = false;
 	if ((r = zone_new(&sp, &zp->served)) != 0)
 		goto zfail;
+	/* The file writer's own zone: only its apex is read (zone_rows.h). */
+	if (zp->o.zone_file && (r = zone_new(&zp->params, &zp->file_shape)) != 0)
+		goto zfail;
 	r = ZONEPUB_ENOMEM;
 	if (uv_mutex_init(&zp->mu) != 0)
 		goto fail;
@@ -98,8 +113,16 @@ int zonepub_new(uv_loop_t *loop, const struct zonepub_opts *opts, struct zonepub
 		uv_mutex_destroy(&zp->mu);
 		goto fail;
 	}
-	if (zp_thread_start(zp) != 0 || uv_async_init(loop, &zp->wake, zp_wake) != 0) {
+	if (uv_cond_init(&zp->file_cv) != 0) {
+		uv_cond_destroy(&zp->cv);
+		uv_mutex_destroy(&zp->mu);
+		goto fail;
+	}
+	if (zp_thread_start(zp) != 0 || zp_file_thread_start(zp) != 0 ||
+	    uv_async_init(loop, &zp->wake, zp_wake) != 0) {
 		zp_thread_stop(zp);
+		zp_file_thread_stop(zp);
+		uv_cond_destroy(&zp->file_cv);
 		uv_cond_destroy(&zp->cv);
 		uv_mutex_destroy(&zp->mu);
 		goto fail;
@@ -118,6 +141,7 @@ zfail:
 fail:
 	zone_free(zp->working);
 	zone_free(zp->served);
+	zone_free(zp->file_shape);
 	free(zp->params_mem);
 	free((char *)zp->o.zone_file);
 	free(zp);
@@ -198,7 +222,8 @@ int zonepub_zone_file_write(struct zonepub *zp, void (*done)(void *arg, int stat
 	else
 		zp->file_head = f;
 	zp->file_tail = f;
-	zp_pump_soon(zp);
+	/* The file thread takes it now, or with the next write if one runs. */
+	zp_file_kick(zp);
 	return 0;
 }
 
@@ -218,6 +243,7 @@ static void handle_closed(uv_handle_t *h)
 static void finish_close(struct zonepub *zp)
 {
 	zp_thread_stop(zp);
+	zp_file_thread_stop(zp);
 	uv_close((uv_handle_t *)&zp->wake, handle_closed);
 	uv_close((uv_handle_t *)&zp->pump, handle_closed);
 	uv_close((uv_handle_t *)&zp->tick, handle_closed);
@@ -225,8 +251,17 @@ static void finish_close(struct zonepub *zp)
 
 void zp_close_continue(struct zonepub *zp)
 {
-	if (zp->state == ZP_CLOSING && zp->job == NULL && zp->n_inflight == 0 && !zp->loading)
-		finish_close(zp);
+	if (zp->state != ZP_CLOSING || zp->job != NULL || zp->n_inflight != 0 || zp->loading ||
+	    zp->file_job != NULL)
+		return;
+	/* Every version is committed and served now: the zone file gets the
+	 * last one before the threads stop (the write's end comes back here). */
+	if (!zp->file_final_done) {
+		zp->file_final_done = true;
+		if (zp_file_final(zp))
+			return;
+	}
+	finish_close(zp);
 }
 
 void zp_job_over(struct zonepub *zp, struct zp_job *job)
@@ -249,10 +284,13 @@ void zp_job_over(struct zonepub *zp, struct zp_job *job)
 		}
 	}
 	zp_job_free(job);
-	if (zp->state == ZP_CLOSING)
+	if (zp->state == ZP_CLOSING) {
 		zp_close_continue(zp);
-	else
+	} else {
 		zp_pump_soon(zp);
+		/* A write asked for before the first serial can run now. */
+		zp_file_kick(zp);
+	}
 }
 
 void zonepub_close(struct zonepub *zp, void (*cb)(void *arg), void *arg)
@@ -301,8 +339,11 @@ void zonepub_free(struct zonepub *zp)
 		 * must close first; this keeps a misuse from leaking silently. */
 		return;
 	}
+	uv_cond_destroy(&zp->file_cv);
 	uv_cond_destroy(&zp->cv);
 	uv_mutex_destroy(&zp->mu);
+	store_close(zp->file_st);
+	zone_free(zp->file_shape);
 	zone_free(zp->working);
 	zone_free(zp->served);
 	zp_journal_clear(&zp->jr);
@@ -329,6 +370,8 @@ bool zonepub_idle(const struct zonepub *zp)
 {
 	int64_t now = zp_now(zp);
 
+	if (zp->file_job != NULL)
+		return false;
 	if (zp->state != ZP_STARTED)
 		return zp->job == NULL && zp->n_inflight == 0 && !zp->loading;
 	for (int k = 0; k < ZP_JOB_KINDS; k++)

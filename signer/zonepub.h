@@ -66,13 +66,15 @@
  *
  * The same pipeline carries the scheduler's jobs: re-signing what entered its
  * refresh window (bounded per tick, zone_resign_due()), removing the records
- * of certificates whose notAfter passed (bounded per tick), writing the zone
- * file (zone_file_write(), atomically) every @c zone_file_interval seconds
- * when the serial changed and on demand, and bulk imports. Jobs of different
- * kinds take turns so that a steady stream of requests cannot starve
- * re-signing. A zone file write holds the zone thread for its whole length
- * (over a minute at 1,000,000 devices on a small machine) and changes wait
- * behind it: at that size keep @c zone_file_interval long, or 0 (on demand).
+ * of certificates whose notAfter passed (bounded per tick), and bulk
+ * imports. Jobs of different kinds take turns so that a steady stream of
+ * requests cannot starve re-signing. The zone file (written atomically every
+ * @c zone_file_interval seconds when the serial changed, and on demand) is
+ * not written on the zone thread: a thread of its own streams the store's
+ * rows of the committed serial (one read transaction on a read-only
+ * connection of its own) into the file (zonesigner/zone_rows.h), so changes
+ * never wait for it (about 4 s at 1,000,000 devices). One write at a time;
+ * requests that arrive during a write are answered by the next one.
  * When nothing else is ready, each tick also verifies one slice of every
  * signature of the working zone (zone_verify_slice()), a full pass within
  * the device refresh period; a bad signature is logged, counted in the
@@ -211,7 +213,14 @@ struct zonepub_opts {
 	void (*fatal)(void *arg, int err);
 	/** Log sink: one line without newline, valid during the call. May be NULL. */
 	void (*log)(void *arg, int level, const char *msg);
-	void *arg;                   /**< passed to now, published, fatal and log */
+	/**
+	 * Tests only (NULL in the daemon): called on the zone file writer's
+	 * thread in the middle of each write (after the apex, inside the
+	 * write's read transaction) with the serial being written. It may
+	 * block: only the writer waits for it.
+	 */
+	void (*file_hook)(void *arg, uint32_t serial);
+	void *arg;                   /**< passed to now, published, fatal, log and file_hook */
 };
 
 /* ---- Changes ---- */
@@ -390,9 +399,12 @@ size_t zonepub_queued(const struct zonepub *zp);
 void zonepub_bulk_import(struct zonepub *zp, struct zonepub_bulk *b);
 
 /**
- * @brief Write the zone file soon: the next time the file job has its turn
- * (jobs of different kinds take turns), as committed at that moment.
- * @p done (may be NULL) gets 0 and the serial written, or an error.
+ * @brief Write the zone file soon: at once on the file thread if it is
+ * idle, else by the write after the one in progress; the file holds the
+ * serial committed when that write starts (its read transaction).
+ * @p done (may be NULL) gets 0 and the serial written, or an error
+ * (ZONEPUB_EFORMAT: a stored row does not parse, named in the log and in
+ * STATUS' last_error_msg; the old file stays).
  * @return 0, ZONEPUB_EINVAL (no zone file configured), ZONEPUB_ESTATE, ZONEPUB_ENOMEM.
  */
 int zonepub_zone_file_write(struct zonepub *zp, void (*done)(void *arg, int status,
@@ -426,7 +438,9 @@ bool zonepub_idle(const struct zonepub *zp);
 
 /**
  * @brief Close: queued requests get ZONEPUB_ECLOSED, the version in progress
- * (if any) finishes first, then the zone thread stops, handles close and
+ * (if any) finishes first, a zone file write in progress too; then, with a
+ * zone file configured, the file is written once more if the served serial
+ * is not in it yet (and waited for); then the threads stop, handles close and
  * @p cb (may be NULL) runs on the loop. The signer and the commit pipeline
  * must stay usable until then: close zonepub before commit_close() and
  * hsmlink_close(). Then call zonepub_free().

@@ -9,7 +9,9 @@
  * zonepub_publish.c  the loop's side of a job: commit, replay, publication
  * zonepub_store.c what a job writes in the store, and the load at start
  * zonepub_aux.c   the journal copy the listener reads, the expiry heap,
- *                 parameter copies, errors
+ *                 parameter copies, errors, and the zone file writer (a
+ *                 thread of its own that writes the file from a snapshot
+ *                 of the store's rows, never from a zone in memory)
  */
 #ifndef REGSIGN_SIGNER_ZONEPUB_INT_H
 #define REGSIGN_SIGNER_ZONEPUB_INT_H
@@ -33,7 +35,7 @@ struct zone_change;
 enum zp_job_kind {
 	ZP_JOB_GROUP = 0,   /* requests and expiry removals: one zone_change */
 	ZP_JOB_RESIGN,      /* zone_resign_due */
-	ZP_JOB_FILE,        /* zone_file_write */
+	ZP_JOB_FILE,        /* the zone file: on the file thread, not the zone thread */
 	ZP_JOB_BULK,        /* zone_bulk_import */
 	ZP_JOB_KINDS,
 	ZP_JOB_REBUILD,     /* working zone rebuilt from the served one (not in turn) */
@@ -88,8 +90,14 @@ struct zp_job {
 	size_t nexpired;
 	/* BULK */
 	struct zonepub_bulk *bulk;
-	/* FILE */
+	/* FILE (the file thread): the waiters it answers, its ZONEPUB_E*
+	 * result, what failed (naming the row; malloc'd), names written and
+	 * the time it took. */
 	struct zp_filereq *filereqs;
+	int ferr;
+	char *fmsg;
+	size_t fnames;
+	double fms;
 	/* VERIFY: the slice's size and whether it starts a pass (at the apex);
 	 * on the zone thread: what it found, and the ZONE_E* result of marking
 	 * each failing RRset due on the working zone (the loop marks the served
@@ -204,6 +212,22 @@ struct zonepub {
 	size_t sign_n;
 	int sign_status;
 
+	/* The zone file writer (zonepub_aux.c). Its thread reads the store
+	 * through a read-only connection of its own (opened by the load on the
+	 * writer thread), in one read transaction per file: the rows of the
+	 * committed serial, whatever the zone thread and the writer do
+	 * meanwhile. The zone thread never writes the file. */
+	store_t *file_st;              /* NULL: no zone file, or a store in memory */
+	struct zone *file_shape;       /* empty zone with the parameters (the apex) */
+	uv_thread_t file_thread;
+	bool file_thread_started;
+	uv_cond_t file_cv;
+	struct zp_job *file_job;       /* loop: the write in progress, or NULL */
+	bool file_final_done;          /* closing: the last write was considered */
+	struct zp_job *f_job;          /* under mu: handed to the file thread */
+	struct zp_job *f_finished;     /* under mu: handed back */
+	bool f_stop;                   /* under mu */
+
 	/* Status (loop thread). */
 	struct zonepub_status s;
 	int64_t zone_file_written_at;
@@ -220,6 +244,8 @@ void zp_log(struct zonepub *zp, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Record a failure for STATUS (and log it). */
 void zp_fail(struct zonepub *zp, int err, const char *what);
+/* The same with what exactly went wrong (logged in full, cut in STATUS). */
+void zp_fail_detail(struct zonepub *zp, int err, const char *what, const char *detail);
 /* Ask for a job to be started at the end of this loop iteration. */
 void zp_pump_soon(struct zonepub *zp);
 /* Called when @p job is over (the zone thread's or one waiting for its
@@ -292,6 +318,19 @@ void zp_journal_trim(struct zp_journal *j, size_t keep);
 struct dns_journal zp_journal_ops(struct zonepub *zp);
 
 int zp_heap_push(struct zonepub *zp, const struct zp_expiry *e);
+
+/* The zone file writer. Its thread starts with zonepub_new() when a zone
+ * file is configured and stops when zonepub closes. */
+int zp_file_thread_start(struct zonepub *zp);
+void zp_file_thread_stop(struct zonepub *zp);
+/* Loop: start a write if one is wanted (requests, interval) and none runs;
+ * the requests queued until now are answered by it (coalesced). */
+void zp_file_kick(struct zonepub *zp);
+/* Loop, closing: start the last write if the served serial is not in the
+ * zone file yet. True when one was started (zp_close_continue() follows). */
+bool zp_file_final(struct zonepub *zp);
+/* Loop: the file thread finished @p job (from the wake async). */
+void zp_file_done(struct zonepub *zp, struct zp_job *job);
 /* The earliest entry or NULL. */
 const struct zp_expiry *zp_heap_top(const struct zonepub *zp);
 void zp_heap_pop(struct zonepub *zp);

@@ -18,7 +18,6 @@
 #include <openssl/evp.h>
 
 #include "zonesigner/zone_change.h"
-#include "zonesigner/zone_file.h"
 
 void zp_job_free(struct zp_job *job)
 {
@@ -35,6 +34,7 @@ void zp_job_free(struct zp_job *job)
 	free(job->expired);
 	free(job->expired_ok);
 	free(job->vslice);
+	free(job->fmsg);
 	free(job);
 }
 
@@ -388,16 +388,13 @@ static void job_exec(struct zonepub *zp, struct zp_job *job)
 		}
 		break;
 	}
-	case ZP_JOB_FILE:
-		job->serial_to = zone_serial(zp->working);
-		job->zerr = zone_file_write(zp->working, zp->o.zone_file);
-		break;
 	case ZP_JOB_REBUILD:
 		job->zerr = rebuild(zp, job->now);
 		break;
 	case ZP_JOB_VERIFY:
 		run_verify(zp, job);
 		break;
+	case ZP_JOB_FILE:  /* the file thread's (zonepub_aux.c) */
 	case ZP_JOB_KINDS:
 		break;
 	}
@@ -459,7 +456,7 @@ void zp_wake(uv_async_t *a)
 {
 	struct zonepub *zp = a->data;
 	struct zone_sigreq *reqs = NULL;
-	struct zp_job *finished;
+	struct zp_job *finished, *file_finished;
 	size_t n = 0;
 
 	uv_mutex_lock(&zp->mu);
@@ -470,6 +467,8 @@ void zp_wake(uv_async_t *a)
 	}
 	finished = zp->t_finished;
 	zp->t_finished = NULL;
+	file_finished = zp->f_finished;
+	zp->f_finished = NULL;
 	uv_mutex_unlock(&zp->mu);
 	if (reqs != NULL) {
 		int r = zp->o.signer.sign(zp->o.signer.ctx, reqs, n, bridge_signed, zp);
@@ -478,4 +477,6 @@ void zp_wake(uv_async_t *a)
 	}
 	if (finished != NULL)
 		zp_phase_done(zp, finished);
+	if (file_finished != NULL)
+		zp_file_done(zp, file_finished);
 }

@@ -171,22 +171,6 @@ void zp_phase_done(struct zonepub *zp, struct zp_job *job)
 	int err = zonepub_err_from_zone(job->zerr);
 
 	switch (job->kind) {
-	case ZP_JOB_FILE:
-		if (err == 0) {
-			zp->s.zone_file_serial = job->serial_to;
-			zp->s.zone_file_time = job->now;
-		} else {
-			zp_fail(zp, err, "zone file");
-		}
-		for (struct zp_filereq *f = job->filereqs, *next; f; f = next) {
-			next = f->next;
-			if (f->done)
-				f->done(f->arg, err, job->serial_to);
-			free(f);
-		}
-		job->filereqs = NULL;
-		zp_job_over(zp, job);
-		return;
 	case ZP_JOB_VERIFY:
 		verify_done(zp, job);
 		zp_job_over(zp, job);

@@ -6,15 +6,17 @@
  * pipeline, the zone thread makes the next one on top of it while the first
  * commits (zonepub_publish.c replays them on the served zone in commit
  * order), so a group's signing overlaps the previous group's fsync and
- * requests that arrive meanwhile do not wait for it. The other kinds (the
- * zone file, a bulk import, a rebuild) wait until no version is pending,
- * and nothing new starts while they are pending. When the zone thread is
- * free, or work arrives while it is, the pump (a uv_idle handle, so it runs
- * at the end of the current loop iteration and without a timer's delay)
- * picks the next job: a rebuild of the working zone if a version failed
- * (once every pending one is done), otherwise the kinds take turns (a group
- * of requests and expiry removals, re-signing, the zone file, a bulk
- * import) so that none can starve the others. A group takes what is queued
+ * requests that arrive meanwhile do not wait for it. The other kinds (a
+ * bulk import, a rebuild) wait until no version is pending, and nothing new
+ * starts while they are pending. When the zone thread is free, or work
+ * arrives while it is, the pump (a uv_idle handle, so it runs at the end of
+ * the current loop iteration and without a timer's delay) picks the next
+ * job: a rebuild of the working zone if a version failed (once every
+ * pending one is done), otherwise the kinds take turns (a group of requests
+ * and expiry removals, re-signing, a bulk import) so that none can starve
+ * the others. The zone file is not the zone thread's: its own thread writes
+ * it from the store (zonepub_aux.c), started at once by a request or the
+ * tick, whatever the zone thread does. A group takes what is queued
  * (at most group_max requests); nothing waits to fill it. The timer only
  * marks work as due.
  *
@@ -55,10 +57,14 @@ void zonepub_tick(struct zonepub *zp)
 		zp->resign_wanted = true;
 		zp->last_resign = now;
 	}
-	if (zp->o.zone_file && zp->o.zone_file_interval &&
+	/* Not while a write runs: it may already hold the new serial, and its
+	 * end sets zone_file_time; a later tick decides. */
+	if (zp->o.zone_file && zp->o.zone_file_interval && zp->file_job == NULL &&
 	    now - zp->s.zone_file_time >= (int64_t)zp->o.zone_file_interval &&
-	    zone_serial(zp->served) != zp->s.zone_file_serial)
+	    zone_serial(zp->served) != zp->s.zone_file_serial) {
 		zp->file_due = true;
+		zp_file_kick(zp);
+	}
 	if (zone_serial(zp->served) != 0) {
 		zp->verify_wanted = true;
 		zp->verify_quota = zp_verify_slice_size(zp);
@@ -202,6 +208,9 @@ static void pump(struct zonepub *zp)
 	} else {
 		for (int k = 1; k <= ZP_JOB_KINDS; k++) {
 			int c = (zp->last_kind + k) % ZP_JOB_KINDS;
+			/* The zone file has a thread of its own (zp_file_kick()). */
+			if (c == ZP_JOB_FILE)
+				continue;
 			if (zp_kind_ready(zp, c, now) && may_start(zp, c)) {
 				kind = c;
 				break;
@@ -238,11 +247,6 @@ static void pump(struct zonepub *zp)
 		break;
 	case ZP_JOB_RESIGN:
 		zp->resign_wanted = false;
-		break;
-	case ZP_JOB_FILE:
-		job->filereqs = zp->file_head;
-		zp->file_head = zp->file_tail = NULL;
-		zp->file_due = false;
 		break;
 	case ZP_JOB_VERIFY:
 		zp->verify_wanted = false;

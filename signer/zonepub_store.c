@@ -390,6 +390,11 @@ static int load_rows(struct zonepub *zp, int64_t now)
 	 * the next commit trims the store to what is kept here. */
 	if (zp->jr.n > 0 && zp->jr.v[zp->jr.n - 1].to != zone_serial(zp->served))
 		zp_journal_clear(&zp->jr);
+	/* The zone file writer's own connection, opened here because this
+	 * thread owns the store (zonepub_aux.c). */
+	if (zp->o.zone_file != NULL && zp->file_st == NULL &&
+	    (r = store_reader_open(zp->st, &zp->file_st)) != 0)
+		return r == STORE_ENOMEM ? ZONEPUB_ENOMEM : ZONEPUB_ESTORE;
 	return 0;
 }
 

@@ -244,8 +244,16 @@ out:
 	return r;
 }
 
-struct file_ctx {
+/*
+ * The zone file being written: a temporary file next to the target, its
+ * stdio stream, and the line buffer of zone_text.h. Both writers stream
+ * through it: zone_file_write() from the tree, zone_rows.h from the
+ * store's rows, so the two produce the same bytes for the same names.
+ */
+struct zone_file_out {
 	FILE *f;
+	char *tmp;    /* the temporary file's path; NULL once renamed */
+	char *path;
 	int64_t now;  /* what RRSIG times are read against, as ldns does */
 	char line[ZONE_TEXT_MAX];
 };
@@ -255,14 +263,14 @@ struct file_ctx {
 static int write_rr(void *ctx, const uint8_t *owner, size_t ownerlen, uint16_t type,
 		    uint32_t ttl, const uint8_t *rdata, size_t rdlen)
 {
-	struct file_ctx *fc = ctx;
+	struct zone_file_out *fo = ctx;
 	ldns_rr *rr = NULL;
 	char *s;
 	size_t len;
-	int r = zone_text_rr(owner, ownerlen, type, ttl, rdata, rdlen, fc->now, fc->line, &len);
+	int r = zone_text_rr(owner, ownerlen, type, ttl, rdata, rdlen, fo->now, fo->line, &len);
 
 	if (r == 0)
-		return fwrite(fc->line, 1, len, fc->f) == len ? 0 : ZONE_EIO;
+		return fwrite(fo->line, 1, len, fo->f) == len ? 0 : ZONE_EIO;
 	if (r != ZONE_TEXT_OTHER)
 		return r;
 	if ((r = zone_rr_make(owner, ownerlen, type, ttl, rdata, rdlen, &rr)) != 0)
@@ -271,12 +279,100 @@ static int write_rr(void *ctx, const uint8_t *owner, size_t ownerlen, uint16_t t
 	ldns_rr_free(rr);
 	if (s == NULL)
 		return ZONE_ENOMEM;
-	r = fputs(s, fc->f) == EOF ? ZONE_EIO : 0;
+	r = fputs(s, fo->f) == EOF ? ZONE_EIO : 0;
 	free(s);
 	return r;
 }
 
-static int write_all(const struct zone *z, struct file_ctx *fc)
+void zone_file_out_free(struct zone_file_out *fo)
+{
+	int saved = errno;
+
+	if (fo == NULL)
+		return;
+	if (fo->f != NULL)
+		fclose(fo->f);
+	if (fo->tmp != NULL)
+		unlink(fo->tmp);
+	free(fo->tmp);
+	free(fo->path);
+	free(fo);
+	errno = saved;
+}
+
+int zone_file_out_open(const char *path, struct zone_file_out **out)
+{
+	struct zone_file_out *fo = calloc(1, sizeof(*fo));
+	int r = ZONE_ENOMEM, fd;
+
+	*out = NULL;
+	if (fo == NULL)
+		return r;
+	if (asprintf(&fo->tmp, "%s.tmpXXXXXX", path) < 0) {
+		fo->tmp = NULL;
+		goto out;
+	}
+	if ((fo->path = strdup(path)) == NULL)
+		goto out;
+	r = ZONE_EIO;
+	fd = mkstemp(fo->tmp);
+	if (fd < 0) {
+		free(fo->tmp);
+		fo->tmp = NULL;
+		goto out;
+	}
+	if ((fo->f = fdopen(fd, "w")) == NULL) {
+		close(fd);
+		goto out;
+	}
+	fo->now = (int64_t)time(NULL);
+	*out = fo;
+	fo = NULL;
+	r = 0;
+out:
+	zone_file_out_free(fo);
+	return r;
+}
+
+int zone_file_out_node(struct zone_file_out *fo, const struct zone *z,
+		       const struct zone_node *n, const uint8_t *nextkey, size_t nextlen)
+{
+	return node_emit(z, n, nextkey, nextlen, write_rr, fo);
+}
+
+int zone_file_out_commit(struct zone_file_out *fo)
+{
+	int r = ZONE_EIO, dfd = -1, saved;
+	FILE *f = fo->f;
+
+	fo->f = NULL;
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		saved = errno;
+		fclose(f);
+		errno = saved;
+		goto out;
+	}
+	if (fclose(f) != 0)
+		goto out;
+	if (rename(fo->tmp, fo->path) != 0)
+		goto out;
+	free(fo->tmp);
+	fo->tmp = NULL;
+	/* The rename is durable only once the directory entry is on disk. */
+	dfd = open(dirname(fo->path), O_RDONLY | O_DIRECTORY);
+	if (dfd < 0 || fsync(dfd) != 0)
+		goto out;
+	r = 0;
+out:
+	saved = errno;
+	if (dfd >= 0)
+		close(dfd);
+	zone_file_out_free(fo);
+	errno = saved;
+	return r;
+}
+
+static int write_all(const struct zone *z, struct zone_file_out *fo)
 {
 	struct zone_tree_iter it;
 	const struct zone_node *first = zone_tree_first(&z->tree), *n, *next;
@@ -286,70 +382,22 @@ static int write_all(const struct zone *z, struct file_ctx *fc)
 	for (n = zone_tree_iter_next(&it); r == 0 && n != NULL; n = next) {
 		next = zone_tree_iter_next(&it);
 		const struct zone_node *nx = next ? next : first;
-		r = node_emit(z, n, zone_node_key(nx), nx->keylen, write_rr, fc);
+		r = zone_file_out_node(fo, z, n, zone_node_key(nx), nx->keylen);
 	}
 	return r;
 }
 
 int zone_file_write(const struct zone *z, const char *path)
 {
-	int r = ZONE_ENOMEM, fd = -1, dfd = -1, saved;
-	char *tmp = NULL, *dircopy = NULL;
-	struct file_ctx *fc = NULL;
-	FILE *f = NULL;
+	struct zone_file_out *fo = NULL;
+	int r = zone_file_out_open(path, &fo);
 
-	if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0) {
-		tmp = NULL;
-		goto out;
-	}
-	dircopy = strdup(path);
-	fc = malloc(sizeof(*fc));
-	if (dircopy == NULL || fc == NULL)
-		goto out;
-	r = ZONE_EIO;
-	fd = mkstemp(tmp);
-	if (fd < 0)
-		goto out;
-	f = fdopen(fd, "w");
-	if (f == NULL)
-		goto out;
-	fd = -1;
-	fc->f = f;
-	fc->now = (int64_t)time(NULL);
-	r = write_all(z, fc);
 	if (r != 0)
-		goto out;
-	r = ZONE_EIO;
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
-		goto out;
-	if (fclose(f) != 0) {
-		f = NULL;
-		goto out;
+		return r;
+	r = write_all(z, fo);
+	if (r != 0) {
+		zone_file_out_free(fo);
+		return r;
 	}
-	f = NULL;
-	if (rename(tmp, path) != 0)
-		goto out;
-	free(tmp);
-	tmp = NULL;
-	/* The rename is durable only once the directory entry is on disk. */
-	dfd = open(dirname(dircopy), O_RDONLY | O_DIRECTORY);
-	if (dfd < 0 || fsync(dfd) != 0)
-		goto out;
-	r = 0;
-out:
-	saved = errno;
-	if (f != NULL)
-		fclose(f);
-	free(fc);
-	if (fd >= 0)
-		close(fd);
-	if (dfd >= 0)
-		close(dfd);
-	if (tmp != NULL) {
-		unlink(tmp);
-		free(tmp);
-	}
-	free(dircopy);
-	errno = saved;
-	return r;
+	return zone_file_out_commit(fo);
 }

@@ -56,4 +56,38 @@ int zone_name_rrs(const struct zone *z, const char *owner, ldns_rr_list **out);
  */
 int zone_file_write(const struct zone *z, const char *path);
 
+/* ---- Streaming a zone file name by name (zone_file_write(), zone_rows.h) ---- */
+
+struct zone_file_out;
+struct zone_node;
+
+/**
+ * @brief Start a zone file: a temporary file next to @p path (same
+ * directory, so that the rename is atomic). The caller ends it with
+ * zone_file_out_commit() or zone_file_out_free().
+ * @return 0, ZONE_EIO (errno kept), ZONE_ENOMEM.
+ */
+int zone_file_out_open(const char *path, struct zone_file_out **out);
+
+/**
+ * @brief Append every RR of node @p n of a zone shaped like @p z (only its
+ * apex is read: @p z may be an empty zone with the same parameters), its
+ * NSEC pointing at @p nextkey, in the form zone_file_write() writes.
+ * @return 0, ZONE_EIO, ZONE_ENOMEM, ZONE_EFORMAT.
+ */
+int zone_file_out_node(struct zone_file_out *fo, const struct zone *z,
+		       const struct zone_node *n, const uint8_t *nextkey, size_t nextlen);
+
+/**
+ * @brief Finish: flush, fsync, rename over the path, fsync of the
+ * directory. @p fo is freed whatever the result; on an error the file at
+ * the path is unchanged (or, after the rename, replaced but perhaps not
+ * durable yet).
+ * @return 0, ZONE_EIO (errno kept).
+ */
+int zone_file_out_commit(struct zone_file_out *fo);
+
+/** @brief Abandon a file being written (the temporary file goes); NULL is a no-op. */
+void zone_file_out_free(struct zone_file_out *fo);
+
 #endif

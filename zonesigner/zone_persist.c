@@ -4,6 +4,7 @@
  * rows at start, without signing anything.
  */
 #include "zonesigner/zone_internal.h"
+#include "zonesigner/zone_rows.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,34 @@ static int key_canonical(const uint8_t *key, size_t keylen, size_t apexlen)
 	return l == 0 && wire <= ZONE_WIRE_MAX;
 }
 
+/* The framing of a stored row: a canonical key, a blob of this version. */
+static bool row_ok(const struct zone *z, const uint8_t *key, size_t keylen, const uint8_t *blob,
+		   size_t len)
+{
+	return keylen <= ZONE_KEY_MAX && blob != NULL && len >= 1 && blob[0] == EXPORT_VERSION &&
+	       key_canonical(key, keylen, z->apexlen);
+}
+
+int zone_row_node(const struct zone *z, const uint8_t *key, size_t keylen, const uint8_t *blob,
+		  size_t len, struct zone_node **out)
+{
+	struct zone_node *n = NULL;
+	int r = ZONE_EFORMAT;
+
+	*out = NULL;
+	if (!row_ok(z, key, keylen, blob, len))
+		goto out;
+	if ((r = zone_node_new(key, keylen, blob + 1, len - 1, &n)) != 0)
+		goto out;
+	if ((r = zone_node_validate(n)) != 0)
+		goto out;
+	*out = n;
+	n = NULL;
+out:
+	zone_node_free(n);
+	return r;
+}
+
 /*
  * Collect a loaded node: appended while the keys arrive strictly increasing,
  * inserted into the tree once one did not (see struct zone's loadhead).
@@ -140,8 +169,7 @@ int zone_load_name(struct zone *z, const uint8_t *key, size_t keylen, const uint
 	if (z->change_open || (z->state != ZONE_STATE_EMPTY && z->state != ZONE_STATE_LOADING))
 		goto out;
 	r = ZONE_EFORMAT;
-	if (keylen > ZONE_KEY_MAX || blob == NULL || len < 1 || blob[0] != EXPORT_VERSION ||
-	    !key_canonical(key, keylen, z->apexlen))
+	if (!row_ok(z, key, keylen, blob, len))
 		goto out;
 	/* A load builds the whole zone in one pass: its nodes go into slabs. */
 	r = zone_node_new_in(&z->tree.slabs, key, keylen, blob + 1, len - 1, &n);
