@@ -96,6 +96,25 @@ spec_validity(struct x509_cert_spec *s, int64_t now, int64_t days)
 	assert_int_equal(x509_serial_random(s->serial), X509_OK);
 }
 
+/*
+ * The device spec most cases start from: a fresh serial, @days of validity,
+ * @key certified by the issuing CA for DEVICE_ID in ZONE with @index. A case
+ * then changes only the fields it is about.
+ */
+static void
+device_spec(struct x509_cert_spec *s, const struct pki *p, int64_t days,
+	    const EVP_PKEY *key, uint64_t index)
+{
+	memset(s, 0, sizeof(*s));
+	s->profile = X509_PROFILE_DEVICE;
+	spec_validity(s, p->now, days);
+	s->subject_key = key;
+	s->issuer = p->issuing;
+	s->zone = ZONE;
+	s->index = index;
+	s->device_id = DEVICE_ID;
+}
+
 /* A device certificate from a CSR of a fresh key; *key gets that key. */
 static X509 *
 device_cert(struct pki *p, const char *id, const char *zone, EVP_PKEY **key)
@@ -108,13 +127,8 @@ device_cert(struct pki *p, const char *id, const char *zone, EVP_PKEY **key)
 
 	csr = evil_csr(k, &csrlen);
 	assert_int_equal(csr_parse(csr, csrlen, &pub, NULL, NULL, NULL, 0), X509_OK);
-	memset(&s, 0, sizeof(s));
-	s.profile = X509_PROFILE_DEVICE;
-	spec_validity(&s, p->now, 365);
-	s.subject_key = pub;
-	s.issuer = p->issuing;
+	device_spec(&s, p, 365, pub, 1);
 	s.zone = zone;
-	s.index = 1;
 	s.device_id = id;
 	s.crl_uri = CRL_URI;
 	assert_int_equal(x509_cert_create(&s, x509_sign_with_pkey, p->issuing_key, &x), X509_OK);
@@ -562,14 +576,7 @@ test_device_compressed_key(void **state)
 	    OSSL_PKEY_EC_POINT_CONVERSION_FORMAT_COMPRESSED), 1);
 	csr = evil_csr(k, &csrlen);
 	assert_int_equal(csr_parse(csr, csrlen, &pub, &spki, &spki_len, NULL, 0), X509_OK);
-	memset(&s, 0, sizeof(s));
-	s.profile = X509_PROFILE_DEVICE;
-	spec_validity(&s, p->now, 30);
-	s.subject_key = pub;
-	s.issuer = p->issuing;
-	s.zone = ZONE;
-	s.index = 2;
-	s.device_id = DEVICE_ID;
+	device_spec(&s, p, 30, pub, 2);
 	assert_int_equal(x509_cert_create(&s, x509_sign_with_pkey, p->issuing_key, &x), X509_OK);
 	n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &got);
 	assert_int_equal((size_t)n, spki_len);
@@ -609,14 +616,7 @@ csr_like_case(struct pki *p, EVP_PKEY *k, const EVP_PKEY *like)
 	assert_int_equal(la, lb);
 	assert_memory_equal(sa, sb, la);
 	/* The same TBS from either key: the point keeps its form. */
-	memset(&s, 0, sizeof(s));
-	s.profile = X509_PROFILE_DEVICE;
-	spec_validity(&s, p->now, 30);
-	s.issuer = p->issuing;
-	s.zone = ZONE;
-	s.index = 3;
-	s.device_id = DEVICE_ID;
-	s.subject_key = a;
+	device_spec(&s, p, 30, a, 3);
 	assert_int_equal(x509_cert_tbs_build(&s, &ta, &tla), X509_OK);
 	s.subject_key = b;
 	assert_int_equal(x509_cert_tbs_build(&s, &tb, &tlb), X509_OK);
@@ -728,15 +728,9 @@ test_tbs_der_matches_openssl(void **state)
 	for (size_t j = 0; j < sizeof(idx) / sizeof(idx[0]); j++)
 	for (int crl = 0; crl < 2; crl++)
 	for (int late = 0; late < 2; late++) {
-		memset(&s, 0, sizeof(s));
-		s.profile = X509_PROFILE_DEVICE;
-		spec_validity(&s, p->now, 30);
+		device_spec(&s, p, 30, key ? kc : k, idx[j]);
 		if (late) /* GeneralizedTime from 2050 on */
 			s.not_after = INT64_C(2556143999) + (int64_t)j;
-		s.subject_key = key ? kc : k;
-		s.issuer = p->issuing;
-		s.zone = ZONE;
-		s.index = idx[j];
 		s.device_id = ids[i];
 		s.crl_uri = crl ? CRL_URI : NULL;
 		assert_int_equal(x509_cert_tbs_build(&s, &a, &la), X509_OK);
@@ -751,14 +745,7 @@ test_tbs_der_matches_openssl(void **state)
 	assert_int_equal(cases, 96);
 
 	/* The same refusals, with the same errors. */
-	memset(&s, 0, sizeof(s));
-	s.profile = X509_PROFILE_DEVICE;
-	spec_validity(&s, p->now, 30);
-	s.subject_key = k;
-	s.issuer = p->issuing;
-	s.zone = ZONE;
-	s.index = 1;
-	s.device_id = DEVICE_ID;
+	device_spec(&s, p, 30, k, 1);
 	for (int bad = 0; bad < 8; bad++) {
 		struct x509_cert_spec t = s;
 		int ra, rb;
@@ -793,14 +780,7 @@ test_spec_refusals(void **state)
 	unsigned char *tbs = NULL;
 	size_t len = 0;
 
-	memset(&s, 0, sizeof(s));
-	s.profile = X509_PROFILE_DEVICE;
-	spec_validity(&s, p->now, 30);
-	s.subject_key = k;
-	s.issuer = p->issuing;
-	s.zone = ZONE;
-	s.index = 1;
-	s.device_id = DEVICE_ID;
+	device_spec(&s, p, 30, k, 1);
 	assert_int_equal(x509_cert_tbs_build(&s, &tbs, &len), X509_OK);
 	free(tbs);
 	tbs = NULL;
@@ -898,14 +878,7 @@ test_assemble(void **state)
 	size_t len = 0, len2 = 0, siglen = sizeof(sig);
 	X509 *x = NULL;
 
-	memset(&s, 0, sizeof(s));
-	s.profile = X509_PROFILE_DEVICE;
-	spec_validity(&s, p->now, 30);
-	s.subject_key = k;
-	s.issuer = p->issuing;
-	s.zone = ZONE;
-	s.index = 7;
-	s.device_id = DEVICE_ID;
+	device_spec(&s, p, 30, k, 7);
 	assert_int_equal(x509_cert_tbs_build(&s, &tbs, &len), X509_OK);
 	assert_int_equal(x509_sha256(tbs, len, md), X509_OK);
 	assert_int_equal(x509_sign_with_pkey(p->issuing_key, md, sig, &siglen), 0);
@@ -978,13 +951,7 @@ test_assemble_built(void **state)
 	size_t len = 0, la = 0, lb = 0, siglen;
 	X509 *x = NULL;
 
-	memset(&s, 0, sizeof(s));
-	s.profile = X509_PROFILE_DEVICE;
-	spec_validity(&s, p->now, 30);
-	s.subject_key = k;
-	s.issuer = p->issuing;
-	s.zone = ZONE;
-	s.device_id = DEVICE_ID;
+	device_spec(&s, p, 30, k, 1);
 	s.crl_uri = CRL_URI;
 	for (s.index = 1; s.index <= 40; s.index++) {
 		assert_int_equal(x509_cert_tbs_build(&s, &tbs, &len), X509_OK);
@@ -1406,13 +1373,7 @@ test_tbs_check(void **state)
 
 	/* The library's own device TBS passes, long name included. */
 	assert_int_equal(x509_name_der(X509_get_subject_name(p->issuing), &name, &namelen), X509_OK);
-	memset(&s, 0, sizeof(s));
-	s.profile = X509_PROFILE_DEVICE;
-	spec_validity(&s, p->now, 60);
-	s.subject_key = k;
-	s.issuer = p->issuing;
-	s.zone = ZONE;
-	s.index = 3;
+	device_spec(&s, p, 60, k, 3);
 	s.device_id = LONG_ID;
 	s.crl_uri = CRL_URI;
 	assert_int_equal(x509_cert_tbs_build(&s, &tbs, &len), X509_OK);
@@ -1556,14 +1517,7 @@ test_tbs_check_mutations(void **state)
 	uint32_t st = 0x9e3779b9;
 	int i, r, refused = 0;
 
-	memset(&s, 0, sizeof(s));
-	s.profile = X509_PROFILE_DEVICE;
-	spec_validity(&s, p->now, 60);
-	s.subject_key = k;
-	s.issuer = p->issuing;
-	s.zone = ZONE;
-	s.index = 1;
-	s.device_id = DEVICE_ID;
+	device_spec(&s, p, 60, k, 1);
 	s.crl_uri = CRL_URI;
 	assert_int_equal(x509_cert_tbs_build(&s, &tbs, &len), X509_OK);
 	assert_int_equal(x509_serial_random(serial), X509_OK);
