@@ -50,6 +50,16 @@ gens_one_new(int type, const char *s)
 	return gens;
 }
 
+/* Adds extension @p nid with the value of OpenSSL structure @p value
+ * (still the caller's); X509_ERR_CRYPTO if OpenSSL cannot encode it. */
+static int
+add_ext(X509 *x, int nid, void *value, int critical)
+{
+	if (X509_add1_ext_i2d(x, nid, value, critical, X509V3_ADD_DEFAULT) != 1)
+		return X509_ERR_CRYPTO;
+	return X509_OK;
+}
+
 static int
 add_basic_constraints(X509 *x, int ca, int pathlen)
 {
@@ -63,10 +73,7 @@ add_basic_constraints(X509 *x, int ca, int pathlen)
 	if (pathlen >= 0 && ((bc->pathlen = ASN1_INTEGER_new()) == NULL ||
 	    ASN1_INTEGER_set(bc->pathlen, pathlen) != 1))
 		goto out;
-	r = X509_ERR_CRYPTO;
-	if (X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, X509V3_ADD_DEFAULT) != 1)
-		goto out;
-	r = X509_OK;
+	r = add_ext(x, NID_basic_constraints, bc, 1);
 out:
 	BASIC_CONSTRAINTS_free(bc);
 	return r;
@@ -84,10 +91,7 @@ add_key_usage(X509 *x, const int *bits)
 	for (; *bits >= 0; bits++)
 		if (ASN1_BIT_STRING_set_bit(ku, *bits, 1) != 1)
 			goto out;
-	r = X509_ERR_CRYPTO;
-	if (X509_add1_ext_i2d(x, NID_key_usage, ku, 1, X509V3_ADD_DEFAULT) != 1)
-		goto out;
-	r = X509_OK;
+	r = add_ext(x, NID_key_usage, ku, 1);
 out:
 	ASN1_BIT_STRING_free(ku);
 	return r;
@@ -112,8 +116,7 @@ add_ski(X509 *x, ASN1_OCTET_STRING **out)
 	r = X509_ERR_NOMEM;
 	if ((ski = ASN1_OCTET_STRING_new()) == NULL || ASN1_OCTET_STRING_set(ski, md, 20) != 1)
 		goto out;
-	r = X509_ERR_CRYPTO;
-	if (X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0, X509V3_ADD_DEFAULT) != 1)
+	if ((r = add_ext(x, NID_subject_key_identifier, ski, 0)) != X509_OK)
 		goto out;
 	if (out != NULL) {
 		*out = ski;
@@ -135,10 +138,7 @@ add_aki(X509 *x, const ASN1_OCTET_STRING *keyid)
 	if ((akid = AUTHORITY_KEYID_new()) == NULL ||
 	    (akid->keyid = ASN1_OCTET_STRING_dup(keyid)) == NULL)
 		goto out;
-	r = X509_ERR_CRYPTO;
-	if (X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0, X509V3_ADD_DEFAULT) != 1)
-		goto out;
-	r = X509_OK;
+	r = add_ext(x, NID_authority_key_identifier, akid, 0);
 out:
 	AUTHORITY_KEYID_free(akid);
 	return r;
@@ -193,10 +193,7 @@ add_name_constraints(X509 *x, const char *zone)
 	    !sk_GENERAL_SUBTREE_push(nc->excludedSubtrees, st))
 		goto out;
 	st = NULL;
-	r = X509_ERR_CRYPTO;
-	if (X509_add1_ext_i2d(x, NID_name_constraints, nc, 1, X509V3_ADD_DEFAULT) != 1)
-		goto out;
-	r = X509_OK;
+	r = add_ext(x, NID_name_constraints, nc, 1);
 out:
 	GENERAL_SUBTREE_free(st);
 	NAME_CONSTRAINTS_free(nc);
@@ -213,10 +210,7 @@ add_eku_client_auth(X509 *x)
 	if ((eku = sk_ASN1_OBJECT_new_null()) == NULL ||
 	    (obj = OBJ_nid2obj(NID_client_auth)) == NULL || !sk_ASN1_OBJECT_push(eku, obj))
 		goto out;
-	r = X509_ERR_CRYPTO;
-	if (X509_add1_ext_i2d(x, NID_ext_key_usage, eku, 0, X509V3_ADD_DEFAULT) != 1)
-		goto out;
-	r = X509_OK;
+	r = add_ext(x, NID_ext_key_usage, eku, 0);
 out:
 	/* The object is OpenSSL's static one: free the stack only. */
 	sk_ASN1_OBJECT_free(eku);
@@ -231,10 +225,7 @@ add_san_dns(X509 *x, const char *name, int critical)
 
 	if ((gens = gens_one_new(GEN_DNS, name)) == NULL)
 		goto out;
-	r = X509_ERR_CRYPTO;
-	if (X509_add1_ext_i2d(x, NID_subject_alt_name, gens, critical, X509V3_ADD_DEFAULT) != 1)
-		goto out;
-	r = X509_OK;
+	r = add_ext(x, NID_subject_alt_name, gens, critical);
 out:
 	GENERAL_NAMES_free(gens);
 	return r;
@@ -255,10 +246,7 @@ add_crl_dp(X509 *x, const char *uri)
 	    !sk_DIST_POINT_push(cdp, dp))
 		goto out;
 	dp = NULL;
-	r = X509_ERR_CRYPTO;
-	if (X509_add1_ext_i2d(x, NID_crl_distribution_points, cdp, 0, X509V3_ADD_DEFAULT) != 1)
-		goto out;
-	r = X509_OK;
+	r = add_ext(x, NID_crl_distribution_points, cdp, 0);
 out:
 	DIST_POINT_free(dp);
 	CRL_DIST_POINTS_free(cdp);
@@ -393,6 +381,27 @@ build_ca(X509 *x, const struct x509_cert_spec *spec)
 	return r;
 }
 
+/*
+ * What both device builders check first, in one order so that they refuse
+ * a spec alike: no subject, a usable CRL URI, the issuer's key id (to
+ * *@p keyid, borrowed) and the owner name (to @p owner).
+ */
+static int
+device_check(const struct x509_cert_spec *spec, const ASN1_OCTET_STRING **keyid,
+	     char owner[X509_OWNER_NAME_SIZE])
+{
+	int r;
+
+	if (spec->subject != NULL)
+		return X509_ERR_INVALID;
+	if (spec->crl_uri != NULL && !uri_valid(spec->crl_uri))
+		return X509_ERR_INVALID;
+	if ((r = x509__issuer_keyid(spec->issuer, keyid)) != X509_OK)
+		return r;
+	return x509_owner_name(spec->index, spec->device_id, spec->zone, owner,
+			       X509_OWNER_NAME_SIZE);
+}
+
 static int
 build_device(X509 *x, const struct x509_cert_spec *spec)
 {
@@ -401,13 +410,7 @@ build_device(X509 *x, const struct x509_cert_spec *spec)
 	char owner[X509_OWNER_NAME_SIZE];
 	int cn, r;
 
-	if (spec->subject != NULL)
-		return X509_ERR_INVALID;
-	if (spec->crl_uri != NULL && !uri_valid(spec->crl_uri))
-		return X509_ERR_INVALID;
-	if ((r = x509__issuer_keyid(spec->issuer, &keyid)) != X509_OK ||
-	    (r = x509_owner_name(spec->index, spec->device_id, spec->zone, owner,
-	    sizeof(owner))) != X509_OK)
+	if ((r = device_check(spec, &keyid, owner)) != X509_OK)
 		return r;
 	/* RFC 5280 §4.2.1.6: an empty subject needs a critical SAN. */
 	cn = strlen(owner) <= X509_CN_MAX;
@@ -631,13 +634,7 @@ build_device_der(const struct x509_cert_spec *spec, unsigned char **tbs, size_t 
 	size_t ptlen = 0, olen, start, sub;
 	int cn, n, r;
 
-	if (spec->subject != NULL)
-		return X509_ERR_INVALID;
-	if (spec->crl_uri != NULL && !uri_valid(spec->crl_uri))
-		return X509_ERR_INVALID;
-	if ((r = x509__issuer_keyid(spec->issuer, &keyid)) != X509_OK ||
-	    (r = x509_owner_name(spec->index, spec->device_id, spec->zone, owner,
-	    sizeof(owner))) != X509_OK)
+	if ((r = device_check(spec, &keyid, owner)) != X509_OK)
 		return r;
 	/* The checks of set_common, in its order. */
 	r = X509_ERR_INVALID;
