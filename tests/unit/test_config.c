@@ -131,22 +131,20 @@ static void write_config(const struct env *e, const char *from, const char *to)
 		write_edited(e, from, to, NULL);
 }
 
-/* Loads the config expecting an error at line (0: any) whose message has needle. */
-static void expect_error(const struct env *e, const struct config_load_opts *opts,
-                         unsigned line, const char *needle)
+/* Loads the config expecting a refusal whose message starts with @p prefix
+ * (NULL: anything) and contains @p needle. */
+static void expect_error_prefix(const struct env *e, const struct config_load_opts *opts,
+                                const char *prefix, const char *needle)
 {
 	struct config *cfg = NULL;
-	char *err = NULL, prefix[160];
+	char *err = NULL;
 	int r = config_load(e->path, opts, &cfg, &err);
 
 	assert_int_equal(r, CONFIG_ERR_INVALID);
 	assert_null(cfg);
 	assert_non_null(err);
-	if (line > 0) {
-		snprintf(prefix, sizeof(prefix), "%s:%u:", e->path, line);
-		if (strncmp(err, prefix, strlen(prefix)) != 0)
-			fail_msg("error \"%s\" does not start with \"%s\"", err, prefix);
-	}
+	if (prefix != NULL && strncmp(err, prefix, strlen(prefix)) != 0)
+		fail_msg("error \"%s\" does not start with \"%s\"", err, prefix);
 	if (strstr(err, needle) == NULL)
 		fail_msg("error \"%s\" lacks \"%s\"", err, needle);
 	if (getenv("REGSIGN_TEST_VERBOSE"))
@@ -154,24 +152,37 @@ static void expect_error(const struct env *e, const struct config_load_opts *opt
 	free(err);
 }
 
+/* Loads the config expecting an error at line (0: any) whose message has needle. */
+static void expect_error(const struct env *e, const struct config_load_opts *opts,
+                         unsigned line, const char *needle)
+{
+	char prefix[160];
+
+	snprintf(prefix, sizeof(prefix), "%s:%u:", e->path, line);
+	expect_error_prefix(e, opts, line > 0 ? prefix : NULL, needle);
+}
+
 /* The same, at line:col exactly. */
 static void expect_error_at(const struct env *e, unsigned line, unsigned col, const char *needle)
 {
-	struct config *cfg = NULL;
-	char *err = NULL, prefix[160];
-	int r = config_load(e->path, NULL, &cfg, &err);
+	char prefix[160];
 
-	assert_int_equal(r, CONFIG_ERR_INVALID);
-	assert_null(cfg);
-	assert_non_null(err);
 	snprintf(prefix, sizeof(prefix), "%s:%u:%u: ", e->path, line, col);
-	if (strncmp(err, prefix, strlen(prefix)) != 0)
-		fail_msg("error \"%s\" does not start with \"%s\"", err, prefix);
-	if (strstr(err, needle) == NULL)
-		fail_msg("error \"%s\" lacks \"%s\"", err, needle);
-	if (getenv("REGSIGN_TEST_VERBOSE"))
-		print_message("%s\n", err);
-	free(err);
+	expect_error_prefix(e, NULL, prefix, needle);
+}
+
+/* The base config with one edit (@p from NULL: none) must load; the caller
+ * frees what it returns. */
+static struct config *load_good(const struct env *e, const char *from, const char *to)
+{
+	struct config *cfg = NULL;
+	char *err = NULL;
+
+	write_config(e, from, to);
+	if (config_load(e->path, NULL, &cfg, &err) != CONFIG_OK)
+		fail_msg("config refused: %s", err);
+	assert_null(err);
+	return cfg;
 }
 
 /* The base config with text appended after its last line (39): the sandbox section
@@ -211,14 +222,9 @@ static void expect_refusals(const struct env *e, const struct refusal *v, size_t
 static void test_good(void **state)
 {
 	struct env *e = *state;
-	struct config *cfg = NULL;
-	char *err = NULL;
+	struct config *cfg = load_good(e, NULL, NULL);
 	const struct config_key *k;
 
-	write_config(e, NULL, NULL);
-	if (config_load(e->path, NULL, &cfg, &err) != CONFIG_OK)
-		fail_msg("good config refused: %s", err);
-	assert_null(err);
 	{
 		/* The module is kept resolved: what is checked is what will be loaded. */
 		char real[4096];
@@ -427,12 +433,11 @@ static void test_socket_dns(void **state)
 static void test_sandbox_section(void **state)
 {
 	struct env *e = *state;
-	struct config *cfg = NULL;
-	char *err = NULL, *big;
+	struct config *cfg;
+	char *big;
 
 	/* Without the section: enabled, Landlock required, nothing extra. */
-	write_config(e, NULL, NULL);
-	assert_int_equal(config_load(e->path, NULL, &cfg, &err), CONFIG_OK);
+	cfg = load_good(e, NULL, NULL);
 	assert_true(cfg->sandbox.enabled);
 	assert_false(cfg->sandbox.landlock_best_effort);
 	assert_null(cfg->sandbox.front.user);
@@ -440,10 +445,9 @@ static void test_sandbox_section(void **state)
 	assert_int_equal(cfg->sandbox.hsm.n_write, 0);
 	assert_int_equal(cfg->sandbox.hsm_connect, 0);
 	config_free(cfg);
-	cfg = NULL;
 
 	/* Every key. */
-	write_appended(e, "  level: notice\n"
+	cfg = load_good(e, APPEND, "  level: notice\n"
 	                  "sandbox:\n"
 	                  "  enabled: false\n"
 	                  "  landlock: best-effort\n"
@@ -456,8 +460,6 @@ static void test_sandbox_section(void **state)
 	                  "    user: regsign-hsm\n"
 	                  "    write: [/var/lib/softhsm/tokens]\n"
 	                  "    connect: [unix, inet]\n");
-	if (config_load(e->path, NULL, &cfg, &err) != CONFIG_OK)
-		fail_msg("sandbox section refused: %s", err);
 	assert_false(cfg->sandbox.enabled);
 	assert_true(cfg->sandbox.landlock_best_effort);
 	assert_string_equal(cfg->sandbox.front.user, "regsign");
@@ -516,22 +518,16 @@ static void test_sandbox_section(void **state)
 static void test_call_timeout(void **state)
 {
 	struct env *e = *state;
-	struct config *cfg = NULL;
-	char *err = NULL;
+	struct config *cfg;
 
 	/* Default: four recover timeouts (45 s here), at least a minute. */
-	write_config(e, NULL, NULL);
-	assert_int_equal(config_load(e->path, NULL, &cfg, &err), CONFIG_OK);
+	cfg = load_good(e, NULL, NULL);
 	assert_int_equal(cfg->hsm.call_timeout_ms, 180000);
 	config_free(cfg);
-	cfg = NULL;
-	write_config(e, "  recover-timeout: 45s\n", "  recover-timeout: 5s\n");
-	assert_int_equal(config_load(e->path, NULL, &cfg, &err), CONFIG_OK);
+	cfg = load_good(e, "  recover-timeout: 45s\n", "  recover-timeout: 5s\n");
 	assert_int_equal(cfg->hsm.call_timeout_ms, 60000);
 	config_free(cfg);
-	cfg = NULL;
-	write_config(e, "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  call-timeout: 2m\n");
-	assert_int_equal(config_load(e->path, NULL, &cfg, &err), CONFIG_OK);
+	cfg = load_good(e, "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  call-timeout: 2m\n");
 	assert_int_equal(cfg->hsm.call_timeout_ms, 120000);
 	config_free(cfg);
 
