@@ -123,6 +123,16 @@ int policy_reason_from_name(const char *name);
 /** Name of an RFC 5280 CRLReason code, or NULL for codes policy files cannot name. */
 const char *policy_reason_name(int code);
 
+/**
+ * Writes @p a, @p b, @p c, @p d and @p e (NULL: nothing) one after the other
+ * to @p buf, cut to @p len bytes with its NUL exactly as
+ * snprintf(buf, len, "%s%s%s%s%s", ...) would, and returns @p buf (@p len 0:
+ * nothing is written). Rule names and refusal texts are built on every
+ * request, and snprintf's format parsing was most of their cost.
+ */
+char *policy_text_join(char *buf, size_t len, const char *a, const char *b, const char *c,
+                       const char *d, const char *e);
+
 #define POLICY_RULE_MAX 160
 #define POLICY_MESSAGE_MAX 320
 

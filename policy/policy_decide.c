@@ -145,15 +145,15 @@ policy_show(const char *s, char *buf, size_t len)
 }
 
 char *
-policy__join(char *buf, size_t len, const char *a, const char *b, const char *c,
-             const char *e)
+policy_text_join(char *buf, size_t len, const char *a, const char *b, const char *c,
+                 const char *d, const char *e)
 {
-    const char *parts[4] = { a, b, c, e };
+    const char *parts[5] = { a, b, c, d, e };
     size_t o = 0;
 
     if (len == 0)
         return buf;
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 5; i++) {
         size_t n = parts[i] ? strlen(parts[i]) : 0;
 
         if (n > len - 1 - o)
@@ -172,10 +172,10 @@ policy_decide(struct policy_decision *d, enum policy_code code, const char *rule
     va_list ap;
 
     d->code = code;
-    policy__join(d->rule, sizeof d->rule, rule, NULL, NULL, NULL);
+    policy_text_join(d->rule, sizeof d->rule, rule, NULL, NULL, NULL, NULL);
     /* A message without conversions is copied as vsnprintf would print it. */
     if (strchr(fmt, '%') == NULL) {
-        policy__join(d->message, sizeof d->message, fmt, NULL, NULL, NULL);
+        policy_text_join(d->message, sizeof d->message, fmt, NULL, NULL, NULL, NULL);
         return code;
     }
     va_start(ap, fmt);
@@ -188,7 +188,7 @@ policy_decide(struct policy_decision *d, enum policy_code code, const char *rule
 static const char *
 caller_rule(const struct policy_caller *c, const char *what, char *buf, size_t len)
 {
-    return policy__join(buf, len, "callers.", c->name, what[0] ? "." : "", what);
+    return policy_text_join(buf, len, "callers.", c->name, what[0] ? "." : "", what, NULL);
 }
 
 const struct policy_caller *
@@ -308,7 +308,7 @@ check_key_algorithm(const struct policy_profile *p, const char *alg,
                       "EC keys with explicit curve parameters are never allowed");
     if (strcmp(alg, "ec-p256") == 0 && (p->key_algorithms & POLICY_KEY_EC_P256))
         return POLICY_ALLOW;
-    policy__join(rb, sizeof rb, "profiles.", p->name, ".key-algorithms", NULL);
+    policy_text_join(rb, sizeof rb, "profiles.", p->name, ".key-algorithms", NULL, NULL);
     return policy_decide(d, POLICY_DENY_KEY_ALGORITHM, rb, "key algorithm '%s' is not allowed "
                   "by profile '%s' (allowed: ec-p256)", policy_show(alg, sb, sizeof sb), p->name);
 }
@@ -345,15 +345,17 @@ check_issue_common(const struct policy *pol, const struct policy_caller *caller,
     if (req->index > pol->device_id.max_index)
         return policy_decide(d, POLICY_DENY_INDEX, "device-id.max-index", "certificate index %"
                       PRId64 " is above %" PRId64, req->index, pol->device_id.max_index);
-    if (req->live_certificates >= p->max_live_certificates)
-        return policy_decide(d, POLICY_DENY_LIMIT, policy__join(rb, sizeof rb, "profiles.", p->name,
-                                                   ".max-live-certificates-per-device", NULL), "device %s already has %" PRId64
+    if (req->live_certificates >= p->max_live_certificates) {
+        policy_text_join(rb, sizeof rb, "profiles.", p->name,
+                         ".max-live-certificates-per-device", NULL, NULL);
+        return policy_decide(d, POLICY_DENY_LIMIT, rb, "device %s already has %" PRId64
                       " live certificates (at most %" PRId64 ")", grant->device_id,
                       req->live_certificates, p->max_live_certificates);
+    }
     if ((code = check_key_algorithm(p, req->key_algorithm, d)) != POLICY_ALLOW)
         return code;
     grant->profile = p;
-    policy__join(rb, sizeof rb, "profiles.", p->name, NULL, NULL);
+    policy_text_join(rb, sizeof rb, "profiles.", p->name, NULL, NULL, NULL);
     return policy_decide(d, POLICY_ALLOW, rb, "certificate %" PRId64 ".%s under profile '%s' "
                   "allowed", req->index, grant->device_id, p->name);
 }

@@ -107,7 +107,7 @@ policy_check_publish(const struct policy *pol, const struct policy_caller *calle
     if (t == 0)
         return policy_decide(d, POLICY_DENY_TYPE, "builtin.forbidden-types", "type %s may not be "
                       "published", tb);
-    policy__join(rb, sizeof rb, "callers.", caller->name, ".publish-subtrees", NULL);
+    policy_text_join(rb, sizeof rb, "callers.", caller->name, ".publish-subtrees", NULL, NULL);
     for (size_t i = 0; i < c->nsubtrees; i++)
         if (pname_is_at_or_under(&pn, &c->subtrees[i].pname))
             return policy_decide(d, POLICY_ALLOW, rb, "caller '%s' may %s %s %s (subtree %s)",
@@ -147,13 +147,14 @@ check_times(const struct policy_extra_zone *z, int64_t inception, int64_t expira
                       " is not in the future (now %" PRId64 ")", expiration, now);
     if (__builtin_sub_overflow(expiration, inception, &span) || span > z->max_validity) {
         yconf_duration_format(z->max_validity, lb, sizeof lb);
-        policy__join(rb, sizeof rb, "extra-zones[", z->name, "].max-validity", NULL);
+        policy_text_join(rb, sizeof rb, "extra-zones[", z->name, "].max-validity", NULL, NULL);
         return policy_decide(d, POLICY_DENY_TIME, rb, "signature validity from %" PRId64 " to %"
                       PRId64 " is longer than %s", inception, expiration, lb);
     }
     if (__builtin_add_overflow(now, z->max_inception_skew, &latest) || inception > latest) {
         yconf_duration_format(z->max_inception_skew, lb, sizeof lb);
-        policy__join(rb, sizeof rb, "extra-zones[", z->name, "].max-inception-skew", NULL);
+        policy_text_join(rb, sizeof rb, "extra-zones[", z->name, "].max-inception-skew", NULL,
+                         NULL);
         return policy_decide(d, POLICY_DENY_TIME, rb, "inception %" PRId64 " is more than %s "
                       "after now (%" PRId64 ")", inception, lb, now);
     }
@@ -193,17 +194,18 @@ check_sign_rrset(const struct policy *pol, const struct policy_caller *caller,
                       policy_show(zone, zb, sizeof zb));
     if (!caller_may)
         return policy_decide(d, POLICY_DENY_ZONE,
-                      policy__join(rb, sizeof rb, "callers.", caller->name, ".extra-zones", NULL),
+                      policy_text_join(rb, sizeof rb, "callers.", caller->name, ".extra-zones",
+                                       NULL, NULL),
                       "caller '%s' may not sign in zone %s", caller->name, z->name);
     if (!pname_is_at_or_under(&op, &zp))
         return policy_decide(d, POLICY_DENY_NAME, "builtin.owner-in-zone", "owner '%s' is not in "
                       "zone %s", policy_show(owner, ob, sizeof ob), z->name);
     if ((code = check_times(z, inception, expiration, now, d)) != POLICY_ALLOW)
         return code;
-    policy__join(rb, sizeof rb, "extra-zones[", z->name, "]", NULL);
+    policy_text_join(rb, sizeof rb, "extra-zones[", z->name, "]", NULL, NULL);
     if (!texts) {
         d->code = POLICY_ALLOW;
-        policy__join(d->rule, sizeof d->rule, rb, NULL, NULL, NULL);
+        policy_text_join(d->rule, sizeof d->rule, rb, NULL, NULL, NULL, NULL);
         d->message[0] = '\0';
         return POLICY_ALLOW;
     }

@@ -72,13 +72,6 @@ enum policy_code policy_decide(struct policy_decision *d, enum policy_code code,
                                const char *rule, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Writes the concatenation of @p a, @p b, @p c and @p e (NULL: nothing) to
- * @p buf as snprintf(buf, len, "%s%s%s%s", ...) would, truncated the same way,
- * and returns @p buf: rule names are built on every decision, and snprintf's
- * format parsing was most of their cost. */
-char *policy__join(char *buf, size_t len, const char *a, const char *b, const char *c,
-                   const char *e);
-
 /* policy_check_operation for a check that goes on after an allow (and so
  * overwrites it): on allow it returns POLICY_ALLOW without writing @p d. */
 enum policy_code policy__operation_step(const struct policy *pol,

@@ -106,8 +106,8 @@ policy_ratelimit_check(struct policy_ratelimit *rl, const char *caller_name,
 
     if (d == NULL)
         return POLICY_DENY_ARGUMENT;
-    policy__join(rb, sizeof rb, "callers.", policy_show(caller_name, sb, sizeof sb), ".rate-limit",
-                 NULL);
+    policy_text_join(rb, sizeof rb, "callers.", policy_show(caller_name, sb, sizeof sb),
+                     ".rate-limit", NULL, NULL);
     if (rl == NULL)
         return policy_decide(d, POLICY_ALLOW, rb, "caller has no rate limit");
     if (!policy_ratelimit_take(rl, now_ms, n))

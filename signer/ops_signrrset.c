@@ -141,31 +141,6 @@ type_text(ldns_rr_type t, char *out, size_t cap)
 	free(tn);
 }
 
-/*
- * Writes @p a, @p b, @p c, @p d and @p e one after the other to @p out, cut
- * to @p cap bytes with its NUL as snprintf would: the request's texts are
- * built without a format string to parse on every request.
- */
-static void
-text_join(char *out, size_t cap, const char *a, const char *b, const char *c, const char *d,
-	  const char *e)
-{
-	const char *parts[5] = { a, b, c, d, e };
-	size_t o = 0;
-
-	if (cap == 0)
-		return;
-	for (size_t i = 0; i < 5; i++) {
-		size_t n = parts[i] ? strlen(parts[i]) : 0;
-
-		if (n > cap - 1 - o)
-			n = cap - 1 - o;
-		memcpy(out + o, parts[i] ? parts[i] : "", n);
-		o += n;
-	}
-	out[o] = '\0';
-}
-
 /* Parses the RRs and checks they form one RRset; 0 or -1 (refusal recorded). */
 static int
 parse_rrset(struct ops_req *r, struct sign_state *s)
@@ -455,7 +430,8 @@ ops_sign_rrset(struct ops_req *r)
 		char tn[32];
 
 		type_text(ldns_rr_get_type(ldns_rr_list_rr(s->rrset, 0)), tn, sizeof(tn));
-		text_join(s->detail, sizeof(s->detail), s->owner, " ", tn, " in zone ", s->zone);
+		policy_text_join(s->detail, sizeof(s->detail), s->owner, " ", tn, " in zone ",
+				 s->zone);
 	}
 	/* Only the rule of an allow is recorded: its message is not made. */
 	if (policy_check_sign_rrset_rule(r->pol->pol, r->caller, s->zone, s->owner,
@@ -485,7 +461,7 @@ ops_sign_rrset(struct ops_req *r)
 		ops_deny(r);
 		return;
 	}
-	text_join(r->rule, sizeof(r->rule), d.rule, NULL, NULL, NULL, NULL);
+	policy_text_join(r->rule, sizeof(r->rule), d.rule, NULL, NULL, NULL, NULL);
 	r->item.run = intent_run;
 	r->item.undo = ops_audit_intent_undo;
 	r->item.done = intent_done;

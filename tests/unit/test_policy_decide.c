@@ -10,7 +10,6 @@
 #include <cmocka.h>
 
 #include "policy/policy.h"
-#include "policy/policy_int.h" /* policy__join */
 
 static const char policy_text[] =
     "version: 1\n"
@@ -138,6 +137,17 @@ test_operation(void **state)
            POLICY_DENY_ARGUMENT, "builtin.arguments", "");
 }
 
+/* policy_check_issue of @p x for caller frontend, expecting @p code, @p rule
+ * and @p msg; an allowed request's grant goes to @p g. */
+static void
+issue(struct fix *f, const struct policy_issue_request *x, struct policy_issue_grant *g,
+      enum policy_code code, const char *rule, const char *msg)
+{
+    struct policy_decision d;
+
+    expect(policy_check_issue(f->pol, f->frontend, x, g, &d), &d, code, rule, msg);
+}
+
 static void
 test_issue(void **state)
 {
@@ -151,8 +161,8 @@ test_issue(void **state)
     struct policy_issue_request x;
     char owner[128];
 
-    expect(policy_check_issue(f->pol, f->frontend, &r, &g, &d), &d, POLICY_ALLOW,
-           "profiles.device", "certificate 1.8912230200031010008f under profile 'device'");
+    issue(f, &r, &g, POLICY_ALLOW, "profiles.device",
+          "certificate 1.8912230200031010008f under profile 'device'");
     assert_string_equal(g.device_id, "8912230200031010008f");
     assert_ptr_equal(g.profile, policy_profile_find(f->pol, "device"));
     assert_int_equal(policy_device_owner(f->pol, g.device_id, 1, owner, sizeof owner),
@@ -163,62 +173,52 @@ test_issue(void **state)
     expect(policy_check_issue(f->pol, f->readers, &r, &g, &d), &d, POLICY_DENY_OPERATION,
            "callers.readers.operations", "caller 'readers' may not issue");
     x = r, x.profile = "lab", x.live_certificates = 0;
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d, POLICY_DENY_PROFILE,
-           "callers.frontend.profiles", "caller 'frontend' may not use profile 'lab'");
+    issue(f, &x, &g, POLICY_DENY_PROFILE, "callers.frontend.profiles",
+          "caller 'frontend' may not use profile 'lab'");
     expect(policy_check_issue(f->pol, f->admin, &x, &g, &d), &d, POLICY_ALLOW,
            "profiles.lab", "");
     x = r, x.profile = "server";
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d, POLICY_DENY_PROFILE,
-           "profiles", "there is no profile 'server'");
+    issue(f, &x, &g, POLICY_DENY_PROFILE, "profiles", "there is no profile 'server'");
     x = r, x.device_id = "89122302000310100g8f";
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d, POLICY_DENY_DEVICE_ID,
-           "device-id", "device id '89122302000310100g8f' may hold only hex digits");
+    issue(f, &x, &g, POLICY_DENY_DEVICE_ID, "device-id",
+          "device id '89122302000310100g8f' may hold only hex digits");
     x = r, x.device_id = "8912230200031010.8f";
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d, POLICY_DENY_DEVICE_ID,
-           "device-id", "may hold only hex digits");
+    issue(f, &x, &g, POLICY_DENY_DEVICE_ID, "device-id", "may hold only hex digits");
     x = r, x.device_id = "89122302000310100\n";
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d, POLICY_DENY_DEVICE_ID,
-           "device-id", "device id '89122302000310100?' may hold only hex digits");
+    issue(f, &x, &g, POLICY_DENY_DEVICE_ID, "device-id",
+          "device id '89122302000310100?' may hold only hex digits");
     x = r, x.device_id = "12345678901234567";
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d, POLICY_DENY_DEVICE_ID,
-           "device-id", "must have 18 to 32 hex digits, not 17");
+    issue(f, &x, &g, POLICY_DENY_DEVICE_ID, "device-id",
+          "must have 18 to 32 hex digits, not 17");
     x = r, x.device_id = "123456789012345678901234567890123";
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d, POLICY_DENY_DEVICE_ID,
-           "device-id", "not 33");
+    issue(f, &x, &g, POLICY_DENY_DEVICE_ID, "device-id", "not 33");
     x = r, x.device_id = "ABCDEFABCDEFABCDEFABCDEFABCDEFAB";
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d, POLICY_ALLOW,
-           "profiles.device", "");
+    issue(f, &x, &g, POLICY_ALLOW, "profiles.device", "");
     assert_string_equal(g.device_id, "abcdefabcdefabcdefabcdefabcdefab");
     x = r, x.index = 0;
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d, POLICY_DENY_INDEX,
-           "builtin.index", "certificate index 0 must be at least 1");
+    issue(f, &x, &g, POLICY_DENY_INDEX, "builtin.index",
+          "certificate index 0 must be at least 1");
     x = r, x.index = -5;
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d, POLICY_DENY_INDEX,
-           "builtin.index", "");
+    issue(f, &x, &g, POLICY_DENY_INDEX, "builtin.index", "");
     x = r, x.index = 100;
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d, POLICY_ALLOW,
-           "profiles.device", "");
+    issue(f, &x, &g, POLICY_ALLOW, "profiles.device", "");
     x = r, x.index = 101;
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d, POLICY_DENY_INDEX,
-           "device-id.max-index", "certificate index 101 is above 100");
+    issue(f, &x, &g, POLICY_DENY_INDEX, "device-id.max-index",
+          "certificate index 101 is above 100");
     x = r, x.live_certificates = 2;
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d, POLICY_DENY_LIMIT,
-           "profiles.device.max-live-certificates-per-device",
-           "device 8912230200031010008f already has 2 live certificates (at most 2)");
+    issue(f, &x, &g, POLICY_DENY_LIMIT, "profiles.device.max-live-certificates-per-device",
+          "device 8912230200031010008f already has 2 live certificates (at most 2)");
     x = r, x.key_algorithm = "rsa";
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d,
-           POLICY_DENY_KEY_ALGORITHM, "profiles.device.key-algorithms",
-           "key algorithm 'rsa' is not allowed by profile 'device' (allowed: ec-p256)");
+    issue(f, &x, &g, POLICY_DENY_KEY_ALGORITHM, "profiles.device.key-algorithms",
+          "key algorithm 'rsa' is not allowed by profile 'device' (allowed: ec-p256)");
     x = r, x.key_algorithm = "ec-p384";
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d,
-           POLICY_DENY_KEY_ALGORITHM, "profiles.device.key-algorithms", "'ec-p384'");
+    issue(f, &x, &g, POLICY_DENY_KEY_ALGORITHM, "profiles.device.key-algorithms",
+          "'ec-p384'");
     x = r, x.key_algorithm = "ec-explicit";
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d,
-           POLICY_DENY_KEY_ALGORITHM, "builtin.explicit-parameters",
-           "explicit curve parameters are never allowed");
+    issue(f, &x, &g, POLICY_DENY_KEY_ALGORITHM, "builtin.explicit-parameters",
+          "explicit curve parameters are never allowed");
     x = r, x.device_id = NULL;
-    expect(policy_check_issue(f->pol, f->frontend, &x, &g, &d), &d, POLICY_DENY_ARGUMENT,
-           "builtin.arguments", "");
+    issue(f, &x, &g, POLICY_DENY_ARGUMENT, "builtin.arguments", "");
     expect(policy_check_issue(f->pol, f->frontend, NULL, &g, &d), &d, POLICY_DENY_ARGUMENT,
            "builtin.arguments", "");
 }
@@ -354,71 +354,71 @@ test_publish(void **state)
            &d, POLICY_DENY_ARGUMENT, "builtin.arguments", "");
 }
 
+#define NOW INT64_C(1700000000)
+#define DAY INT64_C(86400)
+
 static void
 test_sign_rrset(void **state)
 {
+    /* caller, zone, owner, inception, expiration, now, and the decision. */
+    static const struct {
+        const char *caller, *zone, *owner;
+        int64_t inception, expiration, now;
+        enum policy_code code;
+        const char *rule, *msg;
+    } cases[] = {
+        { "frontend", "asp.test.", "www.asp.test.", NOW - 3600, NOW + 7 * DAY, NOW,
+          POLICY_ALLOW, "extra-zones[asp.test.]", "caller 'frontend' may sign" },
+        { "frontend", "ASP.test.", "asp.TEST.", NOW, NOW + 30 * DAY, NOW,
+          POLICY_ALLOW, "extra-zones[asp.test.]", "" },
+        { "frontend", "asp.test.", "www.asp.test.", NOW, NOW + 30 * DAY + 1, NOW,
+          POLICY_DENY_TIME, "extra-zones[asp.test.].max-validity", "is longer than 30d" },
+        { "frontend", "asp.test.", "www.asp.test.", NOW + 3600, NOW + DAY, NOW,
+          POLICY_ALLOW, "extra-zones[asp.test.]", "" },
+        { "frontend", "asp.test.", "www.asp.test.", NOW + 3601, NOW + DAY, NOW,
+          POLICY_DENY_TIME, "extra-zones[asp.test.].max-inception-skew",
+          "inception 1700003601 is more than 1h after now (1700000000)" },
+        { "frontend", "asp.test.", "www.asp.test.", NOW - 2 * DAY, NOW, NOW,
+          POLICY_DENY_TIME, "builtin.expired", "is not in the future" },
+        { "frontend", "asp.test.", "www.asp.test.", NOW + 10, NOW + 10, NOW,
+          POLICY_DENY_TIME, "builtin.validity-order", "is not after inception" },
+        { "frontend", "asp.test.", "www.asp.test.", INT64_MIN, INT64_MAX, NOW,
+          POLICY_DENY_TIME, "extra-zones[asp.test.].max-validity", "" },
+        { "frontend", "asp.test.", "www.asp.test.", INT64_MAX - 10, INT64_MAX, INT64_MAX - 20,
+          POLICY_DENY_TIME, "extra-zones[asp.test.].max-inception-skew", "" },
+        { "frontend", "iotregistry.test.", "iotregistry.test.", NOW, NOW + DAY, NOW,
+          POLICY_DENY_ZONE, "builtin.registry-zone",
+          "zone 'iotregistry.test.' is the registry zone or inside it" },
+        { "frontend", "x.IOTREGISTRY.test.", "x.iotregistry.test.", NOW, NOW + DAY, NOW,
+          POLICY_DENY_ZONE, "builtin.registry-zone", "" },
+        { "frontend", "c.test.", "c.test.", NOW, NOW + DAY, NOW,
+          POLICY_DENY_ZONE, "extra-zones", "zone 'c.test.' is not an extra zone" },
+        { "signer2", "asp.test.", "asp.test.", NOW, NOW + DAY, NOW,
+          POLICY_DENY_ZONE, "callers.signer2.extra-zones",
+          "caller 'signer2' may not sign in zone asp.test." },
+        { "signer2", "b.test.", "b.test.", NOW, NOW + DAY, NOW,
+          POLICY_ALLOW, "extra-zones[b.test.]", "" },
+        { "frontend", "asp.test.", "www.b.test.", NOW, NOW + DAY, NOW,
+          POLICY_DENY_NAME, "builtin.owner-in-zone",
+          "owner 'www.b.test.' is not in zone asp.test." },
+        { "frontend", "asp.test", "asp.test.", NOW, NOW + DAY, NOW,
+          POLICY_DENY_ARGUMENT, "builtin.name-syntax", "" },
+        { "admin", "asp.test.", "asp.test.", NOW, NOW + DAY, NOW,
+          POLICY_DENY_OPERATION, "callers.admin.operations", "may not sign-rrset" },
+    };
     struct fix *f = *state;
-    struct policy_decision d;
-    const int64_t now = 1700000000, day = 86400;
 
-    expect(policy_check_sign_rrset(f->pol, f->frontend, "asp.test.", "www.asp.test.",
-                                   now - 3600, now + 7 * day, now, &d),
-           &d, POLICY_ALLOW, "extra-zones[asp.test.]", "caller 'frontend' may sign");
-    expect(policy_check_sign_rrset(f->pol, f->frontend, "ASP.test.", "asp.TEST.",
-                                   now, now + 30 * day, now, &d),
-           &d, POLICY_ALLOW, "extra-zones[asp.test.]", "");
-    expect(policy_check_sign_rrset(f->pol, f->frontend, "asp.test.", "www.asp.test.",
-                                   now, now + 30 * day + 1, now, &d),
-           &d, POLICY_DENY_TIME, "extra-zones[asp.test.].max-validity",
-           "is longer than 30d");
-    expect(policy_check_sign_rrset(f->pol, f->frontend, "asp.test.", "www.asp.test.",
-                                   now + 3600, now + day, now, &d),
-           &d, POLICY_ALLOW, "extra-zones[asp.test.]", "");
-    expect(policy_check_sign_rrset(f->pol, f->frontend, "asp.test.", "www.asp.test.",
-                                   now + 3601, now + day, now, &d),
-           &d, POLICY_DENY_TIME, "extra-zones[asp.test.].max-inception-skew",
-           "inception 1700003601 is more than 1h after now (1700000000)");
-    expect(policy_check_sign_rrset(f->pol, f->frontend, "asp.test.", "www.asp.test.",
-                                   now - 2 * day, now, now, &d),
-           &d, POLICY_DENY_TIME, "builtin.expired", "is not in the future");
-    expect(policy_check_sign_rrset(f->pol, f->frontend, "asp.test.", "www.asp.test.",
-                                   now + 10, now + 10, now, &d),
-           &d, POLICY_DENY_TIME, "builtin.validity-order", "is not after inception");
-    expect(policy_check_sign_rrset(f->pol, f->frontend, "asp.test.", "www.asp.test.",
-                                   INT64_MIN, INT64_MAX, now, &d),
-           &d, POLICY_DENY_TIME, "extra-zones[asp.test.].max-validity", "");
-    expect(policy_check_sign_rrset(f->pol, f->frontend, "asp.test.", "www.asp.test.",
-                                   INT64_MAX - 10, INT64_MAX, INT64_MAX - 20, &d),
-           &d, POLICY_DENY_TIME, "extra-zones[asp.test.].max-inception-skew", "");
-    expect(policy_check_sign_rrset(f->pol, f->frontend, "iotregistry.test.",
-                                   "iotregistry.test.", now, now + day, now, &d),
-           &d, POLICY_DENY_ZONE, "builtin.registry-zone",
-           "zone 'iotregistry.test.' is the registry zone or inside it");
-    expect(policy_check_sign_rrset(f->pol, f->frontend, "x.IOTREGISTRY.test.",
-                                   "x.iotregistry.test.", now, now + day, now, &d),
-           &d, POLICY_DENY_ZONE, "builtin.registry-zone", "");
-    expect(policy_check_sign_rrset(f->pol, f->frontend, "c.test.", "c.test.", now,
-                                   now + day, now, &d),
-           &d, POLICY_DENY_ZONE, "extra-zones", "zone 'c.test.' is not an extra zone");
-    expect(policy_check_sign_rrset(f->pol, f->signer2, "asp.test.", "asp.test.", now,
-                                   now + day, now, &d),
-           &d, POLICY_DENY_ZONE, "callers.signer2.extra-zones",
-           "caller 'signer2' may not sign in zone asp.test.");
-    expect(policy_check_sign_rrset(f->pol, f->signer2, "b.test.", "b.test.", now,
-                                   now + day, now, &d),
-           &d, POLICY_ALLOW, "extra-zones[b.test.]", "");
-    expect(policy_check_sign_rrset(f->pol, f->frontend, "asp.test.", "www.b.test.", now,
-                                   now + day, now, &d),
-           &d, POLICY_DENY_NAME, "builtin.owner-in-zone",
-           "owner 'www.b.test.' is not in zone asp.test.");
-    expect(policy_check_sign_rrset(f->pol, f->frontend, "asp.test", "asp.test.", now,
-                                   now + day, now, &d),
-           &d, POLICY_DENY_ARGUMENT, "builtin.name-syntax", "");
-    expect(policy_check_sign_rrset(f->pol, f->admin, "asp.test.", "asp.test.", now,
-                                   now + day, now, &d),
-           &d, POLICY_DENY_OPERATION, "callers.admin.operations", "may not sign-rrset");
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const struct policy_caller *c = policy_caller_by_name(f->pol, cases[i].caller);
+        struct policy_decision d;
+
+        assert_non_null(c);
+        expect(policy_check_sign_rrset(f->pol, c, cases[i].zone, cases[i].owner,
+                                       cases[i].inception, cases[i].expiration, cases[i].now,
+                                       &d),
+               &d, cases[i].code, cases[i].rule, cases[i].msg);
+    }
 }
-
 
 /*
  * The request path's cheap forms agree with the full decisions they stand
@@ -431,7 +431,7 @@ static void
 test_request_path_forms(void **state)
 {
     struct fix *f = *state;
-    const int64_t now = 1700000000, day = 86400;
+    const int64_t now = NOW, day = DAY;
     const struct policy_caller *callers[] = { f->frontend, f->admin, f->readers, f->signer2 };
     static const char *const zones[] = { "asp.test.", "ASP.test.", "b.test.", "c.test.",
                                          "iotregistry.test.", "x.IOTREGISTRY.test.", "asp.test",
@@ -501,10 +501,10 @@ test_request_path_forms(void **state)
         memset(a, 'x', sizeof a);
         memset(b, 'x', sizeof b);
         snprintf(a, len, "%s%s%s%s", "callers.", "frontend", ".", "operations");
-        policy__join(b, len, "callers.", "frontend", ".", "operations");
+        policy_text_join(b, len, "callers.", "frontend", ".", "operations", NULL);
         assert_memory_equal(a, b, sizeof a);
-        snprintf(a, len, "%s%s%s%s", "x", "", "", "yz");
-        policy__join(b, len, "x", NULL, "", "yz");
+        snprintf(a, len, "%s%s%s%s%s", "x", "", "", "yz", "0123");
+        policy_text_join(b, len, "x", NULL, "", "yz", "0123");
         assert_memory_equal(a, b, sizeof a);
     }
 #pragma GCC diagnostic pop
