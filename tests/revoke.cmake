@@ -5,7 +5,8 @@
 if(TARGET regsignd AND TARGET regsign-store
    AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_commit_ckpt.c)
   regsign_add_test(test_commit_ckpt
-    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_commit_ckpt.c ${CMAKE_SOURCE_DIR}/signer/commit.c
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_commit_ckpt.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/unit/commit_fixture.c ${CMAKE_SOURCE_DIR}/signer/commit.c
     LIBS regsign-store PkgConfig::SQLITE PkgConfig::LIBUV Threads::Threads TIMEOUT 120 LABELS daemon)
 endif()
 
@@ -28,7 +29,8 @@ endif()
 if(TARGET regsign-zonepub-hsm AND TARGET regsign-store
    AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_commit_gate.c)
   regsign_add_test(test_commit_gate
-    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_commit_gate.c ${CMAKE_SOURCE_DIR}/signer/commit.c
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_commit_gate.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/unit/commit_fixture.c ${CMAKE_SOURCE_DIR}/signer/commit.c
     LIBS regsign-zonepub-hsm regsign-store PkgConfig::SQLITE PkgConfig::LIBUV Threads::Threads
     TIMEOUT 120 LABELS daemon)
 endif()

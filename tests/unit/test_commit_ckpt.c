@@ -24,10 +24,8 @@
 #include <unistd.h>
 
 #include <sqlite3.h>
-#include <uv.h>
 
-#include "signer/commit.h"
-#include "signer/store.h"
+#include "tests/unit/commit_fixture.h"
 
 /* ---- A VFS that can fail xSync of the main database file ---- */
 
@@ -243,11 +241,7 @@ struct item {
 };
 
 struct fx {
-	char dir[64];
-	char path[96];
-	store_t *st;
-	uv_loop_t loop;
-	commit_t *c;
+	struct commit_fixture cf;
 	int fatal_calls;
 	int fatal_err;
 	unsigned key;
@@ -266,7 +260,7 @@ run_cb(struct commit_item *ci, void *envp)
 	for (int n = 0; n < i->rows; n++) {
 		int len = snprintf(key, sizeof(key), "n%08u", f->key++ % 4096u);
 
-		if (store_zone_put(f->st, key, (size_t)len, blob, sizeof(blob)) != 0)
+		if (store_zone_put(f->cf.st, key, (size_t)len, blob, sizeof(blob)) != 0)
 			return COMMIT_ERR_STORAGE;
 	}
 	return COMMIT_OK;
@@ -295,43 +289,24 @@ static struct fx *
 fx_open(int with_fault_vfs)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct store_open_opts o;
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/regsign-ckpt-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
-	memset(&o, 0, sizeof(o));
-	if (with_fault_vfs) {
+	if (with_fault_vfs)
 		f->vfs = fault_vfs_register();
-		o.vfs = f->vfs->vfs.zName;
-	}
-	assert_int_equal(store_open(&f->st, f->path, &o), 0);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	assert_int_equal(commit_new(&f->loop, f->st, f, on_fatal, f, &f->c), 0);
+	commit_fixture_open(&f->cf, "regsign-ckpt", f->vfs ? f->vfs->vfs.zName : NULL, f,
+			    on_fatal, f);
 	return f;
 }
 
 static void
 fx_close(struct fx *f)
 {
-	char p[128];
-
-	commit_close(f->c);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	store_close(f->st);
+	commit_fixture_close(&f->cf);
 	if (f->vfs) {
 		sqlite3_vfs_unregister(&f->vfs->vfs);
 		free(f->vfs);
 		the_vfs = NULL;
 	}
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
 	free(f);
 }
 
@@ -344,10 +319,8 @@ one(struct fx *f, struct item *i, int rows)
 	i->rows = rows;
 	i->it.run = run_cb;
 	i->it.done = done_cb;
-	commit_submit(f->c, &i->it);
-	for (int n = 0; !i->done && n < 100000; n++)
-		uv_run(&f->loop, UV_RUN_ONCE);
-	assert_true(i->done);
+	commit_submit(f->cf.c, &i->it);
+	commit_fixture_wait(&f->cf, &i->done);
 }
 
 static long long
@@ -356,7 +329,7 @@ wal_size(const struct fx *f)
 	char p[128];
 	struct stat sb;
 
-	snprintf(p, sizeof(p), "%s-wal", f->path);
+	snprintf(p, sizeof(p), "%s-wal", f->cf.path);
 	return stat(p, &sb) == 0 ? (long long)sb.st_size : 0;
 }
 
@@ -382,7 +355,7 @@ test_checkpointer_keeps_wal_small(void **state)
 		 * restart from its beginning. */
 		usleep(n % 50 == 49 ? 20000 : 1000);
 	}
-	commit_stats_get(f->c, &cs);
+	commit_stats_get(f->cf.c, &cs);
 	assert_int_equal(cs.groups, 600);
 	assert_true(cs.checkpoints >= 2);
 	assert_int_equal(cs.checkpoints_inline, 0);
@@ -420,7 +393,7 @@ test_no_commit_waits_for_checkpoint_fsync(void **state)
 			worst = commit_now_ns() - t0;
 		usleep(1000);
 	}
-	commit_stats_get(f->c, &cs);
+	commit_stats_get(f->cf.c, &cs);
 	assert_int_equal(cs.groups, 500);
 	/* Checkpoints ran (slowly), among them catch-ups past the restart size. */
 	assert_true(__atomic_load_n(&f->vfs->main_syncs, __ATOMIC_SEQ_CST) >= 2);
@@ -453,7 +426,7 @@ test_checkpoint_fsync_failure_is_fatal(void **state)
 		usleep(2000);
 	}
 	for (int k = 0; k < 2000 && f->fatal_calls == 0; k++) {
-		uv_run(&f->loop, UV_RUN_NOWAIT);
+		uv_run(&f->cf.loop, UV_RUN_NOWAIT);
 		usleep(1000);
 	}
 	assert_true(__atomic_load_n(&f->vfs->main_syncs, __ATOMIC_SEQ_CST) > 0);
@@ -475,12 +448,12 @@ test_trace_stage_times(void **state)
 	struct item i;
 
 	(void)state;
-	assert_int_equal(commit_trace_on(f->c), 0);
+	assert_int_equal(commit_trace_on(f->cf.c), 0);
 	one(f, &i, 1);
 	for (int k = 0; k < COMMIT_T_SLOTS; k++)
 		assert_true(i.trace[k] == 0);
-	commit_trace_set(f->c, 1);
-	assert_int_equal(commit_trace_on(f->c), 1);
+	commit_trace_set(f->cf.c, 1);
+	assert_int_equal(commit_trace_on(f->cf.c), 1);
 	for (int n = 0; n < 5; n++) {
 		uint64_t before = commit_now_ns(), after;
 
@@ -495,7 +468,7 @@ test_trace_stage_times(void **state)
 		/* The owner's slots are the owner's. */
 		assert_true(i.trace[COMMIT_T_OWNER0] == 0 && i.trace[COMMIT_T_OWNER1] == 0);
 	}
-	commit_trace_set(f->c, 0);
+	commit_trace_set(f->cf.c, 0);
 	one(f, &i, 1);
 	assert_true(i.trace[COMMIT_T_SUBMIT] == 0 && i.trace[COMMIT_T_DURABLE] == 0);
 	fx_close(f);

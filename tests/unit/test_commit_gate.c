@@ -25,11 +25,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <uv.h>
-
-#include "signer/commit.h"
-#include "signer/store.h"
 #include "signer/zonepub_hsm.h"
+#include "tests/unit/commit_fixture.h"
 
 struct fx;
 
@@ -42,11 +39,7 @@ struct intent {
 };
 
 struct fx {
-	char dir[64];
-	char path[96];
-	store_t *st;
-	uv_loop_t loop;
-	commit_t *c;
+	struct commit_fixture cf;
 	struct zonepub_gate gate;
 	/* The fake HSM signer. */
 	int signer_calls;
@@ -65,7 +58,7 @@ intent_run(struct commit_item *ci, void *env)
 
 	if (i->fail)
 		return COMMIT_ERR_STORAGE;
-	return store_meta_set(f->st, "test.intent", "1", 1) == 0 ? COMMIT_OK : COMMIT_ERR_STORAGE;
+	return store_meta_set(f->cf.st, "test.intent", "1", 1) == 0 ? COMMIT_OK : COMMIT_ERR_STORAGE;
 }
 
 /* As ops_revoke.c does: release the gate when the intent's commit is done. */
@@ -88,7 +81,7 @@ row_visible(const struct fx *f)
 	size_t n = 0;
 	int seen;
 
-	assert_int_equal(store_open(&other, f->path, &o), 0);
+	assert_int_equal(store_open(&other, f->cf.path, &o), 0);
 	seen = store_meta_get(other, "test.intent", &v, &n) == 0 && n == 1 && v[0] == '1';
 	free(v);
 	store_close(other);
@@ -125,12 +118,7 @@ fx_open(void)
 	struct zonepub_signer inner;
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/regsign-gate-XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/state.db", f->dir);
-	assert_int_equal(store_open(&f->st, f->path, NULL), 0);
-	assert_int_equal(uv_loop_init(&f->loop), 0);
-	assert_int_equal(commit_new(&f->loop, f->st, f, NULL, NULL, &f->c), 0);
+	commit_fixture_open(&f->cf, "regsign-gate", NULL, f, NULL, NULL);
 	inner.sign = fake_sign;
 	inner.ctx = f;
 	zonepub_gate_init(&f->gate, inner);
@@ -140,18 +128,7 @@ fx_open(void)
 static void
 fx_close(struct fx *f)
 {
-	char p[128];
-
-	commit_close(f->c);
-	uv_run(&f->loop, UV_RUN_DEFAULT);
-	assert_int_equal(uv_loop_close(&f->loop), 0);
-	store_close(f->st);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
+	commit_fixture_close(&f->cf);
 	free(f);
 }
 
@@ -159,9 +136,7 @@ fx_close(struct fx *f)
 static void
 wait_intent(struct fx *f, struct intent *i)
 {
-	for (int n = 0; !i->done && n < 100000; n++)
-		uv_run(&f->loop, UV_RUN_ONCE);
-	assert_true(i->done);
+	commit_fixture_wait(&f->cf, &i->done);
 }
 
 /* A one-request batch over @p data (its first byte tells the cases apart). */
@@ -184,7 +159,7 @@ hold_and_ask(struct fx *f, struct intent *in, struct zonepub_signer *s, struct z
 	in->it.run = intent_run;
 	in->it.done = intent_done;
 	zonepub_gate_hold(&f->gate);
-	commit_submit(f->c, &in->it);
+	commit_submit(f->cf.c, &in->it);
 	assert_int_equal(s->sign(s->ctx, req, 1, batch_done, f), 0);
 }
 
