@@ -126,24 +126,42 @@ static void check_tree(const struct zone_tree *t, size_t n)
 	assert_int_equal(count, n);
 }
 
+/* Two answers agree: both none, or nodes of the same key and records. */
+static void same_node(const struct zone_node *x, const struct zone_node *y)
+{
+	assert_true((x == NULL) == (y == NULL));
+	if (x)
+		assert_int_equal(cmp_nodes(&x, &y), 0);
+}
+
 /* Both trees answer every question alike (nodes differ, keys must agree). */
 static void same_answers(const struct zone_tree *a, const struct zone_tree *b,
 			 const uint8_t *key, size_t keylen)
 {
+	same_node(zone_tree_find(a, key, keylen), zone_tree_find(b, key, keylen));
+	same_node(zone_tree_pred(a, key, keylen), zone_tree_pred(b, key, keylen));
+	same_node(zone_tree_succ(a, key, keylen), zone_tree_succ(b, key, keylen));
+}
+
+/*
+ * Walks @p a and @p b in order: node by node the same key and records, in
+ * separate copies. With @p answers, the lookups of each key must agree too.
+ */
+static void same_walk(const struct zone_tree *a, const struct zone_tree *b, int answers)
+{
+	struct zone_tree_iter ia, ib;
 	const struct zone_node *x, *y;
 
-#define SAME(fa, fb)                                                                  \
-	do {                                                                          \
-		x = (fa);                                                             \
-		y = (fb);                                                             \
-		assert_true((x == NULL) == (y == NULL));                              \
-		if (x)                                                                \
-			assert_int_equal(cmp_nodes(&x, &y), 0);                       \
-	} while (0)
-	SAME(zone_tree_find(a, key, keylen), zone_tree_find(b, key, keylen));
-	SAME(zone_tree_pred(a, key, keylen), zone_tree_pred(b, key, keylen));
-	SAME(zone_tree_succ(a, key, keylen), zone_tree_succ(b, key, keylen));
-#undef SAME
+	zone_tree_iter_init(&ia, a);
+	zone_tree_iter_init(&ib, b);
+	do {
+		x = zone_tree_iter_next(&ia);
+		y = zone_tree_iter_next(&ib);
+		same_node(x, y);
+		assert_true(x == NULL || x != y);
+		if (x != NULL && answers)
+			same_answers(a, b, zone_node_key(x), x->keylen);
+	} while (x != NULL);
 }
 
 static void free_tree(struct zone_tree *t)
@@ -166,8 +184,6 @@ static void one_size(size_t n)
 	struct zone_tree ins = { .refresh_device = 100, .refresh_other = 500 };
 	struct zone_tree bld = ins;
 	struct zone_node **v = calloc(n + 1, sizeof(*v));
-	struct zone_tree_iter ia, ib;
-	const struct zone_node *x, *y;
 	size_t k = 0;
 
 	/* n distinct random keys, inserted in random order into one tree. */
@@ -198,45 +214,17 @@ static void one_size(size_t n)
 	check_tree(&ins, n);
 	check_tree(&bld, n);
 	check_tree(&lst, n);
-	zone_tree_iter_init(&ia, &lst);
-	zone_tree_iter_init(&ib, &bld);
-	for (;;) {
-		x = zone_tree_iter_next(&ia);
-		y = zone_tree_iter_next(&ib);
-		assert_true((x == NULL) == (y == NULL));
-		if (x == NULL)
-			break;
-		assert_int_equal(cmp_nodes(&x, &y), 0);
-		assert_true(x != y);
-	}
+	same_walk(&lst, &bld, 0);
 	free_tree(&lst);
-	zone_tree_iter_init(&ia, &ins);
-	zone_tree_iter_init(&ib, &bld);
-	for (;;) {
-		x = zone_tree_iter_next(&ia);
-		y = zone_tree_iter_next(&ib);
-		assert_true((x == NULL) == (y == NULL));
-		if (x == NULL)
-			break;
-		assert_int_equal(cmp_nodes(&x, &y), 0);
-		same_answers(&ins, &bld, zone_node_key(x), x->keylen);
-	}
+	same_walk(&ins, &bld, 1);
 	for (int i = 0; i < 200; i++) {
 		uint8_t key[ZONE_KEY_MAX];
 		size_t kl = mkkey(key);
 		same_answers(&ins, &bld, key, kl);
 	}
 	same_answers(&ins, &bld, NULL, 0);
-	x = zone_tree_first(&ins);
-	y = zone_tree_first(&bld);
-	assert_true((x == NULL) == (y == NULL));
-	if (x)
-		assert_int_equal(cmp_nodes(&x, &y), 0);
-	x = zone_tree_last(&ins);
-	y = zone_tree_last(&bld);
-	assert_true((x == NULL) == (y == NULL));
-	if (x)
-		assert_int_equal(cmp_nodes(&x, &y), 0);
+	same_node(zone_tree_first(&ins), zone_tree_first(&bld));
+	same_node(zone_tree_last(&ins), zone_tree_last(&bld));
 	if (n > 0) {
 		assert_int_equal(ins.root->subdue, bld.root->subdue);
 		assert_int_equal(ins.root->subexp, bld.root->subexp);
