@@ -3,6 +3,7 @@
  */
 #include "signer/store.h"
 #include "signer/store_int.h"
+#include "signer/store_row.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,19 +232,17 @@ store_cert_foreach_device(store_t *st, const char *device, store_cert_cb cb, voi
 {
 	struct store_cert c;
 	sqlite3_stmt *s = NULL;
-	int r, rc;
+	int r;
 	if (st == NULL || cb == NULL || !store__text_ok(device, STORE_DEVICE_MAX))
 		return STORE_EINVAL;
 	if ((r = store__stmt_get(st, S_CERT_BY_DEVICE, &s)) != 0)
 		return r;
 	sqlite3_bind_text(s, 1, device, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while (store__row_next(st, s, &r)) {
 		cert_from_row(s, &c, 0);
 		if ((r = cb(ctx, &c)) != 0)
-			goto out;
+			break;
 	}
-	r = rc == SQLITE_DONE ? 0 : store__map_rc(sqlite3_extended_errcode(st->db));
-out:
 	store__stmt_done(s);
 	return r;
 }
@@ -298,21 +297,19 @@ store_revoked_foreach(store_t *st, store_revoked_cb cb, void *ctx)
 {
 	struct store_revoked e;
 	sqlite3_stmt *s = NULL;
-	int r, rc;
+	int r;
 	if (st == NULL || cb == NULL)
 		return STORE_EINVAL;
 	if ((r = store__stmt_get(st, S_REVOKED, &s)) != 0)
 		return r;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while (store__row_next(st, s, &r)) {
 		e.serial = sqlite3_column_blob(s, 0);
 		e.serial_len = (size_t)sqlite3_column_bytes(s, 0);
 		e.revoked_at = sqlite3_column_int64(s, 1);
 		e.reason = sqlite3_column_int(s, 2);
 		if ((r = cb(ctx, &e)) != 0)
-			goto out;
+			break;
 	}
-	r = rc == SQLITE_DONE ? 0 : store__map_rc(sqlite3_extended_errcode(st->db));
-out:
 	store__stmt_done(s);
 	return r;
 }

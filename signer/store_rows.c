@@ -4,6 +4,7 @@
  */
 #include "signer/store.h"
 #include "signer/store_int.h"
+#include "signer/store_row.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,20 +189,18 @@ int
 store_audit_foreach(store_t *st, uint64_t from_seq, store_audit_cb cb, void *ctx)
 {
 	sqlite3_stmt *s = NULL;
-	int r, rc;
+	int r;
 	if (st == NULL || cb == NULL || from_seq > INT64_MAX)
 		return STORE_EINVAL;
 	if ((r = store__stmt_get(st, S_AUDIT_FROM, &s)) != 0)
 		return r;
 	sqlite3_bind_int64(s, 1, (int64_t)from_seq);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while (store__row_next(st, s, &r)) {
 		const char *line = (const char *)sqlite3_column_text(s, 1);
 		size_t len = (size_t)sqlite3_column_bytes(s, 1);
 		if ((r = cb(ctx, (uint64_t)sqlite3_column_int64(s, 0), line ? line : "", len)) != 0)
-			goto out;
+			break;
 	}
-	r = rc == SQLITE_DONE ? 0 : store__map_rc(sqlite3_extended_errcode(st->db));
-out:
 	store__stmt_done(s);
 	return r;
 }
@@ -224,24 +223,22 @@ store_audit_intents_open(store_t *st, uint64_t **seqs, size_t *n)
 	uint64_t *v = NULL, *nv;
 	size_t cnt = 0, cap = 0;
 	sqlite3_stmt *s = NULL;
-	int r, rc;
+	int r;
 	if (st == NULL || seqs == NULL || n == NULL)
 		return STORE_EINVAL;
 	if ((r = store__stmt_get(st, S_INTENTS, &s)) != 0)
 		return r;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while (store__row_next(st, s, &r)) {
 		if (cnt == cap) {
 			cap = cap ? cap * 2 : 16;
 			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
 				r = STORE_ENOMEM;
-				goto out;
+				break;
 			}
 			v = nv;
 		}
 		v[cnt++] = (uint64_t)sqlite3_column_int64(s, 0);
 	}
-	r = rc == SQLITE_DONE ? 0 : store__map_rc(sqlite3_extended_errcode(st->db));
-out:
 	store__stmt_done(s);
 	if (r != 0) {
 		free(v);
@@ -294,19 +291,17 @@ int
 store_zone_foreach(store_t *st, store_blob_cb cb, void *ctx)
 {
 	sqlite3_stmt *s = NULL;
-	int r, rc;
+	int r;
 	if (st == NULL || cb == NULL)
 		return STORE_EINVAL;
 	if ((r = store__stmt_get(st, S_ZONE_ALL, &s)) != 0)
 		return r;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while (store__row_next(st, s, &r)) {
 		r = cb(ctx, sqlite3_column_blob(s, 0), (size_t)sqlite3_column_bytes(s, 0),
 		       sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1));
 		if (r != 0)
-			goto out;
+			break;
 	}
-	r = rc == SQLITE_DONE ? 0 : store__map_rc(sqlite3_extended_errcode(st->db));
-out:
 	store__stmt_done(s);
 	return r;
 }
@@ -336,22 +331,20 @@ store_journal_foreach(store_t *st, store_journal_cb cb, void *ctx)
 {
 	struct store_journal_entry e;
 	sqlite3_stmt *s = NULL;
-	int r, rc;
+	int r;
 	if (st == NULL || cb == NULL)
 		return STORE_EINVAL;
 	if ((r = store__stmt_get(st, S_JOURNAL_ALL, &s)) != 0)
 		return r;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+	while (store__row_next(st, s, &r)) {
 		e.serial_from = (uint32_t)sqlite3_column_int64(s, 0);
 		e.serial_to = (uint32_t)sqlite3_column_int64(s, 1);
 		e.diff = sqlite3_column_blob(s, 2);
 		e.len = (size_t)sqlite3_column_bytes(s, 2);
 		e.when = sqlite3_column_int64(s, 3);
 		if ((r = cb(ctx, &e)) != 0)
-			goto out;
+			break;
 	}
-	r = rc == SQLITE_DONE ? 0 : store__map_rc(sqlite3_extended_errcode(st->db));
-out:
 	store__stmt_done(s);
 	return r;
 }
