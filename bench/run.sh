@@ -3,6 +3,7 @@
 #
 #   bench/run.sh [--smoke] [--devices N] [--out DIR] [--seconds S] [--clients N]
 #                [--keep] [--peers all|token|none] [--only NAME[,NAME...]]
+#                [--key-copies on|off]
 #
 # From a fresh clone: builds (its own build directory, unless REGSIGN_BIN_DIR
 # and REGSIGN_BUILD_DIR name a built tree, as under ctest), makes a SoftHSM
@@ -47,6 +48,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(dirname "$here")
 smoke=0 devices=1000000 out=$PWD/bench-out seconds=10 clients=16 keep=0 peers=all only= zstate=
+copies=on
 while [ $# -gt 0 ]; do
 	case $1 in
 	--smoke) smoke=1 ;;
@@ -59,6 +61,7 @@ while [ $# -gt 0 ]; do
 	--no-peers) peers=none ;;
 	--only) only=,$2,; shift ;;
 	--zone-state) zstate=$2; shift ;;
+	--key-copies) copies=$2; shift ;;
 	-h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -186,6 +189,16 @@ if [ -z "$zstate" ]; then
 	sed -i '/^[[:space:]]*rate-limit:/d' "$dev/policy.yaml"
 	sed -i "s/127.0.0.1:5353/127.0.0.1:$(freeport)/" "$dev/regsignd.yaml"
 fi
+# --key-copies off: the HSM process signs with the token objects themselves
+# (hsm.key-copies: false), to measure what the session copies buy.
+case $copies in on|off) ;; *) die "--key-copies on|off" ;; esac
+for y in "$dev/regsignd.yaml" ${zstate:+"$zstate/zd/regsignd.yaml"}; do
+	[ -f "$y" ] || continue
+	sed -i '/^  key-copies:/d' "$y"
+	if [ $copies = off ]; then
+		sed -i 's/^hsm:$/hsm:\n  key-copies: false/' "$y"
+	fi
+done
 
 # R: the raw PKCS#11 loop, one thread per core, on the daemon's ZSK.
 measure_r() {

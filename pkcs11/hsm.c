@@ -344,10 +344,10 @@ int hsm__with_session(struct hsm *h, bool exclusive, hsm__session_fn fn, void *a
 			r = hsm_state_result(h);
 		} else if (exclusive) {
 			/* No other call is in flight: every session is idle. */
-			r = fn(h, h->sess[0], arg);
+			r = fn(h, 0, h->sess[0], arg);
 		} else {
 			i = hsm_pool_take(h);
-			r = fn(h, h->sess[i], arg);
+			r = fn(h, i, h->sess[i], arg);
 			hsm_pool_give(h, i);
 		}
 		pthread_rwlock_unlock(&h->rw);
@@ -429,12 +429,15 @@ int hsm_open(const struct hsm_config *cfg, hsm_t **out)
 		goto out;
 	h->nsess = cfg->sessions;
 	h->recover_timeout_ms = cfg->recover_timeout_ms;
+	h->use_copies = cfg->session_copies;
+	h->copy_check_ms = cfg->copy_check_ms;
 	h->module_path = strdup(cfg->module_path);
 	h->pin_file = strdup(cfg->pin_file);
 	h->sess = calloc(h->nsess, sizeof(*h->sess));
 	h->busy = calloc(h->nsess, sizeof(*h->busy));
+	h->copies = calloc((size_t)h->nsess * HSM_MAX_KEYS, sizeof(*h->copies));
 	if (h->module_path == NULL || h->pin_file == NULL || h->sess == NULL ||
-	    h->busy == NULL)
+	    h->busy == NULL || h->copies == NULL)
 		goto out;
 	r = hsm_uri_parse(cfg->token_uri, HSM_URI_TOKEN, &h->token, uerr, sizeof(uerr));
 	if (r != 0) {
@@ -476,6 +479,7 @@ void hsm_close(hsm_t *h)
 	free(h->pin_file);
 	free(h->sess);
 	free(h->busy);
+	free(h->copies);
 	/* After the key is deleted no destructor runs for it; the buffers of
 	 * threads still alive are freed here. */
 	pthread_key_delete(h->errkey);
@@ -488,19 +492,19 @@ void hsm_close(hsm_t *h)
 }
 
 struct hsm_sign_arg {
-	const struct hsm_key *k;
+	struct hsm_key *k;
 	const unsigned char *digest;
 	size_t dlen;
 	unsigned char raw[HSM_SIG_MAX];
 	size_t rawlen;
 };
 
-static int hsm_sign_fn(struct hsm *h, CK_SESSION_HANDLE s, void *arg)
+static int hsm_sign_fn(struct hsm *h, unsigned si, CK_SESSION_HANDLE s, void *arg)
 {
 	struct hsm_sign_arg *a = arg;
 
 	a->rawlen = sizeof(a->raw);
-	return hsm__key_sign_raw(h, s, a->k, a->digest, a->dlen, a->raw, &a->rawlen);
+	return hsm__copy_sign(h, si, s, a->k, a->digest, a->dlen, a->raw, &a->rawlen);
 }
 
 int hsm_sign(hsm_t *h, int key_id, const unsigned char *digest, size_t dlen,
@@ -556,7 +560,8 @@ struct hsm_random_arg {
 	size_t len;
 };
 
-static int hsm_random_fn(struct hsm *h, CK_SESSION_HANDLE s, void *arg)
+static int hsm_random_fn(struct hsm *h, unsigned si __attribute__((unused)),
+                         CK_SESSION_HANDLE s, void *arg)
 {
 	struct hsm_random_arg *a = arg;
 	CK_RV rv = h->p11->C_GenerateRandom(s, a->buf, a->len);
@@ -605,5 +610,7 @@ int hsm_status_get(hsm_t *h, struct hsm_status *st)
 	st->nkeys = atomic_load(&h->nkeys);
 	for (unsigned i = 0; i < st->nkeys; i++)
 		st->signatures[i] = atomic_load(&h->keys[i].signatures);
+	st->copies = atomic_load(&h->ncopies);
+	st->copies_refused = atomic_load(&h->copies_refused);
 	return 0;
 }

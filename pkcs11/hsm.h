@@ -75,6 +75,27 @@ struct hsm_config {
 	const char *pin_file;    /**< file holding the user PIN (a final newline is ignored) */
 	unsigned sessions;       /**< pool size = number of worker threads (>= 1, <= 256) */
 	unsigned recover_timeout_ms; /**< how long a recovery waits for the token to come back */
+	/**
+	 * Sign with a session copy of each key (C_CopyObject with CKA_TOKEN
+	 * false), made inside the token once per pool session and key, instead
+	 * of the token object itself. The copy never leaves the token: it must
+	 * read back sensitive, never extractable and not a token object, and its
+	 * first signature must verify against the key's public key, or it is
+	 * destroyed and the token object signs. A module may refuse the copy
+	 * (CKA_COPYABLE false, no C_CopyObject): then the token object signs.
+	 * Why: SoftHSM reads a token object back from its file (open, lock,
+	 * read) at every C_SignInit; a session object costs it none of that.
+	 * The copies die with their sessions (a recovery makes them again).
+	 */
+	bool session_copies;
+	/**
+	 * With session_copies: how often, at most, a signature first checks
+	 * that the token object it was copied from is still there (one attribute
+	 * read). A key deleted or replaced in the token is then noticed within
+	 * this many ms (the recovery that follows finds the change, as without
+	 * copies). 0 checks before every signature.
+	 */
+	unsigned copy_check_ms;
 	char *errbuf;            /**< optional: receives the detail of an hsm_open() failure */
 	size_t errbuf_len;       /**< size of errbuf */
 };
@@ -200,6 +221,8 @@ struct hsm_status {
 	unsigned sessions;               /**< pool size */
 	unsigned nkeys;                  /**< registered keys; ids 0..nkeys-1 */
 	unsigned long signatures[HSM_MAX_KEYS]; /**< successful signatures per key id */
+	unsigned copies;                 /**< session copies in use (sessions x keys at most) */
+	unsigned long copies_refused;    /**< copies the module refused or that failed a check */
 };
 
 /** Fill @p st. Never blocks on a running recovery. Errors: HSM_ERR_ARG. */

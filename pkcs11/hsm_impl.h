@@ -46,6 +46,20 @@ struct hsm_key {
 	unsigned curve_bits;
 	size_t field_len;          /* bytes of r (and of s) */
 	atomic_ulong signatures;
+	atomic_ulong checked_ms;   /* when the token object was last seen (session copies) */
+};
+
+/* A key's session copy in one pool session (hsm_copy.c). */
+enum hsm_copy_state {
+	HSM_COPY_NONE = 0,     /* not made yet in this session */
+	HSM_COPY_FRESH,        /* made and checked; its first signature is verified */
+	HSM_COPY_READY,        /* in use */
+	HSM_COPY_REFUSED,      /* the module would not, or the copy failed a check */
+};
+
+struct hsm_copy {
+	CK_OBJECT_HANDLE obj;
+	unsigned char state;   /* enum hsm_copy_state; only the session's holder touches it */
 };
 
 /* One per thread that used the handle, for hsm_last_error(). */
@@ -78,6 +92,11 @@ struct hsm {
 	CK_SESSION_HANDLE *sess;
 	bool *busy;
 	bool sess_open;            /* sessions opened and logged in */
+	bool use_copies;           /* hsm_config.session_copies */
+	unsigned copy_check_ms;
+	struct hsm_copy *copies;   /* [session * HSM_MAX_KEYS + key id], see hsm_copy.c */
+	atomic_uint ncopies;
+	atomic_ulong copies_refused;
 
 	struct hsm_key keys[HSM_MAX_KEYS];
 	atomic_uint nkeys;
@@ -111,7 +130,7 @@ int hsm__rv_to_err(CK_RV rv);
 /* Runs fn on one pool session under the shared lock (exclusive: on the first
  * session under the exclusive lock), recovering and retrying once if fn
  * returns HSM_ERR_UNAVAILABLE. */
-typedef int (*hsm__session_fn)(struct hsm *h, CK_SESSION_HANDLE s, void *arg);
+typedef int (*hsm__session_fn)(struct hsm *h, unsigned si, CK_SESSION_HANDLE s, void *arg);
 int hsm__with_session(struct hsm *h, bool exclusive, hsm__session_fn fn, void *arg);
 
 /* hsm_token.c */
@@ -129,10 +148,24 @@ int hsm__find(struct hsm *h, CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG nt,
  * the public key; otherwise it must equal the recorded one. */
 int hsm__key_locate(struct hsm *h, CK_SESSION_HANDLE s, struct hsm_key *k, bool first);
 void hsm__key_clear(struct hsm_key *k);
-int hsm__key_sign_raw(struct hsm *h, CK_SESSION_HANDLE s, const struct hsm_key *k,
-                      const unsigned char *digest, size_t dlen,
-                      unsigned char *raw, size_t *rawlen);
 int hsm__sig_raw_to_der(const unsigned char *raw, size_t rawlen,
                         unsigned char *der, size_t *derlen);
+int hsm__key_check_attrs(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                         const char *role);
+int hsm__verify_raw(const unsigned char *spki, size_t spki_len,
+                    const unsigned char *digest, size_t dlen,
+                    const unsigned char *raw, size_t rawlen);
+int hsm__sign_handle(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                     size_t field_len, const unsigned char *digest, size_t dlen,
+                     unsigned char *raw, size_t *rawlen);
+
+/* hsm_copy.c: signing with the key's session copy in pool session si (the
+ * caller holds it), making and checking the copy on first use; falls back to
+ * the token object when there is no copy. */
+int hsm__copy_sign(struct hsm *h, unsigned si, CK_SESSION_HANDLE s, struct hsm_key *k,
+                   const unsigned char *digest, size_t dlen,
+                   unsigned char *raw, size_t *rawlen);
+/* Forgets every copy (their sessions were closed, so the token dropped them). */
+void hsm__copies_forget(struct hsm *h);
 
 #endif

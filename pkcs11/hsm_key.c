@@ -74,8 +74,8 @@ static int hsm_attr_get(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 
 /* The private-key policy of the whole project: a key the token would let out,
  * or that was ever let out, does not sign for regsign. */
-static int hsm_key_check_attrs(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
-                               const char *role)
+int hsm__key_check_attrs(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                         const char *role)
 {
 	CK_KEY_TYPE type = 0;
 	CK_BBOOL sign = CK_FALSE, sens = CK_FALSE, extr = CK_TRUE, never = CK_FALSE;
@@ -212,9 +212,9 @@ out:
 }
 
 /* Verifies a raw r||s signature over a digest against a DER SPKI. */
-static int hsm_verify_raw(const unsigned char *spki, size_t spki_len,
-                          const unsigned char *digest, size_t dlen,
-                          const unsigned char *raw, size_t rawlen)
+int hsm__verify_raw(const unsigned char *spki, size_t spki_len,
+                    const unsigned char *digest, size_t dlen,
+                    const unsigned char *raw, size_t rawlen)
 {
 	const unsigned char *p = spki;
 	EVP_PKEY *pkey = NULL;
@@ -237,9 +237,9 @@ out:
 	return r;
 }
 
-static int hsm_key_sign_handle(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
-                               size_t field_len, const unsigned char *digest,
-                               size_t dlen, unsigned char *raw, size_t *rawlen)
+int hsm__sign_handle(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                     size_t field_len, const unsigned char *digest, size_t dlen,
+                     unsigned char *raw, size_t *rawlen)
 {
 	CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
 	CK_ULONG len = *rawlen;
@@ -258,23 +258,20 @@ static int hsm_key_sign_handle(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_HAN
 	return 0;
 }
 
-int hsm__key_sign_raw(struct hsm *h, CK_SESSION_HANDLE s, const struct hsm_key *k,
-                      const unsigned char *digest, size_t dlen,
-                      unsigned char *raw, size_t *rawlen)
-{
-	return hsm_key_sign_handle(h, s, k->priv, k->field_len, digest, dlen, raw, rawlen);
-}
-
 /* Finds exactly one object of class cls with the given label and/or id. */
 static int hsm_find_one(struct hsm *h, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
                         const char *label, const unsigned char *id, size_t id_len,
                         const char *role, const char *what, CK_OBJECT_HANDLE *o)
 {
-	CK_ATTRIBUTE t[3];
+	CK_BBOOL token = CK_TRUE;
+	CK_ATTRIBUTE t[4];
 	CK_OBJECT_HANDLE found[2];
 	CK_ULONG nt = 0, count = 0;
 	int r;
 
+	/* Keys are token objects. The session copies of hsm_copy.c share their
+	 * label and id, and a module may show them to every session of ours. */
+	t[nt++] = (CK_ATTRIBUTE){ CKA_TOKEN, &token, sizeof(token) };
 	t[nt++] = (CK_ATTRIBUTE){ CKA_CLASS, &cls, sizeof(cls) };
 	if (label != NULL)
 		t[nt++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
@@ -308,7 +305,7 @@ int hsm__key_locate(struct hsm *h, CK_SESSION_HANDLE s, struct hsm_key *k, bool 
 	r = hsm_find_one(h, s, CKO_PRIVATE_KEY, hsm_uri_label(k->uri), uid, uid_len,
 	                 k->role, "private key", &priv);
 	if (r == 0)
-		r = hsm_key_check_attrs(h, s, priv, k->role);
+		r = hsm__key_check_attrs(h, s, priv, k->role);
 	if (r == 0)
 		r = hsm_attr_get(h, s, priv, CKA_ID, "CKA_ID", k->role, &id, &id_len);
 	if (r == 0)
@@ -351,10 +348,10 @@ int hsm__key_locate(struct hsm *h, CK_SESSION_HANDLE s, struct hsm_key *k, bool 
 		r = hsm__fail(h, HSM_ERR_CRYPTO, "RAND_bytes failed");
 		goto out;
 	}
-	r = hsm_key_sign_handle(h, s, priv, field_len, digest, field_len, raw, &rawlen);
+	r = hsm__sign_handle(h, s, priv, field_len, digest, field_len, raw, &rawlen);
 	if (r != 0)
 		goto out;
-	r = hsm_verify_raw(spki, spki_len, digest, field_len, raw, rawlen);
+	r = hsm__verify_raw(spki, spki_len, digest, field_len, raw, rawlen);
 	if (r != 0) {
 		r = hsm__fail(h, r, "key %s: private key does not match its public key",
 		              k->role);
@@ -390,7 +387,8 @@ struct hsm_key_add_arg {
 
 /* Runs with the exclusive lock held: no other call sees the new slot until
  * nkeys grows, and no other hsm_key_add() can take the same slot. */
-static int hsm_key_add_fn(struct hsm *h, CK_SESSION_HANDLE s, void *arg)
+static int hsm_key_add_fn(struct hsm *h, unsigned si __attribute__((unused)),
+                          CK_SESSION_HANDLE s, void *arg)
 {
 	struct hsm_key_add_arg *a = arg;
 	unsigned n = atomic_load(&h->nkeys);

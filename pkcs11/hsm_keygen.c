@@ -28,7 +28,8 @@ struct hsm_exists_arg {
 	bool exists;
 };
 
-static int hsm_exists_fn(struct hsm *h, CK_SESSION_HANDLE s, void *arg)
+static int hsm_exists_fn(struct hsm *h, unsigned si __attribute__((unused)),
+                         CK_SESSION_HANDLE s, void *arg)
 {
 	struct hsm_exists_arg *a = arg;
 
@@ -55,7 +56,8 @@ struct hsm_keygen_arg {
 	unsigned char id[16];
 };
 
-static int hsm_keygen_fn(struct hsm *h, CK_SESSION_HANDLE s, void *arg)
+static int hsm_keygen_fn(struct hsm *h, unsigned si __attribute__((unused)),
+                         CK_SESSION_HANDLE s, void *arg)
 {
 	struct hsm_keygen_arg *a = arg;
 	CK_MECHANISM mech = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };

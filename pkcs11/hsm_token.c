@@ -301,6 +301,8 @@ void hsm__token_disconnect(struct hsm *h)
 	for (unsigned i = 0; i < h->nsess; i++)
 		h->p11->C_CloseSession(h->sess[i]);
 	h->sess_open = false;
+	/* The token destroyed each session's copies with the session. */
+	hsm__copies_forget(h);
 	for (unsigned i = 0; i < h->nsess; i++)
 		h->busy[i] = false;
 }

@@ -154,6 +154,12 @@ struct config {
 		/** hsm.call-timeout: the HSM process's watchdog ends the process when one
 		 * PKCS#11 call takes longer (default 4 x recover-timeout, at least 60 s). */
 		unsigned call_timeout_ms;
+		/** hsm.key-copies (default true): each HSM worker signs with a session
+		 * copy of the key made inside the token (see pkcs11/hsm.h). */
+		bool key_copies;
+		/** hsm.key-check-interval (default 1 s; 0 = every signature): how soon a
+		 * key deleted or replaced in the token is noticed while copies sign. */
+		unsigned key_check_ms;
 		struct config_env *env;
 		size_t n_env;
 	} hsm;

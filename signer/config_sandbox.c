@@ -126,7 +126,8 @@ static int read_env(struct config_ctx *c, const struct yconf_node *env)
 int config__read_hsm(struct config_ctx *c, const struct yconf_node *hsm)
 {
 	const char *module = NULL, *token = NULL, *pin_file = NULL;
-	int64_t sessions = 2, recover = 30, call = -1;
+	int64_t sessions = 2, recover = 30, call = -1, check = 1;
+	bool copies = true;
 	const struct yconf_node *env = NULL;
 	const struct yconf_field f[] = {
 		YCONF_F_STRING("module", true, 1, PATH_MAX - 1, &module),
@@ -136,6 +137,8 @@ int config__read_hsm(struct config_ctx *c, const struct yconf_node *hsm)
 		YCONF_F_DURATION("recover-timeout", false, 0, 3600, &recover),
 		YCONF_F_MAP("environment", false, &env),
 		YCONF_F_DURATION("call-timeout", false, 1, 86400, &call),
+		YCONF_F_BOOL("key-copies", false, &copies),
+		YCONF_F_DURATION("key-check-interval", false, 0, 3600, &check),
 	};
 	int r = config__from_yconf(yconf_map_read(hsm, f, YCONF_NFIELDS(f),
 	                                          c->err, sizeof(c->err)));
@@ -164,6 +167,8 @@ int config__read_hsm(struct config_ctx *c, const struct yconf_node *hsm)
 	c->cfg->hsm.sessions = (unsigned)sessions;
 	c->cfg->hsm.recover_timeout_ms = (unsigned)recover * 1000u;
 	c->cfg->hsm.call_timeout_ms = call > 0 ? (unsigned)call * 1000u : 0;
+	c->cfg->hsm.key_copies = copies;
+	c->cfg->hsm.key_check_ms = (unsigned)check * 1000u;
 	return r;
 }
 

@@ -613,6 +613,8 @@ static int open_keys(struct hsmd *d, const uint8_t *ca_spki, size_t ca_spki_len,
 		.pin_file = d->cfg->hsm.pin_file,
 		.sessions = d->cfg->hsm.sessions,
 		.recover_timeout_ms = d->cfg->hsm.recover_timeout_ms,
+		.session_copies = d->cfg->hsm.key_copies,
+		.copy_check_ms = d->cfg->hsm.key_check_ms,
 		.errbuf = err,
 		.errbuf_len = errlen,
 	};

@@ -119,14 +119,18 @@ void hsmt_raw_keypair(struct hsmt_raw *r, const char *label, const unsigned char
 
 CK_OBJECT_HANDLE hsmt_raw_find(struct hsmt_raw *r, CK_OBJECT_CLASS cls, const char *label)
 {
+	CK_BBOOL token = CK_TRUE;
+	/* Token objects only: SoftHSM shows this process's session objects (an
+	 * hsm_t's session copies of its keys) to every session of it. */
 	CK_ATTRIBUTE t[] = {
 		{ CKA_CLASS, &cls, sizeof(cls) },
 		{ CKA_LABEL, (void *)label, strlen(label) },
+		{ CKA_TOKEN, &token, sizeof(token) },
 	};
 	CK_OBJECT_HANDLE o[2];
 	CK_ULONG n = 0;
 
-	assert_int_equal(r->f->C_FindObjectsInit(r->s, t, 2), CKR_OK);
+	assert_int_equal(r->f->C_FindObjectsInit(r->s, t, 3), CKR_OK);
 	assert_int_equal(r->f->C_FindObjects(r->s, o, 2, &n), CKR_OK);
 	assert_int_equal(r->f->C_FindObjectsFinal(r->s), CKR_OK);
 	assert_int_equal(n, 1);

@@ -351,7 +351,9 @@ static void write_pem(const char *path, X509 *cert)
 /* Makes the keys in the token, and an issuing CA certificate for the HSM's CA key. */
 static void make_keys_and_certs(struct env *e)
 {
-	struct hsm_config hc = { e->t.module, e->t.uri, e->t.pin_file, 1, 1000, NULL, 0 };
+	struct hsm_config hc = { .module_path = e->t.module, .token_uri = e->t.uri,
+				 .pin_file = e->t.pin_file, .sessions = 1,
+				 .recover_timeout_ms = 1000 };
 	struct x509_cert_spec spec;
 	EVP_PKEY *root_key = EVP_EC_gen("P-256");
 	X509_NAME *xn = NULL;

@@ -89,7 +89,9 @@ static void write_pem(const char *path, X509 *cert)
 static void make_token(struct env *e)
 {
 	static const char *const labels[] = { "zp-issuing-ca", "zp-ksk", "zp-zsk", "zp-audit" };
-	struct hsm_config hc = { e->t.module, e->t.uri, e->t.pin_file, 1, 1000, NULL, 0 };
+	struct hsm_config hc = { .module_path = e->t.module, .token_uri = e->t.uri,
+				 .pin_file = e->t.pin_file, .sessions = 1,
+				 .recover_timeout_ms = 1000 };
 	struct x509_cert_spec spec;
 	EVP_PKEY *root_key = EVP_EC_gen("P-256"), *ca_pub;
 	X509_NAME *xn = NULL;
