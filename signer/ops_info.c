@@ -17,6 +17,7 @@
 
 #include "signer/buf.h"
 #include "signer/ops_ctx.h"
+#include "signer/ops_json.h"
 #include "signer/ops_zone.h"
 
 /* A small JSON writer over buf_writer; strings are escaped per RFC 8259. */
@@ -79,6 +80,28 @@ ops_json_time(struct buf_writer *w, const char *key, int64_t t)
 	ops_json_kstr(w, key, buf, 1);
 }
 
+void
+ops_json_reply(struct ops_req *r, uint8_t op, struct buf_writer *w, const char *what)
+{
+	struct proto_reply rep;
+	char msg[96];
+
+	if (buf_writer_error(w) != BUF_OK) {
+		buf_writer_release(w);
+		snprintf(msg, sizeof(msg), "%s too large", what);
+		ops_reply_error(r, PROTO_CODE_INTERNAL, msg);
+		return;
+	}
+	memset(&rep, 0, sizeof(rep));
+	rep.type = PROTO_REPLY_OK;
+	rep.id = r->req.id;
+	rep.op = op;
+	rep.u.json.ptr = buf_writer_data(w);
+	rep.u.json.len = buf_writer_len(w);
+	ops_reply(r, &rep);
+	buf_writer_release(w);
+}
+
 /* Short local names for the writer above. */
 #define put ops_json_put
 #define putf ops_json_putf
@@ -104,7 +127,6 @@ status_cb(void *arg, int status, const struct hsmproto_status *st)
 	struct ops_ctx *ctx = r->ctx;
 	struct commit_stats cs;
 	struct buf_writer w;
-	struct proto_reply rep;
 	const char *hstate = st ? state_name(st->state) : "lost";
 	char hex[65];
 	int failures = 0;
@@ -156,19 +178,7 @@ status_cb(void *arg, int status, const struct hsmproto_status *st)
 	ops_zone_json(ctx, &w, false, &failures);
 	putf(&w, "},\"health\":\"%s\"}", failures == 0 && st && st->state == HSMPROTO_STATE_UP
 						? "ok" : "failing");
-	if (buf_writer_error(&w) != BUF_OK) {
-		buf_writer_release(&w);
-		ops_reply_error(r, PROTO_CODE_INTERNAL, "status document too large");
-		return;
-	}
-	memset(&rep, 0, sizeof(rep));
-	rep.type = PROTO_REPLY_OK;
-	rep.id = r->req.id;
-	rep.op = PROTO_OP_STATUS;
-	rep.u.json.ptr = buf_writer_data(&w);
-	rep.u.json.len = buf_writer_len(&w);
-	ops_reply(r, &rep);
-	buf_writer_release(&w);
+	ops_json_reply(r, PROTO_OP_STATUS, &w, "status document");
 }
 
 void

@@ -21,6 +21,7 @@
 #include "signer/dns_acl.h"
 #include "signer/dns_notify.h"
 #include "signer/dns_server.h"
+#include "signer/ops_json.h"
 #include "signer/ops_zone.h"
 #include "zonesigner/zone_file.h"
 
@@ -219,7 +220,6 @@ ops_zone_json(struct ops_ctx *ctx, struct buf_writer *w, bool full, int *failure
 void
 ops_zone_status(struct ops_req *r)
 {
-	struct proto_reply rep;
 	struct buf_writer w;
 	int failures = 0;
 
@@ -227,17 +227,5 @@ ops_zone_status(struct ops_req *r)
 	ops_json_put(&w, "{");
 	ops_zone_json(r->ctx, &w, true, &failures);
 	ops_json_put(&w, "}");
-	if (buf_writer_error(&w) != BUF_OK) {
-		buf_writer_release(&w);
-		ops_reply_error(r, PROTO_CODE_INTERNAL, "zone status document too large");
-		return;
-	}
-	memset(&rep, 0, sizeof(rep));
-	rep.type = PROTO_REPLY_OK;
-	rep.id = r->req.id;
-	rep.op = PROTO_OP_ZONE_STATUS;
-	rep.u.json.ptr = buf_writer_data(&w);
-	rep.u.json.len = buf_writer_len(&w);
-	ops_reply(r, &rep);
-	buf_writer_release(&w);
+	ops_json_reply(r, PROTO_OP_ZONE_STATUS, &w, "zone status document");
 }
