@@ -29,6 +29,7 @@ if(REGSIGND_OK AND TARGET regsign-policy AND TARGET regsign-hsm AND
     ${CMAKE_CURRENT_LIST_DIR}/ops_crl.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_info.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_import.c
+    ${CMAKE_CURRENT_LIST_DIR}/ops_import_commit.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_life.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_reload.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_audit.c

@@ -22,15 +22,7 @@
  * open it counts as a request in flight, so a shutdown waits for its timer
  * to discard it.
  *
- * The final chunk commits: first pass (writer thread) checks every record
- * against the store (an index ever used, a serial known) and writes the
- * INTENT record, which names the SHA-256 over the import's audit lines
- * "<device> <index> <hex SHA-256 of the certificate>\n" so that an auditor
- * can tie the import to its input. Then zonepub signs everything in one pass
- * (zonepub_bulk_import: the zone must hold no device yet) and, in the zone's
- * transaction, the certificate rows and one RESULT record with the count,
- * the serial and the same hash are written. The reply carries the serial
- * after it is committed. The accumulated records are freed right after.
+ * The final chunk commits (ops_import_commit.c).
  */
 #include <ctype.h>
 #include <malloc.h>
@@ -43,6 +35,7 @@
 #include <openssl/x509v3.h>
 
 #include "signer/ops_ctx.h"
+#include "signer/ops_import_int.h"
 #include "signer/ops_zone.h"
 #include "signer/x509.h"
 
@@ -50,8 +43,6 @@
 #define IMPORT_IDLE_DEFAULT 300
 /* Bytes per arena block: strings, hashes and certificates of the records. */
 #define IMPORT_BLOCK (1u << 20)
-/* Signatures per batch of the bulk signing (zonepub_bulk::batch). */
-#define IMPORT_SIGN_BATCH 4096
 
 struct imp_block {
 	struct imp_block *prev;
@@ -66,33 +57,6 @@ struct imp_mark {
 	size_t n, n_certs;
 };
 
-struct ops_import {
-	struct ops_ctx *ctx;
-	server_conn_t *conn;            /* the connection it belongs to (referenced) */
-	char caller[STORE_NAME_MAX + 1];
-	uint32_t caller_uid;
-	uint32_t id;
-	uint32_t next_seq;
-	uint32_t idle_timeout;          /* seconds */
-	uint64_t last_ms;               /* uv_now() of the last accepted chunk */
-	uv_timer_t timer;
-	int committing;                 /* the final chunk is being committed */
-
-	struct zone_device *devs;       /* n records, cap allocated */
-	int64_t *not_after;             /* parallel: certificate notAfter, 0 for hash-only */
-	uint32_t *chain;                /* parallel: next record + 1 in its hash bucket */
-	size_t n, cap, n_certs;
-	uint32_t *buckets;              /* record + 1, 0 = empty; nbuckets a power of two */
-	size_t nbuckets;
-	struct imp_block *arena;
-	EVP_MD_CTX *md;                 /* over the accepted records' audit lines */
-
-	struct ops_req *final;          /* the final chunk's request, while committing */
-	struct zonepub_bulk bulk;
-	unsigned char sha256[32];
-	char sha_hex[65];
-	char detail[200];
-};
 
 /* ---- memory ---- */
 
@@ -255,13 +219,9 @@ import_closed(uv_handle_t *h)
 	free(im);
 }
 
-/*
- * Ends the import: its records are freed, ctx->import is cleared and the
- * request-in-flight it held is released. @p why (may be NULL) is audited as
- * an "import-abandoned" event.
- */
-static void
-import_discard(struct ops_import *im, const char *why)
+/* See ops_import_int.h. */
+void
+ops_import__discard(struct ops_import *im, const char *why)
 {
 	struct ops_ctx *ctx = im->ctx;
 	char detail[256];
@@ -299,16 +259,16 @@ import_tick(uv_timer_t *t)
 	if (im->committing)
 		return; /* the final chunk finishes what it started */
 	if (ctx->stopping || ctx->dying) {
-		import_discard(im, "the daemon is stopping");
+		ops_import__discard(im, "the daemon is stopping");
 		return;
 	}
 	if (server_conn_closed(im->conn)) {
-		import_discard(im, "its connection closed");
+		ops_import__discard(im, "its connection closed");
 		return;
 	}
 	if (uv_now(ctx->loop) - im->last_ms >= (uint64_t)im->idle_timeout * 1000) {
 		snprintf(why, sizeof(why), "no chunk for %u seconds", (unsigned)im->idle_timeout);
-		import_discard(im, why);
+		ops_import__discard(im, why);
 	}
 }
 
@@ -593,269 +553,6 @@ chunk_add(struct ops_req *r, struct ops_import *im, const struct proto_import *q
 	return e != 0 ? -1 : 0;
 }
 
-/* ---- the final chunk: commit ---- */
-
-static struct ops_import *
-bulk_import_of(struct zonepub_bulk *b)
-{
-	return (struct ops_import *)(void *)((char *)b - offsetof(struct ops_import, bulk));
-}
-
-static int
-import_store_status(int e)
-{
-	return store_error_is_fatal(e) ? COMMIT_ERR_FATAL : COMMIT_ERR_STORAGE;
-}
-
-/* Writer thread: no record may collide with the store; then the INTENT record. */
-static int
-import_run1(struct commit_item *it, void *env)
-{
-	struct ops_req *r = (struct ops_req *)it;
-	struct ops_writer *w = env;
-	struct ops_import *im = r->ctx->import;
-	unsigned char synth[STORE_IMPORT_SERIAL_LEN];
-	store_import_t *h = NULL;
-	int e;
-
-	if ((e = store_import_begin(w->st, &h)) != 0)
-		return import_store_status(e);
-	for (size_t i = 0; i < im->n; i++) {
-		const struct zone_device *d = &im->devs[i];
-		const unsigned char *serial = synth;
-		size_t serial_len = sizeof(synth);
-		const unsigned char *dp = d->cert_der;
-		X509 *x = NULL;
-
-		if (d->cert_der != NULL) {
-			/* Checked when its chunk came: it parses. */
-			x = d2i_X509(NULL, &dp, (long)d->cert_len);
-			serial = x ? X509_get0_serialNumber(x)->data : synth;
-			serial_len = x ? (size_t)X509_get0_serialNumber(x)->length : sizeof(synth);
-		} else {
-			store_import_synthetic_serial(d->id, d->index, synth);
-		}
-		e = store_import_conflict(h, d->id, d->index, serial, serial_len);
-		X509_free(x);
-		if (e < 0) {
-			store_import_end(h);
-			return import_store_status(e);
-		}
-		if (e > 0) {
-			store_import_end(h);
-			ops_req_refuse(r, PROTO_CODE_CONFLICT, "builtin.import",
-				       "import record %zu (device %s index %u): %s; the import is "
-				       "discarded", i + 1, d->id, (unsigned)d->index,
-				       e == 1 ? "the store already holds this index (indexes are "
-						"never reused)"
-					      : "the store already holds a certificate with this serial");
-			return ops_audit_deny(w, r);
-		}
-	}
-	store_import_end(h);
-	return ops_audit_intent(w, r, im->detail);
-}
-
-/* Writer thread, in the zone's transaction: the certificate rows and the RESULT. */
-static int
-import_store_run(struct zonepub_bulk *b, void *env)
-{
-	struct ops_import *im = bulk_import_of(b);
-	struct ops_writer *w = env;
-	struct ops_req *r = im->final;
-	unsigned char synth[STORE_IMPORT_SERIAL_LEN], *sv = NULL;
-	struct store_import_row row;
-	store_import_t *h = NULL;
-	uint32_t serial = 0;
-	size_t sl = 0;
-	char detail[sizeof(im->detail) + 32];
-	int e, status = COMMIT_OK;
-
-	/* zonepub wrote the new serial before calling us, in this transaction. */
-	if ((e = store_zone_meta_get(w->st, "serial", &sv, &sl)) != 0)
-		return import_store_status(e);
-	if (sl == 4)
-		serial = (uint32_t)sv[0] << 24 | (uint32_t)sv[1] << 16 | (uint32_t)sv[2] << 8 | sv[3];
-	free(sv);
-	if ((e = store_import_begin(w->st, &h)) != 0)
-		return import_store_status(e);
-	for (size_t i = 0; status == COMMIT_OK && i < im->n; i++) {
-		const struct zone_device *d = &im->devs[i];
-		const unsigned char *dp = d->cert_der;
-		X509 *x = NULL;
-
-		memset(&row, 0, sizeof(row));
-		row.device = d->id;
-		row.index = d->index;
-		row.cert_sha256 = d->cert_sha256;
-		row.issued_at = r->now;
-		row.caller_uid = im->caller_uid;
-		row.caller_name = im->caller;
-		if (d->cert_der != NULL && (x = d2i_X509(NULL, &dp, (long)d->cert_len)) != NULL) {
-			const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
-			struct tm tm;
-
-			row.serial = sn->data;
-			row.serial_len = (size_t)sn->length;
-			row.der = d->cert_der;
-			row.der_len = d->cert_len;
-			if (ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm) == 1)
-				row.not_before = (int64_t)timegm(&tm);
-			row.not_after = im->not_after ? im->not_after[i] : 0;
-		} else {
-			store_import_synthetic_serial(d->id, d->index, synth);
-			row.serial = synth;
-			row.serial_len = sizeof(synth);
-			row.not_after = STORE_IMPORT_NO_EXPIRY;
-		}
-		if (d->cert_der != NULL && x == NULL)
-			status = COMMIT_ERR_STORAGE; /* parsed when it came: memory */
-		else if ((e = store_import_insert(h, &row)) != 0)
-			status = import_store_status(e);
-		X509_free(x);
-	}
-	store_import_end(h);
-	if (status != COMMIT_OK)
-		return status;
-	snprintf(detail, sizeof(detail), "%s, serial %u", im->detail, (unsigned)serial);
-	return ops_result_write(w, r, detail, serial);
-}
-
-static void
-final_reply_ok(struct ops_import *im, uint32_t serial)
-{
-	struct ops_req *r = im->final;
-	struct proto_reply rep;
-
-	ops_log(im->ctx, OPS_LOG_NOTICE, "import %u of caller %s: %zu devices in serial %u",
-		(unsigned)im->id, im->caller, im->n, (unsigned)serial);
-	memset(&rep, 0, sizeof(rep));
-	rep.type = PROTO_REPLY_OK;
-	rep.id = r->req.id;
-	rep.op = PROTO_OP_IMPORT;
-	rep.u.import.records = (uint32_t)im->n;
-	rep.u.import.zone_serial = serial;
-	im->final = NULL;
-	import_discard(im, NULL);
-	ops_reply(r, &rep);
-}
-
-/* Loop: the failure RESULT is committed (or not); answer and end the import. */
-static void
-import_failed_done(struct commit_item *it, int status)
-{
-	struct ops_req *r = (struct ops_req *)it;
-	struct ops_import *im = r->ctx->import;
-
-	if (im != NULL && im->final == r) {
-		im->final = NULL;
-		import_discard(im, NULL);
-	}
-	if (status != COMMIT_OK)
-		ops_reply_failed_commit(r, status);
-	else
-		ops_reply_refusal(r);
-}
-
-/* Loop: the zone published the import, or failed (nothing changed). */
-static void
-import_bulk_done(struct zonepub_bulk *b, int status, uint32_t serial)
-{
-	struct ops_import *im = bulk_import_of(b);
-	struct ops_req *r = im->final;
-
-	if (status == 0) {
-		final_reply_ok(im, serial);
-		return;
-	}
-	if (status == ZONEPUB_EFATAL) {
-		im->final = NULL;
-		import_discard(im, NULL);
-		ops_reply_failed_commit(r, COMMIT_ERR_FATAL);
-		return;
-	}
-	if (status == ZONEPUB_ESTATE || status == ZONEPUB_EEXIST)
-		ops_req_refuse(r, PROTO_CODE_CONFLICT, "builtin.import",
-			       "the zone already holds device records: IMPORT needs a zone "
-			       "without devices; the import is discarded");
-	else
-		ops_req_refuse(r, ops_zone_wire_code(status), "builtin.zone",
-			       "the zone could not take the import: %s; the import is discarded",
-			       zonepub_strerror(status));
-	ops_log(im->ctx, OPS_LOG_WARNING, "import %u: %s", (unsigned)im->id, r->msg);
-	ops_result_submit(r, NULL, import_failed_done);
-}
-
-/* Loop: the first pass of the final chunk committed. */
-static void
-import_done1(struct commit_item *it, int status)
-{
-	struct ops_req *r = (struct ops_req *)it;
-	struct ops_import *im = r->ctx->import;
-
-	if (status != COMMIT_OK || r->err_code != 0 || r->intent == 0) {
-		im->final = NULL;
-		import_discard(im, NULL);
-		if (status != COMMIT_OK)
-			ops_reply_failed_commit(r, status);
-		else
-			ops_reply_refusal(r);
-		return;
-	}
-	memset(&im->bulk, 0, sizeof(im->bulk));
-	im->bulk.devs = im->devs;
-	im->bulk.not_after = im->not_after;
-	im->bulk.n = im->n;
-	im->bulk.batch = IMPORT_SIGN_BATCH;
-	im->bulk.store_run = import_store_run;
-	im->bulk.done = import_bulk_done;
-	zonepub_bulk_import(r->ctx->zone->zp, &im->bulk);
-}
-
-static void
-import_commit(struct ops_req *r, struct ops_import *im)
-{
-	unsigned int len = 0;
-
-	im->committing = 1;
-	im->final = r;
-	/* The hash set is not needed any more, nor the growth room of the arrays,
-	 * nor notAfter times when no record has one: free them before the zone
-	 * is built twice (working and served copy). */
-	free(im->buckets);
-	free(im->chain);
-	im->buckets = im->chain = NULL;
-	im->nbuckets = 0;
-	if (im->n_certs == 0) {
-		free(im->not_after);
-		im->not_after = NULL;
-	}
-	if (im->n < im->cap) {
-		void *p = realloc(im->devs, im->n * sizeof(*im->devs));
-
-		if (p != NULL)
-			im->devs = p;
-		if (im->not_after != NULL &&
-		    (p = realloc(im->not_after, im->n * sizeof(*im->not_after))) != NULL)
-			im->not_after = p;
-		im->cap = im->n;
-	}
-	EVP_DigestFinal_ex(im->md, im->sha256, &len);
-	for (int i = 0; i < 32; i++)
-		snprintf(im->sha_hex + 2 * i, 3, "%02x", im->sha256[i]);
-	snprintf(im->detail, sizeof(im->detail),
-		 "import %u: %zu devices (%zu with certificate, %zu hash only), records sha256 %s",
-		 (unsigned)im->id, im->n, im->n_certs, im->n - im->n_certs, im->sha_hex);
-	memcpy(r->input_sha256, im->sha256, 32);
-	r->input_name = "records";
-	snprintf(r->rule, sizeof(r->rule), "%s", "callers.operations");
-	memset(&r->item, 0, sizeof(r->item));
-	r->item.run = import_run1;
-	r->item.undo = ops_audit_intent_undo;
-	r->item.done = import_done1;
-	commit_submit(r->ctx->commit, &r->item);
-}
-
 /* ---- the handler ---- */
 
 /* op_state of a first chunk whose zone check passed (ops_import runs again). */
@@ -874,7 +571,7 @@ import_run0(struct commit_item *it, void *env)
 	int e = store_import_live_any(w->st, r->now);
 
 	if (e < 0)
-		return import_store_status(e);
+		return ops_import__store_status(e);
 	if (e == 0)
 		return COMMIT_OK;
 	ops_req_refuse(r, PROTO_CODE_CONFLICT, "builtin.import",
@@ -936,7 +633,7 @@ ops_import(struct ops_req *r)
 	}
 	if (im != NULL && !im->committing && server_conn_closed(im->conn)) {
 		/* Its timer would notice within a second: do not make this caller wait. */
-		import_discard(im, "its connection closed");
+		ops_import__discard(im, "its connection closed");
 		im = NULL;
 	}
 	if (im != NULL && im->conn != r->conn) {
@@ -979,7 +676,7 @@ ops_import(struct ops_req *r)
 	if (chunk_add(r, im, q) != 0) {
 		/* A refused first chunk leaves no import behind. */
 		if (created)
-			import_discard(im, NULL);
+			ops_import__discard(im, NULL);
 		ops_deny(r);
 		return;
 	}
@@ -993,9 +690,9 @@ ops_import(struct ops_req *r)
 	if (im->n == 0) {
 		ops_req_refuse(r, PROTO_CODE_BAD_REQUEST, "builtin.import",
 			       "import %u has no record; the import is discarded", (unsigned)im->id);
-		import_discard(im, NULL);
+		ops_import__discard(im, NULL);
 		ops_deny(r);
 		return;
 	}
-	import_commit(r, im);
+	ops_import__commit(r, im);
 }
