@@ -401,7 +401,9 @@ int main(int argc, char **argv)
 	struct hsm_config hc = { .module_path = o.module, .token_uri = o.token_uri,
 				 .pin_file = o.pin_file, .sessions = o.threads,
 				 .recover_timeout_ms = 10000, .errbuf = errbuf,
-				 .errbuf_len = sizeof(errbuf) };
+				 .errbuf_len = sizeof(errbuf),
+				 /* as the daemon's HSM process signs (hsm.key-copies) */
+				 .session_copies = true, .copy_check_ms = 1000 };
 	r = hsm_open(&hc, &s.h);
 	if (r == 0)
 		r = hsm_key_add(s.h, "ksk", o.ksk_uri, &s.ksk);

@@ -28,7 +28,7 @@ import sys
 
 SCHEMA = 1
 # Every measurement run.sh reports, in table order.
-MEASUREMENTS = ["loadgen_check", "sign_rrset", "issue", "revoke", "bulk_sign",
+MEASUREMENTS = ["loadgen_check", "hsm_loop", "sign_rrset", "issue", "revoke", "bulk_sign",
                 "peers_token", "peers_file", "restart", "revoke_secondary",
                 "revoke_secondary_nsd", "revoke_vs_knot_update", "hsm_recovery", "flood_latency"]
 DAEMON = ["sign_rrset", "issue", "revoke"]
@@ -235,6 +235,15 @@ def fill_daemon(e, out, raw, args):
             (float(m.group(1)) + float(m.group(2))) * 1e6 / ops)
 
 
+def fill_hsm_loop(e, out, raw, args):
+    runs = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    by = {r["key_copies"]: r for r in runs}
+    e["detail"] = {"token_objects": by[False], "session_copies": by[True]}
+    e["value"], e["unit"] = by[True]["sign_per_s"], "signatures/s"
+    e["ratio_to_r"] = by[True]["sign_per_s"] / e["r"]
+    e["token_ratio_to_r"] = by[False]["sign_per_s"] / e["r"]
+
+
 def fill_sign_rrset(e, out, raw, args):
     fill_daemon(e, out, raw, args)
     e["met"] = e["ratio_to_r"] >= 0.85 and e["detail"]["clients"] >= 16
@@ -415,7 +424,7 @@ def fill_flood_latency(e, out, raw, args):
     e["value"], e["unit"] = d["latency_s"]["p90"], "s p90"
 
 
-FILL = {"loadgen_check": fill_loadgen, "sign_rrset": fill_sign_rrset, "issue": fill_issue,
+FILL = {"loadgen_check": fill_loadgen, "hsm_loop": fill_hsm_loop, "sign_rrset": fill_sign_rrset, "issue": fill_issue,
         "revoke": fill_revoke, "bulk_sign": fill_bulk, "peers_token": fill_peers,
         "peers_file": fill_peers, "restart": fill_restart,
         "revoke_secondary": fill_revoke_secondary,
@@ -475,6 +484,12 @@ def rows(res):
                 ratio = "%.2f R" % e["ratio_to_r"] if "ratio_to_r" in e else "-"
                 if name == "issue" and "ratio_to_r_over_s" in e:
                     ratio = "%.2f R/s" % e["ratio_to_r_over_s"]
+            elif name == "hsm_loop":
+                d = e["detail"]
+                fig = "hsm_sign loop, %d threads: session copies %.0f/s, token objects %.0f/s" % (
+                    d["session_copies"]["threads"], d["session_copies"]["sign_per_s"],
+                    d["token_objects"]["sign_per_s"])
+                ratio = "%.2f R (%.2f R)" % (e["ratio_to_r"], e["token_ratio_to_r"])
             elif name == "bulk_sign":
                 fig = "%d dev in %.1f s, %.0f rec/s, %.0f B/rec" % (
                     e["detail"]["devices"], e["wall_s"], e["value"],
@@ -602,7 +617,7 @@ def check(path, require_daemon):
             if e["status"] == "ok" and not isinstance(e.get("detail"), dict):
                 fail("%s: missing 'detail'" % name)
             continue
-        if name in ("hsm_recovery", "flood_latency") and e["status"] == "ok":
+        if name in ("hsm_recovery", "flood_latency", "hsm_loop") and e["status"] == "ok":
             if not isinstance(e.get("detail"), dict) or not isinstance(e.get("value"),
                                                                        (int, float)):
                 fail("%s: missing figures ('detail', 'value')" % name)
@@ -626,6 +641,9 @@ def check(path, require_daemon):
                 fail("%s: no operation succeeded" % name)
     if ms["loadgen_check"]["status"] != "ok":
         fail("loadgen_check did not run")
+    if ms["hsm_loop"]["status"] != "ok" and "not run (--only" not in ms["hsm_loop"].get(
+            "reason", ""):
+        fail("hsm_loop: %s" % ms["hsm_loop"].get("reason"))
     b = ms["bulk_sign"]
     if b["status"] != "ok":
         fail("bulk_sign: %s" % b["status"])

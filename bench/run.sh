@@ -167,6 +167,8 @@ if [ ! -x "$bulk" ]; then
 		die "building bench/ failed (see $raw/bench-build.log)"
 	bulk=$tmp/bench-build/bin/regsign-bench-bulk
 fi
+hsmloop=$(dirname "$bulk")/regsign-bench-hsm
+[ -x "$hsmloop" ] || die "$hsmloop missing: build bench/ (regsign-bench-hsm)"
 
 # ---- token and development setup ----
 if [ -n "$zstate" ]; then
@@ -244,6 +246,18 @@ not_measurable() { echo "not_measurable: $2" >"$raw/$1.status"; log "$1: not mea
 measure loadgen_check python3 "$here/loadgen_check.py" "$bin/regsign"
 
 # ---- 2. the daemon over its socket ----
+# First the HSM process's own ceiling: libregsign-hsm's signing loop on the
+# same key and threads as R, with the token object (R through our library)
+# and with session copies (hsm.key-copies, the daemon's default).
+hsm_loop_run() {
+	local c
+	for c in off on; do
+		"$hsmloop" --module "$module" --token-uri "pkcs11:token=$token" \
+			--pin-file "$dev/pin" --key "pkcs11:token=$token;object=regsign-zsk" \
+			--threads "$threads" --seconds "$rsec" --key-copies $c --json || return 1
+	done
+}
+measure hsm_loop hsm_loop_run
 # The disk's fsync latency where the daemon keeps its state: a durable reply
 # waits for at least two (intent, then change), so it bounds REVOKE's p99.
 python3 - "$dev/state" >"$raw/fsync.json" <<'EOF'
