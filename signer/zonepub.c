@@ -242,6 +242,9 @@ static void handle_closed(uv_handle_t *h)
 
 static void finish_close(struct zonepub *zp)
 {
+	if (zp->finishing)
+		return;
+	zp->finishing = true;
 	zp_thread_stop(zp);
 	zp_file_thread_stop(zp);
 	uv_close((uv_handle_t *)&zp->wake, handle_closed);

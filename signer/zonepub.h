@@ -215,12 +215,13 @@ struct zonepub_opts {
 	void (*log)(void *arg, int level, const char *msg);
 	/**
 	 * Tests only (NULL in the daemon): called on the zone file writer's
-	 * thread in the middle of each write (after the apex, inside the
-	 * write's read transaction) with the serial being written. It may
-	 * block: only the writer waits for it.
+	 * thread in the middle of each write (after the apex row, inside the
+	 * write's read transaction) with @c file_hook_arg and the serial being
+	 * written. It may block: only the writer waits for it.
 	 */
-	void (*file_hook)(void *arg, uint32_t serial);
-	void *arg;                   /**< passed to now, published, fatal, log and file_hook */
+	void (*file_hook)(void *hook_arg, uint32_t serial);
+	void *file_hook_arg;
+	void *arg;                   /**< passed to now, published, fatal and log */
 };
 
 /* ---- Changes ---- */

@@ -307,7 +307,7 @@ static int file_row(void *arg, const void *key, size_t klen, const void *data, s
 	}
 	/* Tests hold the writer here, mid-file, inside its read transaction. */
 	if (zone_rows_count(fc->w) == 1 && fc->zp->o.file_hook != NULL)
-		fc->zp->o.file_hook(fc->zp->o.arg, fc->job->serial_to);
+		fc->zp->o.file_hook(fc->zp->o.file_hook_arg, fc->job->serial_to);
 	return 0;
 }
 
@@ -499,7 +499,6 @@ void zp_file_done(struct zonepub *zp, struct zp_job *job)
 {
 	int err = job->ferr;
 
-	zp->file_job = NULL;
 	if (err == 0) {
 		zp->s.zone_file_serial = job->serial_to;
 		zp->s.zone_file_time = job->now;
@@ -509,8 +508,12 @@ void zp_file_done(struct zonepub *zp, struct zp_job *job)
 		zp_fail_detail(zp, err, "zone file not written",
 			       job->fmsg ? job->fmsg : zonepub_strerror(err));
 	}
+	/* The write counts as running while its waiters hear of it: one that
+	 * closes zonepub from its callback (the daemon at shutdown) gets the
+	 * close continued below, once. */
 	file_answer(job->filereqs, err, job->serial_to);
 	job->filereqs = NULL;
+	zp->file_job = NULL;
 	zp_job_free(job);
 	if (zp->state == ZP_CLOSING)
 		zp_close_continue(zp);

@@ -233,6 +233,7 @@ struct zonepub {
 	int64_t zone_file_written_at;
 
 	/* Closing. */
+	bool finishing;                /* the threads stop, the handles close */
 	void (*close_cb)(void *arg);
 	void *close_arg;
 	int handles_open;

@@ -37,3 +37,18 @@ if(TARGET regsign-zonepub AND TARGET regsign-dns
     TIMEOUT 300)
   target_include_directories(test_zonepub_dns PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
 endif()
+
+# The zone file on its own thread from a read transaction on the store: equal
+# to zone_file_write() of the same serial, changes publish while the writer is
+# held, coalescing, the last write at close, a bad row named.
+if(TARGET regsign-zonepub)
+  regsign_add_test(test_zonepub_file
+    SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zonepub_file.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zonepub_fx.c
+            ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_zone_support.c
+            ${CMAKE_SOURCE_DIR}/signer/commit.c
+    LIBS regsign-zonepub regsign-zone regsign-store PkgConfig::LIBUV PkgConfig::OPENSSL
+         Threads::Threads
+    TIMEOUT 300)
+  target_include_directories(test_zonepub_file PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/unit)
+endif()
