@@ -545,6 +545,36 @@ static void test_call_timeout(void **state)
 	EXPECT_REFUSALS(e, refused);
 }
 
+static void test_key_copies(void **state)
+{
+	struct env *e = *state;
+	struct config *cfg;
+
+	/* Default: session copies on, the token object looked at every second. */
+	cfg = load_good(e, NULL, NULL);
+	assert_true(cfg->hsm.key_copies);
+	assert_int_equal(cfg->hsm.key_check_ms, 1000);
+	config_free(cfg);
+	cfg = load_good(e, "  recover-timeout: 45s\n",
+	                "  recover-timeout: 45s\n  key-copies: false\n  key-check-interval: 0s\n");
+	assert_false(cfg->hsm.key_copies);
+	assert_int_equal(cfg->hsm.key_check_ms, 0);
+	config_free(cfg);
+	cfg = load_good(e, "  recover-timeout: 45s\n",
+	                "  recover-timeout: 45s\n  key-check-interval: 1m\n");
+	assert_true(cfg->hsm.key_copies);
+	assert_int_equal(cfg->hsm.key_check_ms, 60000);
+	config_free(cfg);
+
+	static const struct refusal refused[] = {
+		{ "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  key-copies: sometimes\n", 8, 15, "key-copies" },
+		{ "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  key-check-interval: 2h\n", 8, 23, "key-check-interval" },
+		{ "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  key-check-interval: -1s\n", 8, 23, "key-check-interval" },
+	};
+
+	EXPECT_REFUSALS(e, refused);
+}
+
 static void test_io(void **state)
 {
 	struct env *e = *state;
@@ -574,6 +604,7 @@ int main(void)
 		cmocka_unit_test(test_socket_dns),
 		cmocka_unit_test(test_sandbox_section),
 		cmocka_unit_test(test_call_timeout),
+		cmocka_unit_test(test_key_copies),
 		cmocka_unit_test(test_io),
 	};
 
