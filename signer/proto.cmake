@@ -11,13 +11,15 @@ set_target_properties(regsign-proto PROPERTIES POSITION_INDEPENDENT_CODE ON)
 # libregsign-client for front ends (signer/client.h). The static library is
 # what our own programs link; the shared one, for C front ends, exports only
 # the public regsign_* API.
-add_library(regsign-client STATIC ${CMAKE_CURRENT_LIST_DIR}/client.c)
+add_library(regsign-client STATIC ${CMAKE_CURRENT_LIST_DIR}/client.c
+            ${CMAKE_CURRENT_LIST_DIR}/client_msg.c)
 target_link_libraries(regsign-client PUBLIC regsign-proto)
 
 file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/regsign-client.map
   "{ global: regsign_*; local: *; };\n")
 add_library(regsign-client-shared SHARED
   ${CMAKE_CURRENT_LIST_DIR}/client.c
+  ${CMAKE_CURRENT_LIST_DIR}/client_msg.c
   ${CMAKE_CURRENT_LIST_DIR}/buf.c
   ${CMAKE_CURRENT_LIST_DIR}/proto.c)
 set_target_properties(regsign-client-shared PROPERTIES
