@@ -38,7 +38,8 @@ add_executable(regsign
   ${CMAKE_CURRENT_LIST_DIR}/cli_info.c
   ${CMAKE_CURRENT_LIST_DIR}/cli_zone.c
   ${CMAKE_CURRENT_LIST_DIR}/cli_import.c
-  ${CMAKE_CURRENT_LIST_DIR}/cli_bench.c)
+  ${CMAKE_CURRENT_LIST_DIR}/cli_bench.c
+  ${CMAKE_CURRENT_LIST_DIR}/cli_bench_report.c)
 target_link_libraries(regsign PRIVATE regsign-client PkgConfig::OPENSSL PkgConfig::LDNS
                       Threads::Threads)
 if(EXISTS ${CMAKE_CURRENT_LIST_DIR}/cli_audit.c AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/audit.c)
