@@ -1,7 +1,8 @@
 /*
  * Internals shared by the store's source files (store.c: open, schema,
  * transactions; store_cert.c: certificates and CRL; store_rows.c: metadata,
- * audit rows, zone tables; store_read.c: readers and snapshots). Not part of the API: include only from these.
+ * audit rows, zone tables; store_read.c: readers and snapshots). Not part of
+ * the API: include only from these.
  */
 #ifndef REGSIGN_SIGNER_STORE_INT_H
 #define REGSIGN_SIGNER_STORE_INT_H

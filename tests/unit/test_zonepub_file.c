@@ -462,6 +462,44 @@ static void test_interval(void **state)
 	verify_file(fx->zone_file);
 }
 
+/* The daemon's way down: its write's waiter closes zonepub from the
+ * callback; the close completes once, with nothing written twice. */
+struct closer {
+	struct fx *fx;
+	struct fres r;
+};
+
+static void close_from_done(void *arg, int status, uint32_t serial)
+{
+	struct closer *c = arg;
+
+	file_done(&c->r, status, serial);
+	fx_close_begin(c->fx);
+}
+
+static void test_close_from_callback(void **state)
+{
+	struct fx *fx = *state;
+	struct closer c;
+	uint32_t s;
+	char ref[600];
+
+	fx->opts.zone_file = fx->zone_file;
+	fx_start(fx);
+	issue_many(fx, 1, 20);
+	s = zone_serial(zonepub_zone(fx->zp));
+	reference(fx, "ref.zone", ref, sizeof(ref));
+	memset(&c, 0, sizeof(c));
+	c.fx = fx;
+	assert_int_equal(zonepub_zone_file_write(fx->zp, close_from_done, &c), 0);
+	RUN_UNTIL(fx, fx->closed, "the close");
+	assert_int_equal(c.r.done, 1);
+	assert_int_equal(c.r.status, 0);
+	assert_int_equal(c.r.serial, s);
+	assert_same_file(fx->zone_file, ref);
+	fx_stop(fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -472,6 +510,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_close_writes_last, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_row, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_interval, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_close_from_callback, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
