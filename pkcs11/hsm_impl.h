@@ -1,7 +1,7 @@
 /*
  * Internals of libregsign-hsm shared by hsm.c (handle, pool, recovery, sign),
- * hsm_token.c (module, token, sessions, login), hsm_key.c (keys) and
- * hsm_keygen.c (key generation). Not installed, not for other folders.
+ * hsm_token.c (module, token, sessions, login), hsm_key.c (keys), hsm_copy.c
+ * (session copies of the keys) and hsm_keygen.c (key generation). Not installed, not for other folders.
  * Functions shared between those files carry the hsm__ prefix (libuv's
  * convention) so that they never collide with the public hsm_ names or with
  * a caller's own helpers.
@@ -52,7 +52,7 @@ struct hsm_key {
 /* A key's session copy in one pool session (hsm_copy.c). */
 enum hsm_copy_state {
 	HSM_COPY_NONE = 0,     /* not made yet in this session */
-	HSM_COPY_FRESH,        /* made and checked; its first signature is verified */
+	HSM_COPY_FRESH,        /* made and checked; its first signature still to verify */
 	HSM_COPY_READY,        /* in use */
 	HSM_COPY_REFUSED,      /* the module would not, or the copy failed a check */
 };
