@@ -1,7 +1,8 @@
 /*
  * Internals of libregsign-hsm shared by hsm.c (handle, pool, recovery, sign),
  * hsm_token.c (module, token, sessions, login), hsm_key.c (keys), hsm_copy.c
- * (session copies of the keys) and hsm_keygen.c (key generation). Not installed, not for other folders.
+ * (session copies of the keys) and hsm_keygen.c (key generation). Not
+ * installed, not for other folders.
  * Functions shared between those files carry the hsm__ prefix (libuv's
  * convention) so that they never collide with the public hsm_ names or with
  * a caller's own helpers.
