@@ -1,6 +1,7 @@
 /* A signed in-memory test zone for the DNS listener (see test_dns_support.h). */
 #include "test_dns_support.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,6 +174,37 @@ int tds_zone_remove(struct tds_zone *t, uint32_t i)
 	if ((r = zone_change_device_remove(c, id, 1)) != 0) {
 		zone_change_free(c);
 		return r;
+	}
+	return commit(t, c);
+}
+
+/* Add or remove one RR given as text. */
+static int rr_apply(struct zone_change *c, const char *text, bool add)
+{
+	ldns_rr *rr = NULL;
+	int r;
+
+	if (ldns_rr_new_frm_str(&rr, text, 0, NULL, NULL) != LDNS_STATUS_OK)
+		return -1;
+	r = add ? zone_change_rr_add(c, rr) : zone_change_rr_remove(c, rr);
+	ldns_rr_free(rr);
+	return r;
+}
+
+int tds_zone_rrs(struct tds_zone *t, const char *const *add, size_t nadd,
+		 const char *const *del, size_t ndel)
+{
+	struct zone_change *c = NULL;
+	int r;
+
+	if ((r = zone_change_begin(t->z, &c)) != 0)
+		return r;
+	for (size_t i = 0; i < nadd + ndel; i++) {
+		r = i < nadd ? rr_apply(c, add[i], true) : rr_apply(c, del[i - nadd], false);
+		if (r != 0) {
+			zone_change_free(c);
+			return r;
+		}
 	}
 	return commit(t, c);
 }

@@ -44,6 +44,13 @@ int tds_zone_add(struct tds_zone *t, size_t n);
 /** One change removing device number @p i (index 1); its diff is journalled. */
 int tds_zone_remove(struct tds_zone *t, uint32_t i);
 
+/**
+ * One change adding the RRs @p add and removing @p del (presentation lines,
+ * e.g. "www.iotregistry.test. 3600 IN TXT \"x\""); its diff is journalled.
+ */
+int tds_zone_rrs(struct tds_zone *t, const char *const *add, size_t nadd,
+		 const char *const *del, size_t ndel);
+
 void tds_zone_free(struct tds_zone *t);
 
 #endif
