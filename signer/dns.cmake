@@ -10,6 +10,7 @@ if(TARGET regsign-zone)
     ${CMAKE_CURRENT_LIST_DIR}/dns_netdiff.c
     ${CMAKE_CURRENT_LIST_DIR}/dns_wire.c
     ${CMAKE_CURRENT_LIST_DIR}/dns_wire_tsig.c
+    ${CMAKE_CURRENT_LIST_DIR}/dns_wire_xfr.c
     ${CMAKE_CURRENT_LIST_DIR}/dns_xfr.c
     ${CMAKE_CURRENT_LIST_DIR}/dns_answer.c)
   foreach(part dns_server.c dns_notify.c)

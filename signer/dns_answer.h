@@ -5,8 +5,10 @@
  * This is the listener's logic without sockets: given a received message,
  * its transport and its source, it produces the response messages one by
  * one — a single message for queries and refusals, a sequence for zone
- * transfers over TCP (RRs packed up to a target size, ~16 KB, SOA first and
- * last, each message TSIG-signed when the request was). The server pulls the
+ * transfers over TCP (RRs written in wire form up to a target size, 64 KiB
+ * unless set lower, owner names compressed, SOA first and last, each message
+ * TSIG-signed when the request was, chained as RFC 8945 section 5.3.1 asks;
+ * see dns_wire.h). The server pulls the
  * next message only when the previous one has been written, which is how
  * TCP backpressure reaches the zone walk.
  *
@@ -50,7 +52,8 @@ struct dns_answer_env {
 	const struct dns_journal *journal;  /**< NULL: every IXFR gets an AXFR */
 	const struct dns_acl *acl;          /**< who may transfer; NULL: nobody */
 	const struct dns_keyring *keys;     /**< TSIG keys; NULL: none known */
-	size_t msg_size;                    /**< transfer message target: 16384 if 0 */
+	size_t msg_size;                    /**< transfer message size limit, OPT and
+					     *   TSIG included: 65535 if 0 or more */
 	size_t max_diffs;                   /**< longest IXFR chain: 10000 if 0 */
 };
 

@@ -2,17 +2,21 @@
  * @file dns_xfr.h
  * @brief Zone transfers as streams of RRs (RFC 5936 AXFR, RFC 1995 IXFR).
  *
- * A transfer is produced one RR at a time so that the listener can pack
- * them into bounded TCP messages and stop whenever the socket is full: a
- * large zone never sits in memory twice and never blocks the event loop.
+ * A transfer is produced one message at a time (dns_xfr_fill) so that the
+ * listener sends the next only when the socket took the previous: a large
+ * zone never sits in memory twice and never blocks the event loop.
  *
  * AXFR walks the live zone by its NSEC chain (SOA, every RR of the apex and
- * of each name in canonical order with their RRSIGs and NSECs, SOA again),
- * holding one name's RRs at a time. A zone has no snapshots: if commits
+ * of each name in canonical order with their RRSIGs and NSECs, SOA again).
+ * As long as the zone is the version being sent, the walk reads the nodes'
+ * wire data in place (zone_wire_iter, zone.h) and copies each RR into the
+ * message: no ldns object and no text per RR, which is what made a
+ * million-device AXFR take a minute. A zone has no snapshots: if commits
  * move it on while an AXFR is streaming, the rest of the walk reads the new
  * version and turns each name back into the version being sent with the net
  * difference from the journal (dns_netdiff.h), following the old NSEC
- * chain. Only when the journal lacks the diffs does dns_xfr_next() report
+ * chain (through ldns, one name at a time, from the NSEC next name of the
+ * last name sent). Only when the journal lacks the diffs does it report
  * DNS_ECHANGED; the listener then drops the connection and the secondary
  * retries. So a large AXFR completes however often the zone changes.
  *
