@@ -173,13 +173,14 @@ final_reply_ok(struct ops_import *im, uint32_t serial)
 	ops_reply(r, &rep);
 }
 
-/* Loop: the failure RESULT is committed (or not); answer and end the import. */
+/*
+ * Ends the import whose final chunk is @p r (if it still is), then answers
+ * @p r: its commit's failure @p status, or, when that committed, the
+ * refusal @p r recorded.
+ */
 static void
-import_failed_done(struct commit_item *it, int status)
+final_fail(struct ops_import *im, struct ops_req *r, int status)
 {
-	struct ops_req *r = (struct ops_req *)it;
-	struct ops_import *im = r->ctx->import;
-
 	if (im != NULL && im->final == r) {
 		im->final = NULL;
 		ops_import__discard(im, NULL);
@@ -188,6 +189,15 @@ import_failed_done(struct commit_item *it, int status)
 		ops_reply_failed_commit(r, status);
 	else
 		ops_reply_refusal(r);
+}
+
+/* Loop: the failure RESULT is committed (or not); answer and end the import. */
+static void
+import_failed_done(struct commit_item *it, int status)
+{
+	struct ops_req *r = (struct ops_req *)it;
+
+	final_fail(r->ctx->import, r, status);
 }
 
 /* Loop: the zone published the import, or failed (nothing changed). */
@@ -202,9 +212,7 @@ import_bulk_done(struct zonepub_bulk *b, int status, uint32_t serial)
 		return;
 	}
 	if (status == ZONEPUB_EFATAL) {
-		im->final = NULL;
-		ops_import__discard(im, NULL);
-		ops_reply_failed_commit(r, COMMIT_ERR_FATAL);
+		final_fail(im, r, COMMIT_ERR_FATAL);
 		return;
 	}
 	if (status == ZONEPUB_ESTATE || status == ZONEPUB_EEXIST)
@@ -227,12 +235,7 @@ import_done1(struct commit_item *it, int status)
 	struct ops_import *im = r->ctx->import;
 
 	if (status != COMMIT_OK || r->err_code != 0 || r->intent == 0) {
-		im->final = NULL;
-		ops_import__discard(im, NULL);
-		if (status != COMMIT_OK)
-			ops_reply_failed_commit(r, status);
-		else
-			ops_reply_refusal(r);
+		final_fail(im, r, status);
 		return;
 	}
 	memset(&im->bulk, 0, sizeof(im->bulk));
