@@ -372,22 +372,37 @@ policy_check_issue(const struct policy *pol, const struct policy_caller *caller,
     return check_issue_common(pol, caller, req, grant, d);
 }
 
+/*
+ * The scope of @p what ("reissue", "revoke") for @p caller: limited to its
+ * own certificates, it may not act on one issued to another caller.
+ * POLICY_ALLOW without writing @p d, or the refusal.
+ */
+static enum policy_code
+check_owner(const struct policy_caller *caller, enum policy_scope scope, const char *what,
+            const char *issued_to, struct policy_decision *d)
+{
+    char rb[POLICY_RULE_MAX], sb[80];
+
+    if (scope != POLICY_SCOPE_OWN || strcmp(issued_to, caller->name) == 0)
+        return POLICY_ALLOW;
+    return policy_decide(d, POLICY_DENY_NOT_OWNER, caller_rule(caller, what, rb, sizeof rb),
+                         "caller '%s' may %s only its own certificates; this one was issued "
+                         "to '%s'", caller->name, what, policy_show(issued_to, sb, sizeof sb));
+}
+
 enum policy_code
 policy_check_reissue(const struct policy *pol, const struct policy_caller *caller,
                      const char *issued_to, const struct policy_issue_request *req,
                      struct policy_issue_grant *grant, struct policy_decision *d)
 {
     enum policy_code code = policy__operation_step(pol, caller, POLICY_OP_REISSUE, d);
-    char rb[POLICY_RULE_MAX], sb[80];
 
     if (code != POLICY_ALLOW)
         return code;
     if (issued_to == NULL)
         return policy_decide(d, POLICY_DENY_ARGUMENT, "builtin.arguments", "missing argument");
-    if (caller->reissue == POLICY_SCOPE_OWN && strcmp(issued_to, caller->name) != 0)
-        return policy_decide(d, POLICY_DENY_NOT_OWNER, caller_rule(caller, "reissue", rb, sizeof rb),
-                      "caller '%s' may reissue only its own certificates; this one was "
-                      "issued to '%s'", caller->name, policy_show(issued_to, sb, sizeof sb));
+    if ((code = check_owner(caller, caller->reissue, "reissue", issued_to, d)) != POLICY_ALLOW)
+        return code;
     return check_issue_common(pol, caller, req, grant, d);
 }
 
@@ -406,11 +421,9 @@ policy_check_revoke(const struct policy *pol, const struct policy_caller *caller
         return policy_decide(d, POLICY_DENY_REASON, "revocation.reasons", "revocation reason %d "
                       "(%s) is not allowed", reason,
                       policy_reason_name(reason) ? policy_reason_name(reason) : "unlisted");
+    if ((code = check_owner(caller, caller->revoke, "revoke", issued_to, d)) != POLICY_ALLOW)
+        return code;
     caller_rule(caller, "revoke", rb, sizeof rb);
-    if (caller->revoke == POLICY_SCOPE_OWN && strcmp(issued_to, caller->name) != 0)
-        return policy_decide(d, POLICY_DENY_NOT_OWNER, rb, "caller '%s' may revoke only its own "
-                      "certificates; this one was issued to '%s'", caller->name,
-                      policy_show(issued_to, sb, sizeof sb));
     return policy_decide(d, POLICY_ALLOW, rb, "caller '%s' may revoke this certificate of '%s' "
                   "with reason %s", caller->name, policy_show(issued_to, sb, sizeof sb),
                   policy_reason_name(reason));
