@@ -440,17 +440,6 @@ void ops_publish(struct ops_req *r);   /* ops_publish.c: PUBLISH and UNPUBLISH *
 void ops_sign_rrset(struct ops_req *r); /* ops_signrrset.c */
 void ops_import(struct ops_req *r);    /* ops_import.c: IMPORT (bulk import) */
 
-/* ---- ops_info.c: a small JSON writer (RFC 8259 escaping) ---- */
-
-void ops_json_put(struct buf_writer *w, const char *s);
-void ops_json_putf(struct buf_writer *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-void ops_json_str(struct buf_writer *w, const char *s);
-/** "key":"val" and a comma when @p comma. */
-void ops_json_kstr(struct buf_writer *w, const char *key, const char *val, int comma);
-/** "key":"YYYY-MM-DDThh:mm:ssZ", with a comma. */
-void ops_json_time(struct buf_writer *w, const char *key, int64_t t);
-
 /** Writer thread: forgets in-flight reservations of a request (ops_issue.c). */
 void ops_inflight_forget(struct ops_writer *w, struct ops_req *r);
 
