@@ -255,8 +255,31 @@ struct zone_file_out {
 	char *tmp;    /* the temporary file's path; NULL once renamed */
 	char *path;
 	int64_t now;  /* what RRSIG times are read against, as ldns does */
+	size_t unsynced;  /* bytes written since the last fdatasync */
 	char line[ZONE_TEXT_MAX];
 };
+
+/*
+ * The file goes to disk in steps of this many bytes while it is written,
+ * not all at the final fsync: the daemon's commits fsync the same disk, and
+ * one fsync of a whole zone file (64 MB at 100,000 devices) made them wait
+ * for it. Measured at 100,000 devices, REVOKE at 100/s with a zone file
+ * every 3 s: p99 58.6 -> 28.7 ms, max 100 -> 72 ms.
+ */
+#define ZONE_FILE_SYNC_STEP (4u << 20)
+
+static int put_line(struct zone_file_out *fo, const char *s, size_t len)
+{
+	if (fwrite(s, 1, len, fo->f) != len)
+		return ZONE_EIO;
+	fo->unsynced += len;
+	if (fo->unsynced >= ZONE_FILE_SYNC_STEP) {
+		fo->unsynced = 0;
+		if (fflush(fo->f) != 0 || fdatasync(fileno(fo->f)) != 0)
+			return ZONE_EIO;
+	}
+	return 0;
+}
 
 /* One RR as a line of the zone file: formatted here for the zone's own
  * types (zone_text.h), by ldns for anything else. */
@@ -270,7 +293,7 @@ static int write_rr(void *ctx, const uint8_t *owner, size_t ownerlen, uint16_t t
 	int r = zone_text_rr(owner, ownerlen, type, ttl, rdata, rdlen, fo->now, fo->line, &len);
 
 	if (r == 0)
-		return fwrite(fo->line, 1, len, fo->f) == len ? 0 : ZONE_EIO;
+		return put_line(fo, fo->line, len);
 	if (r != ZONE_TEXT_OTHER)
 		return r;
 	if ((r = zone_rr_make(owner, ownerlen, type, ttl, rdata, rdlen, &rr)) != 0)
@@ -279,7 +302,7 @@ static int write_rr(void *ctx, const uint8_t *owner, size_t ownerlen, uint16_t t
 	ldns_rr_free(rr);
 	if (s == NULL)
 		return ZONE_ENOMEM;
-	r = fputs(s, fo->f) == EOF ? ZONE_EIO : 0;
+	r = put_line(fo, s, strlen(s));
 	free(s);
 	return r;
 }
