@@ -58,24 +58,27 @@ static int name_wire(const char *s, uint8_t *out, size_t *len)
 	return r;
 }
 
-/* The secret from its base64 (as the keyring holds it). */
+/* The secret from its base64 (as the keyring holds it), decoded by ldns as
+ * its own TSIG code does, so that both paths use the same bytes. */
 static int secret_decode(struct dns_wire_tsig *t, const char *b64)
 {
-	size_t n = strlen(b64), pad = 0;
-	int got;
+	ldns_rdf *raw = NULL;
+	int r = DNS_EINVAL;
 
-	if (n == 0 || n % 4 != 0)
-		return DNS_EINVAL;
-	while (pad < 2 && b64[n - 1 - pad] == '=')
-		pad++;
-	t->secret = malloc(n / 4 * 3);
+	if (ldns_str2rdf_b64(&raw, b64) != LDNS_STATUS_OK || ldns_rdf_size(raw) == 0)
+		goto out;
+	r = DNS_ENOMEM;
+	t->secret = malloc(ldns_rdf_size(raw));
 	if (t->secret == NULL)
-		return DNS_ENOMEM;
-	got = EVP_DecodeBlock(t->secret, (const unsigned char *)b64, (int)n);
-	if (got < 0 || (size_t)got < pad)
-		return DNS_EINVAL;
-	t->secretlen = (size_t)got - pad;
-	return 0;
+		goto out;
+	memcpy(t->secret, ldns_rdf_data(raw), ldns_rdf_size(raw));
+	t->secretlen = ldns_rdf_size(raw);
+	r = 0;
+out:
+	if (raw != NULL)
+		OPENSSL_cleanse(ldns_rdf_data(raw), ldns_rdf_size(raw));
+	ldns_rdf_deep_free(raw);
+	return r;
 }
 
 int dns_wire_tsig_new(const struct dns_tsig_key *key, const uint8_t *req_mac,
