@@ -6,7 +6,7 @@
  * dns_answer.h: SOA and other queries for the zone, AXFR and IXFR to
  * allow-listed secondaries (optionally with TSIG). Everything runs on the
  * loop and nothing blocks it: a TCP transfer is produced one message
- * (~16 KB) at a time, the next only after the previous one was written, and
+ * (up to 64 KiB) at a time, the next only after the previous one was written, and
  * a connection reads no further query while it is answering one. Limits:
  * at most @c max_tcp connections (others are closed at once), an idle or
  * stalled connection is closed after @c tcp_idle_ms.
