@@ -48,8 +48,10 @@ void zone_cursor_free(struct zone_cursor *cur);
 int zone_name_rrs(const struct zone *z, const char *owner, ldns_rr_list **out);
 
 /**
- * @brief Write the zone file atomically: a temporary file next to @p path,
- * fsync, rename over @p path, fsync of the directory. Presentation form as
+ * @brief Write the zone file atomically: a temporary file next to @p path
+ * (put on disk in 1 MiB steps as it grows, so that other writers of the
+ * disk never wait for one large flush), fsync, rename over @p path, fsync
+ * of the directory. Presentation form as
  * ldns writes it (no comments), one RR per line: the zone's own types are
  * formatted by zone_text.h, any other by ldns.
  * @return 0, ZONE_EIO (errno kept), ZONE_ENOMEM, ZONE_EFORMAT.
