@@ -10,7 +10,8 @@ if(TARGET regsign-zone AND TARGET regsign-store)
     ${CMAKE_CURRENT_LIST_DIR}/zonepub_publish.c
     ${CMAKE_CURRENT_LIST_DIR}/zonepub_sched.c
     ${CMAKE_CURRENT_LIST_DIR}/zonepub_store.c
-    ${CMAKE_CURRENT_LIST_DIR}/zonepub_aux.c)
+    ${CMAKE_CURRENT_LIST_DIR}/zonepub_aux.c
+    ${CMAKE_CURRENT_LIST_DIR}/zonepub_file.c)
   target_link_libraries(regsign-zonepub PUBLIC regsign-zone regsign-store PkgConfig::LIBUV
                         PkgConfig::OPENSSL Threads::Threads)
 endif()
