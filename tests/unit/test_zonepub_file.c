@@ -186,6 +186,25 @@ static void write_now(struct fx *fx, struct fres *r)
 	RUN_UNTIL(fx, r->done, "zone file write");
 }
 
+/* Starts zonepub with a zone file whose writer calls hold_hook(h). */
+static void start_with_hook(struct fx *fx, struct hold *h)
+{
+	hold_init(h);
+	fx->opts.zone_file = fx->zone_file;
+	fx->opts.file_hook = hold_hook;
+	fx->opts.file_hook_arg = h;
+	fx_start(fx);
+}
+
+/* Asks for a write and runs the loop until the writer is held in the hook. */
+static void write_held(struct fx *fx, struct hold *h, struct fres *r)
+{
+	hold_set(h, true);
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(zonepub_zone_file_write(fx->zp, file_done, r), 0);
+	RUN_UNTIL(fx, hold_entered(h) == 1, "writer in the hook");
+}
+
 /* The thread's file is zone_file_write()'s for the same serial. */
 static void test_file_equals_memory(void **state)
 {
@@ -230,18 +249,11 @@ static void test_writer_held(void **state)
 	char ref1[600];
 	uint32_t s0, s1;
 
-	hold_init(&h);
-	fx->opts.zone_file = fx->zone_file;
-	fx->opts.file_hook = hold_hook;
-	fx->opts.file_hook_arg = &h;
-	fx_start(fx);
+	start_with_hook(fx, &h);
 	issue_many(fx, 1, 100);
 	s0 = zone_serial(zonepub_zone(fx->zp));
 
-	hold_set(&h, true);
-	memset(&r1, 0, sizeof(r1));
-	assert_int_equal(zonepub_zone_file_write(fx->zp, file_done, &r1), 0);
-	RUN_UNTIL(fx, hold_entered(&h) == 1, "writer in the hook");
+	write_held(fx, &h, &r1);
 	assert_int_equal(h.serials[0], s0);
 
 	fx_revoke(fx, &rv, 7, 1);
@@ -297,18 +309,11 @@ static void test_held_file_is_its_serial(void **state)
 	char ref0[600];
 	uint32_t s0;
 
-	hold_init(&h);
-	fx->opts.zone_file = fx->zone_file;
-	fx->opts.file_hook = hold_hook;
-	fx->opts.file_hook_arg = &h;
-	fx_start(fx);
+	start_with_hook(fx, &h);
 	issue_many(fx, 1, 64);
 	s0 = zone_serial(zonepub_zone(fx->zp));
 	reference(fx, "ref0.zone", ref0, sizeof(ref0));
-	hold_set(&h, true);
-	memset(&r1, 0, sizeof(r1));
-	assert_int_equal(zonepub_zone_file_write(fx->zp, file_done, &r1), 0);
-	RUN_UNTIL(fx, hold_entered(&h) == 1, "writer in the hook");
+	write_held(fx, &h, &r1);
 	/* Several versions commit while it reads. */
 	for (unsigned i = 0; i < 5; i++) {
 		fx_revoke(fx, &rv, 3 + i * 11, 1);
@@ -338,17 +343,10 @@ static void test_close_writes_last(void **state)
 	char ref1[600];
 	uint32_t s0;
 
-	hold_init(&h);
-	fx->opts.zone_file = fx->zone_file;
-	fx->opts.file_hook = hold_hook;
-	fx->opts.file_hook_arg = &h;
-	fx_start(fx);
+	start_with_hook(fx, &h);
 	issue_many(fx, 1, 40);
 	s0 = zone_serial(zonepub_zone(fx->zp));
-	hold_set(&h, true);
-	memset(&r1, 0, sizeof(r1));
-	assert_int_equal(zonepub_zone_file_write(fx->zp, file_done, &r1), 0);
-	RUN_UNTIL(fx, hold_entered(&h) == 1, "writer in the hook");
+	write_held(fx, &h, &r1);
 	fx_revoke(fx, &rv, 5, 1);
 	zonepub_submit(fx->zp, &rv.rq);
 	RUN_UNTIL(fx, rv.done, "REVOKE");
