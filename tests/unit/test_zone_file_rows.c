@@ -182,23 +182,6 @@ static struct zone *make_zone(struct tzs_fix *fx, uint8_t **ca, size_t *calen)
 	return z;
 }
 
-static void assert_same_file(const char *a, const char *b)
-{
-	char *x = tzs_slurp(a), *y = tzs_slurp(b);
-
-	assert_non_null(x);
-	assert_non_null(y);
-	if (strcmp(x, y) != 0) {
-		size_t i = 0;
-		while (x[i] == y[i])
-			i++;
-		fail_msg("%s and %s differ at byte %zu: \"%.80s\" / \"%.80s\"", a, b, i, x + i,
-			 y + i);
-	}
-	free(x);
-	free(y);
-}
-
 /* Only @p keep is left in @p dir: no temporary file of a failed write. */
 static void assert_only_file(const char *dir, const char *keep)
 {
@@ -213,20 +196,6 @@ static void assert_only_file(const char *dir, const char *keep)
 			fail_msg("unexpected file left in %s: %s", dir, e->d_name);
 	}
 	closedir(dd);
-}
-
-static void verify_zone_file(const char *path)
-{
-	char *cmd = NULL, *out = NULL;
-	int st;
-
-	tzs_require_tool("ldns-verify-zone");
-	assert_true(asprintf(&cmd, "ldns-verify-zone -V 2 '%s'", path) > 0);
-	st = tzs_run(cmd, &out);
-	if (st != 0)
-		fail_msg("ldns-verify-zone %s failed (%d):\n%s", path, st, out);
-	free(cmd);
-	free(out);
 }
 
 /* The file from the rows equals zone_file_write()'s, from an empty zone of
@@ -254,7 +223,7 @@ static void test_rows_equal_zone_file(void **state)
 	assert_int_equal(write_rows(shape, rs.v, rs.n, b, err, sizeof(err), &serial), 0);
 	assert_string_equal(err, "");
 	assert_int_equal(serial, zone_serial(fx->z));
-	assert_same_file(a, b);
+	tzs_assert_same_file(a, b);
 	text = tzs_slurp(b);
 	/* What the zone holds is in it: the apex NS added, the TXT left to
 	 * ldns, DANCE and seed records, the CA at the apex. */
@@ -263,7 +232,7 @@ static void test_rows_equal_zone_file(void **state)
 	assert_non_null(strstr(text, "\tTLSA\t"));
 	assert_non_null(strstr(text, "\tCERT\t"));
 	free(text);
-	verify_zone_file(b);
+	tzs_verify_zone_file(b);
 	rows_free(&rs);
 	zone_free(shape);
 	OPENSSL_free(ca);
@@ -336,7 +305,7 @@ static void test_rows_errors(void **state)
 	/* And the same rows, repaired, replace it. */
 	assert_int_equal(write_rows(shape, rs.v, rs.n, path, err, sizeof(err), NULL), 0);
 	assert_only_file(dir, "zone");
-	verify_zone_file(path);
+	tzs_verify_zone_file(path);
 	free(old);
 	free(now);
 	rows_free(&rs);

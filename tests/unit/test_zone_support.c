@@ -279,21 +279,46 @@ uint8_t *tzs_cert_new(const char *cn, size_t *len)
 	return der;
 }
 
+void tzs_verify_zone_file(const char *path)
+{
+	char *cmd = NULL, *out = NULL;
+	int st;
+
+	tzs_require_tool("ldns-verify-zone");
+	assert_true(asprintf(&cmd, "ldns-verify-zone -V 2 '%s'", path) > 0);
+	st = tzs_run(cmd, &out);
+	if (st != 0)
+		fail_msg("ldns-verify-zone %s failed (%d):\n%s", path, st, out);
+	free(cmd);
+	free(out);
+}
+
+void tzs_assert_same_file(const char *a, const char *b)
+{
+	char *x = tzs_slurp(a), *y = tzs_slurp(b);
+
+	assert_non_null(x);
+	assert_non_null(y);
+	if (strcmp(x, y) != 0) {
+		size_t i = 0;
+		while (x[i] == y[i])
+			i++;
+		fail_msg("%s and %s differ at byte %zu: \"%.80s\" / \"%.80s\"", a, b, i, x + i,
+			 y + i);
+	}
+	free(x);
+	free(y);
+}
+
 void tzs_verify_zone(const struct zone *z, const char *dir, const char *name)
 {
 	char *path = NULL, *cmd = NULL, *out = NULL;
 	int st;
 
-	tzs_require_tool("ldns-verify-zone");
 	tzs_require_tool("dnssec-verify");
 	assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
 	assert_int_equal(zone_file_write(z, path), 0);
-	assert_true(asprintf(&cmd, "ldns-verify-zone -V 2 '%s'", path) > 0);
-	st = tzs_run(cmd, &out);
-	if (st != 0)
-		fail_msg("ldns-verify-zone failed (%d):\n%s", st, out);
-	free(cmd);
-	free(out);
+	tzs_verify_zone_file(path);
 	assert_true(asprintf(&cmd, "dnssec-verify -q -o %s '%s'", zone_origin(z), path) > 0);
 	st = tzs_run(cmd, &out);
 	if (st != 0)

@@ -68,6 +68,10 @@ int tzs_fix_teardown(void **state);
 struct zone *tzs_zone_new(struct tzs_signer *s, const uint8_t *ca, size_t calen);
 /** A self-signed certificate (DER, malloc'd) for CERT records. */
 uint8_t *tzs_cert_new(const char *cn, size_t *len);
+/** Run ldns-verify-zone on a zone file; fails the test with its output if it refuses. */
+void tzs_verify_zone_file(const char *path);
+/** Fail the test unless the two files hold the same bytes (names the first difference). */
+void tzs_assert_same_file(const char *a, const char *b);
 /** Write the zone to DIR/name and run ldns-verify-zone and dnssec-verify on it (both must pass). */
 void tzs_verify_zone(const struct zone *z, const char *dir, const char *name);
 /** The whole zone as sorted presentation lines (one string, malloc'd). */

@@ -638,20 +638,6 @@ static void file_done(void *arg, int status, uint32_t serial)
 	out[2] = (int)serial;
 }
 
-static void verify_file(const char *path)
-{
-	char *cmd = NULL, *out = NULL;
-	int st;
-
-	tzs_require_tool("ldns-verify-zone");
-	assert_true(asprintf(&cmd, "ldns-verify-zone -V 2 '%s'", path) > 0);
-	st = tzs_run(cmd, &out);
-	if (st != 0)
-		fail_msg("ldns-verify-zone %s failed (%d):\n%s", path, st, out);
-	free(cmd);
-	free(out);
-}
-
 /* The zone file, on demand and every N seconds, passes ldns-verify-zone. */
 static void test_zone_file(void **state)
 {
@@ -674,7 +660,7 @@ static void test_zone_file(void **state)
 	assert_int_equal(res[0], 1);
 	assert_int_equal(res[1], 0);
 	assert_int_equal((uint32_t)res[2], zone_serial(zonepub_zone(fx->zp)));
-	verify_file(fx->zone_file);
+	tzs_verify_zone_file(fx->zone_file);
 	text = tzs_slurp(fx->zone_file);
 	assert_non_null(text);
 	assert_non_null(strstr(text, "CERT"));
@@ -689,7 +675,7 @@ static void test_zone_file(void **state)
 	fx_run_idle(fx);
 	zonepub_status_get(fx->zp, &st);
 	assert_int_equal(st.zone_file_serial, zone_serial(zonepub_zone(fx->zp)));
-	verify_file(fx->zone_file);
+	tzs_verify_zone_file(fx->zone_file);
 }
 
 static void bulk_done(struct zonepub_bulk *b, int status, uint32_t serial)
@@ -756,7 +742,7 @@ static void test_bulk(void **state)
 		assert_int_equal(zonepub_zone_file_write(fx->zp, file_done, res), 0);
 		fx_run_idle(fx);
 		assert_int_equal(res[1], 0);
-		verify_file(fx->zone_file);
+		tzs_verify_zone_file(fx->zone_file);
 	}
 	fx_stop(fx);
 	fx_start(fx);

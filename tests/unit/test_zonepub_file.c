@@ -108,37 +108,6 @@ static void file_done(void *arg, int status, uint32_t serial)
 		}                                                                       \
 	} while (0)
 
-static void verify_file(const char *path)
-{
-	char *cmd = NULL, *out = NULL;
-	int st;
-
-	tzs_require_tool("ldns-verify-zone");
-	assert_true(asprintf(&cmd, "ldns-verify-zone -V 2 '%s'", path) > 0);
-	st = tzs_run(cmd, &out);
-	if (st != 0)
-		fail_msg("ldns-verify-zone %s failed (%d):\n%s", path, st, out);
-	free(cmd);
-	free(out);
-}
-
-static void assert_same_file(const char *a, const char *b)
-{
-	char *x = tzs_slurp(a), *y = tzs_slurp(b);
-
-	assert_non_null(x);
-	assert_non_null(y);
-	if (strcmp(x, y) != 0) {
-		size_t i = 0;
-		while (x[i] == y[i])
-			i++;
-		fail_msg("%s and %s differ at byte %zu: \"%.80s\" / \"%.80s\"", a, b, i, x + i,
-			 y + i);
-	}
-	free(x);
-	free(y);
-}
-
 /* The served zone's file as zone_file_write() writes it, at @p name in the
  * fixture's directory. */
 static void reference(struct fx *fx, const char *name, char *path, size_t size)
@@ -231,8 +200,8 @@ static void test_file_equals_memory(void **state)
 	zonepub_status_get(fx->zp, &st);
 	assert_int_equal(st.zone_file_serial, r.serial);
 	reference(fx, "ref.zone", ref, sizeof(ref));
-	assert_same_file(fx->zone_file, ref);
-	verify_file(fx->zone_file);
+	tzs_assert_same_file(fx->zone_file, ref);
+	tzs_verify_zone_file(fx->zone_file);
 	assert_no_tmp(fx);
 	fx_treq_clear(&txt);
 }
@@ -292,8 +261,8 @@ static void test_writer_held(void **state)
 	assert_int_equal(r1.done + r2.done + r3.done, 3);
 	assert_int_equal(hold_entered(&h), 2);
 	assert_int_equal(h.serials[1], s1);
-	assert_same_file(fx->zone_file, ref1);
-	verify_file(fx->zone_file);
+	tzs_assert_same_file(fx->zone_file, ref1);
+	tzs_verify_zone_file(fx->zone_file);
 	/* Closed before the hook's state goes (closing may write once more). */
 	fx_stop(fx);
 	hold_fini(&h);
@@ -326,8 +295,8 @@ static void test_held_file_is_its_serial(void **state)
 	RUN_UNTIL(fx, r1.done, "the held write's end");
 	assert_int_equal(r1.status, 0);
 	assert_int_equal(r1.serial, s0);
-	assert_same_file(fx->zone_file, ref0);
-	verify_file(fx->zone_file);
+	tzs_assert_same_file(fx->zone_file, ref0);
+	tzs_verify_zone_file(fx->zone_file);
 	/* Closed before the hook's state goes (closing may write once more). */
 	fx_stop(fx);
 	hold_fini(&h);
@@ -363,8 +332,8 @@ static void test_close_writes_last(void **state)
 	assert_int_equal(r1.serial, s0);
 	assert_int_equal(hold_entered(&h), 2);
 	assert_true(h.serials[1] != s0);
-	assert_same_file(fx->zone_file, ref1);
-	verify_file(fx->zone_file);
+	tzs_assert_same_file(fx->zone_file, ref1);
+	tzs_verify_zone_file(fx->zone_file);
 	hold_fini(&h);
 }
 
@@ -457,7 +426,7 @@ static void test_interval(void **state)
 	zonepub_status_get(fx->zp, &st);
 	assert_int_equal(st.zone_file_serial, zone_serial(zonepub_zone(fx->zp)));
 	assert_int_equal(st.zone_file_time, fx->now);
-	verify_file(fx->zone_file);
+	tzs_verify_zone_file(fx->zone_file);
 }
 
 /* The daemon's way down: its write's waiter closes zonepub from the
@@ -494,7 +463,7 @@ static void test_close_from_callback(void **state)
 	assert_int_equal(c.r.done, 1);
 	assert_int_equal(c.r.status, 0);
 	assert_int_equal(c.r.serial, s);
-	assert_same_file(fx->zone_file, ref);
+	tzs_assert_same_file(fx->zone_file, ref);
 	fx_stop(fx);
 }
 
