@@ -448,6 +448,8 @@ static int answer_status(struct hsmd *d, const struct hsmproto_header *h, const 
 	         : hs.state == HSM_STATE_RECOVERING ? HSMPROTO_STATE_RECOVERING
 	                                            : HSMPROTO_STATE_DOWN;
 	st.recoveries = hs.recoveries;
+	st.key_copies = hs.copies;
+	st.key_copies_refused = hs.copies_refused;
 	st.n_roles = d->n_roles;
 	st.roles = calloc(d->n_roles ? d->n_roles : 1, sizeof(*st.roles));
 	if (st.roles == NULL)

@@ -135,7 +135,7 @@ int hsmlink_pubkey(hsmlink_t *link, const char *role, hsmlink_value_cb cb, void 
 /** Asks for n (1..HSMPROTO_MAX_RANDOM) random bytes from the HSM. */
 int hsmlink_random(hsmlink_t *link, uint32_t n, hsmlink_value_cb cb, void *arg);
 
-/** Asks for the HSM's state, recoveries, per-role counters and key fingerprints. */
+/** Asks for the HSM's state, recoveries, key copies, per-role counters and key fingerprints. */
 int hsmlink_status(hsmlink_t *link, hsmlink_status_cb cb, void *arg);
 
 /**

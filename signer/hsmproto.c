@@ -621,6 +621,8 @@ int hsmproto_status_encode(struct hsmproto_buf *b, uint32_t id, const struct hsm
 	start = frame_begin(b, HSMPROTO_STATUS_REPLY, id, (uint32_t)st->n_roles);
 	wr_u8(b, st->state);
 	wr_u64(b, st->recoveries);
+	wr_u32(b, st->key_copies);
+	wr_u64(b, st->key_copies_refused);
 	for (size_t i = 0; i < st->n_roles; i++) {
 		wr_role(b, st->roles[i].role);
 		wr_u64(b, st->roles[i].signatures);
@@ -640,9 +642,10 @@ int hsmproto_status_decode(const struct hsmproto_header *h, const uint8_t *body,
 	e = expect(h, body, HSMPROTO_STATUS_REPLY, -1);
 	if (e != 0)
 		return e;
-	/* 9 bytes of state and recoveries, then at least 50 bytes per role. */
-	if (h->count > HSMPROTO_MAX_ROLES || h->length < 9 ||
-	    h->count > (h->length - 9) / 50)
+	/* 21 bytes of state, recoveries and key copies, then at least 50 bytes
+	 * per role. */
+	if (h->count > HSMPROTO_MAX_ROLES || h->length < 21 ||
+	    h->count > (h->length - 21) / 50)
 		return HSMPROTO_ERR_LENGTH;
 	if (h->count > 0) {
 		st->roles = calloc(h->count, sizeof(*st->roles));
@@ -653,6 +656,8 @@ int hsmproto_status_decode(const struct hsmproto_header *h, const uint8_t *body,
 	r = (struct rd){ body, h->length, 0 };
 	st->state = rd_u8(&r);
 	st->recoveries = rd_u64(&r);
+	st->key_copies = rd_u32(&r);
+	st->key_copies_refused = rd_u64(&r);
 	if (r.err == 0 && st->state > HSMPROTO_STATE_DOWN)
 		rd_fail(&r, HSMPROTO_ERR_VALUE);
 	for (uint32_t i = 0; i < h->count && r.err == 0; i++) {

@@ -29,7 +29,8 @@
  *  - PUBKEY request, count = 1: role str8.     PUBKEY reply, count = 1: result (SPKI DER).
  *  - RANDOM request, count = 1: n u32 (1..HSMPROTO_MAX_RANDOM). Reply: result (bytes).
  *  - STATUS request, count = 0, empty body.
- *  - STATUS reply, count = number of roles: state u8, recoveries u64, then per role
+ *  - STATUS reply, count = number of roles: state u8, recoveries u64, key copies
+ *    u32, key copies refused u64, then per role
  *    { role str8, signatures u64, refused u64, SHA-256 of the SPKI (32 bytes) }.
  *  - HELLO (HSM process -> front, once, id 0), count = 1: result without value; OK when
  *    the HSM process has opened the token and found every key, otherwise the reason
@@ -158,6 +159,8 @@ struct hsmproto_role_status {
 struct hsmproto_status {
 	uint8_t state; /**< enum hsmproto_state */
 	uint64_t recoveries;
+	uint32_t key_copies;         /**< session copies of the keys in use (pkcs11/hsm.h) */
+	uint64_t key_copies_refused; /**< copies the module refused or that failed a check */
 	size_t n_roles;
 	struct hsmproto_role_status *roles; /**< malloc'd by the decoder */
 };

@@ -52,6 +52,11 @@ def t_issue_verifies(d):
     with d.client() as c:
         r = c.issue(DEVICE, 0, "device", csr)
     check(r["index"] == 1, "index 0 means 1: %r" % r["index"])
+    # The HSM process signed with a session copy of the key (hsm.key-copies
+    # defaults on; SoftHSM makes them), and the token refused none.
+    hsm = d.status()["hsm"]
+    check(hsm["key_copies"] >= 1 and hsm["key_copies_refused"] == 0,
+          "STATUS shows the session copies in use: %r" % hsm)
     STATE["cert"] = r["cert_der"]
     STATE["serial"] = r["serial_hex"]
     check(len(r["chain"]) == 2, "chain has the issuing CA and the root")

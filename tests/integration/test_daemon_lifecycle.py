@@ -239,7 +239,10 @@ def t_hsm_recovery(d):
     check("hsm-lost" in events and "hsm-recovered" in events,
           "HSM lost and recovered are audited: %r" % events)
     check(events.index("hsm-lost") < events.index("hsm-recovered"), "in that order")
-    check(d.status()["hsm"]["recoveries"] >= 1, "STATUS counts the recovery")
+    hsm = d.status()["hsm"]
+    check(hsm["recoveries"] >= 1, "STATUS counts the recovery")
+    # The copies died with the sessions; the request after it made them again.
+    check(hsm["key_copies"] >= 1, "session copies made again after the recovery: %r" % hsm)
 
 
 def wait_intents(d, since, n, timeout=30):

@@ -186,6 +186,8 @@ static void test_status_roundtrip(void **state)
 	memset(roles[1].fingerprint, 0x22, 32);
 	in.state = HSMPROTO_STATE_RECOVERING;
 	in.recoveries = 4;
+	in.key_copies = 6;
+	in.key_copies_refused = 0x100000002ull;
 	in.n_roles = 2;
 	in.roles = roles;
 	assert_int_equal(hsmproto_status_encode(&b, 3, &in), HSMPROTO_OK);
@@ -193,6 +195,8 @@ static void test_status_roundtrip(void **state)
 	assert_int_equal(hsmproto_status_decode(&h, body, &out), HSMPROTO_OK);
 	assert_int_equal(out.state, HSMPROTO_STATE_RECOVERING);
 	assert_int_equal(out.recoveries, 4);
+	assert_int_equal(out.key_copies, 6);
+	assert_int_equal(out.key_copies_refused, 0x100000002ull);
 	assert_int_equal(out.n_roles, 2);
 	assert_string_equal(out.roles[0].role, "zsk");
 	assert_int_equal(out.roles[0].signatures, 123456789012ull);
