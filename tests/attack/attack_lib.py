@@ -251,8 +251,32 @@ class AttackDaemon(Daemon):
         check(not left, "the HSM process %r outlived its killed front by %ds" % (left, hsm_grace))
         self.check_sanitizers()
 
+    def audit_quiet(self, timeout=60):
+        """Waits until the live audit log stops growing: its head unchanged over
+        half a second and the file ending in a whole line. A run of lines goes
+        out in one write(), and a reader racing that write can see it cut; the
+        requests a flood left in flight are still being audited after it."""
+        end = time.time() + timeout
+        last = None
+        while time.time() < end:
+            head = self.status()["audit"]["head"]
+            with open(self.audit, "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                whole = size == 0
+                if size > 0:
+                    f.seek(size - 1)
+                    whole = f.read(1) == b"\n"
+            if head == last and whole:
+                return head
+            last = head
+            time.sleep(0.5)
+        raise TestFailure("the audit log did not settle within %ds" % timeout)
+
     def audit_verify(self, head=None):
-        """`regsign audit verify --key out/audit.pub [--head H]` on the audit file(s)."""
+        """`regsign audit verify --key out/audit.pub [--head H]` on the audit file(s),
+        once the live log is quiet (audit_quiet)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.audit_quiet()
         files = sorted(f for f in os.listdir(os.path.dirname(self.audit))
                        if f.startswith(os.path.basename(self.audit) + "."))
         files = [os.path.join(os.path.dirname(self.audit), f) for f in files] + [self.audit]
