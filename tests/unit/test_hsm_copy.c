@@ -215,21 +215,6 @@ static void test_copy_refused(void **state)
 	assert_int_equal(st.state, HSM_STATE_UP);
 }
 
-/* Deletes the key pair and makes another under the same label: a changed key. */
-static void replace_key(struct cctx *c)
-{
-	struct hsmt_raw raw;
-
-	hsmt_raw_open(&raw, &c->t);
-	assert_int_equal(raw.f->C_DestroyObject(raw.s,
-	                 hsmt_raw_find(&raw, CKO_PRIVATE_KEY, "zsk")), CKR_OK);
-	assert_int_equal(raw.f->C_DestroyObject(raw.s,
-	                 hsmt_raw_find(&raw, CKO_PUBLIC_KEY, "zsk")), CKR_OK);
-	hsmt_raw_keypair(&raw, "zsk", (const unsigned char *)"\x01", 1, true, false,
-	                 NULL, NULL);
-	hsmt_raw_close(&raw);
-}
-
 static void assert_down_for_good(struct cctx *c)
 {
 	struct hsm_status st = status_of(c);
@@ -248,7 +233,7 @@ static void test_key_changed_at_once(void **state)
 
 	cctx_open(c, 2, 0);
 	assert_int_equal(sign_once(c), 0);
-	replace_key(c);
+	hsmt_replace_key(&c->t, "zsk");
 	assert_int_equal(sign_once(c), HSM_ERR_KEY_MISMATCH);
 	assert_non_null(strstr(hsm_last_error(c->h), "changed"));
 	assert_down_for_good(c);
@@ -265,7 +250,7 @@ static void test_key_changed_within_interval(void **state)
 
 	cctx_open(c, 2, 300);
 	assert_int_equal(sign_once(c), 0);
-	replace_key(c);
+	hsmt_replace_key(&c->t, "zsk");
 	t0 = hsmt_now_ms();
 	while (hsmt_now_ms() - t0 < 20000 && (r = sign_once(c)) == 0)
 		;

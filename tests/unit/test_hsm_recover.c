@@ -270,7 +270,6 @@ static void test_down_too_long(void **state)
 static void test_key_changed(void **state)
 {
 	struct rctx *c = *state;
-	struct hsmt_raw raw;
 	unsigned char digest[32], sig[HSM_SIG_MAX];
 	size_t siglen = sizeof(sig);
 	struct hsm_status st;
@@ -278,14 +277,7 @@ static void test_key_changed(void **state)
 
 	rctx_open(c, 2, 2000);
 	hsmt_sign_check(c->h, c->k);
-	hsmt_raw_open(&raw, &c->t);
-	assert_int_equal(raw.f->C_DestroyObject(raw.s,
-	                 hsmt_raw_find(&raw, CKO_PRIVATE_KEY, "zsk")), CKR_OK);
-	assert_int_equal(raw.f->C_DestroyObject(raw.s,
-	                 hsmt_raw_find(&raw, CKO_PUBLIC_KEY, "zsk")), CKR_OK);
-	hsmt_raw_keypair(&raw, "zsk", (const unsigned char *)"\x01", 1, true, false,
-	                 NULL, NULL);
-	hsmt_raw_close(&raw);
+	hsmt_replace_key(&c->t, "zsk");
 
 	memset(digest, 3, sizeof(digest));
 	assert_int_equal(hsm_sign(c->h, c->k, digest, 32, HSM_SIG_RAW, sig, &siglen),

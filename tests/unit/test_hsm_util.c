@@ -137,6 +137,20 @@ CK_OBJECT_HANDLE hsmt_raw_find(struct hsmt_raw *r, CK_OBJECT_CLASS cls, const ch
 	return o[0];
 }
 
+void hsmt_replace_key(const struct fixture_token *t, const char *label)
+{
+	struct hsmt_raw raw;
+
+	hsmt_raw_open(&raw, t);
+	assert_int_equal(raw.f->C_DestroyObject(raw.s,
+	                 hsmt_raw_find(&raw, CKO_PRIVATE_KEY, label)), CKR_OK);
+	assert_int_equal(raw.f->C_DestroyObject(raw.s,
+	                 hsmt_raw_find(&raw, CKO_PUBLIC_KEY, label)), CKR_OK);
+	hsmt_raw_keypair(&raw, label, (const unsigned char *)"\x01", 1, true, false,
+	                 NULL, NULL);
+	hsmt_raw_close(&raw);
+}
+
 CK_BBOOL hsmt_raw_bool(struct hsmt_raw *r, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type)
 {
 	CK_BBOOL v = 0xff;

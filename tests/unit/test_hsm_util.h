@@ -32,6 +32,8 @@ void hsmt_raw_keypair(struct hsmt_raw *r, const char *label, const unsigned char
                       CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv);
 /* Finds the one object of class cls with this label (fails the test otherwise). */
 CK_OBJECT_HANDLE hsmt_raw_find(struct hsmt_raw *r, CK_OBJECT_CLASS cls, const char *label);
+/* Deletes the key pair @p label and makes another under that label: a changed key. */
+void hsmt_replace_key(const struct fixture_token *t, const char *label);
 CK_BBOOL hsmt_raw_bool(struct hsmt_raw *r, CK_OBJECT_HANDLE o, CK_ATTRIBUTE_TYPE type);
 
 /* Opens an hsm_t on the fixture's token through @p module (NULL: SoftHSM). */
