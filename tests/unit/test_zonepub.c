@@ -675,6 +675,7 @@ static void test_zone_file(void **state)
 	fx_run_idle(fx);
 	zonepub_status_get(fx->zp, &st);
 	assert_int_equal(st.zone_file_serial, zone_serial(zonepub_zone(fx->zp)));
+	assert_int_equal(st.zone_file_time, fx->now);
 	tzs_verify_zone_file(fx->zone_file);
 }
 

@@ -406,29 +406,6 @@ static void test_bad_row(void **state)
 	free(p.blob);
 }
 
-/* The interval still writes (from the tick), and not while a write runs. */
-static void test_interval(void **state)
-{
-	struct fx *fx = *state;
-	struct zonepub_status st;
-	struct treq rv;
-
-	fx->opts.zone_file = fx->zone_file;
-	fx->opts.zone_file_interval = 60;
-	fx_start(fx);
-	issue_many(fx, 1, 20);
-	fx_revoke(fx, &rv, 2, 1);
-	zonepub_submit(fx->zp, &rv.rq);
-	fx_run_idle(fx);
-	fx->now += 61;
-	zonepub_tick(fx->zp);
-	fx_run_idle(fx);
-	zonepub_status_get(fx->zp, &st);
-	assert_int_equal(st.zone_file_serial, zone_serial(zonepub_zone(fx->zp)));
-	assert_int_equal(st.zone_file_time, fx->now);
-	tzs_verify_zone_file(fx->zone_file);
-}
-
 /* The daemon's way down: its write's waiter closes zonepub from the
  * callback; the close completes once, with nothing written twice. */
 struct closer {
@@ -476,7 +453,6 @@ int main(void)
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_close_writes_last, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_row, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_interval, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_close_from_callback, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
