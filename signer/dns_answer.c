@@ -23,13 +23,9 @@ struct dns_answer {
 	ldns_pkt *single;        /* a one-message answer not yet produced */
 	struct dns_xfr *xfr;     /* a transfer */
 	bool done;
+	/* The signer of a signed request's answer, chained from its MAC; a
+	 * transfer signs its wire-form messages through its wire signer. */
 	struct dns_tsig_signer *signer;
-	/* A signed transfer: its messages are signed in wire form, chained
-	 * from the request's MAC. */
-	const struct dns_tsig_key *key;
-	uint8_t req_mac[64];
-	size_t req_maclen;
-	struct dns_wire_tsig *wtsig;
 	struct dns_answer_info info;
 };
 
@@ -283,9 +279,6 @@ static int answer_xfr(struct dns_answer *a, const struct sockaddr *from, ldns_rr
 	    (r = dns_xfr_axfr_new(a->env.zone, a->env.journal, &a->xfr)) != 0)
 		return r;
 	a->info.serial = dns_xfr_serial(a->xfr);
-	if (a->key != NULL &&
-	    (r = dns_wire_tsig_new(a->key, a->req_mac, a->req_maclen, &a->wtsig)) != 0)
-		return r;
 	return 0;
 }
 
@@ -339,14 +332,6 @@ static int dispatch(struct dns_answer *a, const uint8_t *wire, size_t len,
 		a->info.tsig = true;
 		if ((r = dns_tsig_signer_new(key, mac, &a->signer)) != 0)
 			goto out;
-		/* ldns keeps the MAC behind its two-byte length. */
-		if (ldns_rdf_size(mac) < 2 || ldns_rdf_size(mac) - 2 > sizeof(a->req_mac)) {
-			r = DNS_EFORMAT;
-			goto out;
-		}
-		a->key = key;
-		a->req_maclen = ldns_rdf_size(mac) - 2;
-		memcpy(a->req_mac, ldns_rdf_data(mac) + 2, a->req_maclen);
 	}
 	if (ldns_rr_get_class(qrr) != LDNS_RR_CLASS_IN) {
 		r = answer_rcode(a, LDNS_RCODE_REFUSED, DNS_ANSWER_QUERY);
@@ -438,6 +423,7 @@ static uint16_t xfr_flags(const struct dns_answer *a)
 static int pack_xfr(struct dns_answer *a, uint8_t **out, size_t *outlen)
 {
 	const ldns_rr *qrr = ldns_rr_list_rr(ldns_pkt_question(a->q), 0);
+	struct dns_wire_tsig *wtsig = a->signer ? dns_tsig_signer_wire(a->signer) : NULL;
 	struct dns_wire_msg m;
 	size_t room = a->env.msg_size, extra = 0;
 	bool end = false;
@@ -447,8 +433,8 @@ static int pack_xfr(struct dns_answer *a, uint8_t **out, size_t *outlen)
 	*outlen = 0;
 	if (a->edns)
 		extra += DNS_WIRE_OPT_LEN;
-	if (a->wtsig != NULL)
-		extra += dns_wire_tsig_len(a->wtsig);
+	if (wtsig != NULL)
+		extra += dns_wire_tsig_len(wtsig);
 	if (room < extra + LDNS_HEADER_SIZE + 512)
 		room = extra + LDNS_HEADER_SIZE + 512;
 	if ((r = dns_wire_msg_init(&m, ldns_pkt_id(a->q), xfr_flags(a), room - extra)) != 0)
@@ -470,8 +456,8 @@ static int pack_xfr(struct dns_answer *a, uint8_t **out, size_t *outlen)
 	if (a->edns && (r = dns_wire_msg_add_opt(&m, DNS_UDP_MAX, a->do_bit)) != 0)
 		goto out;
 	dns_wire_msg_take(&m, out, outlen);
-	if (a->wtsig != NULL &&
-	    (r = dns_wire_tsig_sign(a->wtsig, *out, outlen, DNS_WIRE_MAX, time(NULL))) != 0) {
+	if (wtsig != NULL &&
+	    (r = dns_wire_tsig_sign(wtsig, *out, outlen, DNS_WIRE_MAX, time(NULL))) != 0) {
 		free(*out);
 		*out = NULL;
 		*outlen = 0;
@@ -551,6 +537,5 @@ void dns_answer_free(struct dns_answer *a)
 	ldns_pkt_free(a->single);
 	dns_xfr_free(a->xfr);
 	dns_tsig_signer_free(a->signer);
-	dns_wire_tsig_free(a->wtsig);
 	free(a);
 }

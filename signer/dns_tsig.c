@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+#include "signer/dns_wire.h"
 
 /* A transfer peer is refused a key shorter than this: HMAC keys should be as
  * long as the hash output, and 128 bits is the floor RFC 8945 tolerates. */
@@ -15,10 +18,12 @@ struct dns_keyring {
 	size_t n, cap;
 };
 
+/* The MAC itself is computed by the wire signer (dns_wire_tsig.c), which
+ * transfers use directly: one implementation of RFC 8945 section 4.3 for
+ * both paths. */
 struct dns_tsig_signer {
-	const struct dns_tsig_key *key;
-	ldns_rdf *mac;   /* request MAC before the first message, then the prior MAC */
-	unsigned count;  /* messages signed */
+	struct dns_wire_tsig *wire;
+	ldns_rdf *mac;   /* the last message's MAC as ldns holds it; NULL before */
 };
 
 int dns_keyring_new(struct dns_keyring **out)
@@ -276,51 +281,95 @@ out:
 int dns_tsig_signer_new(const struct dns_tsig_key *key, const ldns_rdf *request_mac,
 			struct dns_tsig_signer **out)
 {
-	struct dns_tsig_signer *s;
+	struct dns_tsig_signer *s = NULL;
+	const uint8_t *req = NULL;
+	size_t reqlen = 0;
+	int r = DNS_EINVAL;
 
 	*out = NULL;
 	if (key == NULL)
 		return DNS_EINVAL;
+	/* ldns keeps a MAC behind its two-byte length; the wire signer wants
+	 * the MAC alone. */
+	if (request_mac != NULL) {
+		if (ldns_rdf_size(request_mac) < 2)
+			return DNS_EINVAL;
+		req = ldns_rdf_data(request_mac) + 2;
+		reqlen = ldns_rdf_size(request_mac) - 2;
+	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return DNS_ENOMEM;
-	s->key = key;
-	if (request_mac != NULL && (s->mac = ldns_rdf_clone(request_mac)) == NULL) {
-		free(s);
-		return DNS_ENOMEM;
-	}
+	if ((r = dns_wire_tsig_new(key, req, reqlen, &s->wire)) != 0)
+		goto out;
 	*out = s;
-	return 0;
+	s = NULL;
+	r = 0;
+out:
+	dns_tsig_signer_free(s);
+	return r;
 }
 
 void dns_tsig_signer_free(struct dns_tsig_signer *s)
 {
 	if (s == NULL)
 		return;
+	dns_wire_tsig_free(s->wire);
 	ldns_rdf_deep_free(s->mac);
 	free(s);
 }
 
 int dns_tsig_signer_sign(struct dns_tsig_signer *s, ldns_pkt *p)
 {
-	ldns_rdf *mac;
+	uint8_t *w = NULL, *msg = NULL;
+	size_t wl = 0, len, cap, pos;
+	ldns_rr *t = NULL;
+	ldns_rdf *mac = NULL;
+	int r = DNS_EINVAL;
 
 	if (ldns_pkt_tsig(p) != NULL)
-		return DNS_EINVAL;
-	if (ldns_pkt_tsig_sign_next(p, s->key->name, s->key->secret, s->key->fudge, s->key->alg,
-				    s->mac, s->count > 0) != LDNS_STATUS_OK ||
-	    ldns_pkt_tsig(p) == NULL)
-		return DNS_ELDNS;
-	mac = ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(p), 3));
-	if (mac == NULL)
-		return DNS_ENOMEM;
+		goto out;
+	/* The MAC covers the message as it goes out without its TSIG RR: the
+	 * wire signer appends the RR to that form, and the RR read back from
+	 * it is set on the packet, whose ldns_pkt2wire() then gives the same
+	 * bytes (ldns writes the TSIG RR last, after the counted sections). */
+	r = DNS_ELDNS;
+	if (ldns_pkt2wire(&w, p, &wl) != LDNS_STATUS_OK)
+		goto out;
+	r = DNS_ENOMEM;
+	cap = wl + dns_wire_tsig_len(s->wire);
+	if ((msg = malloc(cap)) == NULL)
+		goto out;
+	memcpy(msg, w, wl);
+	len = wl;
+	if ((r = dns_wire_tsig_sign(s->wire, msg, &len, cap, (int64_t)time(NULL))) != 0)
+		goto out;
+	r = DNS_ELDNS;
+	pos = wl;
+	if (ldns_wire2rr(&t, msg, len, &pos, LDNS_SECTION_ADDITIONAL) != LDNS_STATUS_OK ||
+	    ldns_rr_get_type(t) != LDNS_RR_TYPE_TSIG || ldns_rr_rd_count(t) != 7)
+		goto out;
+	r = DNS_ENOMEM;
+	if ((mac = ldns_rdf_clone(ldns_rr_rdf(t, 3))) == NULL)
+		goto out;
+	ldns_pkt_set_tsig(p, t);
+	t = NULL;
 	ldns_rdf_deep_free(s->mac);
 	s->mac = mac;
-	s->count++;
-	return 0;
+	r = 0;
+out:
+	ldns_rr_free(t);
+	free(msg);
+	free(w);
+	return r;
 }
 
 const ldns_rdf *dns_tsig_signer_mac(const struct dns_tsig_signer *s)
 {
-	return s->count > 0 ? s->mac : NULL;
+	return s->mac;
+}
+
+struct dns_wire_tsig *dns_tsig_signer_wire(struct dns_tsig_signer *s)
+{
+	return s->wire;
 }

@@ -2,12 +2,15 @@
  * @file dns_tsig.h
  * @brief TSIG keys (RFC 8945) for transfers and NOTIFY, on top of ldns.
  *
- * ldns computes and checks the MACs (ldns_pkt_tsig_sign_next,
- * ldns_pkt_tsig_verify_next); this module adds what ldns leaves out: a
- * keyring with checked secrets, the algorithm in a packet must be the key's
- * (ldns would take the packet's word for it), the time window, the chaining
- * of MACs over the messages of one transfer (each later message covers the
- * prior MAC and the TSIG timers only), and error RRs for refusals.
+ * ldns checks the MACs of received messages (ldns_pkt_tsig_verify_next);
+ * this module adds what ldns leaves out: a keyring with checked secrets, the
+ * algorithm in a packet must be the key's (ldns would take the packet's word
+ * for it), the time window, and error RRs for refusals. The MACs of the
+ * messages we send are computed in one place, the wire-form signer of
+ * dns_wire.h: an ldns packet is signed by turning it into wire form and
+ * reading the TSIG RR back, a transfer's wire-form messages directly; both
+ * chain the MACs of one answer the same way (each later message covers the
+ * prior MAC and the TSIG timers only).
  *
  * Only hmac-sha256 and hmac-sha512 are accepted: ldns 1.8.3 has no working
  * hmac-sha384 (its name table misspells it) and MD5/SHA-1 are obsolete.
@@ -40,6 +43,7 @@ struct dns_tsig_key {
 
 struct dns_keyring;
 struct dns_tsig_signer;
+struct dns_wire_tsig;
 
 /** @brief An empty keyring. @return 0 or DNS_ENOMEM. */
 int dns_keyring_new(struct dns_keyring **out);
@@ -94,7 +98,8 @@ int dns_tsig_error_rr(ldns_pkt *resp, const ldns_pkt *req, enum dns_tsig_status 
  * @brief A signer for one message or one multi-message answer: the first
  * message covers @p request_mac (NULL when signing a request) and every TSIG
  * variable; each later one the prior MAC and the timers only.
- * @return 0, DNS_ENOMEM.
+ * @return 0, DNS_EINVAL (no key, or a request MAC longer than 64 bytes),
+ *         DNS_ENOMEM.
  */
 int dns_tsig_signer_new(const struct dns_tsig_key *key, const ldns_rdf *request_mac,
 			struct dns_tsig_signer **out);
@@ -103,13 +108,24 @@ int dns_tsig_signer_new(const struct dns_tsig_key *key, const ldns_rdf *request_
 void dns_tsig_signer_free(struct dns_tsig_signer *s);
 
 /**
- * @brief Sign @p p (which must not carry a TSIG RR yet); the RR is set on it
- * and goes out with ldns_pkt2wire().
- * @return 0, DNS_ELDNS.
+ * @brief Sign @p p (which must not carry a TSIG RR yet) at the current
+ * time; the RR is set on it and goes out with ldns_pkt2wire().
+ * @return 0, DNS_EINVAL (a TSIG RR already), DNS_ELDNS, DNS_ERANGE (the
+ *         message and its TSIG RR would exceed 65535 bytes), DNS_ENOMEM.
  */
 int dns_tsig_signer_sign(struct dns_tsig_signer *s, ldns_pkt *p);
 
-/** @brief The MAC of the last message signed (NULL before any); borrowed. */
+/**
+ * @brief The MAC of the last message signed by dns_tsig_signer_sign() (NULL
+ * before any); borrowed.
+ */
 const ldns_rdf *dns_tsig_signer_mac(const struct dns_tsig_signer *s);
+
+/**
+ * @brief The wire-form signer behind @p s (borrowed, freed with it), for an
+ * answer whose messages are written in wire form (dns_wire.h): messages
+ * signed through it continue the same chain.
+ */
+struct dns_wire_tsig *dns_tsig_signer_wire(struct dns_tsig_signer *s);
 
 #endif

@@ -13,10 +13,11 @@
  *
  * The TSIG signer covers a multi-message answer: the first message's MAC
  * covers the request's MAC and every TSIG variable, each later one the
- * prior MAC and the timers only (RFC 8945 section 5.3.1), exactly as
- * dns_tsig_signer_sign() (dns_tsig.h) does for ldns packets; the key comes
- * from the same keyring. ldns has no call that signs a message already in
- * wire form, hence the HMAC here (OpenSSL EVP_MAC).
+ * prior MAC and the timers only (RFC 8945 section 5.3.1). It is the one
+ * place regsignd computes a TSIG MAC: dns_tsig_signer_sign() (dns_tsig.h)
+ * signs ldns packets through it; the key comes from the same keyring. ldns
+ * has no call that signs a message already in wire form, hence the HMAC
+ * here (OpenSSL EVP_MAC).
  */
 #ifndef REGSIGN_SIGNER_DNS_WIRE_H
 #define REGSIGN_SIGNER_DNS_WIRE_H
