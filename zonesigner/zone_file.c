@@ -42,17 +42,14 @@ int zone_rr_make(const uint8_t *owner, size_t ownerlen, uint16_t type, uint32_t 
 	return r;
 }
 
-/* Where the RRs of a node go, one by one: an ldns list or the zone file. */
-typedef int (*rr_sink_fn)(void *ctx, const uint8_t *owner, size_t ownerlen, uint16_t type,
-			  uint32_t ttl, const uint8_t *rdata, size_t rdlen);
-
 static int push(void *ctx, const uint8_t *owner, size_t ownerlen, uint16_t type,
-		uint32_t ttl, const uint8_t *rdata, size_t rdlen)
+		uint32_t ttl, const uint8_t *rdata, size_t rdlen, bool built)
 {
 	ldns_rr_list *list = ctx;
 	ldns_rr *rr = NULL;
 	int r = zone_rr_make(owner, ownerlen, type, ttl, rdata, rdlen, &rr);
 
+	(void)built;
 	if (r != 0)
 		return r;
 	if (!ldns_rr_list_push_rr(list, rr)) {
@@ -62,12 +59,12 @@ static int push(void *ctx, const uint8_t *owner, size_t ownerlen, uint16_t type,
 	return 0;
 }
 
-/* Append one RRset and its RRSIG. */
-static int emit_set(const struct zone *z, const struct zone_node *n, const uint8_t *owner,
-		    size_t ownerlen, int labels, const struct zone_rrset *s, const uint8_t *nextkey,
-		    size_t nextlen, rr_sink_fn sink, void *ctx)
+/* Hand out one RRset and its RRSIG. */
+static int expand_set(const struct zone *z, const struct zone_node *n, const uint8_t *owner,
+		      size_t ownerlen, int labels, const struct zone_rrset *s,
+		      const uint8_t *nextkey, size_t nextlen, zone_rr_sink sink, void *ctx)
 {
-	uint8_t nsec[ZONE_NSEC_MAX], rrsig[18 + ZONE_WIRE_MAX + 64];
+	uint8_t nsec[ZONE_NSEC_MAX], rrsig[ZONE_FILE_RRSIG_MAX];
 	size_t nlen, plen, q = 0;
 	struct zone_sig sig;
 	int r = 0;
@@ -75,11 +72,11 @@ static int emit_set(const struct zone *z, const struct zone_node *n, const uint8
 	if (s->type == ZONE_RRTYPE_NSEC) {
 		r = zone_nsec_rdata(z, n, nextkey, nextlen, nsec, &nlen);
 		if (r == 0)
-			r = sink(ctx, owner, ownerlen, s->type, s->ttl, nsec, nlen);
+			r = sink(ctx, owner, ownerlen, s->type, s->ttl, nsec, nlen, true);
 	}
 	for (unsigned i = 0; r == 0 && s->type != ZONE_RRTYPE_NSEC && i < s->nrr; i++) {
 		size_t l = zone_get16(s->rrs + q);
-		r = sink(ctx, owner, ownerlen, s->type, s->ttl, s->rrs + q + 2, l);
+		r = sink(ctx, owner, ownerlen, s->type, s->ttl, s->rrs + q + 2, l, false);
 		q += 2 + l;
 	}
 	if (r != 0)
@@ -88,34 +85,35 @@ static int emit_set(const struct zone *z, const struct zone_node *n, const uint8
 	plen = zone_sign_rrsig_prefix(z, labels, s->type, s->ttl, sig.inception, sig.expiration,
 				      sig.key_tag, rrsig);
 	memcpy(rrsig + plen, sig.rs, 64);
-	return sink(ctx, owner, ownerlen, ZONE_RRTYPE_RRSIG, s->ttl, rrsig, plen + 64);
+	return sink(ctx, owner, ownerlen, ZONE_RRTYPE_RRSIG, s->ttl, rrsig, plen + 64, true);
 }
 
-static int node_emit(const struct zone *z, const struct zone_node *n, const uint8_t *nextkey,
-		     size_t nextlen, rr_sink_fn sink, void *ctx)
+int zone_node_expand(const struct zone *z, const struct zone_node *n, const uint8_t *nextkey,
+		     size_t nextlen, uint8_t *owner, size_t *ownerlen, zone_rr_sink sink,
+		     void *ctx)
 {
-	uint8_t owner[ZONE_WIRE_MAX];
-	size_t ownerlen, pos = 0;
+	size_t pos = 0;
 	struct zone_rrset s;
 	int labels, r;
 
 	r = zone_name_key_to_wire(zone_node_key(n), n->keylen, z->apex, z->apexlen, owner,
-				  &ownerlen);
+				  ownerlen);
 	if (r != 0)
 		return r;
 	labels = zone_owner_labels(z, zone_node_key(n), n->keylen);
 	if (labels < 0)
 		return labels;
-	/* The SOA comes first in a zone file and an AXFR. */
+	/* The SOA comes first in a zone file and an AXFR (RFC 5936 section
+	 * 2.2), the other RRsets follow in the order the node stores them. */
 	if (n->keylen == 0 && zone_node_rrset_find(n, ZONE_RRTYPE_SOA, &s) == 1) {
-		r = emit_set(z, n, owner, ownerlen, labels, &s, nextkey, nextlen, sink, ctx);
+		r = expand_set(z, n, owner, *ownerlen, labels, &s, nextkey, nextlen, sink, ctx);
 		if (r != 0)
 			return r;
 	}
 	while ((r = zone_node_rrset_next(n, &pos, &s)) == 1) {
 		if (n->keylen == 0 && s.type == ZONE_RRTYPE_SOA)
 			continue;
-		r = emit_set(z, n, owner, ownerlen, labels, &s, nextkey, nextlen, sink, ctx);
+		r = expand_set(z, n, owner, *ownerlen, labels, &s, nextkey, nextlen, sink, ctx);
 		if (r != 0)
 			return r;
 	}
@@ -125,7 +123,10 @@ static int node_emit(const struct zone *z, const struct zone_node *n, const uint
 int zone_node_emit(const struct zone *z, const struct zone_node *n, const uint8_t *nextkey,
 		   size_t nextlen, ldns_rr_list *list)
 {
-	return node_emit(z, n, nextkey, nextlen, push, list);
+	uint8_t owner[ZONE_WIRE_MAX];
+	size_t ownerlen;
+
+	return zone_node_expand(z, n, nextkey, nextlen, owner, &ownerlen, push, list);
 }
 
 int zone_foreach_rr(const struct zone *z, int (*cb)(void *ctx, const ldns_rr *rr), void *ctx)
@@ -285,7 +286,7 @@ static int put_line(struct zone_file_out *fo, const char *s, size_t len)
 /* One RR as a line of the zone file: formatted here for the zone's own
  * types (zone_text.h), by ldns for anything else. */
 static int write_rr(void *ctx, const uint8_t *owner, size_t ownerlen, uint16_t type,
-		    uint32_t ttl, const uint8_t *rdata, size_t rdlen)
+		    uint32_t ttl, const uint8_t *rdata, size_t rdlen, bool built)
 {
 	struct zone_file_out *fo = ctx;
 	ldns_rr *rr = NULL;
@@ -293,6 +294,7 @@ static int write_rr(void *ctx, const uint8_t *owner, size_t ownerlen, uint16_t t
 	size_t len;
 	int r = zone_text_rr(owner, ownerlen, type, ttl, rdata, rdlen, fo->now, fo->line, &len);
 
+	(void)built;
 	if (r == 0)
 		return put_line(fo, fo->line, len);
 	if (r != ZONE_TEXT_OTHER)
@@ -361,7 +363,10 @@ out:
 int zone_file_out_node(struct zone_file_out *fo, const struct zone *z,
 		       const struct zone_node *n, const uint8_t *nextkey, size_t nextlen)
 {
-	return node_emit(z, n, nextkey, nextlen, write_rr, fo);
+	uint8_t owner[ZONE_WIRE_MAX];
+	size_t ownerlen;
+
+	return zone_node_expand(z, n, nextkey, nextlen, owner, &ownerlen, write_rr, fo);
 }
 
 int zone_file_out_commit(struct zone_file_out *fo)

@@ -58,10 +58,38 @@ int zone_name_rrs(const struct zone *z, const char *owner, ldns_rr_list **out);
  */
 int zone_file_write(const struct zone *z, const char *path);
 
+/* ---- The RRs of one name, in the order every writer gives them ---- */
+
+struct zone_node;
+
+/** Largest RRSIG RDATA zone_node_expand() builds: fixed part, signer, r||s. */
+#define ZONE_FILE_RRSIG_MAX (18 + ZONE_WIRE_MAX + 64)
+
+/**
+ * Receives one RR of a node from zone_node_expand(). @p owner is the
+ * caller's buffer. With @p built false, @p rdata is the RDATA stored in the
+ * node (valid while the zone is unchanged); with @p built true it was built
+ * for the call (the NSEC, an RRSIG, at most ZONE_NSEC_MAX or
+ * ZONE_FILE_RRSIG_MAX bytes) and lasts only for it. Non-zero stops the walk.
+ */
+typedef int (*zone_rr_sink)(void *ctx, const uint8_t *owner, size_t ownerlen, uint16_t type,
+			    uint32_t ttl, const uint8_t *rdata, size_t rdlen, bool built);
+
+/**
+ * @brief Hand every RR of node @p n of @p z to @p sink in the order of the
+ * zone file, zone_name_rrs() and an AXFR (zone_wire.c): at the apex the SOA
+ * first, then the RRsets as the node stores them, each followed by its
+ * RRSIG; the NSEC points at @p nextkey. The node's owner name is written to
+ * @p owner (ZONE_WIRE_MAX bytes) first.
+ * @return 0, the sink's non-zero value, ZONE_EFORMAT.
+ */
+int zone_node_expand(const struct zone *z, const struct zone_node *n, const uint8_t *nextkey,
+		     size_t nextlen, uint8_t *owner, size_t *ownerlen, zone_rr_sink sink,
+		     void *ctx);
+
 /* ---- Streaming a zone file name by name (zone_file_write(), zone_rows.h) ---- */
 
 struct zone_file_out;
-struct zone_node;
 
 /**
  * @brief Start a zone file: a temporary file next to @p path (same

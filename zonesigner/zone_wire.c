@@ -4,17 +4,15 @@
  * ldns or text: the RDATA of the stored RRsets is handed out in place, and
  * only the NSEC RDATA (next name from the tree, types from the node) and the
  * RRSIG RDATA (the stored times, tag and r||s behind the implied fields) are
- * built, into the iterator's scratch buffer. The RRs come in the order of
- * zone_node_emit() (zone_file.c), which the zone file and zone_name_rrs()
- * use, so that a transfer built from either is the same stream.
+ * built, then kept in the iterator's scratch buffer. The RRs come from
+ * zone_node_expand() (zone_file.h), which the zone file and zone_name_rrs()
+ * use too, so that a transfer built from either is the same stream.
  */
+#include "zonesigner/zone_file.h"
 #include "zonesigner/zone_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* RRSIG RDATA: the 18 fixed bytes, the signer (the apex) and r||s. */
-#define WIRE_RRSIG_MAX (18 + ZONE_WIRE_MAX + 64)
 
 struct zone_wire_iter {
 	const struct zone *z;
@@ -26,7 +24,7 @@ struct zone_wire_iter {
 	struct zone_wire_rr *rr;        /* the name's RRs */
 	size_t rrcap;
 	uint8_t *scratch;               /* NSEC and RRSIG RDATA of the name */
-	size_t scratchcap;
+	size_t scratchcap, used;
 };
 
 int zone_wire_iter_new(const struct zone *z, struct zone_wire_iter **out)
@@ -96,48 +94,28 @@ static int reserve(struct zone_wire_iter *it, size_t nrr, size_t scratch)
 	return 0;
 }
 
-static void add(struct zone_wire_iter *it, uint16_t type, uint32_t ttl, const uint8_t *rd,
-		size_t len)
+/* The sink of zone_node_expand(): stored RDATA is handed out in place,
+ * built RDATA (NSEC, RRSIG) is kept in the scratch for the name's life. */
+static int add(void *ctx, const uint8_t *owner, size_t ownerlen, uint16_t type, uint32_t ttl,
+	       const uint8_t *rd, size_t len, bool built)
 {
-	struct zone_wire_rr *r = &it->rr[it->name.nrr++];
+	struct zone_wire_iter *it = ctx;
+	struct zone_wire_rr *r;
 
+	(void)owner;
+	(void)ownerlen;
+	if (it->name.nrr == it->rrcap || (built && len > it->scratchcap - it->used))
+		return ZONE_ERANGE;
+	if (built) {
+		memcpy(it->scratch + it->used, rd, len);
+		rd = it->scratch + it->used;
+		it->used += len;
+	}
+	r = &it->rr[it->name.nrr++];
 	r->type = type;
 	r->ttl = ttl;
 	r->rdata = rd;
 	r->rdlen = (uint16_t)len;
-}
-
-/* One RRset and its RRSIG; built RDATA goes to the scratch at *used. */
-static int add_set(struct zone_wire_iter *it, const struct zone_node *n, int labels,
-		   const struct zone_rrset *s, const uint8_t *nextkey, size_t nextlen,
-		   size_t *used)
-{
-	const struct zone *z = it->z;
-	uint8_t *b;
-	struct zone_sig sig;
-	size_t len, q = 0;
-	int r;
-
-	if (s->type == ZONE_RRTYPE_NSEC) {
-		b = it->scratch + *used;
-		if ((r = zone_nsec_rdata(z, n, nextkey, nextlen, b, &len)) != 0)
-			return r;
-		add(it, s->type, s->ttl, b, len);
-		*used += len;
-	} else {
-		for (unsigned i = 0; i < s->nrr; i++) {
-			len = zone_get16(s->rrs + q);
-			add(it, s->type, s->ttl, s->rrs + q + 2, len);
-			q += 2 + len;
-		}
-	}
-	b = it->scratch + *used;
-	zone_sig_get(s->sig, &sig);
-	len = zone_sign_rrsig_prefix(z, labels, s->type, s->ttl, sig.inception, sig.expiration,
-				     sig.key_tag, b);
-	memcpy(b + len, sig.rs, 64);
-	add(it, ZONE_RRTYPE_RRSIG, s->ttl, b, len + 64);
-	*used += len + 64;
 	return 0;
 }
 
@@ -145,11 +123,9 @@ static int add_set(struct zone_wire_iter *it, const struct zone_node *n, int lab
 static int fill(struct zone_wire_iter *it, const struct zone_node *n, const uint8_t *nextkey,
 		size_t nextlen)
 {
-	const struct zone *z = it->z;
 	struct zone_rrset s;
-	size_t pos = 0, nrr = 0, nsets = 0, used = 0;
-	bool apex = n->keylen == 0;
-	int labels, r;
+	size_t pos = 0, nrr = 0, nsets = 0;
+	int r;
 
 	/* Count first: the scratch must not move once RDATA points into it. */
 	while ((r = zone_node_rrset_next(n, &pos, &s)) == 1) {
@@ -158,30 +134,14 @@ static int fill(struct zone_wire_iter *it, const struct zone_node *n, const uint
 	}
 	if (r < 0)
 		return r;
-	if ((r = reserve(it, nrr, ZONE_NSEC_MAX + nsets * WIRE_RRSIG_MAX)) != 0)
+	if ((r = reserve(it, nrr, ZONE_NSEC_MAX + nsets * ZONE_FILE_RRSIG_MAX)) != 0)
 		return r;
-	r = zone_name_key_to_wire(zone_node_key(n), n->keylen, z->apex, z->apexlen,
-				  it->name.owner, &it->name.ownerlen);
-	if (r != 0)
-		return r;
-	labels = zone_owner_labels(z, zone_node_key(n), n->keylen);
-	if (labels < 0)
-		return labels;
-	it->name.apex = apex;
+	it->name.apex = n->keylen == 0;
 	it->name.nrr = 0;
 	it->name.rr = it->rr;
-	/* The SOA comes first, as in the zone file and zone_name_rrs(). */
-	if (apex && zone_node_rrset_find(n, ZONE_RRTYPE_SOA, &s) == 1 &&
-	    (r = add_set(it, n, labels, &s, nextkey, nextlen, &used)) != 0)
-		return r;
-	pos = 0;
-	while ((r = zone_node_rrset_next(n, &pos, &s)) == 1) {
-		if (apex && s.type == ZONE_RRTYPE_SOA)
-			continue;
-		if ((r = add_set(it, n, labels, &s, nextkey, nextlen, &used)) != 0)
-			return r;
-	}
-	return r;
+	it->used = 0;
+	return zone_node_expand(it->z, n, nextkey, nextlen, it->name.owner, &it->name.ownerlen,
+				add, it);
 }
 
 int zone_wire_iter_next(struct zone_wire_iter *it, const struct zone_wire_name **out)
