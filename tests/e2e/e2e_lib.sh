@@ -7,6 +7,9 @@
 # started here, recorded by PID and stopped by PID; all files live in one
 # temporary directory, E2E_T. A missing tool is a failure, never a skip.
 
+# shellcheck source=../lib/net.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/net.sh"
+
 E2E_ZONE=iotregistry.test.
 E2E_PIDS=""
 E2E_T=""
@@ -98,25 +101,10 @@ e2e_stop() {
 	[ $rc -eq 0 ] || e2e_fail "$name (pid $p) exited with status $rc"
 }
 
-# A port free right now on 127.0.0.1 for both TCP and UDP.
+# A port free right now on 127.0.0.1 for both TCP and UDP: free_port of
+# tests/lib/net.sh under this library's prefix (scripts/demo.sh uses it).
 e2e_free_port() {
-	python3 - <<'PY'
-import socket
-for _ in range(100):
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port))
-    except OSError:
-        t.close()
-        continue
-    u.close()
-    t.close()
-    print(port)
-    break
-PY
+	free_port
 }
 
 # e2e_wait_until SECONDS WHAT COMMAND...: poll COMMAND until it succeeds. The

@@ -2,6 +2,9 @@
 # Every server a test starts is recorded by PID and stopped on exit; all files
 # live in one temporary directory; only loopback addresses are used.
 
+# shellcheck source=../lib/net.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/net.sh"
+
 fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "--- $*"; }
 
@@ -40,24 +43,7 @@ require() {
 	done
 }
 
-# A TCP+UDP port that is free right now on 127.0.0.1.
-free_port() {
-	python3 - <<'PY'
-import socket
-for _ in range(50):
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    t.bind(("127.0.0.1", 0))
-    port = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", port))
-    except OSError:
-        t.close(); continue
-    u.close(); t.close()
-    print(port)
-    break
-PY
-}
+# free_port (a port free for TCP and UDP on 127.0.0.1) comes from tests/lib/net.sh.
 
 # wait_until TIMEOUT_S DESCRIPTION COMMAND...: poll until COMMAND succeeds.
 wait_until() {

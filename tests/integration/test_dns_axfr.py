@@ -26,6 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_lib import (SOURCE_DIR, ZONE, Daemon, check, main, need_tool, run,  # noqa: E402
                         wait_for)
+from net_util import free_port  # noqa: E402
 
 N_DEV = 3000
 STATE = {}
@@ -40,24 +41,6 @@ def dev(i):
 
 def cert_hash(i):
     return hashlib.sha256(b"axfr device %d" % i).digest()
-
-
-def free_port():
-    import socket
-    for _ in range(100):
-        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        t.bind(("127.0.0.1", 0))
-        port = t.getsockname()[1]
-        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            u.bind(("127.0.0.1", port))
-        except OSError:
-            t.close()
-            continue
-        u.close()
-        t.close()
-        return port
-    raise AssertionError("no free port")
 
 
 def kdig(port, *args, wait=60):
