@@ -16,11 +16,12 @@
 #include <time.h>
 
 #include "signer/buf.h"
+#include "signer/json.h"
 #include "signer/ops_ctx.h"
 #include "signer/ops_json.h"
 #include "signer/ops_zone.h"
 
-/* A small JSON writer over buf_writer; strings are escaped per RFC 8259. */
+/* A small JSON writer over buf_writer; strings are escaped by json.h. */
 void
 ops_json_put(struct buf_writer *w, const char *s)
 {
@@ -41,21 +42,16 @@ ops_json_putf(struct buf_writer *w, const char *fmt, ...)
 		buf_writer_put_bytes(w, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
 
+static void
+put_buf(void *ctx, const void *p, size_t n)
+{
+	buf_writer_put_bytes(ctx, p, n);
+}
+
 void
 ops_json_str(struct buf_writer *w, const char *s)
 {
-	ops_json_put(w, "\"");
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\')
-			ops_json_putf(w, "\\%c", c);
-		else if (c < 0x20)
-			ops_json_putf(w, "\\u%04x", c);
-		else
-			buf_writer_put_u8(w, c);
-	}
-	ops_json_put(w, "\"");
+	json_string_write(s, put_buf, w);
 }
 
 void

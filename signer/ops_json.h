@@ -1,6 +1,7 @@
 /*
  * ops_json.h - the JSON replies of STATUS and ZONE_STATUS: a small writer
- * (RFC 8259 escaping) and the reply's end. All of it lives in ops_info.c.
+ * (strings escaped by json.h, as the CLI escapes them) and the reply's end.
+ * All of it lives in ops_info.c.
  */
 #ifndef REGSIGN_OPS_JSON_H
 #define REGSIGN_OPS_JSON_H

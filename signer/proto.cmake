@@ -5,6 +5,7 @@
 # independent so the shared client library can include it.
 add_library(regsign-proto STATIC
   ${CMAKE_CURRENT_LIST_DIR}/buf.c
+  ${CMAKE_CURRENT_LIST_DIR}/json.c
   ${CMAKE_CURRENT_LIST_DIR}/proto.c)
 set_target_properties(regsign-proto PROPERTIES POSITION_INDEPENDENT_CODE ON)
 
