@@ -30,7 +30,7 @@
 #include <stdint.h>
 
 /** Schema version kept in PRAGMA user_version. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /** Longest device id accepted (an EID is 32 hex digits). */
 #define STORE_DEVICE_MAX 64

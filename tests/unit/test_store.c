@@ -564,6 +564,126 @@ test_readonly_reader(void **state)
 	store_close(reader);
 }
 
+/* The certs table's "sql" in sqlite_schema, or "" (caller frees). */
+static char *
+certs_sql(const char *path)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	char *out;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_schema WHERE "
+	                 "type = 'table' AND name = 'certs'", -1, &s, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	out = strdup((const char *)sqlite3_column_text(s, 0));
+	assert_non_null(out);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return out;
+}
+
+/*
+ * A version-1 database (certs keyed by serial, WITHOUT ROWID, as regsign
+ * wrote it before version 2) is readable read-only as it is, and the first
+ * read-write open migrates it to version 2 (a rowid table, serial UNIQUE)
+ * keeping every row and every constraint.
+ */
+static void
+test_migrate_v1(void **state)
+{
+	struct fx *f = *state;
+	struct store_open_opts ro = { .flags = STORE_OPEN_READONLY };
+	struct store_durability d;
+	struct store_cert c1, c2, got;
+	struct revoked_list l = { 0 };
+	store_t *reader = NULL;
+	sqlite3 *db;
+	char *sql;
+
+	sql = certs_sql(f->path);
+	assert_null(strstr(sql, "WITHOUT ROWID")); /* a new database is version 2 */
+	free(sql);
+	make_cert(&c1, DEV, 1, 0x71, 0xa1);
+	make_cert(&c2, DEV, 2, 0x72, 0xa2);
+	assert_int_equal(store_cert_insert(f->st, &c1), 0);
+	assert_int_equal(store_cert_insert(f->st, &c2), 0);
+	assert_int_equal(store_cert_revoke(f->st, c2.serial, 16, 100, 4, NULL), 0);
+	store_close(f->st);
+	f->st = NULL;
+
+	/* Back to version 1's certs table, rows included. */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+		"BEGIN;"
+		"CREATE TABLE certs_v1("
+		" serial BLOB PRIMARY KEY, device TEXT NOT NULL,"
+		" idx INTEGER NOT NULL CHECK(idx >= 1),"
+		" status INTEGER NOT NULL CHECK(status IN (0, 1)),"
+		" revoked_at INTEGER NOT NULL, reason INTEGER NOT NULL,"
+		" caller_uid INTEGER NOT NULL, caller_name TEXT NOT NULL,"
+		" der BLOB NOT NULL, csr_sha256 BLOB NOT NULL CHECK(length(csr_sha256) = 32),"
+		" profile TEXT NOT NULL, not_before INTEGER NOT NULL, not_after INTEGER NOT NULL,"
+		" issued_at INTEGER NOT NULL, UNIQUE(device, idx)) WITHOUT ROWID;"
+		"INSERT INTO certs_v1 SELECT * FROM certs;"
+		"DROP TABLE certs;"
+		"ALTER TABLE certs_v1 RENAME TO certs;"
+		"CREATE INDEX certs_revoked ON certs(revoked_at, serial) WHERE status = 1;"
+		"PRAGMA user_version = 1;"
+		"COMMIT;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	sql = certs_sql(f->path);
+	assert_non_null(strstr(sql, "WITHOUT ROWID"));
+	free(sql);
+
+	/* Read-only: version 1 as it is, nothing migrated. */
+	assert_int_equal(store_open(&reader, f->path, &ro), 0);
+	assert_int_equal(store_durability_get(reader, &d), 0);
+	assert_int_equal(d.user_version, 1);
+	assert_int_equal(store_cert_get_by_serial(reader, c1.serial, 16, &got), 0);
+	assert_int_equal(got.index, 1);
+	store_cert_clear(&got);
+	assert_int_equal(store_revoked_foreach(reader, revoked_cb, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.first[0], 0x72);
+	store_close(reader);
+	reader = NULL;
+
+	/* Read-write: migrated, the rows and the constraints kept. */
+	reopen(f);
+	assert_int_equal(store_durability_get(f->st, &d), 0);
+	assert_int_equal(d.user_version, STORE_SCHEMA_VERSION);
+	assert_int_equal(STORE_SCHEMA_VERSION, 2);
+	sql = certs_sql(f->path);
+	assert_null(strstr(sql, "WITHOUT ROWID"));
+	assert_non_null(strstr(sql, "serial BLOB NOT NULL UNIQUE"));
+	free(sql);
+	assert_int_equal(store_cert_get_by_index(f->st, DEV, 2, &got), 0);
+	assert_memory_equal(got.serial, c2.serial, 16);
+	assert_int_equal(got.status, STORE_CERT_REVOKED);
+	assert_int_equal(got.revoked_at, 100);
+	assert_int_equal(got.reason, 4);
+	assert_int_equal(got.der_len, c2.der_len);
+	assert_memory_equal(got.der, c2.der, c2.der_len);
+	assert_memory_equal(got.csr_sha256, c2.csr_sha256, 32);
+	store_cert_clear(&got);
+	l.n = 0;
+	assert_int_equal(store_revoked_foreach(f->st, revoked_cb, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.first[0], 0x72);
+	make_cert(&c1, DEV, 1, 0x73, 0xa1); /* index taken */
+	assert_int_equal(store_cert_insert(f->st, &c1), STORE_EEXISTS);
+	make_cert(&c1, "00aa", 1, 0x71, 0xa1); /* serial taken */
+	assert_int_equal(store_cert_insert(f->st, &c1), STORE_EEXISTS);
+	make_cert(&c1, DEV, 3, 0x74, 0xa3);
+	assert_int_equal(store_cert_insert(f->st, &c1), 0);
+	assert_int_equal(store_serial_exists(f->st, c1.serial, 16), 1);
+	/* A later open finds version 2 and changes nothing. */
+	reopen(f);
+	assert_int_equal(store_cert_get_by_index(f->st, DEV, 3, &got), 0);
+	store_cert_clear(&got);
+}
+
 /* ---- A VFS that fails fsync on demand -------------------------------------- */
 
 struct fault_vfs {
@@ -796,6 +916,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_journal_trim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly_reader, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fsync_failure_is_distinct, setup, teardown),
 		cmocka_unit_test(test_strerror),
 	};
