@@ -8,5 +8,6 @@ add_library(regsign-x509 STATIC
   ${CMAKE_CURRENT_LIST_DIR}/x509_crl.c
   ${CMAKE_CURRENT_LIST_DIR}/x509_sig.c
   ${CMAKE_CURRENT_LIST_DIR}/x509_check.c
+  ${CMAKE_CURRENT_LIST_DIR}/x509_verifier.c
   ${CMAKE_CURRENT_LIST_DIR}/csr.c)
 target_link_libraries(regsign-x509 PUBLIC PkgConfig::OPENSSL)

@@ -7,6 +7,7 @@
  * tools (openssl verify, openssl crl, GnuTLS certtool). A missing tool is a
  * failure, not a skip.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1010,6 +1011,145 @@ test_assemble_built(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* Threads checking with one verifier at once: good and bad alternately. */
+struct verifier_job {
+	const x509_verifier_t *v;
+	const unsigned char *tbs, *sig, *bad;
+	size_t len, siglen;
+	int wrong; /* answers that were not what they must be */
+};
+
+static void *
+verifier_thread(void *arg)
+{
+	struct verifier_job *j = arg;
+
+	for (int i = 0; i < 60; i++) {
+		if (x509_verifier_check(j->v, j->tbs, j->len, j->sig, j->siglen) != X509_OK)
+			j->wrong++;
+		if (x509_verifier_check(j->v, j->tbs, j->len, j->bad, j->siglen) !=
+		    X509_ERR_SIG_VERIFY)
+			j->wrong++;
+	}
+	return NULL;
+}
+
+/*
+ * x509_verifier: the context set up once still refuses a bad signature, a
+ * signature by another key, a tampered TBS and a wrong algorithm, also
+ * right after a refusal and from several threads at once; and
+ * x509_cert_assemble_verified gives x509_cert_assemble_built's answers and
+ * bytes.
+ */
+static void
+test_verifier(void **state)
+{
+	struct pki *p = *state;
+	struct x509_cert_spec s;
+	EVP_PKEY *k = ec_key("P-256"), *k384 = ec_key("P-384");
+	const EVP_PKEY *ik = X509_get0_pubkey(p->issuing), *rk = X509_get0_pubkey(p->root);
+	x509_verifier_t *v = NULL, *vr = NULL;
+	unsigned char *tbs = NULL, *a = NULL, *b = NULL, md[32], sig[80], bad[90], other[80];
+	unsigned char *alg;
+	static const unsigned char sha256_oid[] = { 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02 };
+	size_t len = 0, la = 0, lb = 0, siglen = sizeof(sig), olen = sizeof(other);
+	struct verifier_job jobs[4];
+	pthread_t th[4];
+
+	assert_int_equal(x509_verifier_new(NULL, &v), X509_ERR_INVALID);
+	assert_int_equal(x509_verifier_new(ik, NULL), X509_ERR_INVALID);
+	assert_int_equal(x509_verifier_new(k384, &v), X509_ERR_KEY);
+	assert_null(v);
+	x509_verifier_free(NULL);
+	assert_int_equal(x509_verifier_new(ik, &v), X509_OK);
+	assert_int_equal(x509_verifier_new(rk, &vr), X509_OK);
+	assert_ptr_equal(x509_verifier_key(v), ik);
+
+	device_spec(&s, p, 30, k, 3);
+	s.crl_uri = CRL_URI;
+	assert_int_equal(x509_cert_tbs_build(&s, &tbs, &len), X509_OK);
+	assert_int_equal(x509_sha256(tbs, len, md), X509_OK);
+	assert_int_equal(x509_sign_with_pkey(p->issuing_key, md, sig, &siglen), 0);
+	/* The same digest signed by the root: valid, but not the issuer's. */
+	assert_int_equal(x509_sign_with_pkey(p->root_key, md, other, &olen), 0);
+	memcpy(bad, sig, siglen);
+	bad[siglen - 1] ^= 0x01;
+
+	for (int round = 0; round < 3; round++) {
+		assert_int_equal(x509_verifier_check(v, tbs, len, sig, siglen), X509_OK);
+		assert_int_equal(x509_verifier_check(v, tbs, len, bad, siglen), X509_ERR_SIG_VERIFY);
+		assert_int_equal(x509_verifier_check(v, tbs, len, other, olen), X509_ERR_SIG_VERIFY);
+		assert_int_equal(x509_verifier_check(vr, tbs, len, other, olen), X509_OK);
+		assert_int_equal(x509_verifier_check(vr, tbs, len, sig, siglen), X509_ERR_SIG_VERIFY);
+		assert_int_equal(x509_verifier_check(v, tbs, len - 1, sig, siglen),
+		    X509_ERR_SIG_VERIFY);
+		memset(bad + 40, 0x11, 4); /* no longer DER at all */
+		assert_int_equal(x509_verifier_check(v, tbs, len, bad, 64), X509_ERR_SIG_VERIFY);
+		memcpy(bad, sig, siglen);
+		bad[siglen - 1] ^= 0x01;
+	}
+	assert_int_equal(x509_verifier_check(NULL, tbs, len, sig, siglen), X509_ERR_INVALID);
+	assert_int_equal(x509_verifier_check(v, tbs, len, NULL, siglen), X509_ERR_INVALID);
+
+	/* Assembly: the bytes of x509_cert_assemble_built, and its refusals. */
+	assert_int_equal(x509_cert_assemble_verified(tbs, len, sig, siglen, v, &a, &la), X509_OK);
+	assert_int_equal(x509_cert_assemble_built(tbs, len, sig, siglen, ik, &b, &lb), X509_OK);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	free(a);
+	free(b);
+	a = b = NULL;
+	assert_int_equal(x509_cert_assemble_verified(tbs, len, sig, siglen, vr, &a, &la),
+	    X509_ERR_SIG_VERIFY);
+	assert_int_equal(x509_cert_assemble_verified(tbs, len, bad, siglen, v, &a, &la),
+	    X509_ERR_SIG_VERIFY);
+	assert_int_equal(x509_cert_assemble_verified(tbs, len, other, olen, v, &a, &la),
+	    X509_ERR_SIG_VERIFY);
+	memset(bad, 0x11, 64);
+	assert_int_equal(x509_cert_assemble_verified(tbs, len, bad, 64, v, &a, &la),
+	    X509_ERR_SIG_FORMAT);
+	assert_int_equal(x509_cert_assemble_verified(tbs, len, sig, siglen, NULL, &a, &la),
+	    X509_ERR_INVALID);
+	/* A tampered TBS: one byte of its last extension's value changed. */
+	tbs[len - 2] ^= 0x01;
+	assert_int_equal(x509_cert_assemble_verified(tbs, len, sig, siglen, v, &a, &la),
+	    X509_ERR_SIG_VERIFY);
+	tbs[len - 2] ^= 0x01;
+	assert_int_equal(x509_cert_assemble_verified(tbs, len, sig, siglen, v, &a, &la), X509_OK);
+	free(a);
+	a = NULL;
+	memcpy(bad, sig, siglen);
+	bad[siglen - 1] ^= 0x01;
+
+	/* Several threads on one verifier. */
+	for (int i = 0; i < 4; i++) {
+		jobs[i] = (struct verifier_job){ .v = v, .tbs = tbs, .len = len, .sig = sig,
+						 .bad = bad, .siglen = siglen };
+		assert_int_equal(pthread_create(&th[i], NULL, verifier_thread, &jobs[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(jobs[i].wrong, 0);
+	}
+
+	/* The inner algorithm made ecdsa-with-SHA384, validly signed. */
+	assert_non_null(alg = memmem(tbs, len, sha256_oid, sizeof(sha256_oid)));
+	alg[7] = 0x03;
+	assert_int_equal(x509_sha256(tbs, len, md), X509_OK);
+	siglen = sizeof(sig);
+	assert_int_equal(x509_sign_with_pkey(p->issuing_key, md, sig, &siglen), 0);
+	assert_int_equal(x509_verifier_check(v, tbs, len, sig, siglen), X509_OK);
+	assert_int_equal(x509_cert_assemble_verified(tbs, len, sig, siglen, v, &a, &la),
+	    X509_ERR_ASSEMBLY);
+	assert_null(a);
+
+	x509_verifier_free(v);
+	x509_verifier_free(vr);
+	free(tbs);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(k384);
+}
+
 /* Raw PKCS#11 r||s to DER, and the DER check. */
 static void
 test_ecdsa_sig(void **state)
@@ -1571,6 +1711,7 @@ main(void)
 		cmocka_unit_test(test_spec_refusals),
 		cmocka_unit_test(test_assemble),
 		cmocka_unit_test(test_assemble_built),
+		cmocka_unit_test(test_verifier),
 		cmocka_unit_test(test_ecdsa_sig),
 		cmocka_unit_test(test_serial),
 		cmocka_unit_test(test_owner_name),
