@@ -29,11 +29,11 @@
  * COMMIT_ERR_FATAL. The daemon then exits.
  *
  * The WAL is checkpointed by a thread of its own (with its own connection
- * to the same database file) and by the writer between groups when nothing
- * is queued, not inside a group's COMMIT: SQLite's automatic checkpoint,
- * which would run there, is replaced (it remains only as a backstop when
- * the WAL has grown very large). A checkpoint
- * that fails with an I/O error is fatal like a failed commit.
+ * to the same database file), not inside a group's COMMIT: SQLite's
+ * automatic checkpoint, which would run there, is replaced (it remains only
+ * as a backstop when the WAL has grown very large). commit_wal_limits_set()
+ * says how often. A checkpoint that fails with an I/O error is fatal like a
+ * failed commit.
  *
  * Items flagged COMMIT_ALONE run outside any transaction, after the group
  * before them committed and before any later item (audit checkpoints, which
@@ -60,6 +60,7 @@ enum commit_status {
 	COMMIT_ERR_FATAL = -2,   /**< state on disk unknown; the daemon must exit */
 	COMMIT_ERR_CLOSED = -3,  /**< the pipeline was closed before the item ran */
 	COMMIT_ERR_NOMEM = -4,   /**< memory ran out */
+	COMMIT_ERR_INVALID = -5, /**< a setting out of range (commit_wal_limits_set) */
 };
 
 /** Flags of an item. */
@@ -146,6 +147,31 @@ int commit_new(uv_loop_t *loop, store_t *st, void *env,
  * never inside this call.
  */
 void commit_submit(commit_t *c, struct commit_item *it);
+
+/**
+ * When the WAL is checkpointed, in WAL frames (one page each). The defaults
+ * (2,048 / 16,384 / 65,536: a checkpoint per 8 MiB of frames, a WAL that
+ * restarts from its beginning at 64 MiB) keep checkpoints and WAL restarts,
+ * whose device flushes delay the commits beside them, rare at a steady
+ * request rate; tests set smaller ones.
+ */
+struct commit_wal_limits {
+	int ckpt_pages;    /**< frames added since the last checkpoint that wake the checkpointer */
+	int restart_pages; /**< frames past which every commit wakes it until all are copied,
+			    *   so that the next transaction restarts the WAL from its beginning */
+	int hard_pages;    /**< frames not yet copied at which the writer checkpoints inside a
+			    *   commit, as SQLite would (only if the checkpointer fell far behind) */
+};
+
+/** The WAL limits in force (any thread). */
+void commit_wal_limits_get(commit_t *c, struct commit_wal_limits *out);
+
+/**
+ * Sets the WAL limits (any thread; the next commit uses them).
+ * @return COMMIT_OK, or COMMIT_ERR_INVALID unless
+ * 1 <= ckpt_pages <= restart_pages < hard_pages.
+ */
+int commit_wal_limits_set(commit_t *c, const struct commit_wal_limits *l);
 
 /**
  * Sets the group hook (NULL for none). Call it before submitting items, or

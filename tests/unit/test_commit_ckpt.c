@@ -9,7 +9,15 @@
  *    failed commit: the fatal callback runs once and later items fail with
  *    COMMIT_ERR_FATAL (a VFS wrapper fails xSync on the main file only,
  *    which only a checkpoint syncs in WAL mode);
- *  - with tracing on, every item gets its stage times in order; off, none.
+ *  - with tracing on, every item gets its stage times in order; off, none;
+ *  - the WAL limits: their defaults, out-of-range settings refused, and
+ *    with the defaults a steady stream checkpoints every few MiB, restarts
+ *    the WAL once it holds 64 MiB (not after every checkpoint), and a copy
+ *    of the database and WAL files taken after the last acknowledged commit
+ *    (what a crash leaves; the frames since the last checkpoint are in the
+ *    WAL only) opens with every acknowledged change.
+ * The other tests run with the small limits the daemon used before
+ * (TEST_LIMITS), so that a few thousand frames reach every case.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -245,6 +253,7 @@ struct fx {
 	int fatal_calls;
 	int fatal_err;
 	unsigned key;
+	unsigned seq;       /* groups run by run_seq_cb */
 	struct fault_vfs *vfs;
 };
 
@@ -285,8 +294,11 @@ on_fatal(void *arg, int err)
 	f->fatal_err = err;
 }
 
+/* Small limits: a checkpoint per 256 frames, a restart past 1,024. */
+static const struct commit_wal_limits TEST_LIMITS = { 256, 1024, 16384 };
+
 static struct fx *
-fx_open(int with_fault_vfs)
+fx_open_limits(int with_fault_vfs, const struct commit_wal_limits *lim)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
@@ -295,7 +307,15 @@ fx_open(int with_fault_vfs)
 		f->vfs = fault_vfs_register();
 	commit_fixture_open(&f->cf, "regsign-ckpt", f->vfs ? f->vfs->vfs.zName : NULL, f,
 			    on_fatal, f);
+	if (lim)
+		assert_int_equal(commit_wal_limits_set(f->cf.c, lim), COMMIT_OK);
 	return f;
+}
+
+static struct fx *
+fx_open(int with_fault_vfs)
+{
+	return fx_open_limits(with_fault_vfs, &TEST_LIMITS);
 }
 
 static void
@@ -474,6 +494,155 @@ test_trace_stage_times(void **state)
 	fx_close(f);
 }
 
+/* The defaults are the documented ones; settings out of order are refused
+ * and change nothing. */
+static void
+test_wal_limits(void **state)
+{
+	struct fx *f = fx_open_limits(0, NULL);
+	struct commit_wal_limits l, bad[] = {
+		{ 0, 1024, 16384 },     /* no checkpoint at all */
+		{ 2048, 1024, 16384 },  /* restart below a checkpoint's size */
+		{ 256, 1024, 1024 },    /* inline checkpoints before the restart */
+	};
+
+	(void)state;
+	commit_wal_limits_get(f->cf.c, &l);
+	assert_int_equal(l.ckpt_pages, 2048);
+	assert_int_equal(l.restart_pages, 16384);
+	assert_int_equal(l.hard_pages, 65536);
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		assert_int_equal(commit_wal_limits_set(f->cf.c, &bad[k]), COMMIT_ERR_INVALID);
+		commit_wal_limits_get(f->cf.c, &l);
+		assert_int_equal(l.ckpt_pages, 2048);
+	}
+	assert_int_equal(commit_wal_limits_set(f->cf.c, &TEST_LIMITS), COMMIT_OK);
+	commit_wal_limits_get(f->cf.c, &l);
+	assert_int_equal(l.ckpt_pages, 256);
+	assert_int_equal(l.restart_pages, 1024);
+	assert_int_equal(l.hard_pages, 16384);
+	fx_close(f);
+}
+
+/* An item that also records its sequence number in zone_meta "seq". */
+static int
+run_seq_cb(struct commit_item *ci, void *envp)
+{
+	struct fx *f = envp;
+	unsigned seq = ++f->seq;
+	unsigned char v[4] = { (unsigned char)(seq >> 24), (unsigned char)(seq >> 16),
+			       (unsigned char)(seq >> 8), (unsigned char)seq };
+
+	if (store_zone_meta_set(f->cf.st, "seq", v, sizeof(v)) != 0)
+		return COMMIT_ERR_STORAGE;
+	return run_cb(ci, envp);
+}
+
+static void
+copy_file(const char *from, const char *to)
+{
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	char buf[65536];
+	size_t n;
+
+	assert_non_null(in);
+	assert_non_null(out);
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		assert_int_equal(fwrite(buf, 1, n, out), n);
+	assert_int_equal(ferror(in), 0);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+}
+
+/*
+ * The defaults under a steady stream of 3,200 groups of ~6 pages (~19,000
+ * frames): the checkpointer copies every few MiB and never falls behind;
+ * the WAL grows past a checkpoint's size (it does not restart after each
+ * checkpoint) and restarts once past 64 MiB instead of growing on. Then the
+ * database and WAL files are copied as they are after the last
+ * acknowledged commit (no shared memory: the copy recovers the WAL as after
+ * a crash) and the copy holds the last acknowledged sequence number.
+ */
+static void
+test_default_limits_restart_and_crash_copy(void **state)
+{
+	struct fx *f = fx_open_limits(0, NULL);
+	struct commit_stats cs;
+	struct store_open_opts o;
+	struct item i;
+	long long max_wal = 0, last_wal = 0;
+	int restarted = 0, n;
+	unsigned acked = 0;
+	char dir[64], db[96], p[128];
+	store_t *st = NULL;
+	unsigned char *v = NULL;
+	size_t vlen = 0;
+
+	(void)state;
+	for (n = 0; n < 3200; n++) {
+		long long w;
+
+		memset(&i, 0, sizeof(i));
+		i.f = f;
+		i.rows = 6;
+		i.it.run = run_seq_cb;
+		i.it.done = done_cb;
+		commit_submit(f->cf.c, &i.it);
+		commit_fixture_wait(&f->cf, &i.done);
+		assert_int_equal(i.status, COMMIT_OK);
+		acked = f->seq;
+		w = wal_size(f);
+		if (w > max_wal)
+			max_wal = w;
+		/* The file keeps its size when the WAL restarts: a restart shows
+		 * as frames written again at its beginning, i.e. a size that
+		 * stopped growing while commits went on. */
+		if (w == last_wal && w > 64ll * 1024 * 1024)
+			restarted = 1;
+		last_wal = w;
+		usleep(n % 50 == 49 ? 20000 : 500);
+	}
+	commit_stats_get(f->cf.c, &cs);
+	assert_int_equal(cs.groups, 3200);
+	assert_true(cs.checkpoints >= 4);
+	assert_int_equal(cs.checkpoints_inline, 0);
+	assert_true(cs.checkpoints_idle >= 1);
+	/* Past a checkpoint's 8 MiB without restarting, and no further than the
+	 * restart size and the frames of the commits that raced its catch-up. */
+	assert_true(max_wal > 32ll * 1024 * 1024);
+	assert_true(max_wal < 72ll * 1024 * 1024);
+	assert_true(restarted);
+	assert_int_equal(f->fatal_calls, 0);
+
+	/* What a crash leaves: the files, without the shared-memory index. */
+	snprintf(dir, sizeof(dir), "/tmp/regsign-ckptcopy-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(db, sizeof(db), "%s/state.db", dir);
+	copy_file(f->cf.path, db);
+	snprintf(p, sizeof(p), "%s-wal", f->cf.path);
+	{
+		char to[128];
+
+		snprintf(to, sizeof(to), "%s-wal", db);
+		copy_file(p, to);
+	}
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(store_open(&st, db, &o), 0);
+	assert_int_equal(store_zone_meta_get(st, "seq", &v, &vlen), 0);
+	assert_int_equal(vlen, 4);
+	assert_int_equal(((unsigned)v[0] << 24 | (unsigned)v[1] << 16 | (unsigned)v[2] << 8 | v[3]),
+			 acked);
+	free(v);
+	store_close(st);
+	unlink(db);
+	snprintf(p, sizeof(p), "%s-wal", db);
+	unlink(p);
+	snprintf(p, sizeof(p), "%s-shm", db);
+	unlink(p);
+	assert_int_equal(rmdir(dir), 0);
+	fx_close(f);
+}
+
 int
 main(void)
 {
@@ -482,6 +651,8 @@ main(void)
 		cmocka_unit_test(test_no_commit_waits_for_checkpoint_fsync),
 		cmocka_unit_test(test_checkpoint_fsync_failure_is_fatal),
 		cmocka_unit_test(test_trace_stage_times),
+		cmocka_unit_test(test_wal_limits),
+		cmocka_unit_test(test_default_limits_restart_and_crash_copy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
