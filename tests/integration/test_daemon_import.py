@@ -34,7 +34,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_lib import (Daemon, RegsignError, check, expect_refusal, last_denial,  # noqa: E402
-                        main, make_csr, need_tool, run, ZONE)
+                        main, make_csr, need_tool, run, wait_for, ZONE)
 import regsign_client as rc  # noqa: E402
 
 STATE = {}
@@ -66,15 +66,23 @@ def cli(d, *args, stdin=None):
     return run([d.regsign, "-s", d.sock] + list(args), input=stdin)
 
 
+def serial_at_or_after(a, b):
+    """True if zone serial a is b or later (RFC 1982 serial arithmetic)."""
+    return (a - b) % (1 << 32) < (1 << 31)
+
+
 def zone_file_lines(d):
-    """Writes the zone file now (SIGUSR1) and returns its RR lines."""
-    serial = d.zone_status()["serial"]
+    """Has the daemon write its zone file now (SIGUSR1) and returns its RR lines.
+
+    The file wanted is one that holds the zone as served when asked: written
+    at that serial or a later one. The serial may move on before the write
+    (the file thread writes the serial committed when it starts), so an equal
+    serial is not what to wait for."""
+    zs = d.zone_status()
+    serial, path = zs["serial"], zs["zone_file"]["path"]
     os.kill(d.proc.pid, signal.SIGUSR1)
-    end = time.time() + 60
-    while d.zone_status()["zone_file"]["serial"] != serial and time.time() < end:
-        time.sleep(0.05)
-    path = d.zone_status()["zone_file"]["path"]
-    check(d.zone_status()["zone_file"]["serial"] == serial, "SIGUSR1 wrote the zone file")
+    wait_for("SIGUSR1 wrote the zone file at serial %d or later" % serial,
+             lambda: serial_at_or_after(d.zone_status()["zone_file"]["serial"], serial), 60)
     p = run([need_tool("ldns-verify-zone"), path])
     check(p.returncode == 0, "ldns-verify-zone on the imported zone:\n%s%s" %
           (p.stdout[-2000:], p.stderr[-2000:]))
@@ -128,8 +136,13 @@ def t_cli_errors_named_by_line(d):
 def t_new_instance(d):
     d.fresh_state(os.path.join(d.base, "state-instance1"))
     d.start()
-    zs = d.zone_status()
-    check(zs["serial"] >= 1 and zs["health"] == "ok", "a fresh instance serves an apex-only zone")
+    # Ready means the socket answers; the first version of a fresh zone (the
+    # apex with NS and glue from the configuration) is published just after.
+    def apex_served():
+        zs = d.zone_status()
+        return zs if zs["serial"] >= 1 and zs["health"] == "ok" else None
+    zs = wait_for("a fresh instance serves an apex-only zone", apex_served, 60)
+    check(zs["names"] >= 1, "the fresh zone has its apex: %r" % zs["names"])
 
 
 # ---- instance 2: the CLI imports a file ----
