@@ -17,12 +17,9 @@
  * serial holds the record and a certificate is never issued without it. Then
  * the reply.
  *
- * The CPU-heavy X.509 work (the CSR's signature check, the assembly and its
- * signature check: an ECDSA verification each) runs on libuv's threadpool,
- * neither on the loop nor on the writer thread, which both serialise
- * everything else. The TBS is encoded on the loop: it is written directly as
- * DER (~10 us), less than what a round trip through the threadpool costs in
- * wake-ups and context switches.
+ * The CPU-heavy X.509 work (CSR signature check, TBS encoding, assembly and
+ * its signature check) runs on libuv's threadpool, neither on the loop nor on
+ * the writer thread, which both serialise everything else.
  *
  * Certificates being issued are reserved in memory by (device, index) from the
  * first pass to the second, so that the same request arriving twice at once
@@ -279,10 +276,11 @@ sign_cb(void *arg, const struct hsmlink_result *res, size_t n)
 	second_pass(r);
 }
 
-/* Loop: the TBS, from the policy's decision; only the CSR's key is used. */
+/* Threadpool: the TBS, from the policy's decision; only the CSR's key is used. */
 static void
-tbs_build(struct ops_req *r)
+tbs_work(uv_work_t *w)
 {
+	struct ops_req *r = w->data;
 	struct issue_state *s = r->op_state;
 	struct x509_cert_spec spec;
 
@@ -304,17 +302,17 @@ tbs_build(struct ops_req *r)
 	s->x509_err = x509_cert_tbs_build(&spec, &s->tbs, &s->tbs_len);
 }
 
-/* Loop: the TBS built, then sent to the HSM process. */
 static void
-tbs_sign(struct ops_req *r)
+tbs_done(uv_work_t *w, int status)
 {
+	struct ops_req *r = w->data;
 	struct issue_state *s = r->op_state;
 	struct hsmlink_sign_req q;
 
-	tbs_build(r);
-	if (s->x509_err != X509_OK) {
+	if (status != 0 || s->x509_err != X509_OK) {
 		ops_req_refuse(r, PROTO_CODE_INTERNAL, "builtin.tbs",
-			       "the certificate cannot be built: %s", x509_strerror(s->x509_err));
+			       "the certificate cannot be built: %s",
+			       status != 0 ? "cancelled" : x509_strerror(s->x509_err));
 		second_pass(r);
 		return;
 	}
@@ -343,7 +341,9 @@ issue_done1(struct commit_item *it, int status)
 		issue_answer(r, status);
 		return;
 	}
-	tbs_sign(r);
+	s->work.data = r;
+	if (uv_queue_work(r->ctx->loop, &s->work, tbs_work, tbs_done) != 0)
+		tbs_done(&s->work, UV_ENOMEM);
 }
 
 /* ---- the request (loop, and the CSR check on the threadpool) ---- */

@@ -59,7 +59,7 @@ struct issue_state {
 	struct ops_zreq z;             /* the zone change (second pass) */
 	struct ops_req *leader;        /* FOLLOW: the request doing the work */
 	struct ops_req *followers;     /* requests waiting for this one's answer */
-	/* threadpool work (CSR check, assembly); the TBS is built on the loop */
+	/* threadpool work (CSR check, TBS build, assembly) */
 	uv_work_t work;
 	int csr_err;
 	char detail[X509_DETAIL_SIZE];
