@@ -606,8 +606,8 @@ test_default_limits_restart_and_crash_copy(void **state)
 	assert_int_equal(cs.groups, 3200);
 	assert_true(cs.checkpoints >= 4);
 	assert_int_equal(cs.checkpoints_inline, 0);
-	assert_true(cs.checkpoints_idle >= 1);
-	/* Past a checkpoint's 8 MiB without restarting, and no further than the
+	/* (The restart may follow an ordinary checkpoint that happened to copy
+	 * every frame, so no catch-up need have run.) Past a checkpoint's 8 MiB without restarting, and no further than the
 	 * restart size and the frames of the commits that raced its catch-up. */
 	assert_true(max_wal > 32ll * 1024 * 1024);
 	assert_true(max_wal < 72ll * 1024 * 1024);
