@@ -2,11 +2,12 @@
  * Tests of TSIG keys and checks (signer/dns_tsig.h), against ldns's own
  * signing: keyring rules (algorithms, secret length, base64, duplicates),
  * a valid request, tampering, unknown keys, algorithm substitution, the time
- * window, error RRs, and the MAC chain of a multi-message answer checked with
- * ldns_pkt_tsig_verify_next.
+ * window, error RRs, the MAC chain of a multi-message answer checked with
+ * ldns_pkt_tsig_verify_next, and the signer's output equal to ldns's own.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -188,12 +189,87 @@ static void test_signer_chain(void **state)
 	dns_keyring_free(kr);
 }
 
+/*
+ * The signer computes its MACs with the wire-form signer (dns_wire.h); what
+ * it sets on a packet must go out byte for byte as ldns's own signing would
+ * make it: a key whose name shares the zone's suffix (ldns may compress the
+ * TSIG owner), with and without EDNS, request and chained response.
+ */
+static void test_signer_as_ldns(void **state)
+{
+	struct dns_keyring *kr = NULL;
+	const struct dns_tsig_key *k;
+
+	(void)state;
+	assert_int_equal(dns_keyring_new(&kr), 0);
+	assert_int_equal(dns_keyring_add(kr, "xfr.iotregistry.test", "hmac-sha256", S256), 0);
+	k = dns_keyring_find(kr, "xfr.iotregistry.test.");
+	assert_non_null(k);
+	for (int edns = 0; edns < 2; edns++) {
+		for (int chained = 0; chained < 2; chained++) {
+			bool same_second = false;
+			/* Both sign at the current second: try again across a tick. */
+			for (int tries = 0; tries < 5 && !same_second; tries++) {
+				struct dns_tsig_signer *s = NULL;
+				ldns_pkt *a = NULL, *b;
+				ldns_rr *rr = NULL;
+				ldns_rdf *req = NULL;
+				uint8_t *wa = NULL, *wb = NULL;
+				size_t la, lb;
+
+				assert_int_equal(ldns_pkt_query_new_frm_str(
+							 &a, "a.iotregistry.test.", LDNS_RR_TYPE_CNAME,
+							 LDNS_RR_CLASS_IN, 0), LDNS_STATUS_OK);
+				assert_int_equal(ldns_rr_new_frm_str(
+							 &rr, "a.iotregistry.test. 60 IN CNAME "
+							 "b.iotregistry.test.", 0, NULL, NULL),
+						 LDNS_STATUS_OK);
+				ldns_pkt_push_rr(a, LDNS_SECTION_ANSWER, rr);
+				if (edns) {
+					ldns_pkt_set_edns_udp_size(a, 1232);
+					ldns_pkt_set_edns_do(a, true);
+				}
+				if (chained) {
+					uint8_t mac[34] = { 0, 32, 1, 2, 3 };
+					req = ldns_rdf_new_frm_data(LDNS_RDF_TYPE_INT16_DATA,
+								    sizeof(mac), mac);
+					assert_non_null(req);
+				}
+				b = ldns_pkt_clone(a);
+				assert_non_null(b);
+				assert_int_equal(dns_tsig_signer_new(k, req, &s), 0);
+				assert_int_equal(dns_tsig_signer_sign(s, a), 0);
+				assert_int_equal(ldns_pkt_tsig_sign_next(b, k->name, k->secret, k->fudge,
+									 k->alg, req, 0),
+						 LDNS_STATUS_OK);
+				same_second = ldns_rdf_compare(ldns_rr_rdf(ldns_pkt_tsig(a), 1),
+							       ldns_rr_rdf(ldns_pkt_tsig(b), 1)) == 0;
+				assert_int_equal(ldns_pkt2wire(&wa, a, &la), LDNS_STATUS_OK);
+				assert_int_equal(ldns_pkt2wire(&wb, b, &lb), LDNS_STATUS_OK);
+				if (same_second) {
+					assert_int_equal(la, lb);
+					assert_memory_equal(wa, wb, la);
+				}
+				free(wa);
+				free(wb);
+				ldns_rdf_deep_free(req);
+				ldns_pkt_free(a);
+				ldns_pkt_free(b);
+				dns_tsig_signer_free(s);
+			}
+			assert_true(same_second);
+		}
+	}
+	dns_keyring_free(kr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keyring),
 		cmocka_unit_test(test_verify),
 		cmocka_unit_test(test_signer_chain),
+		cmocka_unit_test(test_signer_as_ldns),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
