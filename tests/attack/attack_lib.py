@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 from daemon_lib import (BIN_DIR, BUILD_DIR, SOURCE_DIR, ZONE, Daemon,  # noqa: E402,F401
                         TestFailure, check, main, make_csr, need_tool, run)
 import regsign_client  # noqa: E402
+from net_util import free_port  # noqa: E402,F401 (a DNS port: free for TCP and UDP)
 from regsign_client import Client, ConnectionClosed, RegsignError  # noqa: E402,F401
 
 LONG = os.environ.get("REGSIGN_ATTACK_LONG", "") not in ("", "0")
@@ -53,15 +54,6 @@ def variant_args(state):
         state["json_out"] = args[i + 1]
         del args[i:i + 2]
     return args
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def sanitized():
