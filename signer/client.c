@@ -247,6 +247,7 @@ static int conn_fail(regsign_client *c, int err, const char *what)
 static int rx_fill(regsign_client *c)
 {
 	for (;;) {
+		size_t space;
 		ssize_t n;
 
 		if (c->rx_off > 0 && c->rx_off == c->rx_len)
@@ -268,9 +269,15 @@ static int rx_fill(regsign_client *c)
 				c->rx_cap = cap;
 			}
 		}
-		n = recv(c->fd, c->rx + c->rx_len, c->rx_cap - c->rx_len, MSG_DONTWAIT);
+		space = c->rx_cap - c->rx_len;
+		n = recv(c->fd, c->rx + c->rx_len, space, MSG_DONTWAIT);
 		if (n > 0) {
 			c->rx_len += (size_t)n;
+			/* Less than asked for: the socket had no more just now (a
+			 * stream socket hands over what it holds); asking again
+			 * would only be told EAGAIN. */
+			if ((size_t)n < space)
+				return REGSIGN_CLIENT_OK;
 			continue;
 		}
 		if (n == 0) {
@@ -502,6 +509,15 @@ int regsign_client_recv(regsign_client *c, struct regsign_reply *rep)
 		if (r != REGSIGN_CLIENT_OK)
 			return r;
 	}
+}
+
+int regsign_client_take(regsign_client *c, struct regsign_reply *rep, int *res)
+{
+	memset(rep, 0, sizeof(*rep));
+	*res = REGSIGN_CLIENT_OK;
+	if (c->rx == NULL || c->rx_off >= c->rx_len)
+		return 0;
+	return rx_take(c, rep, res);
 }
 
 int regsign_client_call(regsign_client *c, const struct regsign_request *req,

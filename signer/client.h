@@ -311,6 +311,17 @@ int regsign_client_flush(regsign_client *c);
  */
 int regsign_client_recv(regsign_client *c, struct regsign_reply *rep);
 
+/**
+ * Takes a reply that has already been received, without writing, reading or
+ * waiting (no system call): a pipelining caller takes every such reply
+ * before it queues new requests, so that a batch of replies costs one write
+ * of new requests rather than one each. Returns 1 with *@p res set as
+ * regsign_client_recv() would return it (OK, ERR_REFUSED, ERR_NOMEM) and
+ * *@p rep filled; 0 when no whole reply is buffered; or a negative error
+ * (ERR_PROTOCOL: the connection is closed).
+ */
+int regsign_client_take(regsign_client *c, struct regsign_reply *rep, int *res);
+
 /** Returns how many sent requests await a reply. */
 uint32_t regsign_client_outstanding(const regsign_client *c);
 

@@ -28,12 +28,21 @@
 
 static const char reason_gone[] = "HSM process gone";
 
+/* A result value up to this size (every ECDSA signature, raw or DER) is kept in the
+ * call's own memory instead of a malloc of its own. */
+#define HSMLINK_SMALL_VALUE 72
+
+/*
+ * A call and its n results are one allocation: the struct, then res[n], owned[2n] and
+ * small[n]; a sign request costs one malloc here instead of three plus one per value.
+ */
 struct call {
 	uint8_t type; /* HSMPROTO_SIGN, _PUBKEY, _RANDOM, _STATUS */
 	size_t n;
 	size_t missing;
 	struct hsmlink_result *res;
-	void **owned; /* 2 per result: reason copy, value copy */
+	void **owned; /* 2 per result: reason copy, value copy (when not small) */
+	uint8_t (*small)[HSMLINK_SMALL_VALUE];
 	union {
 		hsmlink_sign_cb sign;
 		hsmlink_value_cb value;
@@ -45,6 +54,7 @@ struct call {
 struct item {
 	struct call *call;
 	size_t idx;
+	size_t off; /* while pending: where the request's data sits in pending.data */
 };
 
 struct msg {
@@ -55,13 +65,19 @@ struct msg {
 	struct item *items;
 };
 
-/* The SIGN message being coalesced: requests with copies of their data. */
+/*
+ * The SIGN message being coalesced: requests with copies of their data, all in one
+ * buffer (bounded by HSMLINK_FLUSH_BYTES, kept between messages) rather than a malloc
+ * each; reqs[i].data is pointed into it when the message is encoded.
+ */
 struct pending {
 	struct hsmproto_sign_req *reqs;
 	struct item *items;
 	size_t n;
 	size_t cap;
 	size_t bytes;
+	uint8_t *data;
+	size_t data_len, data_cap;
 };
 
 struct write_req {
@@ -116,18 +132,20 @@ const char *hsmlink_strerror(int err)
 
 static struct call *call_new(uint8_t type, size_t n, void *arg)
 {
-	struct call *c = calloc(1, sizeof(*c));
+	struct call *c;
+	size_t size;
 
-	if (c == NULL)
+	/* n is bounded by what a caller can hold in memory already; check anyway. */
+	if (n > SIZE_MAX / 2 / (sizeof(struct hsmlink_result) + 2 * sizeof(void *) +
+	                        HSMLINK_SMALL_VALUE))
 		return NULL;
-	c->res = calloc(n, sizeof(*c->res));
-	c->owned = calloc(2 * n, sizeof(*c->owned));
-	if (c->res == NULL || c->owned == NULL) {
-		free(c->res);
-		free(c->owned);
-		free(c);
+	size = sizeof(*c) + n * (sizeof(*c->res) + 2 * sizeof(*c->owned) + HSMLINK_SMALL_VALUE);
+	if ((c = calloc(1, size)) == NULL)
 		return NULL;
-	}
+	/* The struct and each array are multiples of the pointer size: aligned. */
+	c->res = (struct hsmlink_result *)(c + 1);
+	c->owned = (void **)(c->res + n);
+	c->small = (uint8_t (*)[HSMLINK_SMALL_VALUE])(c->owned + 2 * n);
 	c->type = type;
 	c->n = n;
 	c->missing = n;
@@ -139,8 +157,6 @@ static void call_free(struct call *c)
 {
 	for (size_t i = 0; i < 2 * c->n; i++)
 		free(c->owned[i]);
-	free(c->owned);
-	free(c->res);
 	free(c);
 }
 
@@ -173,7 +189,11 @@ static void call_put(struct call *c, size_t i, const struct hsmproto_result *x)
 	r->value_len = 0;
 	if (x->reason[0] != '\0' && (c->owned[2 * i] = strdup(x->reason)) != NULL)
 		r->reason = c->owned[2 * i];
-	if (x->value_len > 0 && (c->owned[2 * i + 1] = malloc(x->value_len)) != NULL) {
+	if (x->value_len > 0 && x->value_len <= HSMLINK_SMALL_VALUE) {
+		memcpy(c->small[i], x->value, x->value_len);
+		r->value = c->small[i];
+		r->value_len = x->value_len;
+	} else if (x->value_len > 0 && (c->owned[2 * i + 1] = malloc(x->value_len)) != NULL) {
 		memcpy(c->owned[2 * i + 1], x->value, x->value_len);
 		r->value = c->owned[2 * i + 1];
 		r->value_len = x->value_len;
@@ -207,10 +227,9 @@ static void msg_fail(struct msg *m)
 
 static void pending_clear(struct pending *p)
 {
-	for (size_t i = 0; i < p->n; i++)
-		free((void *)p->reqs[i].data);
 	p->n = 0;
 	p->bytes = 0;
+	p->data_len = 0;
 }
 
 /* Every request queued or in flight gets UNAVAILABLE. */
@@ -311,6 +330,8 @@ static void flush(struct hsmlink *l)
 	m->type = HSMPROTO_SIGN;
 	m->n = p->n;
 	memcpy(m->items, p->items, p->n * sizeof(*m->items));
+	for (size_t i = 0; i < p->n; i++)
+		p->reqs[i].data = p->data + p->items[i].off;
 	hsmproto_sign_req_encode(&buf, m->id, p->reqs, p->n);
 	pending_clear(p);
 	send_msg(l, &buf, m);
@@ -331,7 +352,7 @@ static int pending_add(struct hsmlink *l, const struct hsmlink_sign_req *q, stru
                        size_t idx)
 {
 	struct pending *p = &l->pending;
-	uint8_t *copy;
+	struct hsmproto_sign_req *q2;
 
 	if (p->n == HSMPROTO_MAX_ITEMS || p->bytes + q->len + 80 > HSMLINK_FLUSH_BYTES)
 		flush(l);
@@ -349,19 +370,30 @@ static int pending_add(struct hsmlink *l, const struct hsmlink_sign_req *q, stru
 		p->items = it;
 		p->cap = cap;
 	}
-	copy = malloc(q->len);
-	if (copy == NULL)
-		return HSMLINK_ERR_NOMEM;
-	memcpy(copy, q->data, q->len);
-	memset(&p->reqs[p->n], 0, sizeof(p->reqs[p->n]));
+	if (p->data_len + q->len > p->data_cap) {
+		/* Bounded: a message is flushed before its data pass HSMLINK_FLUSH_BYTES. */
+		size_t cap = p->data_cap ? p->data_cap : 16384;
+		uint8_t *d;
+
+		while (cap < p->data_len + q->len)
+			cap *= 2;
+		if ((d = realloc(p->data, cap)) == NULL)
+			return HSMLINK_ERR_NOMEM;
+		p->data = d;
+		p->data_cap = cap;
+	}
+	memcpy(p->data + p->data_len, q->data, q->len);
+	q2 = &p->reqs[p->n];
 	/* (req_valid has bounded the role's length: no format to parse per item.) */
-	memcpy(p->reqs[p->n].role, q->role, strlen(q->role) + 1);
-	p->reqs[p->n].kind = q->kind;
-	p->reqs[p->n].format = q->format;
-	p->reqs[p->n].data = copy;
-	p->reqs[p->n].len = q->len;
+	memcpy(q2->role, q->role, strlen(q->role) + 1);
+	q2->kind = q->kind;
+	q2->format = q->format;
+	q2->data = NULL; /* set at flush: the buffer may move until then */
+	q2->len = q->len;
 	p->items[p->n].call = c;
 	p->items[p->n].idx = idx;
+	p->items[p->n].off = p->data_len;
+	p->data_len += q->len;
 	p->n++;
 	p->bytes += q->len + 80;
 	/* Sent before the loop blocks again: after this poll phase, or before the next. */
@@ -382,6 +414,7 @@ static void maybe_free(struct hsmlink *l)
 	fail_all(l);
 	free(l->pending.reqs);
 	free(l->pending.items);
+	free(l->pending.data);
 	free(l->in);
 	free(l);
 	if (cb)

@@ -4,6 +4,13 @@
  * A connection's bytes collect in one buffer that grows only as far as the
  * frame being read needs (its length was checked first) plus one read's
  * worth; whole frames are handed on as soon as they are there.
+ *
+ * Replies are gathered per connection for the rest of the loop iteration
+ * that made them and written once per connection before the loop blocks
+ * again (a prepare and a check handle, like hsmlink's requests): under
+ * pipelined load the daemon finishes requests in batches (a group commit,
+ * a batch of HSM results), and a write system call per reply, or per
+ * connection twice per batch, cost more than the replies themselves.
  */
 #include "signer/server.h"
 
@@ -43,6 +50,13 @@ struct server {
 	int tick_closed;
 	uv_idle_t wake;            /* server_wake: the wake callback on the next iteration */
 	int wake_closed;
+	/* Connections with replies gathered and not yet handed to a write, each
+	 * holding a reference; written before the loop blocks again. */
+	struct server_conn *dirty;
+	uv_prepare_t flush_prepare; /* before the loop polls: replies made by timers */
+	uv_check_t flush_check;     /* after it polls: replies made by I/O callbacks */
+	int flush_closed;          /* both flush handles closed (counts 2 down) */
+	int flush_open;
 };
 
 /* How often the time-outs are checked. */
@@ -69,7 +83,8 @@ struct server_conn {
 	uint8_t *out;      /* replies gathered while a write is on its way or while corked */
 	size_t out_len, out_cap;
 	int writing;       /* a uv_write is on its way */
-	int corked;        /* frames are being handed on: gather their replies */
+	int dirty;         /* on the server's list of connections to write */
+	struct server_conn *dirty_next;
 	int close_after;   /* close when the writes drain */
 	int in_frames;     /* conn_frames is running (no re-entry) */
 	int accepted;      /* the accept callback kept it: closed callback due */
@@ -84,7 +99,12 @@ struct server_write {
 	server_conn_t *conn;
 	uint8_t *data;
 	size_t len;
+	size_t cap;
 };
+
+/* A gathering buffer up to this size is kept for the next replies after its
+ * write; a larger one (a burst) is given back. */
+#define SERVER_OUT_KEEP 65536
 
 static void conn_maybe_read(server_conn_t *c);
 static void conn_begin_close(server_conn_t *c);
@@ -106,7 +126,7 @@ static void
 server_maybe_done(server_t *s)
 {
 	if (!s->closing || s->n_alive > 0 || !s->listener_closed || !s->drain_closed ||
-	    !s->tick_closed || !s->wake_closed)
+	    !s->tick_closed || !s->wake_closed || s->flush_open > 0)
 		return;
 	void (*cb)(void *) = s->close_cb;
 	void *arg = s->close_arg;
@@ -238,7 +258,14 @@ write_cb(uv_write_t *req, int status)
 	c->last_write = uv_now(c->srv->loop);
 	if (status < 0 || (c->close_after && c->wbytes == 0))
 		conn_begin_close(c);
-	free(w->data);
+	if (c->out == NULL && !c->closing && w->cap <= SERVER_OUT_KEEP) {
+		/* The written buffer gathers the next replies: no malloc per write. */
+		c->out = w->data;
+		c->out_cap = w->cap;
+		c->out_len = 0;
+	} else {
+		free(w->data);
+	}
 	free(w);
 	if (!c->closing) {
 		conn_flush(c); /* what gathered meanwhile goes in one write */
@@ -247,9 +274,9 @@ write_cb(uv_write_t *req, int status)
 	server_conn_unref(c);
 }
 
-/* Hands @p data (owned, counted in wbytes) to one uv_write. */
+/* Hands @p data (owned, @p cap bytes allocated, counted in wbytes) to one uv_write. */
 static void
-conn_start_write(server_conn_t *c, uint8_t *data, size_t len)
+conn_start_write(server_conn_t *c, uint8_t *data, size_t len, size_t cap)
 {
 	struct server_write *w = calloc(1, sizeof(*w));
 	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
@@ -262,6 +289,7 @@ conn_start_write(server_conn_t *c, uint8_t *data, size_t len)
 	w->conn = c;
 	w->data = data;
 	w->len = len;
+	w->cap = cap;
 	server_conn_ref(c);
 	if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, write_cb) != 0) {
 		free(data);
@@ -278,20 +306,70 @@ static void
 conn_flush(server_conn_t *c)
 {
 	uint8_t *data = c->out;
-	size_t len = c->out_len;
+	size_t len = c->out_len, cap = c->out_cap;
 
-	if (c->closing || c->writing || c->corked || len == 0)
+	if (c->closing || c->writing || len == 0)
 		return;
 	c->out = NULL;
 	c->out_len = c->out_cap = 0;
-	conn_start_write(c, data, len);
+	conn_start_write(c, data, len, cap);
+}
+
+/* Writes every connection's gathered replies: the end of a loop iteration. */
+static void
+server_flush_all(server_t *s)
+{
+	server_conn_t *c = s->dirty;
+
+	uv_prepare_stop(&s->flush_prepare);
+	uv_check_stop(&s->flush_check);
+	s->dirty = NULL;
+	while (c != NULL) {
+		server_conn_t *next = c->dirty_next;
+
+		c->dirty = 0;
+		c->dirty_next = NULL;
+		conn_flush(c); /* (a write still on its way takes them in write_cb) */
+		server_conn_unref(c);
+		c = next;
+	}
+}
+
+static void
+flush_prepare_cb(uv_prepare_t *h)
+{
+	server_flush_all(h->data);
+}
+
+static void
+flush_check_cb(uv_check_t *h)
+{
+	server_flush_all(h->data);
+}
+
+/* Puts c on the list written before the loop blocks again. */
+static void
+conn_schedule(server_conn_t *c)
+{
+	server_t *s = c->srv;
+
+	if (c->dirty || c->closing)
+		return;
+	c->dirty = 1;
+	server_conn_ref(c);
+	c->dirty_next = s->dirty;
+	if (s->dirty == NULL) {
+		uv_prepare_start(&s->flush_prepare, flush_prepare_cb);
+		uv_check_start(&s->flush_check, flush_check_cb);
+	}
+	s->dirty = c;
 }
 
 /*
- * Queues bytes for the peer; takes ownership of data. One write system call
- * per reply would cost more than the reply: replies that come while a write
- * is on its way, or while a read's frames are being handed on, are gathered
- * and go out together.
+ * Queues bytes for the peer; takes ownership of data. They are gathered with
+ * the connection's other replies and written at the end of the loop
+ * iteration (or, while a write is on its way, when it is done); a closing
+ * server, which has no flush handles any more, writes at once.
  */
 static void
 conn_write(server_conn_t *c, uint8_t *data, size_t len, int close_after)
@@ -307,9 +385,7 @@ conn_write(server_conn_t *c, uint8_t *data, size_t len, int close_after)
 		c->close_after = 1;
 		c->no_more_reads = 1;
 	}
-	if (!c->writing && !c->corked && c->out_len == 0) {
-		conn_start_write(c, data, len);
-	} else {
+	{
 		if (c->out_len + len > c->out_cap) {
 			size_t cap = c->out_cap ? c->out_cap : 4096;
 			uint8_t *p;
@@ -328,6 +404,10 @@ conn_write(server_conn_t *c, uint8_t *data, size_t len, int close_after)
 		c->out_len += len;
 		free(data);
 	}
+	if (c->srv->closing)
+		conn_flush(c);
+	else
+		conn_schedule(c);
 	if (c->closing)
 		return;
 	if (close_after)
@@ -465,11 +545,8 @@ read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	c->rx_len += (size_t)nread;
 	server_conn_ref(c);
 	c->in_frames = 1;
-	c->corked = 1;
 	(void)conn_frames(c);
-	c->corked = 0;
 	c->in_frames = 0;
-	conn_flush(c);
 	if (!c->closing)
 		conn_maybe_read(c);
 	server_conn_unref(c);
@@ -498,11 +575,8 @@ conn_maybe_read(server_conn_t *c)
 		/* Frames held back by backpressure go first. (Every caller holds a
 		 * reference on c, so the frame callback cannot free it here.) */
 		c->in_frames = 1;
-		c->corked = 1;
 		(void)conn_frames(c);
-		c->corked = 0;
 		c->in_frames = 0;
-		conn_flush(c);
 		want = !c->closing && !c->no_more_reads && c->wbytes <= hw;
 	}
 	if (want && !c->read_on) {
@@ -693,6 +767,11 @@ server_open(uv_loop_t *loop, const struct server_options *opts,
 	s->tick.data = s;
 	uv_idle_init(loop, &s->wake);
 	s->wake.data = s;
+	uv_prepare_init(loop, &s->flush_prepare);
+	s->flush_prepare.data = s;
+	uv_check_init(loop, &s->flush_check);
+	s->flush_check.data = s;
+	s->flush_open = 2;
 	old = umask(0777 & ~(mode_t)opts->mode);
 	e = uv_pipe_bind(&s->listener, s->path);
 	umask(old);
@@ -713,6 +792,8 @@ out:
 			uv_close((uv_handle_t *)&s->drain, NULL);
 			uv_close((uv_handle_t *)&s->tick, NULL);
 			uv_close((uv_handle_t *)&s->wake, NULL);
+			uv_close((uv_handle_t *)&s->flush_prepare, NULL);
+			uv_close((uv_handle_t *)&s->flush_check, NULL);
 			uv_run(loop, UV_RUN_NOWAIT);
 		}
 		free(s->path);
@@ -777,6 +858,15 @@ wake_closed_cb(uv_handle_t *h)
 	server_maybe_done(s);
 }
 
+static void
+flush_closed_cb(uv_handle_t *h)
+{
+	server_t *s = h->data;
+
+	s->flush_open--;
+	server_maybe_done(s);
+}
+
 /* The drain time is over: close whatever still has replies queued. */
 static void
 drain_cb(uv_timer_t *t)
@@ -798,7 +888,14 @@ server_close(server_t *s, void (*close_cb)(void *arg), void *arg)
 	s->close_arg = arg;
 	if (s->listening)
 		server_stop_accepting(s);
+	/* Gathered replies start on their way now; later ones are written at once. */
+	if (!s->closing)
+		server_flush_all(s);
 	s->closing = 1;
+	if (!uv_is_closing((uv_handle_t *)&s->flush_prepare))
+		uv_close((uv_handle_t *)&s->flush_prepare, flush_closed_cb);
+	if (!uv_is_closing((uv_handle_t *)&s->flush_check))
+		uv_close((uv_handle_t *)&s->flush_check, flush_closed_cb);
 	if (!uv_is_closing((uv_handle_t *)&s->tick))
 		uv_close((uv_handle_t *)&s->tick, tick_closed_cb);
 	if (!uv_is_closing((uv_handle_t *)&s->wake))

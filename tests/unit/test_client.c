@@ -489,6 +489,43 @@ static void test_window(void **state)
 	regsign_client_free(c);
 }
 
+/*
+ * regsign_client_take hands out replies already read and never reads or
+ * waits itself: nothing before a reply came in, each buffered one once, and
+ * nothing (0) once they are taken, with no request left outstanding.
+ */
+static void test_take(void **state)
+{
+	regsign_client *c = connect_fake(*state, 0);
+	struct regsign_request q = { .op = REGSIGN_OP_STATUS };
+	struct regsign_reply r;
+	struct timespec pause = { .tv_sec = 0, .tv_nsec = 200000000L };
+	int res = -100, got = 0, k;
+
+	assert_int_equal(regsign_client_take(c, &r, &res), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(regsign_client_send(c, &q, NULL), REGSIGN_CLIENT_OK);
+	assert_int_equal(regsign_client_flush(c), REGSIGN_CLIENT_OK);
+	/* Not read yet: take says so instead of reading. */
+	assert_int_equal(regsign_client_take(c, &r, &res), 0);
+	assert_int_equal(regsign_client_outstanding(c), 4);
+	/* Every reply is in the socket by now; one recv reads them all. */
+	nanosleep(&pause, NULL);
+	assert_int_equal(regsign_client_recv(c, &r), REGSIGN_CLIENT_OK);
+	assert_int_equal(r.op, REGSIGN_OP_STATUS);
+	regsign_reply_clear(&r);
+	while ((k = regsign_client_take(c, &r, &res)) == 1) {
+		assert_int_equal(res, REGSIGN_CLIENT_OK);
+		assert_int_equal(r.op, REGSIGN_OP_STATUS);
+		regsign_reply_clear(&r);
+		got++;
+	}
+	assert_int_equal(k, 0);
+	assert_int_equal(got, 3);
+	assert_int_equal(regsign_client_outstanding(c), 0);
+	regsign_client_free(c);
+}
+
 static void test_invalid_request(void **state)
 {
 	char longid[100];
@@ -592,6 +629,7 @@ int main(void)
 		FAKE_TEST(test_refused),
 		FAKE_TEST(test_pipelined),
 		FAKE_TEST(test_window),
+		FAKE_TEST(test_take),
 		FAKE_TEST(test_invalid_request),
 		FAKE_TEST(test_garbage_reply),
 		FAKE_TEST(test_wrong_id),
