@@ -16,6 +16,8 @@
 #ifndef REGSIGN_SIGNER_ZONEPUB_INT_H
 #define REGSIGN_SIGNER_ZONEPUB_INT_H
 
+#include <openssl/evp.h>
+
 #include "signer/zonepub.h"
 
 struct zone_change;
@@ -157,6 +159,7 @@ enum zp_sign_state { ZP_SIGN_IDLE = 0, ZP_SIGN_ASKED, ZP_SIGN_SENT, ZP_SIGN_DONE
 
 struct zonepub {
 	uv_loop_t *loop;
+	EVP_MD *sha256;                /* for zp_data_hash(), fetched once */
 	struct zonepub_opts o;         /* with defaults; strings owned */
 	struct zone_params params;     /* deep copy */
 	void *params_mem;              /* what the copy's pointers point into */
@@ -273,7 +276,7 @@ void zp_job_run(struct zonepub *zp, struct zp_job *job);
 void zp_wake(uv_async_t *a);
 void zp_job_free(struct zp_job *job);
 /* 8 bytes of SHA-256 of RRSIG data: how a replayed request is recognised. */
-void zp_data_hash(const uint8_t *data, size_t len, uint8_t out[8]);
+void zp_data_hash(const EVP_MD *sha256, const uint8_t *data, size_t len, uint8_t out[8]);
 /*
  * Loop, instead of replaying a committed bulk import on the served zone: the
  * served zone takes the working zone's names (zone_swap_names), which are

@@ -38,12 +38,12 @@ void zp_job_free(struct zp_job *job)
 	free(job);
 }
 
-void zp_data_hash(const uint8_t *data, size_t len, uint8_t out[8])
+void zp_data_hash(const EVP_MD *sha256, const uint8_t *data, size_t len, uint8_t out[8])
 {
 	uint8_t md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 
-	if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 8)
+	if (EVP_Digest(data, len, md, &mdlen, sha256, NULL) != 1 || mdlen < 8)
 		memset(md, 0, 8);
 	memcpy(out, md, 8);
 }
@@ -98,7 +98,7 @@ static int bridge_sign(void *ctx, struct zone_sigreq *reqs, size_t n)
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct zp_sigrec *rec = &job->recs[job->nrecs++];
-		zp_data_hash(reqs[i].data, reqs[i].len, rec->hash);
+		zp_data_hash(zp->sha256, reqs[i].data, reqs[i].len, rec->hash);
 		memcpy(rec->sig, reqs[i].sig, 64);
 		rec->tag = reqs[i].key_tag;
 		rec->role = (uint8_t)reqs[i].role;

@@ -32,7 +32,7 @@ static int replay_sign(void *ctx, struct zone_sigreq *reqs, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		const struct zp_sigrec *rec = &rp->job->recs[rp->pos + i];
 		uint8_t h[8];
-		zp_data_hash(reqs[i].data, reqs[i].len, h);
+		zp_data_hash(rp->job->zp->sha256, reqs[i].data, reqs[i].len, h);
 		if (memcmp(h, rec->hash, 8) != 0 || rec->tag != reqs[i].key_tag ||
 		    rec->role != (uint8_t)reqs[i].role)
 			return -1;

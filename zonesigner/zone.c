@@ -164,6 +164,11 @@ int zone_new(const struct zone_params *p, struct zone **out)
 	r = ZONE_EKEY;
 	if (z->ksk_pkey == NULL || z->zsk_pkey == NULL)
 		goto out;
+	z->ksk_vctx = zone_sign_verify_ctx(z->ksk_pkey);
+	z->zsk_vctx = zone_sign_verify_ctx(z->zsk_pkey);
+	z->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (z->ksk_vctx == NULL || z->zsk_vctx == NULL || z->sha256 == NULL)
+		goto out;
 	*out = z;
 	z = NULL;
 	r = 0;
@@ -192,6 +197,9 @@ void zone_free(struct zone *z)
 		zone_node_free(n);
 	}
 	zone_slabs_free(&z->tree.slabs);
+	EVP_PKEY_CTX_free(z->ksk_vctx);
+	EVP_PKEY_CTX_free(z->zsk_vctx);
+	EVP_MD_free(z->sha256);
 	EVP_PKEY_free(z->ksk_pkey);
 	EVP_PKEY_free(z->zsk_pkey);
 	free(z->ca_der);
