@@ -387,7 +387,56 @@ static int drop_types(ldns_rr_list **list, const uint16_t *types, size_t nt)
 	return 0;
 }
 
-static int build_diff(struct zone_change *c, struct zone_diff *d)
+static void free_olds(ldns_rr_list **olds, size_t n)
+{
+	if (olds == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		ldns_rr_list_deep_free(olds[i]);
+	free(olds);
+}
+
+/*
+ * The RRs every changed name has before the change, one list per entry
+ * (NULL for an entry that does not change or had no node). They depend on
+ * nothing the signer returns, so zone_change_commit() emits them before it
+ * asks for the signatures: the HSM round trip is time the zone thread
+ * spends waiting, while whatever it does after the answer delays the
+ * version (a revocation's reply). The tree is not touched between here and
+ * build_diff(), which takes the lists over.
+ */
+static int emit_olds(struct zone_change *c, ldns_rr_list ***out)
+{
+	struct zone *z = c->z;
+	ldns_rr_list **olds = calloc(c->n ? c->n : 1, sizeof(*olds));
+	int r = 0;
+
+	*out = NULL;
+	if (olds == NULL)
+		return ZONE_ENOMEM;
+	for (size_t i = 0; r == 0 && i < c->n; i++) {
+		struct chg_entry *e = c->v[i];
+		const struct zone_node *on;
+		if (e->op == OP_NONE || e->old == NULL)
+			continue;
+		if ((olds[i] = ldns_rr_list_new()) == NULL) {
+			r = ZONE_ENOMEM;
+			break;
+		}
+		on = tree_next(&z->tree, e->key, e->keylen);
+		r = zone_node_emit(z, e->old, zone_node_key(on), on->keylen, olds[i]);
+	}
+	if (r != 0) {
+		free_olds(olds, c->n);
+		return r;
+	}
+	*out = olds;
+	return 0;
+}
+
+/* The diff of the change; @p olds (from emit_olds()) gives each entry's old
+ * RRs, and every list taken from it is freed here (its slot set to NULL). */
+static int build_diff(struct zone_change *c, struct zone_diff *d, ldns_rr_list **olds)
 {
 	struct zone *z = c->z;
 	int r = 0;
@@ -399,13 +448,10 @@ static int build_diff(struct zone_change *c, struct zone_diff *d)
 		size_t nsame = 0;
 		if (e->op == OP_NONE)
 			continue;
-		ol = ldns_rr_list_new();
+		ol = olds[i] != NULL ? olds[i] : ldns_rr_list_new();
+		olds[i] = NULL;
 		nl = ldns_rr_list_new();
 		r = (ol && nl) ? 0 : ZONE_ENOMEM;
-		if (r == 0 && e->old != NULL) {
-			const struct zone_node *on = tree_next(&z->tree, e->key, e->keylen);
-			r = zone_node_emit(z, e->old, zone_node_key(on), on->keylen, ol);
-		}
 		if (r == 0 && e->node != NULL)
 			r = zone_node_emit(z, e->node, e->next, e->nextlen, nl);
 		if (r == 0 && e->old != NULL && e->node != NULL)
@@ -710,6 +756,7 @@ int zone_change_commit(struct zone_change *c, int64_t now, zone_sign_fn sign, vo
 	struct batch b = { 0 };
 	struct zone_diff *d = NULL;
 	const struct zone_node **oldnx = NULL;
+	ldns_rr_list **olds = NULL;
 	uint32_t serial;
 	size_t applied = 0;
 	int r = ZONE_ESTATE;
@@ -730,6 +777,9 @@ int zone_change_commit(struct zone_change *c, int64_t now, zone_sign_fn sign, vo
 		r = plan_nsec(c);
 	if (r == 0)
 		r = encode(c, now, &b);
+	/* Without a place for the diff, none is built (see below). */
+	if (r == 0 && diff != NULL)
+		r = emit_olds(c, &olds);
 	if (r != 0)
 		goto out;
 	if (sign(ctx, b.reqs, b.n) != 0) {
@@ -744,7 +794,7 @@ int zone_change_commit(struct zone_change *c, int64_t now, zone_sign_fn sign, vo
 	if (diff != NULL) {
 		r = zone_diff_new(z->state == ZONE_STATE_EMPTY ? 0 : z->serial, serial, &d);
 		if (r == 0)
-			r = build_diff(c, d);
+			r = build_diff(c, d, olds);
 		if (r != 0)
 			goto out;
 		d->nsigs = b.n;
@@ -776,6 +826,7 @@ int zone_change_commit(struct zone_change *c, int64_t now, zone_sign_fn sign, vo
 	d = NULL;
 	r = 0;
 out:
+	free_olds(olds, c->n);
 	free(oldnx);
 	batch_clear(&b);
 	zone_diff_free(d);
