@@ -315,12 +315,8 @@ revoke_reply(struct commit_item *it, int status)
 	}
 	if (s->zone_serial == 0)
 		s->zone_serial = ops_zone_serial(r->ctx); /* no zone change: the current one */
-	if (s->outcome == REVOKE_DONE) {
+	if (s->outcome == REVOKE_DONE)
 		ops_crl_changed(r->ctx);
-		ops_log(r->ctx, OPS_LOG_INFO, "revoked %u.%s serial %s (%s) for %s",
-			(unsigned)r->index, r->device, s->serial_hex, policy_reason_name(s->reason),
-			ops_req_caller_name(r));
-	}
 	memset(&rep, 0, sizeof(rep));
 	rep.type = PROTO_REPLY_OK;
 	rep.id = r->req.id;
@@ -328,13 +324,26 @@ revoke_reply(struct commit_item *it, int status)
 	rep.u.revoke.serial_hex = proto_bytes_str(s->serial_hex);
 	rep.u.revoke.revoked_at = (uint64_t)s->revoked_at;
 	rep.u.revoke.zone_serial = s->zone_serial;
-	if (s->t_start) {
-		/* ops_reply frees the request and its state: keep the trace. */
+	if (s->outcome == REVOKE_DONE || s->t_start) {
+		/*
+		 * ops_reply frees the request and its state: what the log line
+		 * and the trace need is kept, and they are written after the
+		 * reply (a write to the log is not the caller's to wait for;
+		 * the audit record is already durable).
+		 */
 		struct revoke_state copy = *s;
 		struct ops_ctx *ctx = r->ctx;
+		char device[sizeof(r->device)], caller[128];
+		unsigned index = (unsigned)r->index;
 
+		memcpy(device, r->device, sizeof(device));
+		snprintf(caller, sizeof(caller), "%s", ops_req_caller_name(r));
 		ops_reply(r, &rep);
-		trace_log(ctx, &copy, commit_now_ns());
+		if (copy.outcome == REVOKE_DONE)
+			ops_log(ctx, OPS_LOG_INFO, "revoked %u.%s serial %s (%s) for %s", index,
+				device, copy.serial_hex, policy_reason_name(copy.reason), caller);
+		if (copy.t_start)
+			trace_log(ctx, &copy, commit_now_ns());
 		return;
 	}
 	ops_reply(r, &rep);
