@@ -23,7 +23,8 @@ if(TARGET regsign-config AND TARGET regsign-hsmlimits AND TARGET regsign-hsm
   add_library(regsign-hsmproc STATIC
     ${CMAKE_CURRENT_LIST_DIR}/hsmd.c
     ${CMAKE_CURRENT_LIST_DIR}/hsmd_watchdog.c
-    ${CMAKE_CURRENT_LIST_DIR}/hsmlink.c)
+    ${CMAKE_CURRENT_LIST_DIR}/hsmlink.c
+    ${CMAKE_CURRENT_LIST_DIR}/hsmlink_proc.c)
   target_link_libraries(regsign-hsmproc PUBLIC regsign-hsmlimits regsign-hsmproto
                         regsign-config regsign-hsm PkgConfig::LIBUV PkgConfig::OPENSSL
                         Threads::Threads)

@@ -6,6 +6,9 @@
  * sent to the HSM process; each of its items points back at (call, index). A sign call
  * may span several msgs and a msg may carry items of several calls (coalescing), so a
  * call counts its missing results and runs its callback when the count reaches zero.
+ *
+ * This file carries that traffic; the HSM process's life (spawn, exit, the link's death
+ * and closing) is in hsmlink_proc.c, and what both use in hsmlink_int.h.
  */
 #include "signer/hsmlink.h"
 
@@ -16,105 +19,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "signer/hsmd.h"
-
-/* How long hsmlink_close waits for the HSM process to exit before SIGKILL. */
-#define HSMLINK_KILL_MS 5000
-/* Flush the coalescing message before its body gets this large. */
-#define HSMLINK_FLUSH_BYTES (HSMPROTO_MAX_BODY / 2)
-#define HSMLINK_READ_CHUNK 65536
-/* After SIGCHLD, how long EOF may take before the link is declared dead anyway. */
-#define HSMLINK_EOF_WAIT_MS 1000
+#include "signer/hsmlink_int.h"
 
 static const char reason_gone[] = "HSM process gone";
-
-/* A result value up to this size (every ECDSA signature, raw or DER) is kept in the
- * call's own memory instead of a malloc of its own. */
-#define HSMLINK_SMALL_VALUE 72
-
-/*
- * A call and its n results are one allocation: the struct, then res[n], owned[2n] and
- * small[n]; a sign request costs one malloc here instead of three plus one per value.
- */
-struct call {
-	uint8_t type; /* HSMPROTO_SIGN, _PUBKEY, _RANDOM, _STATUS */
-	size_t n;
-	size_t missing;
-	struct hsmlink_result *res;
-	void **owned; /* 2 per result: reason copy, value copy (when not small) */
-	uint8_t (*small)[HSMLINK_SMALL_VALUE];
-	union {
-		hsmlink_sign_cb sign;
-		hsmlink_value_cb value;
-		hsmlink_status_cb status;
-	} cb;
-	void *arg;
-};
-
-struct item {
-	struct call *call;
-	size_t idx;
-	size_t off; /* while pending: where the request's data sits in pending.data */
-};
-
-struct msg {
-	struct msg *next;
-	uint32_t id;
-	uint8_t type;
-	size_t n;
-	struct item *items;
-};
-
-/*
- * The SIGN message being coalesced: requests with copies of their data, all in one
- * buffer (bounded by HSMLINK_FLUSH_BYTES, kept between messages) rather than a malloc
- * each; reqs[i].data is pointed into it when the message is encoded.
- */
-struct pending {
-	struct hsmproto_sign_req *reqs;
-	struct item *items;
-	size_t n;
-	size_t cap;
-	size_t bytes;
-	uint8_t *data;
-	size_t data_len, data_cap;
-};
-
-struct write_req {
-	uv_write_t req;
-	struct hsmproto_buf buf;
-};
-
-struct hsmlink {
-	uv_loop_t *loop;
-	uv_process_t proc;
-	uv_pipe_t pipe;
-	uv_prepare_t prepare;
-	uv_check_t check;
-	uv_timer_t timer;
-	int open_handles;
-
-	struct hsmlink_options opts;
-	int pid;
-	int exited;
-	int dead;
-	int closing;
-	int ready_seen;
-	int reported;
-	int64_t exit_status;
-	int term_signal;
-	void (*close_cb)(void *arg);
-	void *close_arg;
-
-	uint32_t next_id;
-	uint64_t frames_sent;
-	struct msg *inflight; /* sent, awaiting reply (newest first) */
-	struct pending pending;
-
-	uint8_t *in;    /* bytes read but not yet parsed */
-	size_t in_len;
-	size_t in_cap;
-};
 
 const char *hsmlink_strerror(int err)
 {
@@ -233,7 +140,7 @@ static void pending_clear(struct pending *p)
 }
 
 /* Every request queued or in flight gets UNAVAILABLE. */
-static void fail_all(struct hsmlink *l)
+void hsmlink__fail_all(struct hsmlink *l)
 {
 	struct pending *p = &l->pending;
 	struct item *items = p->items;
@@ -250,8 +157,6 @@ static void fail_all(struct hsmlink *l)
 	}
 }
 
-static void on_dead(struct hsmlink *l, int kill_now);
-
 static void on_write(uv_write_t *req, int status)
 {
 	struct write_req *w = (struct write_req *)req;
@@ -261,19 +166,7 @@ static void on_write(uv_write_t *req, int status)
 	free(w);
 	/* A request that cannot be delivered means the link is lost (cancelled: closing). */
 	if (status < 0 && status != UV_ECANCELED)
-		on_dead(l, 1);
-}
-
-static void on_timer(uv_timer_t *t);
-
-/*
- * Declares the link dead from the loop rather than now: the caller may be inside
- * hsmlink_sign and no callback may run from there.
- */
-static void dead_later(struct hsmlink *l)
-{
-	if (!l->dead && !l->closing)
-		uv_timer_start(&l->timer, on_timer, 0, 0);
+		hsmlink__on_dead(l, 1);
 }
 
 /*
@@ -291,7 +184,7 @@ static void send_msg(struct hsmlink *l, struct hsmproto_buf *buf, struct msg *m)
 	if (w == NULL || buf->err != 0) {
 		free(w);
 		hsmproto_buf_free(buf);
-		dead_later(l);
+		hsmlink__dead_later(l);
 		return;
 	}
 	w->buf = *buf;
@@ -302,7 +195,7 @@ static void send_msg(struct hsmlink *l, struct hsmproto_buf *buf, struct msg *m)
 	if (uv_write(&w->req, (uv_stream_t *)&l->pipe, &ub, 1, on_write) != 0) {
 		hsmproto_buf_free(&w->buf);
 		free(w);
-		dead_later(l);
+		hsmlink__dead_later(l);
 	}
 }
 
@@ -321,7 +214,7 @@ static void flush(struct hsmlink *l)
 	if (m == NULL || (m->items = malloc(p->n * sizeof(*m->items))) == NULL) {
 		/* The pending requests stay queued and fail with the link. */
 		free(m);
-		dead_later(l);
+		hsmlink__dead_later(l);
 		return;
 	}
 	m->id = l->next_id++;
@@ -400,139 +293,6 @@ static int pending_add(struct hsmlink *l, const struct hsmlink_sign_req *q, stru
 	uv_prepare_start(&l->prepare, on_prepare);
 	uv_check_start(&l->check, on_check);
 	return HSMLINK_OK;
-}
-
-/* ---- death and closing ------------------------------------------------------------- */
-
-static void maybe_free(struct hsmlink *l)
-{
-	void (*cb)(void *) = l->close_cb;
-	void *arg = l->close_arg;
-
-	if (l->open_handles > 0 || !l->closing)
-		return;
-	fail_all(l);
-	free(l->pending.reqs);
-	free(l->pending.items);
-	free(l->pending.data);
-	free(l->in);
-	free(l);
-	if (cb)
-		cb(arg);
-}
-
-static void on_handle_closed(uv_handle_t *h)
-{
-	struct hsmlink *l = h->data;
-
-	l->open_handles--;
-	maybe_free(l);
-}
-
-static void close_handle(uv_handle_t *h)
-{
-	if (!uv_is_closing(h))
-		uv_close(h, on_handle_closed);
-}
-
-/* Tells the owner, once, that the HSM process is gone and how it ended. */
-static void report_death(struct hsmlink *l)
-{
-	if (l->reported || l->closing)
-		return;
-	l->reported = 1;
-	uv_timer_stop(&l->timer);
-	if (l->opts.death_cb)
-		l->opts.death_cb(l, l->exit_status, l->term_signal, l->opts.arg);
-}
-
-/*
- * The link is lost (EOF, read or write error, a malformed reply): nothing more will come
- * from it, so every request fails now. The death is reported once the process has been
- * reaped, so that the owner learns its exit status; one that lingers is killed.
- */
-static void on_dead(struct hsmlink *l, int kill_now)
-{
-	if (l->dead || l->closing)
-		return;
-	l->dead = 1;
-	uv_read_stop((uv_stream_t *)&l->pipe);
-	if (kill_now && !l->exited)
-		uv_process_kill(&l->proc, SIGKILL);
-	fail_all(l);
-	if (l->exited)
-		report_death(l);
-	else
-		uv_timer_start(&l->timer, on_timer, HSMLINK_EOF_WAIT_MS, 0);
-}
-
-static void on_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
-{
-	struct hsmlink *l = p->data;
-
-	l->exited = 1;
-	l->pid = 0;
-	l->exit_status = exit_status;
-	l->term_signal = term_signal;
-	if (l->closing) {
-		uv_timer_stop(&l->timer);
-		close_handle((uv_handle_t *)&l->timer);
-		close_handle((uv_handle_t *)&l->proc);
-		return;
-	}
-	if (l->dead) {
-		report_death(l);
-		return;
-	}
-	/*
-	 * What the process wrote before it exited (a HELLO saying why, replies) may still
-	 * be unread; EOF follows it and then reports the death. The timer only covers an
-	 * EOF that never comes.
-	 */
-	uv_timer_start(&l->timer, on_timer, HSMLINK_EOF_WAIT_MS, 0);
-}
-
-/*
- * Closing: the HSM process did not exit in time. Link alive: declare it lost (a write
- * failed, or the process exited and EOF never came). Link lost: the process did not
- * exit in time after it.
- */
-static void on_timer(uv_timer_t *t)
-{
-	struct hsmlink *l = t->data;
-
-	if (l->closing) {
-		if (!l->exited)
-			uv_process_kill(&l->proc, SIGKILL);
-		return;
-	}
-	if (!l->dead) {
-		on_dead(l, 1);
-		return;
-	}
-	if (!l->exited)
-		uv_process_kill(&l->proc, SIGKILL);
-	report_death(l);
-}
-
-void hsmlink_close(hsmlink_t *l, void (*close_cb)(void *arg), void *arg)
-{
-	if (l == NULL || l->closing)
-		return;
-	l->close_cb = close_cb;
-	l->close_arg = arg;
-	fail_all(l); /* their callbacks run before the link is marked closing */
-	l->closing = 1;
-	uv_read_stop((uv_stream_t *)&l->pipe);
-	close_handle((uv_handle_t *)&l->pipe); /* the HSM process sees EOF and exits */
-	close_handle((uv_handle_t *)&l->prepare);
-	close_handle((uv_handle_t *)&l->check);
-	if (l->exited) {
-		close_handle((uv_handle_t *)&l->timer);
-		close_handle((uv_handle_t *)&l->proc);
-	} else {
-		uv_timer_start(&l->timer, on_timer, HSMLINK_KILL_MS, 0);
-	}
 }
 
 /* ---- replies ----------------------------------------------------------------------- */
@@ -614,13 +374,13 @@ static void parse_input(struct hsmlink *l)
 		struct hsmproto_header h;
 
 		if (hsmproto_header_decode(l->in + off, &h) != HSMPROTO_OK) {
-			on_dead(l, 1);
+			hsmlink__on_dead(l, 1);
 			return;
 		}
 		if (l->in_len - off - HSMPROTO_HEADER_LEN < h.length)
 			break;
 		if (handle_frame(l, &h, l->in + off + HSMPROTO_HEADER_LEN) != 0) {
-			on_dead(l, 1);
+			hsmlink__on_dead(l, 1);
 			return;
 		}
 		off += HSMPROTO_HEADER_LEN + h.length;
@@ -631,7 +391,7 @@ static void parse_input(struct hsmlink *l)
 	l->in_len -= off;
 }
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+void hsmlink__on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct hsmlink *l = h->data;
 	size_t want = l->in_len + HSMLINK_READ_CHUNK;
@@ -654,131 +414,18 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	}
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+void hsmlink__on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct hsmlink *l = s->data;
 
 	(void)buf;
 	if (nread < 0) {
 		/* EOF, a read error, or no memory for the input (UV_ENOBUFS): link lost. */
-		on_dead(l, 0);
+		hsmlink__on_dead(l, 0);
 		return;
 	}
 	l->in_len += (size_t)nread;
 	parse_input(l);
-}
-
-/* ---- spawn ------------------------------------------------------------------------- */
-
-int hsmlink_spawn(uv_loop_t *loop, const struct hsmlink_options *opts, hsmlink_t **out)
-{
-	struct hsmlink *l = NULL;
-	uv_process_options_t po;
-	uv_stdio_container_t stdio[4];
-	char **args = NULL;
-	size_t n_dirs = 0, a = 0;
-	int sv[2] = { -1, -1 }, r = HSMLINK_ERR_ARG;
-
-	*out = NULL;
-	if (loop == NULL || opts == NULL || opts->exe_path == NULL || opts->config_path == NULL)
-		return HSMLINK_ERR_ARG;
-	while (opts->module_dirs && opts->module_dirs[n_dirs])
-		n_dirs++;
-	r = HSMLINK_ERR_NOMEM;
-	l = calloc(1, sizeof(*l));
-	args = calloc(7 + 2 * n_dirs, sizeof(*args));
-	if (l == NULL || args == NULL)
-		goto fail;
-	l->loop = loop;
-	l->opts = *opts;
-	l->next_id = 1;
-	l->exit_status = -1;
-	l->term_signal = -1;
-	args[a++] = (char *)opts->exe_path;
-	args[a++] = (char *)HSMD_OPTION;
-	args[a++] = (char *)"--fd";
-	args[a++] = (char *)"3";
-	args[a++] = (char *)"-c";
-	args[a++] = (char *)opts->config_path;
-	for (size_t i = 0; i < n_dirs; i++) {
-		args[a++] = (char *)"--module-dir";
-		args[a++] = (char *)opts->module_dirs[i];
-	}
-	r = HSMLINK_ERR_SPAWN;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
-		goto fail;
-	uv_pipe_init(loop, &l->pipe, 0);
-	uv_prepare_init(loop, &l->prepare);
-	uv_check_init(loop, &l->check);
-	uv_timer_init(loop, &l->timer);
-	l->pipe.data = l->prepare.data = l->check.data = l->timer.data = l->proc.data = l;
-	l->open_handles = 5;
-	memset(&po, 0, sizeof(po));
-	memset(stdio, 0, sizeof(stdio));
-	stdio[0].flags = UV_IGNORE;
-	stdio[1].flags = UV_INHERIT_FD;
-	stdio[1].data.fd = 1;
-	stdio[2].flags = UV_INHERIT_FD;
-	stdio[2].data.fd = 2;
-	stdio[3].flags = UV_INHERIT_FD;
-	stdio[3].data.fd = sv[1];
-	po.file = opts->exe_path;
-	po.args = args;
-	po.exit_cb = on_exit_cb;
-	po.stdio = stdio;
-	po.stdio_count = 4;
-	if (uv_spawn(loop, &l->proc, &po) != 0) {
-		/* The handles exist now: close them; the memory goes in their callbacks. */
-		close(sv[0]);
-		close(sv[1]);
-		l->exited = 1;
-		l->closing = 1;
-		close_handle((uv_handle_t *)&l->pipe);
-		close_handle((uv_handle_t *)&l->prepare);
-		close_handle((uv_handle_t *)&l->check);
-		close_handle((uv_handle_t *)&l->timer);
-		close_handle((uv_handle_t *)&l->proc);
-		free(args);
-		return HSMLINK_ERR_SPAWN;
-	}
-	l->pid = l->proc.pid;
-	close(sv[1]);
-	sv[1] = -1;
-	if (uv_pipe_open(&l->pipe, sv[0]) != 0) {
-		close(sv[0]);
-		free(args);
-		*out = l;
-		on_dead(l, 1);
-		return HSMLINK_OK; /* the caller sees death_cb and closes the link */
-	}
-	sv[0] = -1;
-	uv_read_start((uv_stream_t *)&l->pipe, on_alloc, on_read);
-	free(args);
-	*out = l;
-	return HSMLINK_OK;
-fail:
-	if (sv[0] >= 0)
-		close(sv[0]);
-	if (sv[1] >= 0)
-		close(sv[1]);
-	free(args);
-	free(l);
-	return r;
-}
-
-int hsmlink_pid(const hsmlink_t *l)
-{
-	return l ? l->pid : 0;
-}
-
-int hsmlink_alive(const hsmlink_t *l)
-{
-	return l && !l->dead && !l->closing;
-}
-
-uint64_t hsmlink_frames_sent(const hsmlink_t *l)
-{
-	return l ? l->frames_sent : 0;
 }
 
 /* ---- requests ---------------------------------------------------------------------- */
