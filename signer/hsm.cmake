@@ -22,6 +22,7 @@ if(TARGET regsign-config AND TARGET regsign-hsmlimits AND TARGET regsign-hsm
    AND EXISTS ${CMAKE_CURRENT_LIST_DIR}/hsmlink.c)
   add_library(regsign-hsmproc STATIC
     ${CMAKE_CURRENT_LIST_DIR}/hsmd.c
+    ${CMAKE_CURRENT_LIST_DIR}/hsmd_setup.c
     ${CMAKE_CURRENT_LIST_DIR}/hsmd_watchdog.c
     ${CMAKE_CURRENT_LIST_DIR}/hsmlink.c
     ${CMAKE_CURRENT_LIST_DIR}/hsmlink_proc.c)
