@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "signer/cli_bench_int.h"
+#include "signer/json.h"
 
 /* ---- STATUS ---- */
 
@@ -154,22 +155,6 @@ int cli_bench__result_collect(const struct bench_run *run, struct bench_client *
 	return 0;
 }
 
-static void json_string(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 void cli_bench__print_json(const struct bench_opts *o, const struct bench_result *res)
 {
 	int first = 1;
@@ -202,12 +187,12 @@ void cli_bench__print_json(const struct bench_opts *o, const struct bench_result
 		printf("\"hsm_signatures\":null,\"signatures_per_op\":null,");
 	printf("\"first_error\":");
 	if (res->first_err != NULL)
-		json_string(stdout, res->first_err);
+		json_string_fput(res->first_err, stdout);
 	else
 		printf("null");
 	printf(",\"first_refusal\":");
 	if (res->first_refusal != NULL)
-		json_string(stdout, res->first_refusal);
+		json_string_fput(res->first_refusal, stdout);
 	else
 		printf("null");
 	printf("}\n");

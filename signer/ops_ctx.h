@@ -129,6 +129,9 @@ struct ops_ctx {
 	X509 *issuing;             /* issuing CA certificate */
 	X509 *root;                /* root CA certificate */
 	EVP_PKEY *issuing_key;     /* borrowed from issuing */
+	/* Checks each certificate signature the HSM returns against
+	 * issuing_key, its OpenSSL context set up once (owned). */
+	struct x509_verifier *issuing_verifier;
 	uint8_t *chain_der[2];     /* issuing CA first, then the root */
 	size_t chain_len[2];
 

@@ -226,7 +226,8 @@ second_pass(struct ops_req *r)
  * Threadpool: assemble the certificate around the TBS signed, verbatim, and
  * check the HSM's signature over it. The TBS is our own canonical encoding
  * (x509_cert_tbs_build) and the HSM process checked it before signing, so it
- * is not decoded a third time: x509_cert_assemble_built.
+ * is not decoded a third time, and the signature is checked with the
+ * issuer's verifier, set up once at start: x509_cert_assemble_verified.
  */
 static void
 assemble_work(uv_work_t *w)
@@ -234,8 +235,9 @@ assemble_work(uv_work_t *w)
 	struct ops_req *r = w->data;
 	struct issue_state *s = r->op_state;
 
-	s->x509_err = x509_cert_assemble_built(s->tbs, s->tbs_len, s->sig, s->sig_len,
-					       r->ctx->issuing_key, &s->cert, &s->cert_len);
+	s->x509_err = x509_cert_assemble_verified(s->tbs, s->tbs_len, s->sig, s->sig_len,
+						  r->ctx->issuing_verifier, &s->cert,
+						  &s->cert_len);
 }
 
 static void

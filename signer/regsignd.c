@@ -51,6 +51,7 @@
 #include "signer/ops_ctx.h"
 #include "signer/ops_zone.h"
 #include "signer/sandbox.h"
+#include "signer/x509.h"
 
 /* Default interval of periodic audit checkpoints. */
 #define CHECKPOINT_SECONDS 300
@@ -200,6 +201,11 @@ ctx_open(struct ops_ctx *ctx, const char *config_path)
 	ctx->issuing_key = X509_get0_pubkey(ctx->issuing);
 	if (ctx->issuing_key == NULL)
 		return -1;
+	if ((e = x509_verifier_new(ctx->issuing_key, &ctx->issuing_verifier)) != X509_OK) {
+		ops_log(ctx, OPS_LOG_ERR, "issuing CA key %s: %s",
+			ctx->cfg->ca.issuing_certificate, x509_strerror(e));
+		return -1;
+	}
 	if ((e = store_open(&ctx->writer.st, ctx->cfg->state.database, NULL)) != 0) {
 		ops_log(ctx, OPS_LOG_ERR, "state database %s: %s", ctx->cfg->state.database,
 			store_strerror(e));
@@ -237,6 +243,7 @@ ctx_free(struct ops_ctx *ctx)
 	ops_zone_free(ctx);
 	ops_policy_unref(ctx->policy);
 	ops_buckets_free(ctx);
+	x509_verifier_free(ctx->issuing_verifier);
 	X509_free(ctx->issuing);
 	X509_free(ctx->root);
 	OPENSSL_free(ctx->chain_der[0]);
