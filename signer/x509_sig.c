@@ -379,30 +379,24 @@ der_len(unsigned char *out, size_t n)
 	return 1 + k;
 }
 
-/* x509_cert_assemble_built and _verified: the signature checked with
- * @p issuer_key, or with @p v when it is not NULL. */
+/* x509_cert_assemble_verified, which x509_cert_assemble_built also is. */
 static int
 assemble_built(const unsigned char *tbs, size_t tbslen, const unsigned char *sig,
-	       size_t siglen, const EVP_PKEY *issuer_key, const x509_verifier_t *v,
-	       unsigned char **der, size_t *derlen)
+	       size_t siglen, const x509_verifier_t *v, unsigned char **der, size_t *derlen)
 {
 	unsigned char *out = NULL, *w;
 	size_t bits, body, total;
 	int r;
 
-	if (tbs == NULL || sig == NULL || (issuer_key == NULL && v == NULL) || der == NULL ||
+	if (tbs == NULL || sig == NULL || v == NULL || der == NULL ||
 	    derlen == NULL || !x509__is_one_sequence(tbs, tbslen))
 		return X509_ERR_INVALID;
 	if ((r = x509_ecdsa_sig_check(sig, siglen)) != X509_OK)
 		return r;
 	if (!tbs_sigalg_is_ecdsa_sha256(tbs, tbslen))
 		return X509_ERR_ASSEMBLY;
-	if (v != NULL) {
-		if ((r = x509_verifier_check(v, tbs, tbslen, sig, siglen)) != X509_OK)
-			return r;
-	} else if (!signature_valid(tbs, tbslen, sig, siglen, issuer_key)) {
-		return X509_ERR_SIG_VERIFY;
-	}
+	if ((r = x509_verifier_check(v, tbs, tbslen, sig, siglen)) != X509_OK)
+		return r;
 	/* SEQUENCE { tbs, ecdsa-with-SHA256, BIT STRING { 0 unused, sig } },
 	 * written as x509__signed_wrap would. */
 	bits = 1 + siglen;
@@ -432,9 +426,17 @@ x509_cert_assemble_built(const unsigned char *tbs, size_t tbslen,
 			 const EVP_PKEY *issuer_key, unsigned char **der,
 			 size_t *derlen)
 {
+	x509_verifier_t *v = NULL;
+	int r;
+
 	if (issuer_key == NULL)
 		return X509_ERR_INVALID;
-	return assemble_built(tbs, tbslen, sig, siglen, issuer_key, NULL, der, derlen);
+	/* A verifier for one certificate: the check is the daemon's own path. */
+	if ((r = x509_verifier_new(issuer_key, &v)) != X509_OK)
+		return r == X509_ERR_KEY ? X509_ERR_SIG_VERIFY : r;
+	r = assemble_built(tbs, tbslen, sig, siglen, v, der, derlen);
+	x509_verifier_free(v);
+	return r;
 }
 
 int
@@ -445,7 +447,7 @@ x509_cert_assemble_verified(const unsigned char *tbs, size_t tbslen,
 {
 	if (v == NULL)
 		return X509_ERR_INVALID;
-	return assemble_built(tbs, tbslen, sig, siglen, NULL, v, der, derlen);
+	return assemble_built(tbs, tbslen, sig, siglen, v, der, derlen);
 }
 
 int
