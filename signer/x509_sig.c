@@ -258,23 +258,20 @@ assemble_prepare(const unsigned char *tbs, size_t tbslen,
 	return x509__signed_wrap(tbs, tbslen, sig, siglen, der, derlen);
 }
 
-/* Does ECDSA-with-SHA256 signature @p sig over @p data verify with @p key? */
+/* Does ECDSA-with-SHA256 signature @p sig over @p data verify with @p key?
+ * Through a verifier made for this one check, so that every signature check
+ * here is x509_verifier_check; a key that is not P-256 verifies nothing. */
 static int
 signature_valid(const unsigned char *data, size_t len, const unsigned char *sig,
 		size_t siglen, const EVP_PKEY *key)
 {
-	unsigned char md[X509_DIGEST_LEN];
-	EVP_PKEY_CTX *ctx = NULL;
-	int ok = 0;
+	x509_verifier_t *v = NULL;
+	int ok;
 
-	if (x509_sha256(data, len, md) != X509_OK ||
-	    (ctx = EVP_PKEY_CTX_new((EVP_PKEY *)key, NULL)) == NULL ||
-	    EVP_PKEY_verify_init(ctx) != 1 ||
-	    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha256()) != 1)
-		goto out;
-	ok = EVP_PKEY_verify(ctx, sig, siglen, md, sizeof(md)) == 1;
-out:
-	EVP_PKEY_CTX_free(ctx);
+	if (x509_verifier_new(key, &v) != X509_OK)
+		return 0;
+	ok = x509_verifier_check(v, data, len, sig, siglen) == X509_OK;
+	x509_verifier_free(v);
 	return ok;
 }
 
