@@ -19,6 +19,8 @@ if(REGSIGND_OK AND TARGET regsign-policy AND TARGET regsign-hsm AND
   add_executable(regsignd
     ${CMAKE_CURRENT_LIST_DIR}/regsignd.c
     ${CMAKE_CURRENT_LIST_DIR}/server.c
+    ${CMAKE_CURRENT_LIST_DIR}/server_read.c
+    ${CMAKE_CURRENT_LIST_DIR}/server_reply.c
     ${CMAKE_CURRENT_LIST_DIR}/commit.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_ctx.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_dispatch.c

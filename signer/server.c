@@ -1,16 +1,8 @@
 /*
- * server.c - the signing socket: accept, check the peer, frame, write replies.
- *
- * A connection's bytes collect in one buffer that grows only as far as the
- * frame being read needs (its length was checked first) plus one read's
- * worth; whole frames are handed on as soon as they are there.
- *
- * Replies are gathered per connection for the rest of the loop iteration
- * that made them and written once per connection before the loop blocks
- * again (a prepare and a check handle, like hsmlink's requests): under
- * pipelined load the daemon finishes requests in batches (a group commit,
- * a batch of HSM results), and a write system call per reply, or per
- * connection twice per batch, cost more than the replies themselves.
+ * server.c - the signing socket: the listener, each connection's life
+ * (accept, the peer check, references, time-outs, close) and the wake.
+ * Reading and framing live in server_read.c, the reply queue and its
+ * flush in server_reply.c (server_int.h is what they share).
  */
 #include "signer/server.h"
 
@@ -22,92 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "signer/buf.h"
 #include "signer/proto.h"
-
-/* Bytes offered to each read beyond what the current frame needs. */
-#define SERVER_READ_CHUNK 65536
-
-struct server {
-	uv_loop_t *loop;
-	uv_pipe_t listener;
-	int listening;
-	int reading_stopped;
-	char *path;
-	struct server_options opts;
-	struct server_callbacks cb;
-	void *arg;
-	struct server_conn *conns; /* open connections, doubly linked */
-	size_t n_conns;
-	size_t n_alive;            /* connection structs not yet freed */
-	int closing;
-	void (*close_cb)(void *arg);
-	void *close_arg;
-	int listener_closed;
-	uv_timer_t drain;          /* bounds how long closing waits for replies */
-	int drain_closed;
-	uv_timer_t tick;           /* idle and write time-outs, once a second */
-	int tick_closed;
-	uv_idle_t wake;            /* server_wake: the wake callback on the next iteration */
-	int wake_closed;
-	/* Connections with replies gathered and not yet handed to a write, each
-	 * holding a reference; written before the loop blocks again. */
-	struct server_conn *dirty;
-	uv_prepare_t flush_prepare; /* before the loop polls: replies made by timers */
-	uv_check_t flush_check;     /* after it polls: replies made by I/O callbacks */
-	int flush_closed;          /* both flush handles closed (counts 2 down) */
-	int flush_open;
-};
-
-/* How often the time-outs are checked. */
-#define SERVER_TICK_MS 1000
-
-/* How long server_close lets connections finish writing their replies. */
-#define SERVER_DRAIN_MS 5000
-
-struct server_conn {
-	uv_pipe_t pipe;
-	server_t *srv;
-	struct server_conn *prev, *next;
-	struct server_peer peer;
-	void *data;
-	unsigned refs;     /* the handle's own reference + one per holder */
-	int closing;       /* uv_close called or about to be */
-	int read_on;       /* uv_read_start in effect */
-	int no_more_reads; /* framing broken or shutdown: never read again */
-	uint8_t *rx;
-	size_t rx_len, rx_cap;
-	size_t expect;     /* size of the frame being gathered, 0 if unknown */
-	uint32_t pending;  /* requests delivered and not yet answered */
-	size_t wbytes;     /* reply bytes queued (in c->out or in uv_write), not yet written */
-	uint8_t *out;      /* replies gathered while a write is on its way or while corked */
-	size_t out_len, out_cap;
-	int writing;       /* a uv_write is on its way */
-	int dirty;         /* on the server's list of connections to write */
-	struct server_conn *dirty_next;
-	int close_after;   /* close when the writes drain */
-	int in_frames;     /* conn_frames is running (no re-entry) */
-	int accepted;      /* the accept callback kept it: closed callback due */
-	uint64_t last_read;  /* uv_now of the last bytes read (or of the accept) */
-	uint64_t last_write; /* uv_now of the last write done, or of the first
-			      * reply queued after the writes had drained */
-	uint64_t rx_since;   /* uv_now when a partial frame started to gather */
-};
-
-struct server_write {
-	uv_write_t req;
-	server_conn_t *conn;
-	uint8_t *data;
-	size_t len;
-	size_t cap;
-};
-
-/* A gathering buffer up to this size is kept for the next replies after its
- * write; a larger one (a burst) is given back. */
-#define SERVER_OUT_KEEP 65536
-
-static void conn_maybe_read(server_conn_t *c);
-static void conn_begin_close(server_conn_t *c);
+#include "signer/server_int.h"
 
 const char *
 server_strerror(int err)
@@ -180,8 +88,8 @@ drain_maybe_close(server_t *s)
 		uv_close((uv_handle_t *)&s->drain, drain_closed_cb);
 }
 
-static void
-conn_begin_close(server_conn_t *c)
+void
+server__conn_close_now(server_conn_t *c)
 {
 	server_t *s = c->srv;
 
@@ -206,7 +114,7 @@ void
 server_conn_close(server_conn_t *c)
 {
 	if (c)
-		conn_begin_close(c);
+		server__conn_close_now(c);
 }
 
 int
@@ -243,349 +151,6 @@ size_t
 server_conn_count(const server_t *s)
 {
 	return s->n_conns;
-}
-
-static void conn_flush(server_conn_t *c);
-
-static void
-write_cb(uv_write_t *req, int status)
-{
-	struct server_write *w = (struct server_write *)req;
-	server_conn_t *c = w->conn;
-
-	c->wbytes -= w->len;
-	c->writing = 0;
-	c->last_write = uv_now(c->srv->loop);
-	if (status < 0 || (c->close_after && c->wbytes == 0))
-		conn_begin_close(c);
-	if (c->out == NULL && !c->closing && w->cap <= SERVER_OUT_KEEP) {
-		/* The written buffer gathers the next replies: no malloc per write. */
-		c->out = w->data;
-		c->out_cap = w->cap;
-		c->out_len = 0;
-	} else {
-		free(w->data);
-	}
-	free(w);
-	if (!c->closing) {
-		conn_flush(c); /* what gathered meanwhile goes in one write */
-		conn_maybe_read(c);
-	}
-	server_conn_unref(c);
-}
-
-/* Hands @p data (owned, @p cap bytes allocated, counted in wbytes) to one uv_write. */
-static void
-conn_start_write(server_conn_t *c, uint8_t *data, size_t len, size_t cap)
-{
-	struct server_write *w = calloc(1, sizeof(*w));
-	uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-
-	if (w == NULL) {
-		free(data);
-		conn_begin_close(c); /* out of memory: the peer loses its replies */
-		return;
-	}
-	w->conn = c;
-	w->data = data;
-	w->len = len;
-	w->cap = cap;
-	server_conn_ref(c);
-	if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, write_cb) != 0) {
-		free(data);
-		free(w);
-		conn_begin_close(c);
-		server_conn_unref(c);
-		return;
-	}
-	c->writing = 1;
-}
-
-/* Writes the gathered replies, if no write is on its way. */
-static void
-conn_flush(server_conn_t *c)
-{
-	uint8_t *data = c->out;
-	size_t len = c->out_len, cap = c->out_cap;
-
-	if (c->closing || c->writing || len == 0)
-		return;
-	c->out = NULL;
-	c->out_len = c->out_cap = 0;
-	conn_start_write(c, data, len, cap);
-}
-
-/* Writes every connection's gathered replies: the end of a loop iteration. */
-static void
-server_flush_all(server_t *s)
-{
-	server_conn_t *c = s->dirty;
-
-	uv_prepare_stop(&s->flush_prepare);
-	uv_check_stop(&s->flush_check);
-	s->dirty = NULL;
-	while (c != NULL) {
-		server_conn_t *next = c->dirty_next;
-
-		c->dirty = 0;
-		c->dirty_next = NULL;
-		conn_flush(c); /* (a write still on its way takes them in write_cb) */
-		server_conn_unref(c);
-		c = next;
-	}
-}
-
-static void
-flush_prepare_cb(uv_prepare_t *h)
-{
-	server_flush_all(h->data);
-}
-
-static void
-flush_check_cb(uv_check_t *h)
-{
-	server_flush_all(h->data);
-}
-
-/* Puts c on the list written before the loop blocks again. */
-static void
-conn_schedule(server_conn_t *c)
-{
-	server_t *s = c->srv;
-
-	if (c->dirty || c->closing)
-		return;
-	c->dirty = 1;
-	server_conn_ref(c);
-	c->dirty_next = s->dirty;
-	if (s->dirty == NULL) {
-		uv_prepare_start(&s->flush_prepare, flush_prepare_cb);
-		uv_check_start(&s->flush_check, flush_check_cb);
-	}
-	s->dirty = c;
-}
-
-/*
- * Queues bytes for the peer; takes ownership of data. They are gathered with
- * the connection's other replies and written at the end of the loop
- * iteration (or, while a write is on its way, when it is done); a closing
- * server, which has no flush handles any more, writes at once.
- */
-static void
-conn_write(server_conn_t *c, uint8_t *data, size_t len, int close_after)
-{
-	if (c->closing) {
-		free(data);
-		return;
-	}
-	if (c->wbytes == 0)
-		c->last_write = uv_now(c->srv->loop); /* the write time-out starts now */
-	c->wbytes += len;
-	if (close_after) {
-		c->close_after = 1;
-		c->no_more_reads = 1;
-	}
-	{
-		if (c->out_len + len > c->out_cap) {
-			size_t cap = c->out_cap ? c->out_cap : 4096;
-			uint8_t *p;
-
-			while (cap < c->out_len + len)
-				cap *= 2;
-			if ((p = realloc(c->out, cap)) == NULL) {
-				free(data);
-				conn_begin_close(c);
-				return;
-			}
-			c->out = p;
-			c->out_cap = cap;
-		}
-		memcpy(c->out + c->out_len, data, len);
-		c->out_len += len;
-		free(data);
-	}
-	if (c->srv->closing)
-		conn_flush(c);
-	else
-		conn_schedule(c);
-	if (c->closing)
-		return;
-	if (close_after)
-		conn_maybe_read(c);
-	/* Backpressure: a peer that does not read its replies stops being read. */
-	if (c->wbytes > c->srv->opts.write_high_water)
-		conn_maybe_read(c);
-}
-
-void
-server_conn_reply(server_conn_t *c, uint8_t *data, size_t len, int close_after)
-{
-	if (c->pending > 0)
-		c->pending--;
-	conn_write(c, data, len, close_after);
-}
-
-/* Answers an error with id 0 (or the request's id) without the daemon. */
-static void
-conn_error(server_conn_t *c, uint32_t id, uint32_t code, const char *msg, int close_after)
-{
-	struct buf_writer w;
-	uint8_t *data = NULL;
-	size_t len = 0;
-
-	buf_writer_init(&w, PROTO_REPLY_MAX);
-	if (proto_error_encode(&w, id, code, msg) != PROTO_OK ||
-	    buf_writer_take(&w, &data, &len) != BUF_OK) {
-		buf_writer_release(&w);
-		conn_begin_close(c);
-		return;
-	}
-	buf_writer_release(&w);
-	conn_write(c, data, len, close_after);
-}
-
-static void
-alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	server_conn_t *c = h->data;
-	size_t want = c->rx_len + SERVER_READ_CHUNK;
-
-	(void)suggested;
-	/* c->expect was checked against max_frame before it was set. */
-	if (c->expect > want)
-		want = c->expect;
-	if (want > c->rx_cap) {
-		uint8_t *p = realloc(c->rx, want);
-
-		if (p == NULL) {
-			*buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
-			return;
-		}
-		c->rx = p;
-		c->rx_cap = want;
-	}
-	*buf = uv_buf_init((char *)c->rx + c->rx_len, (unsigned)(c->rx_cap - c->rx_len));
-}
-
-/* Hands on every whole frame in the buffer; returns 0, or -1 if framing broke. */
-static int
-conn_frames(server_conn_t *c)
-{
-	server_t *s = c->srv;
-	size_t off = 0;
-	int r = 0;
-
-	c->expect = 0;
-	/* Frames already read wait in the buffer while replies pile up. */
-	while (!c->closing && !c->no_more_reads && c->rx_len > off &&
-	       c->wbytes <= s->opts.write_high_water) {
-		size_t fsize = 0;
-		int e = proto_frame_peek(c->rx + off, c->rx_len - off, s->opts.max_frame, &fsize);
-
-		if (e == PROTO_ERR_SHORT)
-			break;
-		if (e != PROTO_OK) {
-			uint32_t length = ((uint32_t)c->rx[off] << 24) | ((uint32_t)c->rx[off + 1] << 16) |
-					  ((uint32_t)c->rx[off + 2] << 8) | c->rx[off + 3];
-
-			conn_error(c, 0, proto_err_code(e),
-				   e == PROTO_ERR_TOO_LARGE ? "frame length above the server's maximum"
-							    : "frame length below 5", 1);
-			if (s->cb.frame_error)
-				s->cb.frame_error(s->arg, c, e, length);
-			r = -1;
-			break;
-		}
-		if (c->rx_len - off < fsize) {
-			c->expect = fsize;
-			break;
-		}
-		if (c->pending >= s->opts.queue_depth) {
-			struct proto_header h;
-
-			(void)proto_header_parse(c->rx + off, fsize, s->opts.max_frame, &h);
-			conn_error(c, h.id, PROTO_CODE_BUSY, "too many requests waiting on this connection", 0);
-			if (s->cb.busy)
-				s->cb.busy(s->arg, c, h.id);
-		} else {
-			c->pending++;
-			s->cb.frame(s->arg, c, c->rx + off, fsize);
-		}
-		off += fsize;
-	}
-	if (off > 0) {
-		memmove(c->rx, c->rx + off, c->rx_len - off);
-		c->rx_len -= off; /* c->expect still holds: its frame now starts at 0 */
-		c->rx_since = uv_now(s->loop); /* what is left is a new frame */
-	}
-	/* Give back a large buffer once its frame is done. */
-	if (c->rx_len == 0 && c->rx_cap > 2 * SERVER_READ_CHUNK) {
-		free(c->rx);
-		c->rx = NULL;
-		c->rx_cap = 0;
-	}
-	return r;
-}
-
-static void
-read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
-{
-	server_conn_t *c = st->data;
-
-	(void)buf;
-	if (nread < 0) {
-		conn_begin_close(c);
-		return;
-	}
-	if (nread > 0) {
-		c->last_read = uv_now(c->srv->loop);
-		if (c->rx_len == 0)
-			c->rx_since = c->last_read;
-	}
-	c->rx_len += (size_t)nread;
-	server_conn_ref(c);
-	c->in_frames = 1;
-	(void)conn_frames(c);
-	c->in_frames = 0;
-	if (!c->closing)
-		conn_maybe_read(c);
-	server_conn_unref(c);
-}
-
-/*
- * Starts or stops reading according to the connection's state; before it
- * starts again, it hands on the frames backpressure held in the buffer.
- * The caller holds a reference on c.
- */
-static void
-conn_maybe_read(server_conn_t *c)
-{
-	size_t hw = c->srv->opts.write_high_water;
-	int want;
-
-	if (c->closing)
-		return;
-	if (c->no_more_reads || c->srv->reading_stopped)
-		want = 0;
-	else if (c->read_on)
-		want = c->wbytes <= hw;
-	else
-		want = c->wbytes <= hw / 2;
-	if (want && !c->read_on && c->rx_len > 0 && !c->in_frames) {
-		/* Frames held back by backpressure go first. (Every caller holds a
-		 * reference on c, so the frame callback cannot free it here.) */
-		c->in_frames = 1;
-		(void)conn_frames(c);
-		c->in_frames = 0;
-		want = !c->closing && !c->no_more_reads && c->wbytes <= hw;
-	}
-	if (want && !c->read_on) {
-		if (uv_read_start((uv_stream_t *)&c->pipe, alloc_cb, read_cb) == 0)
-			c->read_on = 1;
-	} else if (!want && c->read_on) {
-		uv_read_stop((uv_stream_t *)&c->pipe);
-		c->read_on = 0;
-	}
 }
 
 static int
@@ -630,22 +195,22 @@ connection_cb(uv_stream_t *listener, int status)
 	s->conns = c;
 	s->n_conns++;
 	if (uv_accept(listener, (uv_stream_t *)&c->pipe) != 0) {
-		conn_begin_close(c);
+		server__conn_close_now(c);
 		return;
 	}
 	/* Each connection costs buffers: past the cap, new ones are turned away. */
 	if (s->n_conns > s->opts.max_conns) {
-		conn_begin_close(c);
+		server__conn_close_now(c);
 		return;
 	}
 	/* Who is it? Decided before a single byte is read. */
 	if (peer_creds(&c->pipe, &c->peer) != 0 || s->cb.accept(s->arg, c, &c->peer) != 0) {
-		conn_begin_close(c);
+		server__conn_close_now(c);
 		return;
 	}
 	c->accepted = 1;
 	c->last_read = c->last_write = c->rx_since = uv_now(s->loop);
-	conn_maybe_read(c);
+	server__conn_maybe_read(c);
 }
 
 /*
@@ -678,7 +243,7 @@ tick_cb(uv_timer_t *t)
 	for (c = s->conns; c; c = next) {
 		next = c->next;
 		if (conn_timed_out(c, now) != NULL)
-			conn_begin_close(c);
+			server__conn_close_now(c);
 	}
 }
 
@@ -828,7 +393,7 @@ server_stop_reading(server_t *s)
 		return;
 	s->reading_stopped = 1;
 	for (server_conn_t *c = s->conns; c; c = c->next)
-		conn_maybe_read(c);
+		server__conn_maybe_read(c);
 }
 
 static void
@@ -874,7 +439,7 @@ drain_cb(uv_timer_t *t)
 	server_t *s = t->data;
 
 	while (s->conns)
-		conn_begin_close(s->conns); /* the last one closes the timer */
+		server__conn_close_now(s->conns); /* the last one closes the timer */
 }
 
 void
@@ -890,7 +455,7 @@ server_close(server_t *s, void (*close_cb)(void *arg), void *arg)
 		server_stop_accepting(s);
 	/* Gathered replies start on their way now; later ones are written at once. */
 	if (!s->closing)
-		server_flush_all(s);
+		server__flush_all(s);
 	s->closing = 1;
 	if (!uv_is_closing((uv_handle_t *)&s->flush_prepare))
 		uv_close((uv_handle_t *)&s->flush_prepare, flush_closed_cb);
@@ -904,11 +469,11 @@ server_close(server_t *s, void (*close_cb)(void *arg), void *arg)
 	for (c = s->conns; c; c = next) {
 		next = c->next;
 		if (c->wbytes == 0) {
-			conn_begin_close(c);
+			server__conn_close_now(c);
 		} else {
 			c->no_more_reads = 1;
 			c->close_after = 1;
-			conn_maybe_read(c);
+			server__conn_maybe_read(c);
 		}
 	}
 	if (s->conns)

@@ -25,6 +25,7 @@ if(TARGET regsignd AND TARGET regsign-store)
   if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_server.c)
     regsign_add_test(test_server
       SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_server.c ${CMAKE_SOURCE_DIR}/signer/server.c
+        ${CMAKE_SOURCE_DIR}/signer/server_read.c ${CMAKE_SOURCE_DIR}/signer/server_reply.c
       LIBS regsign-proto PkgConfig::LIBUV Threads::Threads TIMEOUT 120 LABELS daemon)
   endif()
 endif()
