@@ -375,6 +375,8 @@ static int read_top(struct config_ctx *c, const struct yconf_node *root)
 		r = config__take_path(c, root, "policy", policy, &c->cfg->policy);
 	if (r == 0)
 		r = read_state(c, state);
+	/* Without a dns section transfers keep their largest message. */
+	c->cfg->dns.transfer_message_size = CONFIG_XFR_MSG_MAX;
 	if (r == 0 && dns != NULL)
 		r = config__read_dns(c, dns);
 	c->cfg->log.level = CONFIG_LOG_INFO;

@@ -37,8 +37,15 @@
  *       - { address: "192.0.2.53", key: xfr-key. }
  *     allow-transfer:                     # "addr[/prefix]" or {address, key}
  *       - "127.0.0.1"
+ *     transfer-message-size: 16384        # bytes per AXFR/IXFR message; default 65535
  * @endcode
- * A list is either all strings or all maps.
+ * A list is either all strings or all maps. transfer-message-size (for middleboxes
+ * and old secondaries that mishandle large messages) is at least CONFIG_XFR_MSG_MIN,
+ * because a transfer cannot go on past an RR that does not fit one message with the
+ * question, the OPT RR and a TSIG RR: the zone's own RRs (the largest, the apex CERT
+ * with the issuing CA's certificate, is under 1 KiB) fit with room to spare. 512,
+ * the old UDP limit, would not hold them, and over TCP it buys nothing: the stream
+ * is cut into segments whatever the message size.
  *
  * The sandbox section (all keys optional; see docs/CONFIG.md):
  * @code
@@ -63,6 +70,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/** Bounds of dns.transfer-message-size (bytes). */
+#define CONFIG_XFR_MSG_MIN 4096
+#define CONFIG_XFR_MSG_MAX 65535
 
 /** Errors of config_load. */
 enum config_err {
@@ -208,6 +219,9 @@ struct config {
 		size_t n_tsig_keys;
 		struct config_nameserver *nameservers; /**< the zone's NS RRset, in order */
 		size_t n_nameservers;
+		/** Largest AXFR/IXFR message in bytes, OPT and TSIG RRs included:
+		 * CONFIG_XFR_MSG_MIN..CONFIG_XFR_MSG_MAX, default CONFIG_XFR_MSG_MAX. */
+		uint32_t transfer_message_size;
 	} dns;
 
 	struct {

@@ -273,16 +273,21 @@ int config__read_dns(struct config_ctx *c, const struct yconf_node *d)
 {
 	const struct yconf_node *listen = NULL, *notify = NULL, *xfr = NULL, *keys = NULL;
 	const struct yconf_node *ns = NULL;
+	int64_t msg_size = CONFIG_XFR_MSG_MAX;
 	const struct yconf_field f[] = {
 		YCONF_F_STRINGS("listen", false, 0, 64, 64, &listen),
 		addr_list_field(d, "notify", 64, &notify),
 		addr_list_field(d, "allow-transfer", 256, &xfr),
 		YCONF_F_MAPS("tsig-keys", false, 0, 64, &keys),
 		YCONF_F_MAPS("nameservers", false, 1, 16, &ns),
+		YCONF_F_INT("transfer-message-size", false, CONFIG_XFR_MSG_MIN, CONFIG_XFR_MSG_MAX,
+		            &msg_size),
 	};
 	int r = config__from_yconf(yconf_map_read(d, f, YCONF_NFIELDS(f),
 	                                          c->err, sizeof(c->err)));
 
+	if (r == 0)
+		c->cfg->dns.transfer_message_size = (uint32_t)msg_size;
 	if (r == 0 && keys != NULL)
 		r = read_tsig_keys(c, keys);
 	if (r == 0 && ns != NULL)

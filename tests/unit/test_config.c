@@ -261,6 +261,7 @@ static void test_good(void **state)
 	assert_string_equal(cfg->dns.listen[1], "[::1]:5353");
 	assert_int_equal(cfg->dns.n_notify, 2);
 	assert_int_equal(cfg->dns.n_allow_transfer, 2);
+	assert_int_equal(cfg->dns.transfer_message_size, 65535);
 	assert_false(cfg->log.syslog);
 	assert_int_equal(cfg->log.level, CONFIG_LOG_NOTICE);
 	config_free(cfg);
@@ -290,6 +291,7 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->socket.max_frame, 262144);
 	assert_int_equal(cfg->socket.queue_depth, 1024);
 	assert_int_equal(cfg->dns.n_listen, 0);
+	assert_int_equal(cfg->dns.transfer_message_size, 65535);
 	assert_false(cfg->log.syslog);
 	assert_int_equal(cfg->log.level, CONFIG_LOG_INFO);
 	config_free(cfg);
@@ -428,6 +430,38 @@ static void test_socket_dns(void **state)
 	};
 
 	EXPECT_REFUSALS(e, refused);
+}
+
+/*
+ * dns.transfer-message-size: bytes per AXFR/IXFR message, from 4096 (every RR of
+ * the zone with the question, OPT and TSIG must fit one) to 65535 (the largest
+ * message over TCP); 65535 when absent. Each refusal names the key and both bounds.
+ */
+static void test_transfer_message_size(void **state)
+{
+	struct env *e = *state;
+	static const char at[] = "  allow-transfer: [\"127.0.0.1\", \"2001:db8::/32\"]\n";
+	static const char *const good[] = { "4096", "16384", "65535" };
+	static const uint32_t good_v[] = { 4096, 16384, 65535 };
+	static const char *const bad[] = { "4095", "512", "0", "-1", "65536", "1000000",
+					   "big", "4096.5", "[4096]" };
+	char to[256];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct config *cfg;
+
+		snprintf(to, sizeof(to), "%s  transfer-message-size: %s\n", at, good[i]);
+		cfg = load_good(e, at, to);
+		assert_int_equal(cfg->dns.transfer_message_size, good_v[i]);
+		config_free(cfg);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(to, sizeof(to), "%s  transfer-message-size: %s\n", at, bad[i]);
+		write_config(e, at, to);
+		/* The line of the value (37), the key's full name and both bounds. */
+		expect_error(e, NULL, 37, "'dns.transfer-message-size' must be an integer "
+					  "between 4096 and 65535");
+	}
 }
 
 static void test_sandbox_section(void **state)
@@ -602,6 +636,7 @@ int main(void)
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_extra_zones),
 		cmocka_unit_test(test_socket_dns),
+		cmocka_unit_test(test_transfer_message_size),
 		cmocka_unit_test(test_sandbox_section),
 		cmocka_unit_test(test_call_timeout),
 		cmocka_unit_test(test_key_copies),

@@ -366,22 +366,24 @@ static void test_too_small(void **state)
 	dns_xfr_free(x);
 }
 
-/* Through dns_answer with its default 64 KiB messages and TSIG: several
- * messages, each verified with dns_tsig_verify() chained from the request
- * MAC, and the stream equal to the ldns path's. */
-static void test_answer_tsig(void **state)
+/*
+ * An AXFR through dns_answer with TSIG and EDNS, messages of up to
+ * @p msg_size bytes (0: the default, 64 KiB): each message parses, stays
+ * within the size, carries the question only in the first, and verifies
+ * with dns_tsig_verify() chained from the request MAC. Its RRs go to @p got;
+ * returns the number of messages.
+ */
+static size_t answer_axfr(struct fix *f, size_t msg_size, struct rrs *got)
 {
-	struct fix *f = *state;
 	struct dns_answer_env env = { 0 };
 	struct dns_keyring *kr = NULL;
 	struct dns_acl *acl = NULL;
 	struct dns_answer *a = NULL;
 	struct sockaddr_storage sa;
-	struct rrs old = { 0 }, got = { 0 };
 	ldns_pkt *q = NULL;
 	ldns_rdf *mac = NULL;
 	uint8_t *w = NULL;
-	size_t wl, msgs = 0;
+	size_t wl, msgs = 0, limit = msg_size ? msg_size : DNS_WIRE_MAX;
 
 	assert_int_equal(dns_keyring_new(&kr), 0);
 	assert_int_equal(dns_keyring_add(kr, "xfr.key", "hmac-sha512", KEY), 0);
@@ -391,6 +393,7 @@ static void test_answer_tsig(void **state)
 	env.journal = &f->journal;
 	env.acl = acl;
 	env.keys = kr;
+	env.msg_size = msg_size;
 	assert_int_equal(ldns_pkt_query_new_frm_str(&q, "IotRegistry.test.", LDNS_RR_TYPE_AXFR,
 						    LDNS_RR_CLASS_IN, 0), LDNS_STATUS_OK);
 	ldns_pkt_set_id(q, 999);
@@ -413,9 +416,11 @@ static void test_answer_tsig(void **state)
 		assert_int_equal(dns_answer_next(a, &msg, &len), 0);
 		if (msg == NULL)
 			break;
-		assert_true(len <= DNS_WIRE_MAX);
+		if (len > limit)
+			fail_msg("message %zu has %zu bytes, more than %zu", msgs, len, limit);
 		assert_int_equal(ldns_wire2pkt(&p, msg, len), LDNS_STATUS_OK);
 		assert_int_equal(ldns_pkt_qdcount(p), msgs == 0 ? 1 : 0);
+		assert_true(ldns_pkt_ancount(p) > 0);
 		assert_true(ldns_pkt_aa(p));
 		assert_true(ldns_pkt_edns(p));
 		/* The first message covers the request MAC and every variable
@@ -430,25 +435,68 @@ static void test_answer_tsig(void **state)
 		}
 		next = ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(p), 3));
 		for (size_t i = 0; i < ldns_pkt_ancount(p); i++)
-			rrs_push(&got, ldns_rr_list_rr(ldns_pkt_answer(p), i));
+			rrs_push(got, ldns_rr_list_rr(ldns_pkt_answer(p), i));
 		ldns_rdf_deep_free(mac);
 		mac = next;
 		ldns_pkt_free(p);
 		free(msg);
 		msgs++;
 	}
-	assert_true(msgs >= 3);
 	assert_int_equal(dns_answer_info(a)->messages, msgs);
-	assert_int_equal(dns_answer_info(a)->rrs, got.n);
-	stream_old_axfr(f, &old);
-	rrs_equal(&got, &old);
-	rrs_free(&got);
-	rrs_free(&old);
+	assert_int_equal(dns_answer_info(a)->rrs, got->n);
 	ldns_rdf_deep_free(mac);
 	ldns_pkt_free(q);
 	dns_answer_free(a);
 	dns_acl_free(acl);
 	dns_keyring_free(kr);
+	return msgs;
+}
+
+/* Through dns_answer with its default 64 KiB messages and TSIG: several
+ * messages, each verified, and the stream equal to the ldns path's. */
+static void test_answer_tsig(void **state)
+{
+	struct fix *f = *state;
+	struct rrs old = { 0 }, got = { 0 };
+
+	assert_true(answer_axfr(f, 0, &got) >= 3);
+	stream_old_axfr(f, &old);
+	rrs_equal(&got, &old);
+	rrs_free(&got);
+	rrs_free(&old);
+}
+
+/*
+ * A smaller transfer message size (regsignd.yaml dns.transfer-message-size,
+ * whose least value is 4096): the same zone, RR for RR, in more messages,
+ * each within the size with its OPT and TSIG RRs; the largest size gives
+ * the default's messages.
+ */
+static void test_answer_msg_size(void **state)
+{
+	struct fix *f = *state;
+	struct rrs old = { 0 }, big = { 0 }, dflt = { 0 }, small = { 0 }, mid = { 0 };
+	size_t n_big, n_dflt, n_small, n_mid;
+
+	n_dflt = answer_axfr(f, 0, &dflt);
+	n_big = answer_axfr(f, 65535, &big);
+	n_mid = answer_axfr(f, 16384, &mid);
+	n_small = answer_axfr(f, 4096, &small);
+	assert_int_equal(n_big, n_dflt);
+	/* The zone is over a megabyte (19 messages of 64 KiB, 67 of 16 KiB, 275
+	 * of 4 KiB): the number of messages follows the size. */
+	assert_true(n_mid >= 3 * n_big);
+	assert_true(n_small >= 3 * n_mid);
+	stream_old_axfr(f, &old);
+	rrs_equal(&dflt, &old);
+	rrs_equal(&big, &old);
+	rrs_equal(&mid, &old);
+	rrs_equal(&small, &old);
+	rrs_free(&old);
+	rrs_free(&dflt);
+	rrs_free(&big);
+	rrs_free(&mid);
+	rrs_free(&small);
 }
 
 int main(void)
@@ -459,6 +507,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ixfr_equal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_too_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_answer_tsig, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_answer_msg_size, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
