@@ -12,13 +12,19 @@ Checked:
    own AXFR equals the daemon's, RR for RR (ldns-read-zone -c);
  - after a revocation and NOTIFY knotd follows by IXFR (the name is gone
    there), and a forced retransfer (knotc zone-retransfer: an AXFR of the
-   changed zone) again gives the daemon's zone exactly.
+   changed zone) again gives the daemon's zone exactly;
+ - restarted with dns.transfer-message-size 4096, the daemon sends the
+   same zone, RR for RR (kdig, plain and with TSIG),
+   in several times more messages, each at most 4096 bytes (read off the TCP
+   stream), and knotd's retransfer of it is again the daemon's zone.
 """
 
 import base64
 import hashlib
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -217,6 +223,83 @@ def t_knot_follows_changes(d):
     verify(path, "the daemon's AXFR after the revocation")
     _, theirs = canonical(d, axfr_lines(kport), "knot2.zone")
     check(theirs == ours, "knotd's copy after the retransfer is the daemon's zone")
+    STATE["canon2"] = ours
+
+
+def skip_name(msg, p):
+    """The offset after the (possibly compressed) name at p."""
+    while True:
+        n = msg[p]
+        if n == 0:
+            return p + 1
+        if n & 0xC0 == 0xC0:
+            return p + 2
+        p += 1 + n
+
+
+def axfr_message_sizes(port, size_limit):
+    """One AXFR read off the TCP stream by hand: the length of each message
+    (from the two-byte prefix), up to the message holding the closing SOA, and
+    the number of RRs."""
+    qname = b"".join(bytes([len(l)]) + l.encode() for l in ZONE.split(".") if l) + b"\0"
+    query = struct.pack(">HHHHHH", 4242, 0, 1, 0, 0, 0) + qname + struct.pack(">HH", 252, 1)
+    sizes, soas, rrs = [], 0, 0
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.sendall(struct.pack(">H", len(query)) + query)
+        f = s.makefile("rb")
+        while soas < 2:
+            head = f.read(2)
+            check(len(head) == 2, "the AXFR stream ended after %d messages" % len(sizes))
+            (n,) = struct.unpack(">H", head)
+            msg = f.read(n)
+            check(len(msg) == n, "a message cut short")
+            check(n <= size_limit, "message %d has %d bytes, more than %d" %
+                  (len(sizes), n, size_limit))
+            rid, flags, qd, an = struct.unpack(">HHHH", msg[:8])
+            check(rid == 4242 and flags & 0x000F == 0, "message %d: id %d, rcode %d" %
+                  (len(sizes), rid, flags & 0x000F))
+            p = 12
+            for _ in range(qd):
+                p = skip_name(msg, p) + 4
+            for _ in range(an):
+                p = skip_name(msg, p)
+                rtype, _, _, rdlen = struct.unpack(">HHIH", msg[p:p + 10])
+                soas += rtype == 6
+                p += 10 + rdlen
+            rrs += an
+            sizes.append(n)
+    return sizes, rrs
+
+
+def t_small_messages(d):
+    big, big_rrs = axfr_message_sizes(STATE["port"], 65535)
+    d.stop()
+    # The same port again, where knotd has its primary.
+    d.edit(d.config, 'listen: ["127.0.0.1:0"]', 'listen: ["127.0.0.1:%d"]' % STATE["port"])
+    d.edit(d.config, '  notify: ["127.0.0.1:%d"]\n' % STATE["kport"],
+           '  notify: ["127.0.0.1:%d"]\n  transfer-message-size: 4096\n' % STATE["kport"])
+    d.start()
+    st = d.zone_status()
+    check(st["listen"][0]["port"] == STATE["port"], "the listener is back on its port")
+    small, small_rrs = axfr_message_sizes(STATE["port"], 4096)
+    check(len(small) >= 3 * len(big),
+          "4096-byte messages: %d of them, against %d of up to 64 KiB" % (len(small), len(big)))
+    check(small_rrs == big_rrs, "as many RRs: %d against %d" % (small_rrs, big_rrs))
+    lines = axfr_lines(STATE["port"])
+    path, canon = canonical(d, lines, "daemon-small.zone")
+    check(canon == STATE["canon2"], "4096-byte messages carry the same zone, RR for RR")
+    verify(path, "the daemon's AXFR in 4096-byte messages")
+    signed = axfr_lines(STATE["port"], "-y", "hmac-sha256:%s:%s" % (TSIG_NAME, TSIG_SECRET))
+    check(signed == lines, "a TSIG-signed AXFR in 4096-byte messages verifies and is the same")
+    # knotd, still the secondary, takes it whole.
+    kport = STATE["kport"]
+    before = axfrs_in()
+    p = run(["knotc", "-s", os.path.join(STATE["knot_dir"], "knot", "run", "knot.sock"),
+             "zone-retransfer", ZONE + "."])
+    check(p.returncode == 0, "knotc zone-retransfer: %s%s" % (p.stdout, p.stderr))
+    wait_for("knotd's AXFR in 4096-byte messages", lambda: axfrs_in() > before, 120)
+    _, theirs = canonical(d, axfr_lines(kport), "knot-small.zone")
+    check(theirs == canon, "knotd's copy from 4096-byte messages is the daemon's zone")
 
 
 def t_stop_knot(d):
@@ -241,7 +324,7 @@ if __name__ == "__main__":
     setup(daemon)
     try:
         main([t_start_and_import, t_axfr_verifies, t_knot_pulls_axfr, t_knot_follows_changes,
-              t_stop_knot], daemon)
+              t_small_messages, t_stop_knot], daemon)
     finally:
         if "knot" in STATE:
             try:
