@@ -108,6 +108,7 @@ ops_zone_listen(struct ops_zone *z)
 	so.env.journal = &z->journal;
 	so.env.acl = z->acl;
 	so.env.keys = z->keys;
+	so.env.msg_size = cfg->dns.transfer_message_size;
 	so.log = ops_zone_dns_log;
 	so.log_ctx = z;
 	if ((e = dns_server_new(z->ctx->loop, &so, &z->server)) != 0) {
