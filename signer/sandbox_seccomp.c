@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "signer/sandbox_int.h"
@@ -23,20 +24,25 @@
 /*
  * One allowed syscall. arg < 0: any arguments. Otherwise argument @c arg,
  * masked with @c mask, must equal @c value; several rows for one syscall
- * allow any of them.
+ * allow any of them. @c also > 0 adds a second condition: argument @c also
+ * must equal @c also_value exactly (0: none; the second condition is never
+ * on argument 0, which the first one takes where two are needed).
  */
 struct sandbox_rule {
 	const char *name;
 	int arg;
 	uint64_t mask;
 	uint64_t value;
+	int also;
+	uint64_t also_value;
 };
 
-#define ANY(n) { n, -1, 0, 0 }
-#define ARG_IS(n, i, v) { n, i, UINT64_MAX, (uint64_t)(v) }
+#define ANY(n) { n, -1, 0, 0, 0, 0 }
+#define ARG_IS(n, i, v) { n, i, UINT64_MAX, (uint64_t)(v), 0, 0 }
 /* ioctl requests and socket domains are C ints: compare the low 32 bits. */
-#define ARG_IS32(n, i, v) { n, i, 0xffffffffu, (uint64_t)(uint32_t)(v) }
-#define ARG_HAS(n, i, bits) { n, i, (uint64_t)(bits), (uint64_t)(bits) }
+#define ARG_IS32(n, i, v) { n, i, 0xffffffffu, (uint64_t)(uint32_t)(v), 0, 0 }
+#define ARG_HAS(n, i, bits) { n, i, (uint64_t)(bits), (uint64_t)(bits), 0, 0 }
+#define ARGS_ARE(n, i, v, j, w) { n, i, UINT64_MAX, (uint64_t)(v), j, (uint64_t)(w) }
 
 /* What both processes need: glibc, OpenSSL, libuv or threads, and files
  * wherever Landlock lets them. */
@@ -100,6 +106,12 @@ static const struct sandbox_rule sandbox_front[] = {
 	 * runs as root; without root's capabilities it can only be a no-op. */
 	ANY("fchown"),
 	ANY("wait4"), ANY("waitid"), ANY("kill"),
+	/* The zone file thread lowers its own priority (signer/zonepub_file.c):
+	 * one thread's nice value, to 19 only, which can only lower a priority,
+	 * never raise one. Seccomp cannot tell the caller's own thread id from
+	 * another, so a process could lower a sibling of its own user the same
+	 * way, which it could already stop with kill. */
+	ARGS_ARE("setpriority", 0, PRIO_PROCESS, 2, 19),
 };
 
 /* The HSM process: the session PIN page is locked in memory. Sockets come
@@ -157,6 +169,12 @@ static int sandbox_rules_add(scmp_filter_ctx ctx, uint32_t action,
 			continue;
 		if (rules[i].arg < 0)
 			rc = seccomp_rule_add(ctx, action, nr, 0);
+		else if (rules[i].also > 0)
+			rc = seccomp_rule_add(ctx, action, nr, 2,
+					      SCMP_CMP((unsigned)rules[i].arg, SCMP_CMP_MASKED_EQ,
+						       rules[i].mask, rules[i].value),
+					      SCMP_CMP((unsigned)rules[i].also, SCMP_CMP_EQ,
+						       rules[i].also_value));
 		else
 			rc = seccomp_rule_add(ctx, action, nr, 1,
 					      SCMP_CMP((unsigned)rules[i].arg, SCMP_CMP_MASKED_EQ,

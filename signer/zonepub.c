@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -399,6 +400,7 @@ void zonepub_status_get(const struct zonepub *zp, struct zonepub_status *st)
 
 	*st = zp->s;
 	st->queued = zp->q_len;
+	st->zone_file_freed = atomic_load(&zp->file_freed);
 	/* While zonepub_open() loads them, the zones belong to the writer thread. */
 	if (zp->loading)
 		return;

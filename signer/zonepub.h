@@ -323,6 +323,9 @@ struct zonepub_status {
 	char last_error_msg[160];
 	uint32_t zone_file_serial;    /**< serial of the last zone file written (0: none) */
 	int64_t zone_file_time;
+	/** Bytes of replaced zone files freed a slice at a time (see
+	 * signer/zonepub_file.c); a replaced file still open elsewhere is left whole. */
+	uint64_t zone_file_freed;
 	/* The background verification of every signature (a slice per tick
 	 * when idle, on the working zone; see zonepub_sched.c). */
 	uint64_t verify_passes;       /**< full passes completed */

@@ -100,6 +100,7 @@ struct zp_job {
 	char *fmsg;
 	size_t fnames;
 	double fms;
+	int fprio_err;             /* errno of lowering the thread's priority, or 0 */
 	/* VERIFY: the slice's size and whether it starts a pass (at the apex);
 	 * on the zone thread: what it found, and the ZONE_E* result of marking
 	 * each failing RRset due on the working zone (the loop marks the served
@@ -230,6 +231,8 @@ struct zonepub {
 	struct zp_job *f_job;          /* under mu: handed to the file thread */
 	struct zp_job *f_finished;     /* under mu: handed back */
 	bool f_stop;                   /* under mu */
+	bool file_prio_warned;         /* loop: the priority failure was logged */
+	_Atomic uint64_t file_freed;   /* file thread adds, STATUS reads */
 
 	/* Status (loop thread). */
 	struct zonepub_status s;

@@ -8,9 +8,14 @@
  *  - requests arriving during a write are served together by the next one;
  *  - closing waits for a write in progress, then writes the last serial;
  *  - a stored row that does not parse fails the write, names the row, and
- *    leaves the old file and no temporary file.
+ *    leaves the old file and no temporary file;
+ *  - the writer runs at nice 19, on its own thread only (the caller's
+ *    thread keeps its priority);
+ *  - a replaced version is freed a slice at a time (counted in STATUS),
+ *    unless somebody still has it open: that reader reads it whole.
  */
 #include <dirent.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +42,9 @@ struct hold {
 	bool hold;
 	int entered;
 	uint32_t serials[16];
+	/* The writer thread's own, as the hook saw them on the last write. */
+	pid_t tid;
+	int nice;
 };
 
 static void hold_hook(void *arg, uint32_t serial)
@@ -41,6 +52,11 @@ static void hold_hook(void *arg, uint32_t serial)
 	struct hold *h = arg;
 
 	uv_mutex_lock(&h->mu);
+	h->tid = gettid();
+	errno = 0;
+	h->nice = getpriority(PRIO_PROCESS, (id_t)h->tid);
+	if (errno != 0)
+		h->nice = -100;
 	if (h->entered < 16)
 		h->serials[h->entered] = serial;
 	h->entered++;
@@ -268,6 +284,106 @@ static void test_writer_held(void **state)
 	hold_fini(&h);
 }
 
+/* The writer gives way: nice 19 on its own thread, set before it reads a
+ * row; the thread that runs the loop is untouched. */
+static void test_writer_priority(void **state)
+{
+	struct fx *fx = *state;
+	struct hold h;
+	struct fres r;
+	int nice0;
+
+	errno = 0;
+	nice0 = getpriority(PRIO_PROCESS, (id_t)gettid());
+	assert_int_equal(errno, 0);
+	assert_int_not_equal(nice0, 19);
+	start_with_hook(fx, &h);
+	issue_many(fx, 1, 20);
+	write_now(fx, &r);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(hold_entered(&h), 1);
+	assert_int_not_equal(h.tid, gettid());
+	assert_int_equal(h.nice, 19);
+	assert_int_equal(getpriority(PRIO_PROCESS, (id_t)gettid()), nice0);
+	tzs_verify_zone_file(fx->zone_file);
+	fx_stop(fx);
+	hold_fini(&h);
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat sb;
+
+	assert_int_equal(stat(path, &sb), 0);
+	return sb.st_size;
+}
+
+static uint64_t freed(struct fx *fx)
+{
+	struct zonepub_status st;
+
+	zonepub_status_get(fx->zp, &st);
+	return st.zone_file_freed;
+}
+
+/* A version replaced while a reader has it open stays whole for the reader;
+ * one nobody holds is shrunk to nothing before it is let go, and STATUS
+ * counts exactly its bytes. */
+static void test_replaced_freed(void **state)
+{
+	struct fx *fx = *state;
+	struct treq rv;
+	struct fres r;
+	struct stat sb;
+	char *v1, *held;
+	off_t size1, size2;
+	int fd;
+
+	fx->opts.zone_file = fx->zone_file;
+	fx_start(fx);
+	issue_many(fx, 1, 200);
+	write_now(fx, &r);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(freed(fx), 0);
+	v1 = tzs_slurp(fx->zone_file);
+	size1 = file_size(fx->zone_file);
+	fd = open(fx->zone_file, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+
+	/* v2 replaces v1, which the test holds open. */
+	fx_revoke(fx, &rv, 5, 1);
+	zonepub_submit(fx->zp, &rv.rq);
+	RUN_UNTIL(fx, rv.done, "REVOKE");
+	assert_int_equal(rv.status, 0);
+	write_now(fx, &r);
+	assert_int_equal(r.status, 0);
+	size2 = file_size(fx->zone_file);
+	assert_true(size2 != size1);
+	/* v3 replaces v2, which nobody holds. The writer let go of v1 before it
+	 * took v3, and lets go of v2 after answering. */
+	fx_revoke(fx, &rv, 6, 1);
+	zonepub_submit(fx->zp, &rv.rq);
+	RUN_UNTIL(fx, rv.done, "REVOKE");
+	write_now(fx, &r);
+	assert_int_equal(r.status, 0);
+	RUN_UNTIL(fx, freed(fx) != 0, "the replaced version freed");
+	assert_int_equal(freed(fx), (uint64_t)size2);
+
+	/* The held v1: unlinked, whole, readable to its end. */
+	assert_int_equal(fstat(fd, &sb), 0);
+	assert_int_equal(sb.st_nlink, 0);
+	assert_int_equal(sb.st_size, size1);
+	held = calloc(1, (size_t)size1 + 1);
+	assert_non_null(held);
+	assert_int_equal(pread(fd, held, (size_t)size1, 0), size1);
+	assert_string_equal(held, v1);
+	close(fd);
+	free(held);
+	free(v1);
+	tzs_verify_zone_file(fx->zone_file);
+	assert_no_tmp(fx);
+}
+
 /* The held write's file is the whole version it started with. */
 static void test_held_file_is_its_serial(void **state)
 {
@@ -453,6 +569,8 @@ int main(void)
 						fx_teardown),
 		cmocka_unit_test_setup_teardown(test_close_writes_last, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_row, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_writer_priority, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_replaced_freed, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_close_from_callback, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
