@@ -15,7 +15,9 @@
 # reads the database alone, as the daemon's own restart would.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: copy_state.sh SRC DEST" >&2; exit 2; }
-src=$(cd "$1" && pwd)
+# Physical paths: the configurations name the state's real directory, which
+# a SRC given through a symbolic link would not match.
+src=$(cd "$1" && pwd -P)
 dest=$(realpath -m "$2")
 [ -e "$dest" ] && { echo "copy_state.sh: $dest exists" >&2; exit 1; }
 for f in dev/softhsm2.conf dev/regsignd.yaml zd/regsignd.yaml; do
@@ -25,6 +27,11 @@ cp -a "$src" "$dest"
 chmod -R u+w "$dest"
 for f in dev/softhsm2.conf dev/regsignd.yaml zd/regsignd.yaml; do
 	sed -i "s#$src#$dest#g" "$dest/$f"
+	# A copy whose configuration still names SRC would run on SRC itself.
+	if grep -q "$src/" "$dest/$f"; then
+		echo "copy_state.sh: $dest/$f still names $src" >&2
+		exit 1
+	fi
 done
 # checkpoint DB: copy DB's WAL into it and empty the WAL; fails unless every
 # frame was copied (busy=0, checkpointed=log), so a run never starts from a
@@ -40,8 +47,9 @@ checkpoint() {
 	fi
 }
 command -v sqlite3 >/dev/null || { echo "copy_state.sh: needs the sqlite3 CLI (apt-get install sqlite3)" >&2; exit 1; }
-for db in "$dest"/*/state/*.db; do
-	[ -f "$db" ] || continue
+for y in dev/regsignd.yaml zd/regsignd.yaml; do
+	db=$(sed -n 's/^  database: *//p' "$dest/$y")
+	[ -n "$db" ] && [ -f "$db" ] || continue
 	t0=$(date +%s)
 	checkpoint "$db" || exit 1
 	echo "checkpointed $db ($(( $(date +%s) - t0 )) s, $(du -h "$db" | cut -f1))"
