@@ -330,6 +330,20 @@ fx_close(struct fx *f)
 	free(f);
 }
 
+/* An item that also records its sequence number in zone_meta "seq". */
+static int
+run_seq_cb(struct commit_item *ci, void *envp)
+{
+	struct fx *f = envp;
+	unsigned seq = ++f->seq;
+	unsigned char v[4] = { (unsigned char)(seq >> 24), (unsigned char)(seq >> 16),
+			       (unsigned char)(seq >> 8), (unsigned char)seq };
+
+	if (store_zone_meta_set(f->cf.st, "seq", v, sizeof(v)) != 0)
+		return COMMIT_ERR_STORAGE;
+	return run_cb(ci, envp);
+}
+
 /* Submits one item and runs the loop until it is done (bounded). */
 static void
 one(struct fx *f, struct item *i, int rows)
@@ -353,6 +367,50 @@ wal_size(const struct fx *f)
 	return stat(p, &sb) == 0 ? (long long)sb.st_size : 0;
 }
 
+/* What a stream of groups did to the WAL file. */
+struct stream {
+	long long max_wal; /* its largest size after a commit */
+	int restarted;     /* a commit left its size unchanged: it began again */
+	unsigned acked;    /* the last sequence number committed (run_seq_cb) */
+};
+
+/*
+ * Commits @p n groups of ~6 pages (@p run: run_cb or run_seq_cb), each waited
+ * for, with a moment between them as between requests at a steady rate
+ * (@p gap_us, 20 ms after every 50th): a checkpoint that finished by the next
+ * BEGIN lets the WAL restart from its beginning. The file keeps its size
+ * when the WAL restarts, so a restart shows as a size that stopped growing
+ * while commits went on.
+ */
+static void
+stream(struct fx *f, int n, commit_run_fn run, useconds_t gap_us, struct stream *s)
+{
+	struct item i;
+	long long last = 0;
+
+	memset(s, 0, sizeof(*s));
+	for (int k = 0; k < n; k++) {
+		long long w;
+
+		memset(&i, 0, sizeof(i));
+		i.f = f;
+		i.rows = 6;
+		i.it.run = run;
+		i.it.done = done_cb;
+		commit_submit(f->cf.c, &i.it);
+		commit_fixture_wait(&f->cf, &i.done);
+		assert_int_equal(i.status, COMMIT_OK);
+		s->acked = f->seq;
+		w = wal_size(f);
+		if (w > s->max_wal)
+			s->max_wal = w;
+		if (w == last && w > 0)
+			s->restarted = 1;
+		last = w;
+		usleep(k % 50 == 49 ? 20000 : gap_us);
+	}
+}
+
 /* 600 groups of ~6 pages each (3,600 WAL frames, ~14 MiB) at a steady
  * pace: the checkpointer keeps up, the writer never checkpoints, and the
  * WAL restarts from its beginning instead of growing past a few MiB. */
@@ -361,26 +419,16 @@ test_checkpointer_keeps_wal_small(void **state)
 {
 	struct fx *f = fx_open(0);
 	struct commit_stats cs;
-	struct item i;
-	long long max_wal = 0;
+	struct stream s;
 
 	(void)state;
-	for (int n = 0; n < 600; n++) {
-		one(f, &i, 6);
-		assert_int_equal(i.status, COMMIT_OK);
-		if (wal_size(f) > max_wal)
-			max_wal = wal_size(f);
-		/* A moment between groups, as between requests at a steady rate:
-		 * a checkpoint that finished by the next BEGIN lets the WAL
-		 * restart from its beginning. */
-		usleep(n % 50 == 49 ? 20000 : 1000);
-	}
+	stream(f, 600, run_cb, 1000, &s);
 	commit_stats_get(f->cf.c, &cs);
 	assert_int_equal(cs.groups, 600);
 	assert_true(cs.checkpoints >= 2);
 	assert_int_equal(cs.checkpoints_inline, 0);
 	/* Without any checkpoint the WAL would hold all 3,600+ frames. */
-	assert_true(max_wal < 8ll * 1024 * 1024);
+	assert_true(s.max_wal < 8ll * 1024 * 1024);
 	assert_int_equal(f->fatal_calls, 0);
 	fx_close(f);
 }
@@ -524,20 +572,6 @@ test_wal_limits(void **state)
 	fx_close(f);
 }
 
-/* An item that also records its sequence number in zone_meta "seq". */
-static int
-run_seq_cb(struct commit_item *ci, void *envp)
-{
-	struct fx *f = envp;
-	unsigned seq = ++f->seq;
-	unsigned char v[4] = { (unsigned char)(seq >> 24), (unsigned char)(seq >> 16),
-			       (unsigned char)(seq >> 8), (unsigned char)seq };
-
-	if (store_zone_meta_set(f->cf.st, "seq", v, sizeof(v)) != 0)
-		return COMMIT_ERR_STORAGE;
-	return run_cb(ci, envp);
-}
-
 static void
 copy_file(const char *from, const char *to)
 {
@@ -573,47 +607,22 @@ test_default_limits_restart_and_crash_copy(void **state)
 	struct fx *f = fx_open_limits(0, NULL);
 	struct commit_stats cs;
 	struct store_open_opts o;
-	struct item i;
-	long long max_wal = 0, last_wal = 0;
-	int restarted = 0, n;
-	unsigned acked = 0;
+	struct stream s;
 	char dir[64], db[96], p[128];
 	store_t *st = NULL;
 	unsigned char *v = NULL;
 	size_t vlen = 0;
 
 	(void)state;
-	for (n = 0; n < 3200; n++) {
-		long long w;
-
-		memset(&i, 0, sizeof(i));
-		i.f = f;
-		i.rows = 6;
-		i.it.run = run_seq_cb;
-		i.it.done = done_cb;
-		commit_submit(f->cf.c, &i.it);
-		commit_fixture_wait(&f->cf, &i.done);
-		assert_int_equal(i.status, COMMIT_OK);
-		acked = f->seq;
-		w = wal_size(f);
-		if (w > max_wal)
-			max_wal = w;
-		/* The file keeps its size when the WAL restarts: a restart shows
-		 * as frames written again at its beginning, i.e. a size that
-		 * stopped growing while commits went on. */
-		if (w == last_wal && w > 0)
-			restarted = 1;
-		last_wal = w;
-		usleep(n % 50 == 49 ? 20000 : 500);
-	}
+	stream(f, 3200, run_seq_cb, 500, &s);
 	commit_stats_get(f->cf.c, &cs);
 	assert_int_equal(cs.groups, 3200);
 	assert_true(cs.checkpoints >= 4);
 	assert_int_equal(cs.checkpoints_inline, 0);
 	/* No further than the restart size and the frames of the commits that
 	 * raced its catch-up; more than that was written, so it restarted. */
-	assert_true(max_wal < 72ll * 1024 * 1024);
-	assert_true(restarted);
+	assert_true(s.max_wal < 72ll * 1024 * 1024);
+	assert_true(s.restarted);
 	assert_int_equal(f->fatal_calls, 0);
 
 	/* What a crash leaves: the files, without the shared-memory index. */
@@ -633,7 +642,7 @@ test_default_limits_restart_and_crash_copy(void **state)
 	assert_int_equal(store_zone_meta_get(st, "seq", &v, &vlen), 0);
 	assert_int_equal(vlen, 4);
 	assert_int_equal(((unsigned)v[0] << 24 | (unsigned)v[1] << 16 | (unsigned)v[2] << 8 | v[3]),
-			 acked);
+			 s.acked);
 	free(v);
 	store_close(st);
 	unlink(db);
