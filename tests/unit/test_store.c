@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "signer/store.h"
@@ -649,8 +650,16 @@ test_migrate_v1(void **state)
 	store_close(reader);
 	reader = NULL;
 
-	/* Read-write: migrated, the rows and the constraints kept. */
+	/* Read-write: migrated, the rows and the constraints kept, and the
+	 * migration's WAL copied back and truncated (not left allocated). */
 	reopen(f);
+	{
+		struct stat sb;
+		char wal[128];
+		snprintf(wal, sizeof(wal), "%s-wal", f->path);
+		assert_int_equal(stat(wal, &sb), 0);
+		assert_int_equal(sb.st_size, 0);
+	}
 	assert_int_equal(store_durability_get(f->st, &d), 0);
 	assert_int_equal(d.user_version, STORE_SCHEMA_VERSION);
 	assert_int_equal(STORE_SCHEMA_VERSION, 2);
