@@ -174,8 +174,10 @@ details_json(struct ops_ctx *ctx, struct ops_zone *z, const struct zonepub_statu
 		struct dns_server_stats ds;
 
 		dns_server_stats_get(z->server, &ds);
-		ops_json_putf(w, "\"dns\":{\"udp\":%llu,\"tcp\":%llu,\"axfr\":%llu,\"ixfr\":%llu,"
-			      "\"ixfr_fallback\":%llu,\"refused_xfr\":%llu,\"tsig_failures\":%llu},",
+		ops_json_putf(w, "\"dns\":{\"transfer_message_size\":%u,\"udp\":%llu,\"tcp\":%llu,"
+			      "\"axfr\":%llu,\"ixfr\":%llu,\"ixfr_fallback\":%llu,\"refused_xfr\":%llu,"
+			      "\"tsig_failures\":%llu},",
+			      (unsigned)cfg->dns.transfer_message_size,
 			      (unsigned long long)ds.udp_msgs, (unsigned long long)ds.tcp_msgs,
 			      (unsigned long long)ds.axfr, (unsigned long long)ds.ixfr,
 			      (unsigned long long)ds.ixfr_fallback,

@@ -13,8 +13,8 @@ Checked:
  - after a revocation and NOTIFY knotd follows by IXFR (the name is gone
    there), and a forced retransfer (knotc zone-retransfer: an AXFR of the
    changed zone) again gives the daemon's zone exactly;
- - restarted with dns.transfer-message-size 4096, the daemon sends the
-   same zone, RR for RR (kdig, plain and with TSIG),
+ - restarted with dns.transfer-message-size 4096, the daemon says so in
+   ZONE_STATUS and sends the same zone, RR for RR (kdig, plain and with TSIG),
    in several times more messages, each at most 4096 bytes (read off the TCP
    stream), and knotd's retransfer of it is again the daemon's zone.
 """
@@ -281,6 +281,8 @@ def t_small_messages(d):
     d.start()
     st = d.zone_status()
     check(st["listen"][0]["port"] == STATE["port"], "the listener is back on its port")
+    check(st["dns"]["transfer_message_size"] == 4096,
+          "ZONE_STATUS shows the message size: %r" % st["dns"])
     small, small_rrs = axfr_message_sizes(STATE["port"], 4096)
     check(len(small) >= 3 * len(big),
           "4096-byte messages: %d of them, against %d of up to 64 KiB" % (len(small), len(big)))
