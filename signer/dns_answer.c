@@ -437,16 +437,25 @@ static int pack_xfr(struct dns_answer *a, uint8_t **out, size_t *outlen)
 		extra += dns_wire_tsig_len(wtsig);
 	if (room < extra + LDNS_HEADER_SIZE + 512)
 		room = extra + LDNS_HEADER_SIZE + 512;
-	if ((r = dns_wire_msg_init(&m, ldns_pkt_id(a->q), xfr_flags(a), room - extra)) != 0)
-		return r;
-	if (a->info.messages == 0 &&
-	    (r = dns_wire_msg_question(&m, ldns_rdf_data(ldns_rr_owner(qrr)),
-				       ldns_rdf_size(ldns_rr_owner(qrr)),
-				       (uint16_t)ldns_rr_get_type(qrr),
-				       (uint16_t)ldns_rr_get_class(qrr))) != 0)
-		goto out;
-	r = dns_xfr_fill(a->xfr, &m, &end);
-	a->info.followed = dns_xfr_followed(a->xfr);
+	for (;;) {
+		if ((r = dns_wire_msg_init(&m, ldns_pkt_id(a->q), xfr_flags(a), room - extra)) != 0)
+			return r;
+		if (a->info.messages == 0 &&
+		    (r = dns_wire_msg_question(&m, ldns_rdf_data(ldns_rr_owner(qrr)),
+					       ldns_rdf_size(ldns_rr_owner(qrr)),
+					       (uint16_t)ldns_rr_get_type(qrr),
+					       (uint16_t)ldns_rr_get_class(qrr))) != 0)
+			goto out;
+		r = dns_xfr_fill(a->xfr, &m, &end);
+		a->info.followed = dns_xfr_followed(a->xfr);
+		/* One RR larger than dns.transfer-message-size (a published
+		 * record, say) goes in a message of the largest size rather
+		 * than stopping every transfer of the zone. */
+		if (r != DNS_ERANGE || room >= DNS_WIRE_MAX)
+			break;
+		dns_wire_msg_clear(&m);
+		room = DNS_WIRE_MAX;
+	}
 	if (r != 0)
 		goto out;
 	a->done = end;

@@ -125,9 +125,15 @@ static int fill_nodes(struct dns_xfr *x, struct dns_wire_msg *m, bool *full)
 			if (skipped(nm, i))
 				continue;
 			r = put_rr(m, nm->owner, nm->ownerlen, &nm->rr[i]);
-			if (r == DNS_ERANGE && m->an > 0) {
+			if (r == DNS_ERANGE) {
+				/* Held either way: an RR too large for an empty
+				 * message is not lost, the caller may offer a
+				 * larger one. */
+				int e = hold(x, nm, i);
+				if (e != 0 || m->an == 0)
+					return e != 0 ? e : DNS_ERANGE;
 				*full = true;
-				return hold(x, nm, i);
+				return 0;
 			}
 			if (r != 0)
 				return r;

@@ -83,8 +83,9 @@ int dns_xfr_ixfr_new(const struct zone *z, const struct dns_journal *j, uint32_t
  * with no ldns object per RR; once the zone moved on it reverts each name
  * through ldns as described above. Between two calls the zone may change
  * (the listener goes back to its loop): nothing is kept that points into it.
- * @return 0, DNS_ERANGE (one RR is larger than an empty message can hold),
- *         DNS_ECHANGED, DNS_EZONE, DNS_ENOMEM. Do not mix with dns_xfr_next()
+ * @return 0, DNS_ERANGE (the next RR is larger than an empty message can
+ *         hold; the stream stays at that RR, so a call with a larger message
+ *         goes on from it), DNS_ECHANGED, DNS_EZONE, DNS_ENOMEM. Do not mix with dns_xfr_next()
  *         on one stream.
  */
 int dns_xfr_fill(struct dns_xfr *x, struct dns_wire_msg *m, bool *end);
