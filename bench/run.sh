@@ -421,8 +421,9 @@ fi
 # secondary; the restart to the last serial served (last: it stops the daemon).
 # Its zone file is written on demand only (zone-file-interval: 0): at 1M
 # devices a write takes one core and the disk for 8-11 s on its own thread,
-# and revocations during it have a p99 of ~73 ms (docs/CONFIG.md, "The zone
-# file"); target 3 is a steady state without it.
+# and revocations during back-to-back writes have a p99 of ~9-12 ms against
+# ~6-8 ms without (docs/CONFIG.md, "The zone file"); target 3 is a steady
+# state without it.
 zone_ms="revoke revoke_vs_knot_update revoke_secondary revoke_secondary_nsd restart"
 zname=iotregistry.test.
 nrev=$([ $smoke = 1 ] && echo 3 || echo 20)    # revocations timed one by one
