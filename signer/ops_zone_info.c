@@ -208,8 +208,9 @@ ops_zone_json(struct ops_ctx *ctx, struct buf_writer *w, bool full, int *failure
 	}
 	ops_json_put(w, "\"zone_file\":{");
 	ops_json_kstr(w, "path", ctx->cfg->state.zone_file ? ctx->cfg->state.zone_file : "", 1);
-	ops_json_putf(w, "\"interval\":%u,\"serial\":%u},",
-		      (unsigned)ctx->cfg->state.zone_file_interval, (unsigned)st.zone_file_serial);
+	ops_json_putf(w, "\"interval\":%u,\"serial\":%u,\"freed\":%llu},",
+		      (unsigned)ctx->cfg->state.zone_file_interval, (unsigned)st.zone_file_serial,
+		      (unsigned long long)st.zone_file_freed);
 	listen_json(z, w);
 	if (have)
 		verify_json(&st, w);
