@@ -55,8 +55,9 @@ for y in dev/regsignd.yaml zd/regsignd.yaml; do
 	echo "checkpointed $db ($(( $(date +%s) - t0 )) s, $(du -h "$db" | cut -f1))"
 done
 sync
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-zport=$(freeport) kport=$(freeport)
+# Ports free for TCP and UDP alike: the tests' one free_port.
+. "$(dirname "$(realpath "${BASH_SOURCE[0]}")")/../tests/lib/net.sh"
+zport=$(free_port) kport=$(free_port)
 sed -i -e "s#^  listen: .*#  listen: [\"127.0.0.1:$zport\"]#" \
 	-e "s#^  notify: .*#  notify: [\"127.0.0.1:$kport\"]#" "$dest/zd/regsignd.yaml"
 echo "config: $dest/zd/regsignd.yaml  socket: $dest/zd/regsignd.sock  dns: 127.0.0.1:$zport  notify: 127.0.0.1:$kport"

@@ -183,13 +183,15 @@ token=regsign-dev
 pin=$(cat "$dev/pin")
 cc -O2 -Wall -I/usr/include/p11-kit-1 -o "$tmp/p11bench" "$tmp/anchors/p11bench.c" -ldl -lpthread \
 	>"$raw/p11bench-build.log" 2>&1 || die "cannot build p11bench (see $raw/p11bench-build.log)"
-freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# Ports free for TCP and UDP alike (the DNS listeners take both): the tests'
+# one free_port (tests/lib/net.sh).
+. "$here/../tests/lib/net.sh"
 
 # The daemon's files, adapted for a benchmark: no rate limit for the
 # benchmark caller, and a free port for the DNS listener (5353 may be taken).
 if [ -z "$zstate" ]; then
 	sed -i '/^[[:space:]]*rate-limit:/d' "$dev/policy.yaml"
-	sed -i "s/127.0.0.1:5353/127.0.0.1:$(freeport)/" "$dev/regsignd.yaml"
+	sed -i "s/127.0.0.1:5353/127.0.0.1:$(free_port)/" "$dev/regsignd.yaml"
 fi
 # --key-copies off: the HSM process signs with the token objects themselves
 # (hsm.key-copies: false), to measure what the session copies buy.
@@ -401,14 +403,14 @@ fi
 # ---- 4. the peers on the same zone ----
 case $peers in all|token|none) ;; *) die "--peers all|token|none" ;; esac
 if [ $peers != none ]; then
-	measure peers_token "$here/peers_token.sh" "$zone" "$tmp/peers-token" "$(freeport)" \
+	measure peers_token "$here/peers_token.sh" "$zone" "$tmp/peers-token" "$(free_port)" \
 		"$token" "$dev/pin" regsign-ksk regsign-zsk 1
 else
 	not_measurable peers_token "not run (--peers none)"
 fi
 if [ $peers = all ]; then
 	# The anchors' peers.sh generates the same zone (same N, same seed).
-	measure peers_file "$tmp/anchors/peers.sh" "$devices" "$tmp/peers-file" "$(freeport)"
+	measure peers_file "$tmp/anchors/peers.sh" "$devices" "$tmp/peers-file" "$(free_port)"
 else
 	not_measurable peers_file "not run (--peers $peers)"
 fi
@@ -468,7 +470,7 @@ elif [ -n "$zstate" ]; then
 	# The copy's own ports: its DNS listener and where it sends NOTIFY.
 	zport=$(sed -n 's/^  listen: \["127.0.0.1:\([0-9]*\)"\]/\1/p' "$zd/regsignd.yaml")
 	kport=$(sed -n 's/^  notify: \["127.0.0.1:\([0-9]*\)"\]/\1/p' "$zd/regsignd.yaml")
-	uport=$(freeport)
+	uport=$(free_port)
 	[ -n "$zport" ] && [ -n "$kport" ] ||
 		die "--zone-state: no listen/notify 127.0.0.1 port in $zd/regsignd.yaml"
 	sock=$(sed -n 's/^  path: \(.*regsignd.sock\)$/\1/p' "$zd/regsignd.yaml")
@@ -479,7 +481,7 @@ elif [ -n "$zstate" ]; then
 else
 	zd=$tmp/zd
 	mkdir -p "$zd/state"
-	zport=$(freeport) kport=$(freeport) uport=$(freeport)
+	zport=$(free_port) kport=$(free_port) uport=$(free_port)
 	sock=$zd/regsignd.sock
 	sed -e "s#$dev/state/#$zd/state/#g" -e "s#^\(  path: \).*regsignd.sock#\1$sock#" \
 		-e "s#127.0.0.1:[0-9]*\"\]#127.0.0.1:$zport\"]#" \
