@@ -35,6 +35,10 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "tests", "integration"))
+from net_util import dns_skip_name as skip_name  # noqa: E402
+
 POLL = 0.002
 
 
@@ -44,16 +48,6 @@ def qname_wire(name):
         if lab:
             out += bytes([len(lab)]) + lab.encode()
     return out + b"\0"
-
-
-def skip_name(msg, pos):
-    while True:
-        n = msg[pos]
-        if n == 0:
-            return pos + 1
-        if n & 0xC0 == 0xC0:
-            return pos + 2
-        pos += 1 + n
 
 
 def query(port, name, qtype, do=False, timeout=0.5):

@@ -2,7 +2,9 @@
 
 free_port() is the one way the tests pick a loopback port: imported by the
 Python tests, and run as a script (printing one port) by the shell libraries
-through tests/lib/net.sh.
+through tests/lib/net.sh. dns_skip_name() is the one hand-written step over a
+DNS name in wire form, for the tests and bench scripts that read messages
+byte by byte.
 """
 
 import socket
@@ -32,6 +34,18 @@ def free_port(tries=100):
         finally:
             t.close()
     raise AssertionError("no port free for both TCP and UDP on 127.0.0.1 after %d tries" % tries)
+
+
+def dns_skip_name(msg, pos):
+    """The offset just after the wire-form name at pos (labels, ending in the
+    root label or a compression pointer)."""
+    while True:
+        n = msg[pos]
+        if n == 0:
+            return pos + 1
+        if n & 0xC0 == 0xC0:
+            return pos + 2
+        pos += 1 + n
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from daemon_lib import (SOURCE_DIR, ZONE, Daemon, check, main, need_tool, run,  # noqa: E402
                         wait_for)
-from net_util import free_port  # noqa: E402
+from net_util import dns_skip_name as skip_name, free_port  # noqa: E402
 
 N_DEV = 3000
 STATE = {}
@@ -224,17 +224,6 @@ def t_knot_follows_changes(d):
     _, theirs = canonical(d, axfr_lines(kport), "knot2.zone")
     check(theirs == ours, "knotd's copy after the retransfer is the daemon's zone")
     STATE["canon2"] = ours
-
-
-def skip_name(msg, p):
-    """The offset after the (possibly compressed) name at p."""
-    while True:
-        n = msg[p]
-        if n == 0:
-            return p + 1
-        if n & 0xC0 == 0xC0:
-            return p + 2
-        p += 1 + n
 
 
 def axfr_message_sizes(port, size_limit):
