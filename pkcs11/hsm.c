@@ -431,13 +431,15 @@ int hsm_open(const struct hsm_config *cfg, hsm_t **out)
 	h->recover_timeout_ms = cfg->recover_timeout_ms;
 	h->use_copies = cfg->session_copies;
 	h->copy_check_ms = cfg->copy_check_ms;
+	h->sign_ahead = cfg->sign_ahead;
 	h->module_path = strdup(cfg->module_path);
 	h->pin_file = strdup(cfg->pin_file);
 	h->sess = calloc(h->nsess, sizeof(*h->sess));
 	h->busy = calloc(h->nsess, sizeof(*h->busy));
 	h->copies = calloc((size_t)h->nsess * HSM_MAX_KEYS, sizeof(*h->copies));
+	h->ahead = calloc((size_t)h->nsess * HSM_MAX_KEYS, sizeof(*h->ahead));
 	if (h->module_path == NULL || h->pin_file == NULL || h->sess == NULL ||
-	    h->busy == NULL || h->copies == NULL)
+	    h->busy == NULL || h->copies == NULL || h->ahead == NULL)
 		goto out;
 	r = hsm_uri_parse(cfg->token_uri, HSM_URI_TOKEN, &h->token, uerr, sizeof(uerr));
 	if (r != 0) {
@@ -480,6 +482,7 @@ void hsm_close(hsm_t *h)
 	free(h->sess);
 	free(h->busy);
 	free(h->copies);
+	free(h->ahead);
 	/* After the key is deleted no destructor runs for it; the buffers of
 	 * threads still alive are freed here. */
 	pthread_key_delete(h->errkey);
@@ -612,5 +615,8 @@ int hsm_status_get(hsm_t *h, struct hsm_status *st)
 		st->signatures[i] = atomic_load(&h->keys[i].signatures);
 	st->copies = atomic_load(&h->ncopies);
 	st->copies_refused = atomic_load(&h->copies_refused);
+	st->sign_sessions = atomic_load(&h->ahead_sessions);
+	st->prepared = atomic_load(&h->prepared);
+	st->prepare_inits = atomic_load(&h->prepare_inits);
 	return 0;
 }

@@ -8,9 +8,9 @@
  * and URI, checked once (sensitive, never extractable, private key matches its
  * public key) and then used by a small integer key id.
  *
- * Thread safety: hsm_sign(), hsm_random(), hsm_status_get(), hsm_key_public(),
- * hsm_key_info(), hsm_key_find() and hsm_last_error() may be called from any
- * number of threads at once. Each signing call takes one pool session for
+ * Thread safety: hsm_sign(), hsm_prepare(), hsm_random(), hsm_status_get(),
+ * hsm_key_public(), hsm_key_info(), hsm_key_find() and hsm_last_error() may be
+ * called from any number of threads at once. Each signing call takes one pool session for
  * itself; a call waits while all sessions are busy. hsm_key_add(),
  * hsm_keygen_ec() and hsm_object_exists() are also thread-safe but meant for
  * start-up and the key ceremony. hsm_close() must not race any other call.
@@ -96,6 +96,20 @@ struct hsm_config {
 	 * copies). 0 checks before every signature.
 	 */
 	unsigned copy_check_ms;
+	/**
+	 * Let hsm_prepare() initialise signing operations ahead of the
+	 * signatures that will use them (see hsm_prepare()). Each pool session
+	 * then gets, per registered key, a signing session of its own (opened by
+	 * hsm_prepare(), so sessions x keys more sessions at most) that does
+	 * nothing but C_SignInit and C_Sign with that key's signing object. A
+	 * signature that finds its operation initialised makes only the C_Sign.
+	 * Every check is the same either way (with session_copies the copy's
+	 * first signature is verified; the token object is looked at every
+	 * copy_check_ms, also when an initialised operation signs with the
+	 * token object itself, which C_SignInit would otherwise have read).
+	 * false: hsm_prepare() does nothing.
+	 */
+	bool sign_ahead;
 	char *errbuf;            /**< optional: receives the detail of an hsm_open() failure */
 	size_t errbuf_len;       /**< size of errbuf */
 };
@@ -182,6 +196,35 @@ enum hsm_sig_format {
 int hsm_sign(hsm_t *h, int key_id, const unsigned char *digest, size_t dlen,
              enum hsm_sig_format fmt, unsigned char *sig, size_t *siglen);
 
+/**
+ * Initialise signing operations ahead of the signatures that will use them
+ * (hsm_config.sign_ahead; without it this does nothing and returns 0).
+ *
+ * For every pool session that is free at this moment, and every registered
+ * key, opens the key's signing session in that slot if it has none, makes the
+ * session copy if copies are on and none was made yet (checked as on first
+ * use), and calls C_SignInit unless an operation for the key's signing object
+ * is already initialised there. The next hsm_sign() with that key that takes
+ * that pool session then makes only the C_Sign. Nothing is ever signed here.
+ *
+ * Never blocks on a busy session or on a recovery: a session in use is
+ * skipped (only try-locks are taken), and while a recovery runs or waits it
+ * returns 0 at once. It does not recover either: when it finds the HSM lost
+ * it stops and returns HSM_ERR_UNAVAILABLE, and the next hsm_sign() recovers
+ * as usual (after a recovery nothing is prepared until the next call).
+ *
+ * Thread-safe; meant for a worker with nothing to do (after it sent its
+ * reply). Its time is that of a few C_SignInit calls (sessions x keys at most,
+ * usually only those consumed since the last call).
+ *
+ * @return the number of operations initialised (>= 0), or a negative error:
+ * HSM_ERR_ARG (NULL handle), HSM_ERR_UNAVAILABLE (the HSM was found lost),
+ * or the first other error of a C_SignInit or C_OpenSession (HSM_ERR_PKCS11,
+ * ...; that key's next hsm_sign() meets and reports it too). Detail in
+ * hsm_last_error().
+ */
+int hsm_prepare(hsm_t *h);
+
 /** @p len random bytes from the token (C_GenerateRandom). Errors as hsm_sign(). */
 int hsm_random(hsm_t *h, unsigned char *buf, size_t len);
 
@@ -223,6 +266,9 @@ struct hsm_status {
 	unsigned long signatures[HSM_MAX_KEYS]; /**< successful signatures per key id */
 	unsigned copies;                 /**< session copies in use (sessions x keys at most) */
 	unsigned long copies_refused;    /**< copies the module refused or that failed a check */
+	unsigned sign_sessions;          /**< signing sessions open (hsm_config.sign_ahead) */
+	unsigned long prepared;          /**< signatures that found their operation initialised */
+	unsigned long prepare_inits;     /**< operations hsm_prepare() initialised */
 };
 
 /** Fill @p st. Never blocks on a running recovery. Errors: HSM_ERR_ARG. */

@@ -126,18 +126,17 @@ static bool hsm_copy_check_due(struct hsm *h, struct hsm_key *k)
 	return atomic_compare_exchange_strong(&k->checked_ms, &last, now);
 }
 
-int hsm__copy_sign(struct hsm *h, unsigned si, CK_SESSION_HANDLE s, struct hsm_key *k,
-                   const unsigned char *digest, size_t dlen,
-                   unsigned char *raw, size_t *rawlen)
+int hsm__copy_object(struct hsm *h, unsigned si, CK_SESSION_HANDLE s, struct hsm_key *k,
+                     CK_OBJECT_HANDLE *obj, bool *copy, bool *fresh)
 {
 	struct hsm_copy *c;
-	CK_OBJECT_CLASS cls;
-	CK_ATTRIBUTE t = { CKA_CLASS, &cls, sizeof(cls) };
-	CK_RV rv;
 	int r;
 
+	*obj = k->priv;
+	*copy = false;
+	*fresh = false;
 	if (!h->use_copies)
-		return hsm__sign_handle(h, s, k->priv, k->field_len, digest, dlen, raw, rawlen);
+		return 0;
 	c = &h->copies[(size_t)si * HSM_MAX_KEYS + (size_t)(k - h->keys)];
 	if (c->state == HSM_COPY_NONE) {
 		r = hsm_copy_make(h, s, k, c);
@@ -145,21 +144,45 @@ int hsm__copy_sign(struct hsm *h, unsigned si, CK_SESSION_HANDLE s, struct hsm_k
 			return r;
 	}
 	if (c->state == HSM_COPY_REFUSED)
-		return hsm__sign_handle(h, s, k->priv, k->field_len, digest, dlen, raw, rawlen);
-	if (hsm_copy_check_due(h, k)) {
+		return 0;
+	*obj = c->obj;
+	*copy = true;
+	*fresh = c->state == HSM_COPY_FRESH;
+	return 0;
+}
+
+int hsm__copy_sign(struct hsm *h, unsigned si, CK_SESSION_HANDLE s, struct hsm_key *k,
+                   const unsigned char *digest, size_t dlen,
+                   unsigned char *raw, size_t *rawlen)
+{
+	CK_OBJECT_HANDLE obj;
+	CK_OBJECT_CLASS cls;
+	CK_ATTRIBUTE t = { CKA_CLASS, &cls, sizeof(cls) };
+	bool copy, fresh;
+	CK_RV rv;
+	int r;
+
+	r = hsm__copy_object(h, si, s, k, &obj, &copy, &fresh);
+	if (r != 0)
+		return r;
+	/* A C_SignInit on the token object lets SoftHSM see that the key was
+	 * deleted or replaced; a copy, or an operation initialised in advance
+	 * (hsm_ahead.c), does not look at the token object any more, so those
+	 * signatures look at it themselves, at most every copy_check_ms. */
+	if ((copy || hsm__ahead_ready(h, si, k, obj)) && hsm_copy_check_due(h, k)) {
 		rv = h->p11->C_GetAttributeValue(s, k->priv, &t, 1);
 		if (rv != CKR_OK)
 			return hsm__fail(h, hsm__rv_to_err(rv),
 			                 "key %s: the token object is gone (%s)", k->role,
 			                 hsm__ckr_name(rv));
 	}
-	r = hsm__sign_handle(h, s, c->obj, k->field_len, digest, dlen, raw, rawlen);
-	if (r != 0 || c->state != HSM_COPY_FRESH)
+	r = hsm__ahead_sign(h, si, s, k, obj, digest, dlen, raw, rawlen);
+	if (r != 0 || !fresh)
 		return r;
 	r = hsm__verify_raw(k->spki, k->spki_len, digest, dlen, raw, *rawlen);
 	if (r != 0)
 		return hsm__fail(h, r == HSM_ERR_KEY_MISMATCH ? r : HSM_ERR_CRYPTO,
 		                 "key %s: its session copy signs for another key", k->role);
-	c->state = HSM_COPY_READY;
+	h->copies[(size_t)si * HSM_MAX_KEYS + (size_t)(k - h->keys)].state = HSM_COPY_READY;
 	return 0;
 }

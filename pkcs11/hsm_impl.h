@@ -63,6 +63,20 @@ struct hsm_copy {
 	unsigned char state;   /* enum hsm_copy_state; only the session's holder touches it */
 };
 
+/* A key's signing session in one pool slot (hsm_ahead.c, hsm_config.sign_ahead). */
+enum hsm_ahead_state {
+	HSM_AHEAD_NONE = 0,    /* no signing session opened yet */
+	HSM_AHEAD_IDLE,        /* open, no operation initialised */
+	HSM_AHEAD_READY,       /* C_SignInit done for obj; the next C_Sign consumes it */
+	HSM_AHEAD_STALE,       /* may hold an operation nobody wants: reopen before use */
+};
+
+struct hsm_ahead {
+	CK_SESSION_HANDLE s;
+	CK_OBJECT_HANDLE obj;  /* what the READY operation signs with */
+	unsigned char state;   /* enum hsm_ahead_state; only the slot's holder touches it */
+};
+
 /* One per thread that used the handle, for hsm_last_error(). */
 struct hsm_errbuf {
 	struct hsm_errbuf *next, *prev;
@@ -98,6 +112,11 @@ struct hsm {
 	struct hsm_copy *copies;   /* [session * HSM_MAX_KEYS + key id], see hsm_copy.c */
 	atomic_uint ncopies;
 	atomic_ulong copies_refused;
+	bool sign_ahead;           /* hsm_config.sign_ahead */
+	struct hsm_ahead *ahead;   /* [session * HSM_MAX_KEYS + key id], see hsm_ahead.c */
+	atomic_uint ahead_sessions;
+	atomic_ulong prepared;     /* signatures that found their operation initialised */
+	atomic_ulong prepare_inits; /* operations hsm_prepare() initialised */
 
 	struct hsm_key keys[HSM_MAX_KEYS];
 	atomic_uint nkeys;
@@ -168,5 +187,23 @@ int hsm__copy_sign(struct hsm *h, unsigned si, CK_SESSION_HANDLE s, struct hsm_k
                    unsigned char *raw, size_t *rawlen);
 /* Forgets every copy (their sessions were closed, so the token dropped them). */
 void hsm__copies_forget(struct hsm *h);
+/* The object pool session si signs k with: its session copy (made and checked
+ * now if this is the first use, *fresh set while its first signature is still
+ * to verify) or, without one, the token object. An error only when the
+ * session or the token was lost. */
+int hsm__copy_object(struct hsm *h, unsigned si, CK_SESSION_HANDLE s, struct hsm_key *k,
+                     CK_OBJECT_HANDLE *obj, bool *copy, bool *fresh);
+
+/* hsm_ahead.c: the signing sessions of hsm_config.sign_ahead. */
+/* Signs with obj in slot si: on the key's signing session (only C_Sign when an
+ * operation for obj is ready there), or on pool session s when that key has
+ * no signing session in the slot. *prepared tells which happened. */
+int hsm__ahead_sign(struct hsm *h, unsigned si, CK_SESSION_HANDLE s, struct hsm_key *k,
+                    CK_OBJECT_HANDLE obj, const unsigned char *digest, size_t dlen,
+                    unsigned char *raw, size_t *rawlen);
+/* Whether slot si holds an operation initialised for k with obj. */
+bool hsm__ahead_ready(struct hsm *h, unsigned si, const struct hsm_key *k, CK_OBJECT_HANDLE obj);
+/* Closes every signing session (before the pool sessions close: disconnect). */
+void hsm__ahead_close_all(struct hsm *h);
 
 #endif

@@ -297,7 +297,10 @@ void hsm__token_disconnect(struct hsm *h)
 	if (!h->sess_open)
 		return;
 	/* Errors are ignored: after a loss the handles are already invalid,
-	 * and closing is all that is left to do with them. */
+	 * and closing is all that is left to do with them. The signing
+	 * sessions go first: their operations may use the copies that the
+	 * pool sessions own. */
+	hsm__ahead_close_all(h);
 	for (unsigned i = 0; i < h->nsess; i++)
 		h->p11->C_CloseSession(h->sess[i]);
 	h->sess_open = false;

@@ -168,6 +168,9 @@ struct config {
 		/** hsm.key-copies (default true): each HSM worker signs with a session
 		 * copy of the key made inside the token (see pkcs11/hsm.h). */
 		bool key_copies;
+		/** hsm.sign-ahead (default true): idle HSM workers initialise the next
+		 * signature's operation in advance (hsm_prepare(), pkcs11/hsm.h). */
+		bool sign_ahead;
 		/** hsm.key-check-interval (default 1 s; 0 = every signature): how soon a
 		 * key deleted or replaced in the token is noticed while copies sign. */
 		unsigned key_check_ms;

@@ -127,7 +127,7 @@ int config__read_hsm(struct config_ctx *c, const struct yconf_node *hsm)
 {
 	const char *module = NULL, *token = NULL, *pin_file = NULL;
 	int64_t sessions = 2, recover = 30, call = -1, check = 1;
-	bool copies = true;
+	bool copies = true, ahead = true;
 	const struct yconf_node *env = NULL;
 	const struct yconf_field f[] = {
 		YCONF_F_STRING("module", true, 1, PATH_MAX - 1, &module),
@@ -139,6 +139,7 @@ int config__read_hsm(struct config_ctx *c, const struct yconf_node *hsm)
 		YCONF_F_DURATION("call-timeout", false, 1, 86400, &call),
 		YCONF_F_BOOL("key-copies", false, &copies),
 		YCONF_F_DURATION("key-check-interval", false, 0, 3600, &check),
+		YCONF_F_BOOL("sign-ahead", false, &ahead),
 	};
 	int r = config__from_yconf(yconf_map_read(hsm, f, YCONF_NFIELDS(f),
 	                                          c->err, sizeof(c->err)));
@@ -169,6 +170,7 @@ int config__read_hsm(struct config_ctx *c, const struct yconf_node *hsm)
 	c->cfg->hsm.call_timeout_ms = call > 0 ? (unsigned)call * 1000u : 0;
 	c->cfg->hsm.key_copies = copies;
 	c->cfg->hsm.key_check_ms = (unsigned)check * 1000u;
+	c->cfg->hsm.sign_ahead = ahead;
 	return r;
 }
 

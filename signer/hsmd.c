@@ -205,6 +205,21 @@ static void sign_item(struct hsmd *d, unsigned slot, const struct hsmproto_sign_
 	res->value_len = siglen;
 }
 
+/*
+ * Initialises signing operations ahead of the next requests (hsm.sign-ahead,
+ * hsm_prepare()): on every session free right now, never waiting for a busy one
+ * or for a recovery. A module call like any other, so watched on @p slot. Its
+ * errors are left for the next signature, which meets them and reports them.
+ */
+static void prepare(struct hsmd *d, unsigned slot)
+{
+	if (!d->cfg->hsm.sign_ahead)
+		return;
+	call_begin(d, slot);
+	hsm_prepare(d->hsm);
+	call_end(d, slot);
+}
+
 static void job_free(struct job *j)
 {
 	if (j == NULL)
@@ -221,12 +236,26 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct hsmd *d = w->d;
 
+	/* The main thread prepared every session before the workers started. */
+	int idle_prepared = 1;
+
 	for (;;) {
 		struct job *j;
 		size_t i, k;
 		int last;
 
 		pthread_mutex_lock(&d->mu);
+		if (!d->stop && d->head == NULL && !idle_prepared) {
+			/* Nothing to do, and any reply this worker owed is written:
+			 * initialise the signatures the work just done consumed, so
+			 * that the next request pays only for its C_Sign. Once per
+			 * idle spell; a job that comes meanwhile waits for at most
+			 * a few C_SignInit calls, or goes to another worker. */
+			pthread_mutex_unlock(&d->mu);
+			prepare(d, w->slot);
+			idle_prepared = 1;
+			continue;
+		}
 		while (!d->stop && d->head == NULL)
 			pthread_cond_wait(&d->work_cv, &d->mu);
 		if (d->stop) {
@@ -254,6 +283,7 @@ static void *worker_main(void *arg)
 				d->tail = NULL;
 		}
 		pthread_mutex_unlock(&d->mu);
+		idle_prepared = 0;
 
 		for (size_t m = i; m < i + k; m++)
 			sign_item(d, w->slot, &j->reqs[m], &j->res[m], j->sigs[m]);
@@ -494,6 +524,13 @@ static int start_workers(struct hsmd *d)
 	return 0;
 }
 
+/* Prepares every session's signatures once (sign-ahead), then starts the workers. */
+static int start_serving(struct hsmd *d)
+{
+	prepare(d, 0);
+	return start_workers(d);
+}
+
 /*
  * Stops the workers. @return 0 when every one returned and was joined; -1 when
  * some are still inside the module after HSMD_STOP_GRACE_MS: joining them could
@@ -564,7 +601,7 @@ int hsmd_run(int fd, const char *config_path, const char *const *module_dirs)
 
 	if (hsmd__setup(&d, config_path, module_dirs, err, sizeof(err)) != 0 ||
 	    hsmd__lockdown(&d, config_path, module_dirs, err, sizeof(err)) != 0 ||
-	    watchdog_start(&d) != 0 || start_workers(&d) != 0) {
+	    watchdog_start(&d) != 0 || start_serving(&d) != 0) {
 		hello.status = HSMPROTO_ST_ERROR;
 		reason_set(&hello, "%s", err[0] ? err : "start-up failed");
 		/* Say why to the front; stderr too, in case the front cannot log it. */

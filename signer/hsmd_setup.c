@@ -103,6 +103,7 @@ static int open_keys(struct hsmd *d, const uint8_t *ca_spki, size_t ca_spki_len,
 		.recover_timeout_ms = d->cfg->hsm.recover_timeout_ms,
 		.session_copies = d->cfg->hsm.key_copies,
 		.copy_check_ms = d->cfg->hsm.key_check_ms,
+		.sign_ahead = d->cfg->hsm.sign_ahead,
 		.errbuf = err,
 		.errbuf_len = errlen,
 	};

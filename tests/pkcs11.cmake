@@ -28,5 +28,6 @@ regsign_hsm_test(test_hsm TIMEOUT 300)
 regsign_hsm_test(test_hsm_recover TIMEOUT 600)
 regsign_hsm_test(test_hsm_threads TIMEOUT 300)
 regsign_hsm_test(test_hsm_copy TIMEOUT 300)
+regsign_hsm_test(test_hsm_ahead TIMEOUT 300)
 regsign_add_test(test_hsm_uri SOURCES unit/test_hsm_uri.c LIBS regsign-hsm PkgConfig::OPENSSL
                  TIMEOUT 120)

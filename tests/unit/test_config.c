@@ -609,6 +609,33 @@ static void test_key_copies(void **state)
 	EXPECT_REFUSALS(e, refused);
 }
 
+static void test_sign_ahead(void **state)
+{
+	struct env *e = *state;
+	struct config *cfg;
+
+	/* Default: idle HSM workers prepare the next signatures. */
+	cfg = load_good(e, NULL, NULL);
+	assert_true(cfg->hsm.sign_ahead);
+	config_free(cfg);
+	cfg = load_good(e, "  recover-timeout: 45s\n",
+	                "  recover-timeout: 45s\n  sign-ahead: false\n");
+	assert_false(cfg->hsm.sign_ahead);
+	assert_true(cfg->hsm.key_copies);
+	config_free(cfg);
+	cfg = load_good(e, "  recover-timeout: 45s\n",
+	                "  recover-timeout: 45s\n  sign-ahead: true\n");
+	assert_true(cfg->hsm.sign_ahead);
+	config_free(cfg);
+
+	static const struct refusal refused[] = {
+		{ "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  sign-ahead: maybe\n", 8, 15, "sign-ahead" },
+		{ "  recover-timeout: 45s\n", "  recover-timeout: 45s\n  sign-ahead: 1s\n", 8, 15, "sign-ahead" },
+	};
+
+	EXPECT_REFUSALS(e, refused);
+}
+
 static void test_io(void **state)
 {
 	struct env *e = *state;
@@ -640,6 +667,7 @@ int main(void)
 		cmocka_unit_test(test_sandbox_section),
 		cmocka_unit_test(test_call_timeout),
 		cmocka_unit_test(test_key_copies),
+		cmocka_unit_test(test_sign_ahead),
 		cmocka_unit_test(test_io),
 	};
 

@@ -838,6 +838,92 @@ static void test_recovery(void **state)
 	finish(&c);
 }
 
+static uint64_t mono_ms(void);
+
+/* A value of the fault module's stats file next to the control file, 0 if absent. */
+static unsigned long fault_stat(const struct env *e, const char *name)
+{
+	char path[4300], key[64];
+	unsigned long v, found = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s.stats", e->fault_ctl);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	while (fscanf(f, "%63s %lu", key, &v) == 2) {
+		if (strcmp(key, name) == 0)
+			found = v;
+	}
+	fclose(f);
+	return found;
+}
+
+/*
+ * hsm.sign-ahead (default on), under the HSM process's real sandbox: the process
+ * initialises every session's signing operation for every key before it serves
+ * (2 sessions x 5 keys), and again what a batch consumed once its workers are idle,
+ * so that at rest the fault module has seen exactly 10 more C_SignInit than C_Sign.
+ * Its "mixup" counter (a C_Sign by another thread than the C_SignInit before it)
+ * shows that workers signed with operations another thread had prepared. Every
+ * signature verifies. With hsm.sign-ahead false, neither happens.
+ */
+static void test_sign_ahead(void **state)
+{
+	struct env *e = *state;
+	const char *dirs[] = { e->fault_dir, NULL };
+	char off_config[4200];
+	uint64_t t0;
+	struct ctx c;
+	EVP_PKEY *zsk;
+	long ahead = 0;
+
+	fault_ctl(e, "count C_SignInit\ncount C_Sign\n");
+	spawn_dirs(&c, e, e->fault_config, dirs);
+	if (c.ready_status != HSMPROTO_ST_OK)
+		fail_msg("HSM process behind the fault module not ready: %s", c.ready_reason);
+	zsk = get_pubkey(&c, "zsk", NULL);
+	for (int round = 0; round < 3; round++)
+		assert_int_equal(sign_some(&c, zsk, 8, HSMPROTO_ST_OK), 8);
+	t0 = mono_ms();
+	while (mono_ms() - t0 < 30000) {
+		ahead = (long)fault_stat(e, "C_SignInit") - (long)fault_stat(e, "C_Sign");
+		if (ahead == 10)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(ahead, 10);
+	assert_true(fault_stat(e, "mixup") > 0);
+	assert_int_equal(fault_stat(e, "overlap"), 0);
+	get_status(&c);
+	assert_int_equal(c.st.state, HSMPROTO_STATE_UP);
+	assert_int_equal(c.dead, 0);
+	finish(&c);
+
+	/* Off: every C_SignInit is followed by its C_Sign on the same thread. */
+	ths_path_in(off_config, sizeof(off_config), e->t.dir, "fault-off.yaml");
+	{
+		char extra[9000];
+
+		snprintf(extra, sizeof(extra),
+		         "    P11FAULT_MODULE: %s\n    P11FAULT_CONTROL: %s\n  sign-ahead: false\n",
+		         e->t.module, e->fault_ctl);
+		write_config_module(e, off_config, "regsign-zsk", P11FAULT_PATH, extra);
+	}
+	fault_ctl(e, "count C_SignInit\ncount C_Sign\n# off\n");
+	spawn_dirs(&c, e, off_config, dirs);
+	if (c.ready_status != HSMPROTO_ST_OK)
+		fail_msg("HSM process (sign-ahead false) not ready: %s", c.ready_reason);
+	for (int round = 0; round < 3; round++)
+		assert_int_equal(sign_some(&c, zsk, 8, HSMPROTO_ST_OK), 8);
+	usleep(200000);
+	assert_int_equal(fault_stat(e, "C_SignInit"), fault_stat(e, "C_Sign"));
+	assert_true(fault_stat(e, "C_Sign") >= 24);
+	assert_int_equal(fault_stat(e, "mixup"), 0);
+	EVP_PKEY_free(zsk);
+	finish(&c);
+}
+
 static uint64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -1066,6 +1152,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_kill),
 		cmocka_unit_test(test_startup_failure),
 		cmocka_unit_test(test_recovery),
+		cmocka_unit_test(test_sign_ahead),
 		cmocka_unit_test(test_recovery_blocked_by_stuck_call),
 		cmocka_unit_test(test_raw_protocol),
 	};
