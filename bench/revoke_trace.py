@@ -57,7 +57,13 @@ for r, z, h in joined:
         st['loop: intent done->zone handed'] = zt0 - r['idone']
         st['zone thread: handed->hsm sent'] = (h['sent'] - z['t0'])
     st['hsm: sent->answered'] = h['answered'] - h['sent']
-    st['zone thread: answered->back on loop'] = z['back'] - (h['answered'] - z['t0'])
+    if z.get('woke') and z.get('built'):
+        # the hop to the zone thread, its work after signing, the hop back
+        st['loop->zone thread woke'] = z['woke'] - (h['answered'] - z['t0'])
+        st['zone thread: after signing'] = z['built'] - z['woke']
+        st['zone thread->loop'] = z['back'] - z['built']
+    else:
+        st['zone thread: answered->back on loop'] = z['back'] - (h['answered'] - z['t0'])
     st['change: back->writer run'] = z['crun'] - z['back']
     st['change: sqlite run'] = z['ccommit'] - z['crun']
     st['change: commit(fsync)'] = z['cdurable'] - z['ccommit']

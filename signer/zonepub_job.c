@@ -71,6 +71,7 @@ static int bridge_sign(void *ctx, struct zone_sigreq *reqs, size_t n)
 	zp->sign_state = ZP_SIGN_IDLE;
 	zp->sign_reqs = NULL;
 	uv_mutex_unlock(&zp->mu);
+	job->t_woke = commit_now_ns();
 	if (status == ZONEPUB_EWITHDRAWN)
 		job->withdrawn = true;
 	if (status != 0)
@@ -415,6 +416,7 @@ static void thread_main(void *arg)
 		if (job == NULL)
 			break;
 		job_exec(zp, job);
+		job->t_built = commit_now_ns();
 		uv_mutex_lock(&zp->mu);
 		zp->t_job = NULL;
 		zp->t_finished = job;

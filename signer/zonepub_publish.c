@@ -326,11 +326,13 @@ static void trace_log(struct zonepub *zp, const struct zp_job *job, uint64_t t_d
 
 #define US(x) ((x) >= t0 && t0 ? (unsigned long long)(((x) - t0) / 1000) : 0ULL)
 	zp_log(zp, ZONEPUB_LOG_DEBUG,
-	       "trace zone serial=%u kind=%d reqs=%zu sigs=%zu t0=%llu back=%llu csub=%llu "
+	       "trace zone serial=%u kind=%d reqs=%zu sigs=%zu t0=%llu woke=%llu built=%llu "
+	       "back=%llu csub=%llu "
 	       "crun=%llu ccommit=%llu cdurable=%llu cdone=%llu replayed=%llu replied=%llu "
 	       "notified=%llu",
 	       job->serial_to, (int)job->kind, job->nreqs, job->nsigs,
-	       (unsigned long long)(t0 / 1000), US(t[COMMIT_T_OWNER1]), US(t[COMMIT_T_SUBMIT]),
+	       (unsigned long long)(t0 / 1000), US(job->t_woke), US(job->t_built),
+	       US(t[COMMIT_T_OWNER1]), US(t[COMMIT_T_SUBMIT]),
 	       US(t[COMMIT_T_RUN]), US(t[COMMIT_T_COMMIT]), US(t[COMMIT_T_DURABLE]), US(t_done),
 	       US(t_replayed), US(t_replied), US(t_notified));
 #undef US
