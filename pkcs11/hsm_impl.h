@@ -194,10 +194,11 @@ void hsm__copies_forget(struct hsm *h);
 int hsm__copy_object(struct hsm *h, unsigned si, CK_SESSION_HANDLE s, struct hsm_key *k,
                      CK_OBJECT_HANDLE *obj, bool *copy, bool *fresh);
 
-/* hsm_ahead.c: the signing sessions of hsm_config.sign_ahead. */
-/* Signs with obj in slot si: on the key's signing session (only C_Sign when an
- * operation for obj is ready there), or on pool session s when that key has
- * no signing session in the slot. *prepared tells which happened. */
+/* hsm_ahead.c: the signing sessions of hsm_config.sign_ahead. Signs with obj
+ * in slot si (held by the caller): on the key's signing session there, with
+ * only the C_Sign when an operation for obj is initialised on it, or on pool
+ * session s when the key has no signing session in that slot (or sign_ahead
+ * is off). Same length check and error mapping as hsm__sign_handle(). */
 int hsm__ahead_sign(struct hsm *h, unsigned si, CK_SESSION_HANDLE s, struct hsm_key *k,
                     CK_OBJECT_HANDLE obj, const unsigned char *digest, size_t dlen,
                     unsigned char *raw, size_t *rawlen);

@@ -6,7 +6,8 @@
  * makes only its C_Sign. With and without session copies; the copy's first
  * signature is still verified; the token object is still looked at; a busy
  * session or a running recovery never holds hsm_prepare() up; a lost session
- * recovers and can be prepared again; sign_ahead false prepares nothing; and
+ * recovers and can be prepared again; a failed C_Sign gets a fresh session;
+ * sign_ahead false prepares nothing; and
  * threads that sign and prepare at once get only signatures that verify.
  */
 #include <pthread.h>
@@ -396,6 +397,35 @@ static void test_session_loss(void **state)
 	assert_int_equal(hsm_prepare(c->h), 2 * NKEYS);
 }
 
+/*
+ * A C_Sign that fails on a prepared operation leaves the signing session
+ * stale: the next signature closes it and opens a fresh one rather than
+ * trusting what the module left in it, and makes exactly one C_Sign (no
+ * throwaway signature to end an operation).
+ */
+static void test_failed_sign_reopens(void **state)
+{
+	struct actx *c = *state;
+	unsigned long opens, closes, signs;
+
+	actx_open(c, 1, true, true, 60000);
+	assert_int_equal(hsm_prepare(c->h), NKEYS);
+	hsmt_fault_write(c->control, "count *\nC_Sign CKR_FUNCTION_FAILED 1\n");
+	assert_int_equal(sign_once(c, 0), HSM_ERR_PKCS11);
+	assert_non_null(strstr(hsm_last_error(c->h), "C_Sign"));
+	opens = stat_of(c, "C_OpenSession");
+	closes = stat_of(c, "C_CloseSession");
+	signs = stat_of(c, "C_Sign");
+	assert_int_equal(sign_once(c, 0), 0);
+	assert_int_equal(stat_of(c, "C_OpenSession") - opens, 1);
+	assert_int_equal(stat_of(c, "C_CloseSession") - closes, 1);
+	assert_int_equal(stat_of(c, "C_Sign") - signs, 1);
+	assert_int_equal(status_of(c).sign_sessions, NKEYS);
+	assert_int_equal(status_of(c).state, HSM_STATE_UP);
+	assert_int_equal(hsm_prepare(c->h), 1);
+	assert_int_equal(sign_once(c, 0), 0);
+}
+
 /* sign_ahead false: hsm_prepare() makes no call at all and signing is as
  * before. */
 static void test_off_never_prepares(void **state)
@@ -526,6 +556,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_prepare_never_waits_for_recovery, setup,
 		                                teardown),
 		cmocka_unit_test_setup_teardown(test_session_loss, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_sign_reopens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_off_never_prepares, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_race, setup, teardown),
 	};
