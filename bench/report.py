@@ -260,6 +260,31 @@ def fill_issue(e, out, raw, args):
         e["met"] = e["ratio_to_r_over_s"] >= 0.65
 
 
+def stalls_in_window(text, d):
+    """The machine's own stalls during the measured seconds of an open loop.
+
+    bench/stall_probe.c ran beside the load generator and was stopped right
+    after it, so the measured window is the probe's last `seconds` (the
+    load generator's preparation and warm-up came before). Returns the
+    wake-ups in that window that came over 3, 5 and 10 ms late, the latest,
+    and the share of the window's 10 ms slots that held a stall over 5 ms:
+    at 100 requests/s, about the share of requests such a stall delays.
+    """
+    p = last_json(text)
+    if p is None or d is None or "stalls" not in p:
+        return None
+    span_ms = d["seconds"] * 1000.0
+    start = p["duration_ms"] - span_ms
+    inside = [(t, late) for t, late in p["stalls"] if t >= start]
+    slots = {int((t - start) // 10) for t, late in inside if late > 5}
+    return {"window_s": d["seconds"],
+            "over_3ms": sum(1 for _, late in inside if late > 3),
+            "over_5ms": sum(1 for _, late in inside if late > 5),
+            "over_10ms": sum(1 for _, late in inside if late > 10),
+            "max_late_ms": max((late for _, late in inside), default=0.0),
+            "slots_over_5ms_share": len(slots) / max(span_ms / 10.0, 1.0)}
+
+
 def fill_revoke(e, out, raw, args):
     fill_daemon(e, out, raw, args)
     zs = read(os.path.join(raw, "zone_status.json"))
@@ -273,6 +298,9 @@ def fill_revoke(e, out, raw, args):
     if fs:
         # What one durable commit costs on this disk at least.
         e["fsync_ms"] = fs
+    st = stalls_in_window(read(os.path.join(raw, "revoke_stalls.json")), last_json(out))
+    if st:
+        e["stalls"] = st
     s = e["signatures_per_op"]
     ok = e["latency_ms"]["p99"] <= 5.0 and s is not None and s <= 3
     if names is None or names < 1000000:
@@ -478,6 +506,9 @@ def rows(res):
                 if "fsync_ms" in e:
                     fig += ", disk fsync p50 %.2f p99 %.2f ms" % (e["fsync_ms"]["p50"],
                                                                  e["fsync_ms"]["p99"])
+                if "stalls" in e:
+                    fig += ", machine stalls >5 ms: %d (max %.1f ms)" % (
+                        e["stalls"]["over_5ms"], e["stalls"]["max_late_ms"])
                 if "front_us_per_op" in e.get("cpu", {}):
                     fig += ", CPU/op front %.0f us hsm %.0f us" % (
                         e["cpu"]["front_us_per_op"], e["cpu"]["hsm_us_per_op"])
@@ -639,6 +670,12 @@ def check(path, require_daemon):
                     fail("%s: missing %r" % (name, k))
             if e["value"] <= 0:
                 fail("%s: no operation succeeded" % name)
+            # REVOKE's latency comes with the machine's own stalls beside it.
+            st = e.get("stalls")
+            if name == "revoke" and (not isinstance(st, dict) or not all(
+                    isinstance(st.get(k), (int, float)) for k in
+                    ("over_3ms", "over_5ms", "over_10ms", "max_late_ms", "window_s"))):
+                fail("revoke: missing the stall probe's figures ('stalls')")
     if ms["loadgen_check"]["status"] != "ok":
         fail("loadgen_check did not run")
     if ms["hsm_loop"]["status"] != "ok" and "not run (--only" not in ms["hsm_loop"].get(

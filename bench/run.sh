@@ -169,6 +169,8 @@ if [ ! -x "$bulk" ]; then
 fi
 hsmloop=$(dirname "$bulk")/regsign-bench-hsm
 [ -x "$hsmloop" ] || die "$hsmloop missing: build bench/ (regsign-bench-hsm)"
+stalls=$(dirname "$bulk")/regsign-bench-stalls
+[ -x "$stalls" ] || die "$stalls missing: build bench/ (regsign-bench-stalls)"
 
 # ---- token and development setup ----
 if [ -n "$zstate" ]; then
@@ -351,10 +353,22 @@ settle_disk() {
 	echo "$1: disk settled after $(($(date +%s) - t0)) s" >>"$raw/settle.txt"
 	log "$1: disk settled after $(($(date +%s) - t0)) s"
 }
+# The load generator at 100/s with the stall probe beside it: what the
+# machine itself added to the latencies (raw/revoke_stalls.json; report.py
+# keeps the stalls of the measured window, the probe's last --seconds).
+revoke_run() {
+	local sp rc=0
+	"$stalls" >"$raw/revoke_stalls.json" &
+	sp=$!
+	lg revoke --op revoke --profile device --rate 100 --clients 4 \
+		--prepare $(( (seconds + 2) * 100 + 100 )) || rc=$?
+	kill -TERM "$sp" 2>/dev/null || true
+	wait "$sp" || true
+	return $rc
+}
 measure_revoke() {
 	[ -n "${zd:-}" ] && settle_disk "before revoke"
-	measure revoke lg revoke --op revoke --profile device --rate 100 --clients 4 \
-		--prepare $(( (seconds + 2) * 100 + 100 ))
+	measure revoke revoke_run
 	"$bin/regsign" -s "$sock" zone-status --json >"$raw/zone_status.json" 2>/dev/null || true
 }
 if [ ! -x "$bin/regsignd" ]; then
