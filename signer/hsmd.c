@@ -423,6 +423,7 @@ static int answer_status(struct hsmd *d, const struct hsmproto_header *h, const 
 	st.recoveries = hs.recoveries;
 	st.key_copies = hs.copies;
 	st.key_copies_refused = hs.copies_refused;
+	st.sign_prepared = hs.prepared;
 	st.n_roles = d->n_roles;
 	st.roles = calloc(d->n_roles ? d->n_roles : 1, sizeof(*st.roles));
 	if (st.roles == NULL)

@@ -623,6 +623,7 @@ int hsmproto_status_encode(struct hsmproto_buf *b, uint32_t id, const struct hsm
 	wr_u64(b, st->recoveries);
 	wr_u32(b, st->key_copies);
 	wr_u64(b, st->key_copies_refused);
+	wr_u64(b, st->sign_prepared);
 	for (size_t i = 0; i < st->n_roles; i++) {
 		wr_role(b, st->roles[i].role);
 		wr_u64(b, st->roles[i].signatures);
@@ -642,10 +643,10 @@ int hsmproto_status_decode(const struct hsmproto_header *h, const uint8_t *body,
 	e = expect(h, body, HSMPROTO_STATUS_REPLY, -1);
 	if (e != 0)
 		return e;
-	/* 21 bytes of state, recoveries and key copies, then at least 50 bytes
-	 * per role. */
-	if (h->count > HSMPROTO_MAX_ROLES || h->length < 21 ||
-	    h->count > (h->length - 21) / 50)
+	/* 29 bytes of state, recoveries, key copies and prepared signatures, then
+	 * at least 50 bytes per role. */
+	if (h->count > HSMPROTO_MAX_ROLES || h->length < 29 ||
+	    h->count > (h->length - 29) / 50)
 		return HSMPROTO_ERR_LENGTH;
 	if (h->count > 0) {
 		st->roles = calloc(h->count, sizeof(*st->roles));
@@ -658,6 +659,7 @@ int hsmproto_status_decode(const struct hsmproto_header *h, const uint8_t *body,
 	st->recoveries = rd_u64(&r);
 	st->key_copies = rd_u32(&r);
 	st->key_copies_refused = rd_u64(&r);
+	st->sign_prepared = rd_u64(&r);
 	if (r.err == 0 && st->state > HSMPROTO_STATE_DOWN)
 		rd_fail(&r, HSMPROTO_ERR_VALUE);
 	for (uint32_t i = 0; i < h->count && r.err == 0; i++) {

@@ -30,7 +30,7 @@
  *  - RANDOM request, count = 1: n u32 (1..HSMPROTO_MAX_RANDOM). Reply: result (bytes).
  *  - STATUS request, count = 0, empty body.
  *  - STATUS reply, count = number of roles: state u8, recoveries u64, key copies
- *    u32, key copies refused u64, then per role
+ *    u32, key copies refused u64, signatures prepared u64, then per role
  *    { role str8, signatures u64, refused u64, SHA-256 of the SPKI (32 bytes) }.
  *  - HELLO (HSM process -> front, once, id 0), count = 1: result without value; OK when
  *    the HSM process has opened the token and found every key, otherwise the reason
@@ -161,6 +161,7 @@ struct hsmproto_status {
 	uint64_t recoveries;
 	uint32_t key_copies;         /**< session copies of the keys in use (pkcs11/hsm.h) */
 	uint64_t key_copies_refused; /**< copies the module refused or that failed a check */
+	uint64_t sign_prepared;      /**< signatures that found their operation prepared (hsm.sign-ahead) */
 	size_t n_roles;
 	struct hsmproto_role_status *roles; /**< malloc'd by the decoder */
 };

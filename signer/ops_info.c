@@ -135,10 +135,11 @@ status_cb(void *arg, int status, const struct hsmproto_status *st)
 	putf(&w, "\"uptime\":%llu,",
 	     (unsigned long long)((uv_now(ctx->loop) - ctx->started_ms) / 1000));
 	putf(&w, "\"hsm\":{\"state\":\"%s\",\"pid\":%d,\"recoveries\":%llu,"
-	     "\"key_copies\":%u,\"key_copies_refused\":%llu},", hstate,
+	     "\"key_copies\":%u,\"key_copies_refused\":%llu,\"sign_prepared\":%llu},", hstate,
 	     hsmlink_pid(ctx->hsm), st ? (unsigned long long)st->recoveries : 0ULL,
 	     st ? (unsigned)st->key_copies : 0U,
-	     st ? (unsigned long long)st->key_copies_refused : 0ULL);
+	     st ? (unsigned long long)st->key_copies_refused : 0ULL,
+	     st ? (unsigned long long)st->sign_prepared : 0ULL);
 	put(&w, "\"keys\":[");
 	for (size_t i = 0; st && status == HSMPROTO_ST_OK && i < st->n_roles; i++) {
 		const struct hsmproto_role_status *k = &st->roles[i];

@@ -90,7 +90,11 @@ def t_each_recoverable_code(d):
     check(st["hsm"]["recoveries"] >= len(RECOVERABLE), "each fault caused a recovery: %r" %
           st["hsm"])
     stats = d.fault_stats()
-    check(stats.get("overlap", 0) == 0 and stats.get("mixup", 0) == 0,
+    # "mixup" (a C_Sign by another thread than the C_SignInit before it) is by
+    # design since hsm.sign-ahead (default true): an idle worker initialises the
+    # operation that another worker's request then consumes, the session handed
+    # over under the pool's lock. Two threads on one session at once is "overlap".
+    check(stats.get("overlap", 0) == 0,
           "no session used by two threads at once: %r" % stats)
     print("     %d codes x C_Sign/C_SignInit survived; e.g. %s" % (len(RECOVERABLE),
                                                                     summary[0]))

@@ -57,6 +57,10 @@ def t_issue_verifies(d):
     hsm = d.status()["hsm"]
     check(hsm["key_copies"] >= 1 and hsm["key_copies_refused"] == 0,
           "STATUS shows the session copies in use: %r" % hsm)
+    # hsm.sign-ahead (default true) prepared the operations before the first
+    # request: this issuance's signatures found theirs initialised.
+    check(hsm.get("sign_prepared", 0) >= 1,
+          "STATUS shows signatures made on prepared operations: %r" % hsm)
     STATE["cert"] = r["cert_der"]
     STATE["serial"] = r["serial_hex"]
     check(len(r["chain"]) == 2, "chain has the issuing CA and the root")

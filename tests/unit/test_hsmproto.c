@@ -188,6 +188,7 @@ static void test_status_roundtrip(void **state)
 	in.recoveries = 4;
 	in.key_copies = 6;
 	in.key_copies_refused = 0x100000002ull;
+	in.sign_prepared = 0x300000004ull;
 	in.n_roles = 2;
 	in.roles = roles;
 	assert_int_equal(hsmproto_status_encode(&b, 3, &in), HSMPROTO_OK);
@@ -197,6 +198,7 @@ static void test_status_roundtrip(void **state)
 	assert_int_equal(out.recoveries, 4);
 	assert_int_equal(out.key_copies, 6);
 	assert_int_equal(out.key_copies_refused, 0x100000002ull);
+	assert_int_equal(out.sign_prepared, 0x300000004ull);
 	assert_int_equal(out.n_roles, 2);
 	assert_string_equal(out.roles[0].role, "zsk");
 	assert_int_equal(out.roles[0].signatures, 123456789012ull);
