@@ -101,15 +101,11 @@ int zonepub_new(uv_loop_t *loop, const struct zonepub_opts *opts, struct zonepub
 	 * hash of an RRSIG's data itself, twice per signature. */
 	if ((zp->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
 		goto fail;
-	/* The working zone's self-check verifies on a thread of its own
-	 * (zonepub_offload.c), started below before any commit. */
-	zp_offload_params(zp, &zp->params);
 	if ((r = zone_new(&zp->params, &zp->working)) != 0)
 		goto zfail;
 	/* The served zone replays versions the working zone verified. */
 	sp = zp->params;
 	sp.verify = false;
-	memset(&sp.offload, 0, sizeof(sp.offload));
 	if ((r = zone_new(&sp, &zp->served)) != 0)
 		goto zfail;
 	/* The file writer's own zone: only its apex is read (zone_rows.h). */
@@ -127,11 +123,10 @@ int zonepub_new(uv_loop_t *loop, const struct zonepub_opts *opts, struct zonepub
 		uv_mutex_destroy(&zp->mu);
 		goto fail;
 	}
-	if (zp_offload_start(zp) != 0 || zp_thread_start(zp) != 0 ||
-	    zp_file_thread_start(zp) != 0 || uv_async_init(loop, &zp->wake, zp_wake) != 0) {
+	if (zp_thread_start(zp) != 0 || zp_file_thread_start(zp) != 0 ||
+	    uv_async_init(loop, &zp->wake, zp_wake) != 0) {
 		zp_thread_stop(zp);
 		zp_file_thread_stop(zp);
-		zp_offload_stop(zp);
 		uv_cond_destroy(&zp->file_cv);
 		uv_cond_destroy(&zp->cv);
 		uv_mutex_destroy(&zp->mu);
@@ -258,7 +253,6 @@ static void finish_close(struct zonepub *zp)
 	zp->finishing = true;
 	zp_thread_stop(zp);
 	zp_file_thread_stop(zp);
-	zp_offload_stop(zp);
 	uv_close((uv_handle_t *)&zp->wake, handle_closed);
 	uv_close((uv_handle_t *)&zp->pump, handle_closed);
 	uv_close((uv_handle_t *)&zp->tick, handle_closed);

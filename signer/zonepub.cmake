@@ -7,7 +7,6 @@ if(TARGET regsign-zone AND TARGET regsign-store)
   add_library(regsign-zonepub STATIC
     ${CMAKE_CURRENT_LIST_DIR}/zonepub.c
     ${CMAKE_CURRENT_LIST_DIR}/zonepub_job.c
-    ${CMAKE_CURRENT_LIST_DIR}/zonepub_offload.c
     ${CMAKE_CURRENT_LIST_DIR}/zonepub_publish.c
     ${CMAKE_CURRENT_LIST_DIR}/zonepub_sched.c
     ${CMAKE_CURRENT_LIST_DIR}/zonepub_store.c

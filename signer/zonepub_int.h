@@ -219,19 +219,6 @@ struct zonepub {
 	size_t sign_n;
 	int sign_status;
 
-	/* The self-check's verifications of the zone thread's commits
-	 * (zone_params.offload, zonepub_offload.c): handed over under off_mu
-	 * as a request number, done when off_done reaches it. */
-	uv_thread_t off_thread;
-	bool off_started;
-	uv_mutex_t off_mu;
-	uv_cond_t off_cv;
-	uint64_t off_req, off_done;
-	bool off_stop;
-	size_t off_n;
-	void (*off_fn)(void *arg, size_t i);
-	void *off_arg;
-
 	/* The zone file writer (zonepub_aux.c). Its thread reads the store
 	 * through a read-only connection of its own (opened by the load on the
 	 * writer thread), in one read transaction per file: the rows of the
@@ -289,11 +276,6 @@ bool zp_pipelined(int kind);
 /* ---- zonepub_job.c ---- */
 int zp_thread_start(struct zonepub *zp);
 void zp_thread_stop(struct zonepub *zp);
-/* zonepub_offload.c: the verification thread, and the zone parameters'
- * hooks into it (set before any zone is made with @p p). */
-int zp_offload_start(struct zonepub *zp);
-void zp_offload_stop(struct zonepub *zp);
-void zp_offload_params(struct zonepub *zp, struct zone_params *p);
 /* Loop: hand a job to the zone thread. */
 void zp_job_run(struct zonepub *zp, struct zp_job *job);
 /* Loop: the wake async fired. */

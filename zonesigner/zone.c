@@ -149,7 +149,6 @@ int zone_new(const struct zone_params *p, struct zone **out)
 	z->zsk = p->zsk;
 	z->verify = p->verify;
 	z->verify_all = p->verify_all;
-	z->offload = p->offload;
 	z->tree.refresh_device = p->device_refresh;
 	z->tree.refresh_other = p->refresh;
 	r = ZONE_ENOMEM;

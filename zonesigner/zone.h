@@ -89,22 +89,6 @@ struct zone_params {
 	struct zone_dnskey zsk;      /**< flags 256 */
 	bool verify;                 /**< self-check verifies new signatures (default true) */
 	bool verify_all;             /**< with verify: every new signature, not one per key per group */
-	/**
-	 * Optional: another thread for the self-check's signature
-	 * verifications. When run is set, zone_change_commit() hands them to
-	 * run() as soon as the signatures are in, builds the diff and swaps the
-	 * new nodes in meanwhile, and calls wait() before it judges them, on
-	 * every path (so the data they read lives until then). run() must call
-	 * fn(arg, i) exactly once for each i < n, on any one thread; wait() may
-	 * return only after all of those calls returned. The verifications read
-	 * the request data and the zone's keys, which nothing changes while
-	 * they run. NULL (the default): the commit verifies them itself.
-	 */
-	struct zone_offload {
-		void (*run)(void *ctx, size_t n, void (*fn)(void *arg, size_t i), void *arg);
-		void (*wait)(void *ctx);
-		void *ctx;
-	} offload;
 };
 
 /** Record styles of a device (DESIGN.md "Names and records"). */

@@ -680,100 +680,33 @@ static void sample_pick(const struct batch *b, uint32_t serial, bool *pick)
  * key or mechanism at the first group. VERIFY_NONE does the structural
  * checks only.
  */
-/*
- * The self-check's signature verifications (verify_mode_of): which of the
- * batch's fresh signatures are verified, and their verdicts. They start as
- * soon as the signatures are in, on the zone's offload thread when it has
- * one (zone_params.offload), so that they run while the commit builds the
- * diff and swaps the nodes in; check() reads the verdicts.
- */
-struct sigcheck {
-	const struct zone *z;
-	const struct batch *b;
-	size_t *idx;    /* the requests verified */
-	bool *ok;       /* their verdicts */
-	size_t n;
-	bool running;   /* handed to the offload: wait before reading or freeing */
-};
-
-static void sigcheck_one(void *arg, size_t k)
-{
-	struct sigcheck *sc = arg;
-	size_t i = sc->idx[k];
-
-	sc->ok[k] = zone_sign_verify(sc->z, sc->b->tg[i].tag, sc->b->reqs[i].data,
-				     sc->b->reqs[i].len, sc->b->reqs[i].sig);
-}
-
-static int sigcheck_begin(struct sigcheck *sc, const struct zone *z, const struct batch *b,
-			  uint32_t serial)
-{
-	enum verify_mode mode = verify_mode_of(z);
-	bool *pick = NULL;
-
-	memset(sc, 0, sizeof(*sc));
-	sc->z = z;
-	sc->b = b;
-	if (mode == VERIFY_NONE || b->n == 0)
-		return 0;
-	if ((sc->idx = malloc(b->n * sizeof(*sc->idx))) == NULL ||
-	    (sc->ok = calloc(b->n, sizeof(*sc->ok))) == NULL ||
-	    (mode == VERIFY_SAMPLED && (pick = malloc(b->n * sizeof(*pick))) == NULL)) {
-		free(pick);
-		return ZONE_ENOMEM;
-	}
-	if (pick != NULL)
-		sample_pick(b, serial, pick);
-	for (size_t i = 0; i < b->n; i++)
-		if (pick == NULL || pick[i])
-			sc->idx[sc->n++] = i;
-	free(pick);
-	if (z->offload.run != NULL && sc->n > 0) {
-		z->offload.run(z->offload.ctx, sc->n, sigcheck_one, sc);
-		sc->running = true;
-	} else {
-		for (size_t k = 0; k < sc->n; k++)
-			sigcheck_one(sc, k);
-	}
-	return 0;
-}
-
-/* Until this returns, the offload may still read the batch. */
-static void sigcheck_wait(struct sigcheck *sc)
-{
-	if (sc->running) {
-		sc->z->offload.wait(sc->z->offload.ctx);
-		sc->running = false;
-	}
-}
-
-static void sigcheck_clear(struct sigcheck *sc)
-{
-	sigcheck_wait(sc);
-	free(sc->idx);
-	free(sc->ok);
-	memset(sc, 0, sizeof(*sc));
-}
-
-static int check(struct zone_change *c, int64_t now, const struct batch *b,
-		 const struct sigcheck *sc, const struct zone_node *const *oldnx)
+static int check(struct zone_change *c, int64_t now, uint32_t serial, const struct batch *b,
+		 const struct zone_node *const *oldnx)
 {
 	struct zone *z = c->z;
 	const struct zone_tree *t = &z->tree;
 	enum verify_mode mode = verify_mode_of(z);
+	bool *pick = NULL;
 	int r = ZONE_ECHECK;
 
 	if (zone_check_apex(z, zone_tree_first(t)) != 0)
 		goto out;
+	if (mode == VERIFY_SAMPLED) {
+		if ((pick = malloc((b->n ? b->n : 1) * sizeof(*pick))) == NULL) {
+			r = ZONE_ENOMEM;
+			goto out;
+		}
+		sample_pick(b, serial, pick);
+	}
 	for (size_t i = 0; i < b->n; i++) {
 		if (!zone_serial_le(b->tg[i].inception, zone_time32(now)) ||
 		    !zone_serial_lt(zone_time32(now), b->tg[i].expiration))
 			goto out;
-	}
-	/* The verdicts of the signatures picked (sigcheck_begin). */
-	for (size_t k = 0; k < sc->n; k++)
-		if (!sc->ok[k])
+		if ((mode == VERIFY_ALL || (mode == VERIFY_SAMPLED && pick[i])) &&
+		    !zone_sign_verify(z, b->tg[i].tag, b->reqs[i].data, b->reqs[i].len,
+				      b->reqs[i].sig))
 			goto out;
+	}
 	for (size_t i = 0; i < c->n; i++) {
 		struct chg_entry *e = c->v[i];
 		const struct zone_node *n, *nx;
@@ -812,6 +745,7 @@ static int check(struct zone_change *c, int64_t now, const struct batch *b,
 	}
 	r = 0;
 out:
+	free(pick);
 	return r;
 }
 
@@ -820,7 +754,6 @@ int zone_change_commit(struct zone_change *c, int64_t now, zone_sign_fn sign, vo
 {
 	struct zone *z = c->z;
 	struct batch b = { 0 };
-	struct sigcheck sc = { 0 };
 	struct zone_diff *d = NULL;
 	const struct zone_node **oldnx = NULL;
 	ldns_rr_list **olds = NULL;
@@ -853,9 +786,6 @@ int zone_change_commit(struct zone_change *c, int64_t now, zone_sign_fn sign, vo
 		r = ZONE_ESIGN;
 		goto out;
 	}
-	r = sigcheck_begin(&sc, z, &b, serial);
-	if (r != 0)
-		goto out;
 	for (size_t i = 0; i < b.n; i++)
 		zone_sig_put(b.tg[i].e->node->data + b.tg[i].sigoff, b.tg[i].inception,
 			     b.tg[i].expiration, b.tg[i].tag, b.reqs[i].sig);
@@ -873,9 +803,8 @@ int zone_change_commit(struct zone_change *c, int64_t now, zone_sign_fn sign, vo
 	if (r != 0)
 		goto out;
 	r = apply(c, &applied);
-	sigcheck_wait(&sc);
 	if (r == 0)
-		r = check(c, now, &b, &sc, oldnx);
+		r = check(c, now, serial, &b, oldnx);
 	if (r != 0) {
 		undo(c, applied);
 		goto out;
@@ -897,7 +826,6 @@ int zone_change_commit(struct zone_change *c, int64_t now, zone_sign_fn sign, vo
 	d = NULL;
 	r = 0;
 out:
-	sigcheck_clear(&sc);
 	free_olds(olds, c->n);
 	free(oldnx);
 	batch_clear(&b);

@@ -60,7 +60,6 @@ struct zone {
 	EVP_MD *sha256;
 	bool verify;
 	bool verify_all;  /* every fresh signature, not a sample (zone_params) */
-	struct zone_offload offload; /* where those verifications run (zone_params) */
 	/* While a load's keys arrive strictly increasing (the store reads its
 	 * rows in key order), the nodes are only chained here through their
 	 * right links and zone_load_finish() builds the balanced tree from them

@@ -7,9 +7,7 @@
  * the full check (zone_check with verification); with verification off only
  * the full check catches it. Kept NSEC records are compared with what their
  * signature was made over, across insertions and removals, and the result
- * passes ldns-verify-zone and dnssec-verify. With an offload thread
- * (zone_params.offload) the verifications run there, every run is waited
- * for on success and failure alike, and bad signatures still fail the group.
+ * passes ldns-verify-zone and dnssec-verify.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,7 +19,6 @@
 #include <time.h>
 
 #include <cmocka.h>
-#include <pthread.h>
 
 #include "test_zone_support.h"
 #include "zonesigner/zone.h"
@@ -59,139 +56,6 @@ static struct zone *zone_with(struct tzs_signer *s, bool verify, bool verify_all
 	p.verify_all = verify_all;
 	assert_int_equal(zone_new(&p, &z), 0);
 	return z;
-}
-
-static int add_devices(struct tzs_fix *f, const char *prefix, size_t n, zone_sign_fn sign,
-		       void *ctx);
-
-/*
- * An offload that verifies on a thread of its own per run, joined in wait,
- * counting runs, waits and the verifications made there.
- */
-struct offload {
-	pthread_t t;
-	size_t n;
-	void (*fn)(void *arg, size_t i);
-	void *arg;
-	int runs, waits, pending;
-	size_t calls, calls_here;  /* verifications; those on the caller's thread */
-	pthread_t caller;
-};
-
-static void *off_thread(void *a)
-{
-	struct offload *o = a;
-
-	for (size_t i = 0; i < o->n; i++) {
-		o->fn(o->arg, i);
-		o->calls++;
-		if (pthread_equal(pthread_self(), o->caller))
-			o->calls_here++;
-	}
-	return NULL;
-}
-
-static void off_run(void *ctx, size_t n, void (*fn)(void *arg, size_t i), void *arg)
-{
-	struct offload *o = ctx;
-
-	assert_int_equal(o->pending, 0);  /* one run at a time */
-	o->n = n;
-	o->fn = fn;
-	o->arg = arg;
-	o->runs++;
-	o->pending = 1;
-	o->caller = pthread_self();
-	assert_int_equal(pthread_create(&o->t, NULL, off_thread, o), 0);
-}
-
-static void off_wait(void *ctx)
-{
-	struct offload *o = ctx;
-
-	assert_int_equal(o->pending, 1);
-	assert_int_equal(pthread_join(o->t, NULL), 0);
-	o->pending = 0;
-	o->waits++;
-}
-
-static void fresh_zone_offload(struct tzs_fix *f, struct offload *o, bool verify_all)
-{
-	struct zone_params p;
-	struct zone_change *c = NULL;
-
-	zone_free(f->z);
-	f->z = NULL;
-	memset(o, 0, sizeof(*o));
-	zone_params_init(&p);
-	assert_int_equal(zone_dnskey_from_pkey(f->s.ksk, ZONE_DNSKEY_FLAGS_KSK, &p.ksk), 0);
-	assert_int_equal(zone_dnskey_from_pkey(f->s.zsk, ZONE_DNSKEY_FLAGS_ZSK, &p.zsk), 0);
-	p.verify = true;
-	p.verify_all = verify_all;
-	p.offload.run = off_run;
-	p.offload.wait = off_wait;
-	p.offload.ctx = o;
-	assert_int_equal(zone_new(&p, &f->z), 0);
-	assert_int_equal(zone_change_begin(f->z, &c), 0);
-	assert_int_equal(zone_change_commit(c, f->now, tzs_sign, &f->s, NULL), 0);
-	zone_change_free(c);
-	assert_int_equal(zone_serial(f->z), 1);
-	/* The apex: one sample per key (DNSKEY by the KSK, the rest by the ZSK). */
-	assert_int_equal(o->runs, 1);
-	assert_int_equal(o->waits, 1);
-	assert_int_equal(o->calls, verify_all ? f->s.last : 2);
-}
-
-/* Sampled, good signatures: verified on the offload thread, each run waited for. */
-static void test_offload_verifies_beside(void **state)
-{
-	struct tzs_fix *f = *state;
-	struct offload o;
-	struct zone_change *c = NULL;
-
-	fresh_zone_offload(f, &o, false);
-	assert_int_equal(add_devices(f, "f1b2c3d4e5f60718", 3, tzs_sign, &f->s), 0);
-	assert_int_equal(zone_change_begin(f->z, &c), 0);
-	assert_int_equal(zone_change_device_remove(c, "f1b2c3d4e5f607180001", 1), 0);
-	assert_int_equal(zone_change_commit(c, f->now, tzs_sign, &f->s, NULL), 0);
-	zone_change_free(c);
-	assert_int_equal(zone_serial(f->z), 3);
-	/* Devices and SOA are the ZSK's: one sample per later group. */
-	assert_int_equal(o.runs, 3);
-	assert_int_equal(o.waits, 3);
-	assert_int_equal(o.calls, 2 + 1 + 1);
-	assert_int_equal(o.calls_here, 0);
-	assert_int_equal(zone_check(f->z, f->now, true), 0);
-}
-
-/* Bad signatures: the offloaded verdict fails the group, the zone stays, and
- * the run was waited for before the batch went (ASan would see otherwise). */
-static void test_offload_catches_bad(void **state)
-{
-	struct tzs_fix *f = *state;
-	struct offload o;
-	struct bad_signer b = { &f->s, true, SIZE_MAX, 0 };
-
-	fresh_zone_offload(f, &o, false);
-	assert_int_equal(add_devices(f, "f2b2c3d4e5f60718", 4, bad_sign, &b), ZONE_ECHECK);
-	assert_int_equal(zone_serial(f->z), 1);
-	assert_int_equal(o.runs, 2);
-	assert_int_equal(o.waits, 2);
-	assert_int_equal(zone_check(f->z, f->now, true), 0);
-	/* verify-signatures: all, one bad signature anywhere: refused too, with
-	 * every signature of the batch verified on the offload thread. */
-	fresh_zone_offload(f, &o, true);
-	for (size_t i = 0; i < 5; i++) {
-		struct bad_signer one = { &f->s, false, i, 0 };
-		size_t before = o.calls;
-		assert_int_equal(add_devices(f, "f3b2c3d4e5f60718", 3, bad_sign, &one), ZONE_ECHECK);
-		assert_int_equal(o.calls - before, one.last);
-		assert_int_equal(zone_serial(f->z), 1);
-	}
-	assert_int_equal(o.runs, o.waits);
-	assert_int_equal(o.calls_here, 0);
-	assert_int_equal(add_devices(f, "f3b2c3d4e5f60718", 3, tzs_sign, &f->s), 0);
-	assert_int_equal(zone_check(f->z, f->now, true), 0);
 }
 
 /* A fresh zone at serial 1 (its apex signed correctly); @p verify_all: every
@@ -361,8 +225,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_all_refuses_any_bad_signature, tzs_fix_setup, tzs_fix_teardown),
 		cmocka_unit_test_setup_teardown(test_verify_off, tzs_fix_setup, tzs_fix_teardown),
 		cmocka_unit_test_setup_teardown(test_sampled_kept_nsec, tzs_fix_setup, tzs_fix_teardown),
-		cmocka_unit_test_setup_teardown(test_offload_verifies_beside, tzs_fix_setup, tzs_fix_teardown),
-		cmocka_unit_test_setup_teardown(test_offload_catches_bad, tzs_fix_setup, tzs_fix_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
