@@ -382,7 +382,10 @@ static void gen_hsmproto(const struct pki *p)
 	hsmproto_buf_free(&b);
 	{
 		struct hsmproto_role_status roles[1];
-		struct hsmproto_status st = { HSMPROTO_STATE_UP, 2, 1, roles };
+		struct hsmproto_status st = {
+			.state = HSMPROTO_STATE_UP, .recoveries = 2, .key_copies = 3,
+			.key_copies_refused = 1, .sign_prepared = 5, .n_roles = 1, .roles = roles,
+		};
 
 		memset(roles, 0, sizeof(roles));
 		strcpy(roles[0].role, "zsk");
