@@ -28,7 +28,8 @@ if(TARGET regsign-hsmproc AND EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/fault/p11fault.
   regsign_add_test(test_hsmd
     SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsmd.c
             ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsm_support.c
-    LIBS regsign-hsmproc regsign-x509 PkgConfig::LIBUV PkgConfig::OPENSSL
+            ${CMAKE_CURRENT_SOURCE_DIR}/unit/test_hsm_util.c
+    LIBS regsign-hsmproc regsign-x509 PkgConfig::LIBUV PkgConfig::OPENSSL ${CMAKE_DL_LIBS}
     TIMEOUT 300 LABELS hsmproc)
   target_compile_definitions(test_hsmd PRIVATE
     P11FAULT_PATH="$<TARGET_FILE:regsign-p11fault>")

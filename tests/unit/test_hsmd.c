@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/test_hsm_util.h"
 #include "tests/unit/test_hsm_support.h"
 
 #include <openssl/core_names.h>
@@ -840,23 +841,10 @@ static void test_recovery(void **state)
 
 static uint64_t mono_ms(void);
 
-/* A value of the fault module's stats file next to the control file, 0 if absent. */
+/* A value of the fault module's stats file next to the control file (0 if absent). */
 static unsigned long fault_stat(const struct env *e, const char *name)
 {
-	char path[4300], key[64];
-	unsigned long v, found = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s.stats", e->fault_ctl);
-	f = fopen(path, "r");
-	if (f == NULL)
-		return 0;
-	while (fscanf(f, "%63s %lu", key, &v) == 2) {
-		if (strcmp(key, name) == 0)
-			found = v;
-	}
-	fclose(f);
-	return found;
+	return hsmt_fault_stat(e->fault_ctl, name);
 }
 
 /*
