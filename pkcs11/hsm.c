@@ -193,7 +193,7 @@ static unsigned hsm_pool_take(struct hsm *h)
 	return i;
 }
 
-static void hsm_pool_give(struct hsm *h, unsigned i)
+void hsm__pool_give(struct hsm *h, unsigned i)
 {
 	pthread_mutex_lock(&h->pool_mu);
 	h->busy[i] = false;
@@ -348,7 +348,7 @@ int hsm__with_session(struct hsm *h, bool exclusive, hsm__session_fn fn, void *a
 		} else {
 			i = hsm_pool_take(h);
 			r = fn(h, i, h->sess[i], arg);
-			hsm_pool_give(h, i);
+			hsm__pool_give(h, i);
 		}
 		pthread_rwlock_unlock(&h->rw);
 		if (r != HSM_ERR_UNAVAILABLE || attempt == 1 || atomic_load(&h->permanent))

@@ -200,14 +200,6 @@ static bool hsm_ahead_try_take(struct hsm *h, unsigned si)
 	return took;
 }
 
-static void hsm_ahead_give(struct hsm *h, unsigned si)
-{
-	pthread_mutex_lock(&h->pool_mu);
-	h->busy[si] = false;
-	pthread_cond_signal(&h->pool_cv);
-	pthread_mutex_unlock(&h->pool_mu);
-}
-
 int hsm_prepare(hsm_t *h)
 {
 	int n = 0, r = 0, e;
@@ -226,7 +218,7 @@ int hsm_prepare(hsm_t *h)
 		if (!hsm_ahead_try_take(h, si))
 			continue;
 		e = hsm_ahead_prepare_slot(h, si, h->sess[si], &n);
-		hsm_ahead_give(h, si);
+		hsm__pool_give(h, si);
 		if (e != 0 && r == 0)
 			r = e;
 		if (e == HSM_ERR_UNAVAILABLE)

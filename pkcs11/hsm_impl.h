@@ -152,6 +152,8 @@ int hsm__rv_to_err(CK_RV rv);
  * returns HSM_ERR_UNAVAILABLE. */
 typedef int (*hsm__session_fn)(struct hsm *h, unsigned si, CK_SESSION_HANDLE s, void *arg);
 int hsm__with_session(struct hsm *h, bool exclusive, hsm__session_fn fn, void *arg);
+/* Gives pool session i back and wakes one thread waiting for a session. */
+void hsm__pool_give(struct hsm *h, unsigned i);
 
 /* hsm_token.c */
 int hsm__module_load(struct hsm *h);
