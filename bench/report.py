@@ -128,7 +128,8 @@ def build(args):
            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "machine": machine(),
            "git": read(os.path.join(raw, "git.txt")).strip() or git_head(args.src), "smoke": bool(int(args.smoke)),
-           "devices": args.devices, "r_threads": args.threads, "measurements": {}}
+           "devices": args.devices, "r_threads": args.threads,
+           "settings": read(os.path.join(raw, "settings.txt")).strip(), "measurements": {}}
     ms = res["measurements"]
     for name in MEASUREMENTS:
         e = base_entry(raw, name)
@@ -580,9 +581,10 @@ def write_outputs(res, out):
         json.dump(res, f, indent=1, sort_keys=True)
         f.write("\n")
     m = res["machine"]
-    head = "regsign bench, %s, %s cores, %s, kernel %s, git %s, %d devices%s" % (
+    head = "regsign bench, %s, %s cores, %s, kernel %s, git %s, %d devices%s%s" % (
         res["date"], m["nproc"], m["cpu"], m["kernel"], res["git"], res["devices"],
-        " (smoke)" if res["smoke"] else "")
+        " (smoke)" if res["smoke"] else "",
+        ", daemon: " + res["settings"] if res.get("settings") else "")
     with open(os.path.join(out, "table.txt"), "w") as f:
         f.write(head + "\nR = raw PKCS#11 loop, %d threads, before/after each measurement\n"
                 % res["r_threads"])
@@ -676,6 +678,17 @@ def check(path, require_daemon):
                     isinstance(st.get(k), (int, float)) for k in
                     ("over_3ms", "over_5ms", "over_10ms", "max_late_ms", "window_s"))):
                 fail("revoke: missing the stall probe's figures ('stalls')")
+    # The daemons ran with the settings run.sh says (--cpu-latency on: the
+    # limit was taken, so the device was there and the option reached them).
+    if require_daemon:
+        settings = res.get("settings") or ""
+        if "cpu-latency" not in settings:
+            fail("the daemon settings are not recorded (settings: %r)" % settings)
+        log = read(os.path.join(os.path.dirname(os.path.abspath(path)), "raw", "regsignd.log"))
+        said = "cpu-latency: CPU wake-up latency limited to" in log
+        if ("cpu-latency on" in settings) != said:
+            fail("settings say %r but regsignd's log %s the limit" % (
+                settings, "mentions" if said else "does not mention"))
     if ms["loadgen_check"]["status"] != "ok":
         fail("loadgen_check did not run")
     if ms["hsm_loop"]["status"] != "ok" and "not run (--only" not in ms["hsm_loop"].get(

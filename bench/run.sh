@@ -3,7 +3,7 @@
 #
 #   bench/run.sh [--smoke] [--devices N] [--out DIR] [--seconds S] [--clients N]
 #                [--keep] [--peers all|token|none] [--only NAME[,NAME...]]
-#                [--key-copies on|off]
+#                [--key-copies on|off] [--cpu-latency on|off]
 #
 # From a fresh clone: builds (its own build directory, unless REGSIGN_BIN_DIR
 # and REGSIGN_BUILD_DIR name a built tree, as under ctest), makes a SoftHSM
@@ -48,7 +48,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 src=$(dirname "$here")
 smoke=0 devices=1000000 out=$PWD/bench-out seconds=10 clients=16 keep=0 peers=all only= zstate=
-copies=on
+copies=on cpulat=on
 while [ $# -gt 0 ]; do
 	case $1 in
 	--smoke) smoke=1 ;;
@@ -62,6 +62,7 @@ while [ $# -gt 0 ]; do
 	--only) only=,$2,; shift ;;
 	--zone-state) zstate=$2; shift ;;
 	--key-copies) copies=$2; shift ;;
+	--cpu-latency) cpulat=$2; shift ;;
 	-h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
@@ -205,6 +206,19 @@ for y in "$dev/regsignd.yaml" ${zstate:+"$zstate/zd/regsignd.yaml"}; do
 		sed -i 's/^hsm:$/hsm:\n  key-copies: false/' "$y"
 	fi
 done
+# --cpu-latency on (the default): the daemons hold idle CPUs awake while
+# requests are in (cpu-latency, docs/CONFIG.md: at 100 REVOKE/s every hand-off
+# otherwise lands on a halted vCPU); off measures without it. A --zone-state
+# copy gets the setting too (its config came from a --keep run).
+case $cpulat in on|off) ;; *) die "--cpu-latency on|off" ;; esac
+for y in "$dev/regsignd.yaml" ${zstate:+"$zstate/zd/regsignd.yaml"}; do
+	[ -f "$y" ] || continue
+	sed -i '/^cpu-latency:/d' "$y"
+	if [ $cpulat = on ]; then
+		echo 'cpu-latency: {enabled: true, limit-us: 0}' >>"$y"
+	fi
+done
+echo "key-copies $copies, cpu-latency $cpulat" >"$raw/settings.txt"
 
 # R: the raw PKCS#11 loop, one thread per core, on the daemon's ZSK.
 measure_r() {

@@ -330,12 +330,30 @@ static int read_log(struct config_ctx *c, const struct yconf_node *l)
 	return r;
 }
 
+static int read_cpu_latency(struct config_ctx *c, const struct yconf_node *l)
+{
+	bool enabled = false;
+	int64_t limit = 0, hold = 1;
+	const struct yconf_field f[] = {
+		YCONF_F_BOOL("enabled", false, &enabled),
+		YCONF_F_INT("limit-us", false, 0, 1000000, &limit),
+		YCONF_F_DURATION("hold", false, 1, 3600, &hold),
+	};
+	int r = config__from_yconf(yconf_map_read(l, f, YCONF_NFIELDS(f),
+	                                          c->err, sizeof(c->err)));
+
+	c->cfg->cpu_latency.enabled = enabled;
+	c->cfg->cpu_latency.limit_us = (unsigned)limit;
+	c->cfg->cpu_latency.hold_s = (unsigned)hold;
+	return r;
+}
+
 static int read_top(struct config_ctx *c, const struct yconf_node *root)
 {
 	int64_t version = 0;
 	const struct yconf_node *hsm = NULL, *keys = NULL, *extra = NULL, *ca = NULL;
 	const struct yconf_node *sock = NULL, *state = NULL, *dns = NULL, *log = NULL;
-	const struct yconf_node *sandbox = NULL;
+	const struct yconf_node *sandbox = NULL, *cpu = NULL;
 	const char *policy = NULL;
 	const struct yconf_field f[] = {
 		YCONF_F_INT("version", true, 1, 1, &version),
@@ -349,6 +367,7 @@ static int read_top(struct config_ctx *c, const struct yconf_node *root)
 		YCONF_F_MAP("dns", false, &dns),
 		YCONF_F_MAP("log", false, &log),
 		YCONF_F_MAP("sandbox", false, &sandbox),
+		YCONF_F_MAP("cpu-latency", false, &cpu),
 	};
 	size_t n_extra;
 	int r = config__from_yconf(yconf_map_read(root, f, YCONF_NFIELDS(f),
@@ -382,6 +401,9 @@ static int read_top(struct config_ctx *c, const struct yconf_node *root)
 	c->cfg->log.level = CONFIG_LOG_INFO;
 	if (r == 0 && log != NULL)
 		r = read_log(c, log);
+	c->cfg->cpu_latency.hold_s = 1;
+	if (r == 0 && cpu != NULL)
+		r = read_cpu_latency(c, cpu);
 	c->cfg->sandbox.enabled = true;
 	if (r == 0 && sandbox != NULL)
 		r = config__read_sandbox(c, sandbox);

@@ -232,6 +232,14 @@ struct config {
 		enum config_log_level level;
 	} log;
 
+	/** The cpu-latency section (signer/cpu_latency.h, docs/CONFIG.md): a PM QoS
+	 *  limit on CPU wake-up latency held while requests are in. Off by default. */
+	struct {
+		bool enabled;
+		unsigned limit_us;  /**< 0..1000000, default 0 (idle CPUs poll) */
+		unsigned hold_s;    /**< kept after the last request: 1..3600 s, default 1 */
+	} cpu_latency;
+
 	/** The sandbox section (signer/sandbox.h); all keys optional. */
 	struct {
 		bool enabled;                /**< default true */

@@ -23,6 +23,7 @@ if(REGSIGND_OK AND TARGET regsign-policy AND TARGET regsign-hsm AND
     ${CMAKE_CURRENT_LIST_DIR}/server_reply.c
     ${CMAKE_CURRENT_LIST_DIR}/commit.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_ctx.c
+    ${CMAKE_CURRENT_LIST_DIR}/cpu_latency.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_dispatch.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_policy.c
     ${CMAKE_CURRENT_LIST_DIR}/ops_issue.c

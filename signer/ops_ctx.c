@@ -70,6 +70,7 @@ ops_req_new(struct ops_ctx *ctx, server_conn_t *conn, const uint8_t *frame, size
 	r->pol = ops_policy_ref(ctx->policy);
 	r->now = (int64_t)time(NULL);
 	ctx->inflight++;
+	cpu_latency_note(ctx->cpu_latency, ctx->inflight);
 	return r;
 }
 
@@ -89,6 +90,7 @@ ops_req_free(struct ops_req *r)
 	free(r->frame);
 	free(r);
 	ctx->inflight--;
+	cpu_latency_note(ctx->cpu_latency, ctx->inflight);
 	ops_maybe_finish(ctx);
 }
 

@@ -30,6 +30,7 @@
 #include "signer/audit.h"
 #include "signer/commit.h"
 #include "signer/config.h"
+#include "signer/cpu_latency.h"
 #include "signer/hsmlink.h"
 #include "signer/proto.h"
 #include "signer/server.h"
@@ -195,6 +196,9 @@ struct ops_ctx {
 
 	/* A bulk import being received (ops_import.c); NULL when none. */
 	struct ops_import *import;
+
+	/* The CPU wake-up latency limit held while requests are in (NULL: off). */
+	cpu_latency_t *cpu_latency;
 
 	/* SHA-256 of request inputs on the loop (ops_sha256()): fetched once
 	 * and its context reused, since OpenSSL 3 looks the digest up again on

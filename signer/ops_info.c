@@ -166,6 +166,14 @@ status_cb(void *arg, int status, const struct hsmproto_status *st)
 	putf(&w, "},\"requests\":{\"served\":%llu,\"in_flight\":%llu,\"connections\":%zu},",
 	     (unsigned long long)ctx->requests, (unsigned long long)ctx->inflight,
 	     server_conn_count(ctx->server));
+	if (ctx->cpu_latency != NULL) {
+		struct cpu_latency_stats ls;
+
+		cpu_latency_stats_get(ctx->cpu_latency, &ls);
+		putf(&w, "\"cpu_latency\":{\"limit_us\":%d,\"hold_ms\":%llu,\"held\":%s,"
+		     "\"holds\":%llu},", (int)ls.limit_us, (unsigned long long)ls.hold_ms,
+		     ls.held ? "true" : "false", (unsigned long long)ls.holds);
+	}
 	putf(&w, "\"commit\":{\"transactions\":%llu,\"items\":%llu,\"largest\":%llu,"
 	     "\"failures\":%llu},", (unsigned long long)cs.groups, (unsigned long long)cs.items,
 	     (unsigned long long)cs.largest, (unsigned long long)cs.failures);

@@ -54,6 +54,8 @@ final_close(struct ops_ctx *ctx)
 	ctx->writer.st = NULL;
 	ops_checkpoint_close(ctx);
 	ops_sha256_free(ctx);
+	cpu_latency_close(ctx->cpu_latency);
+	ctx->cpu_latency = NULL;
 	hsmlink_close(ctx->hsm, ops_life_hsm_closed, ctx);
 	if (ctx->server)
 		server_close(ctx->server, server_closed, ctx);

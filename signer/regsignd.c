@@ -158,6 +158,30 @@ hsm_death(hsmlink_t *link, int64_t exit_status, int term_signal, void *arg)
 	ops_life_hsm_death(link, exit_status, term_signal, arg);
 }
 
+/*
+ * cpu-latency: the device is root's and outside the front's paths, so it is
+ * opened here, before the sandbox. Not being able to is logged and the
+ * daemon goes on without it: it changes latency, never what is signed.
+ */
+static void
+cpu_latency_start(struct ops_ctx *ctx)
+{
+	const struct config *cfg = ctx->cfg;
+	int e;
+
+	if (!cfg->cpu_latency.enabled)
+		return;
+	e = cpu_latency_open(ctx->loop, CPU_LATENCY_DEVICE, (int32_t)cfg->cpu_latency.limit_us,
+			     (uint64_t)cfg->cpu_latency.hold_s * 1000, &ctx->cpu_latency);
+	if (e != 0)
+		ops_log(ctx, OPS_LOG_WARNING, "cpu-latency: cannot open %s: %s; requests run "
+			"without a wake-up latency limit", CPU_LATENCY_DEVICE, strerror(-e));
+	else
+		ops_log(ctx, OPS_LOG_INFO, "cpu-latency: CPU wake-up latency limited to %u us "
+			"while requests are in, and for %u s after the last",
+			cfg->cpu_latency.limit_us, cfg->cpu_latency.hold_s);
+}
+
 /* ---- main ---- */
 
 static int
@@ -222,6 +246,7 @@ ctx_open(struct ops_ctx *ctx, const char *config_path)
 			"records re-exported, %llu torn bytes cut", (unsigned long long)rep.abandoned,
 			(unsigned long long)rep.reexported, (unsigned long long)rep.torn_bytes);
 	ctx->writer.ctx = ctx;
+	cpu_latency_start(ctx);
 	/* Everything that needs privileges or paths outside the front's own is
 	 * done, and no thread exists yet: lock down now. */
 	if (front_lockdown(ctx, config_path) != 0)
@@ -360,6 +385,8 @@ main(int argc, char **argv)
 			/* No writer yet: close what exists by hand. */
 			ctx.closed = 1;
 			hsmlink_close(ctx.hsm, ops_life_hsm_closed, &ctx);
+			cpu_latency_close(ctx.cpu_latency);
+			ctx.cpu_latency = NULL;
 			uv_close((uv_handle_t *)&ctx.cp_timer, NULL);
 			uv_close((uv_handle_t *)&ctx.hsm_timer, NULL);
 			uv_close((uv_handle_t *)&ctx.finish_timer, NULL);

@@ -12,4 +12,7 @@ if(TARGET regsign AND TARGET regsign-ceremony AND TARGET regsign-zone AND TARGET
   # SoftHSM leaks by design at exit (tests/fault/lsan-softhsm.supp).
   set_property(TEST bench_smoke APPEND PROPERTY ENVIRONMENT
     "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_SOURCE_DIR}/fault/lsan-softhsm.supp:print_suppressions=0")
+  # Its daemons hold a CPU latency limit (bench/run.sh --cpu-latency on), which
+  # test_daemon_cpu_latency reads back.
+  set_property(TEST bench_smoke APPEND PROPERTY RESOURCE_LOCK cpu_dma_latency)
 endif()

@@ -636,6 +636,42 @@ static void test_sign_ahead(void **state)
 	EXPECT_REFUSALS(e, refused);
 }
 
+static void test_cpu_latency(void **state)
+{
+	struct env *e = *state;
+	struct config *cfg;
+
+	/* Default: off; when on, idle CPUs poll (0 us) and it is kept 1 s. */
+	cfg = load_good(e, NULL, NULL);
+	assert_false(cfg->cpu_latency.enabled);
+	assert_int_equal(cfg->cpu_latency.limit_us, 0);
+	assert_int_equal(cfg->cpu_latency.hold_s, 1);
+	config_free(cfg);
+	cfg = load_good(e, APPEND, APPEND "cpu-latency:\n  enabled: true\n");
+	assert_true(cfg->cpu_latency.enabled);
+	assert_int_equal(cfg->cpu_latency.limit_us, 0);
+	assert_int_equal(cfg->cpu_latency.hold_s, 1);
+	config_free(cfg);
+	cfg = load_good(e, APPEND, APPEND "cpu-latency:\n  enabled: true\n  limit-us: 20\n"
+	                "  hold: 2m\n");
+	assert_true(cfg->cpu_latency.enabled);
+	assert_int_equal(cfg->cpu_latency.limit_us, 20);
+	assert_int_equal(cfg->cpu_latency.hold_s, 120);
+	config_free(cfg);
+
+	static const struct refusal refused[] = {
+		{ APPEND, APPEND "cpu-latency:\n  enabled: yes please\n", 41, 12, "enabled" },
+		{ APPEND, APPEND "cpu-latency:\n  limit-us: -1\n", 41, 13, "limit-us" },
+		{ APPEND, APPEND "cpu-latency:\n  limit-us: 1000001\n", 41, 13, "limit-us" },
+		{ APPEND, APPEND "cpu-latency:\n  hold: 0s\n", 41, 9, "hold" },
+		{ APPEND, APPEND "cpu-latency:\n  hold: 2h\n", 41, 9, "hold" },
+		{ APPEND, APPEND "cpu-latency:\n  governor: poll\n", 41, 3, "governor" },
+		{ APPEND, APPEND "cpu-latency: 0\n", 40, 14, "cpu-latency" },
+	};
+
+	EXPECT_REFUSALS(e, refused);
+}
+
 static void test_io(void **state)
 {
 	struct env *e = *state;
@@ -668,6 +704,7 @@ int main(void)
 		cmocka_unit_test(test_call_timeout),
 		cmocka_unit_test(test_key_copies),
 		cmocka_unit_test(test_sign_ahead),
+		cmocka_unit_test(test_cpu_latency),
 		cmocka_unit_test(test_io),
 	};
 
