@@ -46,6 +46,19 @@ ops_log(struct ops_ctx *ctx, int level, const char *fmt, ...)
 
 /* ---- requests ---- */
 
+/* The CPU latency limit follows the requests in; a write the kernel refuses
+ * is logged once (the limit is then tried again at the next request). */
+static void
+cpu_latency_track(struct ops_ctx *ctx)
+{
+	int e = cpu_latency_note(ctx->cpu_latency, ctx->inflight);
+
+	if (e != 0 && !ctx->cpu_latency_warned) {
+		ctx->cpu_latency_warned = 1;
+		ops_log(ctx, OPS_LOG_WARNING, "cpu-latency: cannot set the limit: %s", strerror(-e));
+	}
+}
+
 struct ops_req *
 ops_req_new(struct ops_ctx *ctx, server_conn_t *conn, const uint8_t *frame, size_t len)
 {
@@ -70,7 +83,7 @@ ops_req_new(struct ops_ctx *ctx, server_conn_t *conn, const uint8_t *frame, size
 	r->pol = ops_policy_ref(ctx->policy);
 	r->now = (int64_t)time(NULL);
 	ctx->inflight++;
-	cpu_latency_note(ctx->cpu_latency, ctx->inflight);
+	cpu_latency_track(ctx);
 	return r;
 }
 
@@ -90,7 +103,7 @@ ops_req_free(struct ops_req *r)
 	free(r->frame);
 	free(r);
 	ctx->inflight--;
-	cpu_latency_note(ctx->cpu_latency, ctx->inflight);
+	cpu_latency_track(ctx);
 	ops_maybe_finish(ctx);
 }
 

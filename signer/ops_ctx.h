@@ -199,6 +199,7 @@ struct ops_ctx {
 
 	/* The CPU wake-up latency limit held while requests are in (NULL: off). */
 	cpu_latency_t *cpu_latency;
+	int cpu_latency_warned;       /* a refused write was logged once */
 
 	/* SHA-256 of request inputs on the loop (ops_sha256()): fetched once
 	 * and its context reused, since OpenSSL 3 looks the digest up again on
