@@ -21,7 +21,8 @@
  *
  * Sandbox (signer/sandbox.h): the front locks itself down in ctx_open, once the
  * HSM process is spawned (so no execve is needed later), the configuration,
- * policy and CA certificates are read and the store and audit log are open,
+ * policy and CA certificates are read, the store and audit log are open and
+ * so is the PM QoS device when cpu-latency is on (signer/cpu_latency.h),
  * and before its first thread (the writer) starts, because Landlock only
  * restricts the thread that applies it and what it starts afterwards. The
  * signing socket and the DNS listener are bound later, when the HSM process
