@@ -4,10 +4,8 @@
  * Threads: the main thread reads frames from the socket and answers the cheap requests
  * (PUBKEY, RANDOM, STATUS) itself; SIGN messages become jobs in a queue that the worker
  * threads, one per PKCS#11 session, take item by item, so that one large batch is
- * spread over every session and a small one is not held up behind it. A job of at most
- * one item per session that finds every worker waiting has its first item signed by
- * the main thread itself (enqueue_sign). The thread that finishes the last item of a
- * job writes its reply. Replies may therefore leave out of
+ * spread over every session and a small one is not held up behind it. The worker that
+ * finishes the last item of a job writes its reply. Replies may therefore leave out of
  * order; the front matches them by id.
  *
  * Lock-down: once the module is loaded, initialised and logged in (the PIN wiped) and
@@ -233,31 +231,6 @@ static void job_free(struct job *j)
 	free(j);
 }
 
-/*
- * Counts k more items of @p j as signed; the thread that signed the last one
- * sends the reply and frees the job.
- */
-static void job_done(struct hsmd *d, struct job *j, size_t k)
-{
-	struct hsmproto_buf b = { 0 };
-	int last;
-
-	pthread_mutex_lock(&d->mu);
-	j->done += k;
-	last = j->done == j->n;
-	pthread_mutex_unlock(&d->mu);
-	if (!last)
-		return;
-	hsmproto_results_encode(&b, HSMPROTO_SIGN_REPLY, j->id, j->res, j->n);
-	send_buf(d, &b);
-	pthread_mutex_lock(&d->mu);
-	d->jobs--;
-	d->bytes -= j->body_len;
-	pthread_cond_signal(&d->room_cv);
-	pthread_mutex_unlock(&d->mu);
-	job_free(j);
-}
-
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -269,6 +242,7 @@ static void *worker_main(void *arg)
 	for (;;) {
 		struct job *j;
 		size_t i, k;
+		int last;
 
 		pthread_mutex_lock(&d->mu);
 		if (!d->stop && d->head == NULL && !idle_prepared) {
@@ -282,12 +256,8 @@ static void *worker_main(void *arg)
 			idle_prepared = 1;
 			continue;
 		}
-		if (!d->stop && d->head == NULL) {
-			d->n_idle++;
-			while (!d->stop && d->head == NULL)
-				pthread_cond_wait(&d->work_cv, &d->mu);
-			d->n_idle--;
-		}
+		while (!d->stop && d->head == NULL)
+			pthread_cond_wait(&d->work_cv, &d->mu);
 		if (d->stop) {
 			d->n_exited++;
 			pthread_cond_broadcast(&d->exit_cv);
@@ -317,17 +287,34 @@ static void *worker_main(void *arg)
 
 		for (size_t m = i; m < i + k; m++)
 			sign_item(d, w->slot, &j->reqs[m], &j->res[m], j->sigs[m]);
-		job_done(d, j, k);
+
+		pthread_mutex_lock(&d->mu);
+		j->done += k;
+		last = j->done == j->n;
+		pthread_mutex_unlock(&d->mu);
+		if (!last)
+			continue;
+		{
+			struct hsmproto_buf b = { 0 };
+
+			hsmproto_results_encode(&b, HSMPROTO_SIGN_REPLY, j->id, j->res, j->n);
+			send_buf(d, &b);
+		}
+		pthread_mutex_lock(&d->mu);
+		d->jobs--;
+		d->bytes -= j->body_len;
+		pthread_cond_signal(&d->room_cv);
+		pthread_mutex_unlock(&d->mu);
+		job_free(j);
 	}
 	return NULL;
 }
 
-/* Queues a decoded SIGN message; waits while too much is in flight; may sign its
- * first item (below). Takes body. */
+/* Queues a decoded SIGN message; waits while too much is in flight. Takes body. */
 static int enqueue_sign(struct hsmd *d, const struct hsmproto_header *h, uint8_t *body)
 {
 	struct job *j = calloc(1, sizeof(*j));
-	int r = -1, help;
+	int r = -1;
 
 	if (j == NULL) {
 		free(body);
@@ -354,37 +341,13 @@ static int enqueue_sign(struct hsmd *d, const struct hsmproto_header *h, uint8_t
 	d->tail = j;
 	d->jobs++;
 	d->bytes += j->body_len;
-	/*
-	 * A small job that finds every worker waiting (a revocation's NSEC and
-	 * SOA, at a steady trickle): this thread, awake already, signs its first
-	 * item, and the workers the rest. Woken workers start late on an idle
-	 * machine, and the first to start would often sign both items in turn
-	 * before the second one ran. With at most one item per session, nobody
-	 * waits for a session; a job among others is left to the workers, so
-	 * that reading goes on.
-	 */
-	help = d->head == j && !d->stop && j->n >= 2 && j->n <= d->cfg->hsm.sessions &&
-	       d->n_idle == d->n_workers;
-	if (help)
-		j->claimed = 1;
 	/* One item needs one worker: waking every one would only put the others
 	 * back to sleep. */
-	if (j->n - j->claimed == 1)
+	if (j->n == 1)
 		pthread_cond_signal(&d->work_cv);
 	else
 		pthread_cond_broadcast(&d->work_cv);
 	pthread_mutex_unlock(&d->mu);
-	if (help) {
-		sign_item(d, 0, &j->reqs[0], &j->res[0], j->sigs[0]);
-		job_done(d, j, 1);
-		/* The session it used had its operation prepared; prepare it again
-		 * while nothing waits (the workers prepared before it was back). */
-		pthread_mutex_lock(&d->mu);
-		help = d->head == NULL;
-		pthread_mutex_unlock(&d->mu);
-		if (help)
-			prepare(d, 0);
-	}
 	j = NULL;
 	r = 0;
 out:

@@ -66,7 +66,6 @@ struct hsmd {
 	struct worker *wargs;
 	unsigned n_workers;
 	unsigned n_exited;  /* workers that returned (under mu) */
-	unsigned n_idle;    /* workers waiting for a job (under mu) */
 	pthread_cond_t exit_cv;
 
 	/* Slot 0 is the main thread, slot 1 + i worker i (signer/hsmd_watchdog.h). */

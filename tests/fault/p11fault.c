@@ -92,7 +92,7 @@ static unsigned ncounters;
 static bool counting;
 
 static struct tracked tracked[MAX_TRACKED];
-static unsigned long overlaps, mixups, injected, invalidations, main_signs;
+static unsigned long overlaps, mixups, injected, invalidations;
 static unsigned concurrent, concurrent_max;
 static unsigned long init_flags;   /* flags of the last C_Initialize args */
 
@@ -288,8 +288,8 @@ static void stats_write(void)
 	for (unsigned i = 0; i < ncounters; i++)
 		fprintf(f, "%s %lu\n", counters[i].func, counters[i].calls);
 	fprintf(f, "overlap %lu\nmixup %lu\nconcurrent-max %u\ninjected %lu\n"
-	        "invalidations %lu\ninit-flags %lu\nmain-thread-sign %lu\n", overlaps, mixups,
-	        concurrent_max, injected, invalidations, init_flags, main_signs);
+	        "invalidations %lu\ninit-flags %lu\n", overlaps, mixups, concurrent_max,
+	        injected, invalidations, init_flags);
 	if (fclose(f) == 0)
 		rename(tmp, stats_path);
 }
@@ -376,10 +376,6 @@ static bool shim_enter(const char *func, bool has_session, CK_SESSION_HANDLE s,
 				}
 				t->sign_pending = false;
 			}
-			if (strcmp(func, "C_Sign") == 0 && gettid() == getpid()) {
-				main_signs++;
-				changed = true;
-			}
 		}
 		if (++concurrent > concurrent_max) {
 			concurrent_max = concurrent;
@@ -452,7 +448,7 @@ static int load_real(void)
 		reset_rules();
 		/* Another control file is another test: its counts start at 0. */
 		ncounters = 0;
-		overlaps = mixups = injected = invalidations = init_flags = main_signs = 0;
+		overlaps = mixups = injected = invalidations = init_flags = 0;
 		concurrent_max = 0;
 	}
 	if (stats != NULL)

@@ -912,59 +912,6 @@ static void test_sign_ahead(void **state)
 	finish(&c);
 }
 
-/*
- * A small job at rest (a revocation's NSEC and SOA: two items, two sessions, both
- * workers waiting) has its first item signed by the HSM process's main thread, the
- * one that read it, and the second by a worker; the fault module counts the C_Sign
- * calls made on the main thread. A job with more items than sessions is left to the
- * workers. The session the main thread used is prepared again (sign-ahead): at rest
- * there are again exactly 10 more C_SignInit than C_Sign. Every signature verifies.
- */
-static void test_small_job_on_main_thread(void **state)
-{
-	struct env *e = *state;
-	const char *dirs[] = { e->fault_dir, NULL };
-	unsigned long before;
-	uint64_t t0;
-	struct ctx c;
-	EVP_PKEY *zsk;
-	long ahead = 0;
-	int tries;
-
-	fault_ctl(e, "count C_SignInit\ncount C_Sign\n# small jobs\n");
-	spawn_dirs(&c, e, e->fault_config, dirs);
-	if (c.ready_status != HSMPROTO_ST_OK)
-		fail_msg("HSM process behind the fault module not ready: %s", c.ready_reason);
-	zsk = get_pubkey(&c, "zsk", NULL);
-	/* The workers wait once they have prepared again after the last reply. */
-	for (tries = 0; tries < 50 && fault_stat(e, "main-thread-sign") == 0; tries++) {
-		usleep(100000);
-		assert_int_equal(sign_some(&c, zsk, 2, HSMPROTO_ST_OK), 2);
-	}
-	if (fault_stat(e, "main-thread-sign") == 0)
-		fail_msg("no two-item job at rest had an item signed on the main thread in %d tries",
-		         tries);
-	usleep(200000);
-	before = fault_stat(e, "main-thread-sign");
-	assert_int_equal(sign_some(&c, zsk, 2, HSMPROTO_ST_OK), 2);
-	assert_int_equal(fault_stat(e, "main-thread-sign"), before + 1);
-	usleep(200000);
-	assert_int_equal(sign_some(&c, zsk, 8, HSMPROTO_ST_OK), 8);
-	assert_int_equal(fault_stat(e, "main-thread-sign"), before + 1);
-	t0 = mono_ms();
-	while (mono_ms() - t0 < 30000) {
-		ahead = (long)fault_stat(e, "C_SignInit") - (long)fault_stat(e, "C_Sign");
-		if (ahead == 10)
-			break;
-		usleep(10000);
-	}
-	assert_int_equal(ahead, 10);
-	assert_int_equal(fault_stat(e, "overlap"), 0);
-	assert_int_equal(c.dead, 0);
-	EVP_PKEY_free(zsk);
-	finish(&c);
-}
-
 static uint64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -1194,7 +1141,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_startup_failure),
 		cmocka_unit_test(test_recovery),
 		cmocka_unit_test(test_sign_ahead),
-		cmocka_unit_test(test_small_job_on_main_thread),
 		cmocka_unit_test(test_recovery_blocked_by_stuck_call),
 		cmocka_unit_test(test_raw_protocol),
 	};
