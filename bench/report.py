@@ -7,7 +7,10 @@ Every measurement NAME has in the raw directory: NAME.status ("ok",
 the attack tests' measurements (hsm_recovery, flood_latency) also NAME.json,
 the figures the test printed.
 Throughput figures are divided by R = the mean of the R taken just before
-and just after the measurement, as issue 5 asks.
+and just after the measurement, as issue 5 asks. When the two samples are
+more than 20 % apart (r_moved in results.json), the table also gives the
+ratio against each of them: the host's R changed during the measurement, and
+the run's own R is anywhere between the two.
 
     report.py --raw DIR --out DIR --devices N --smoke 0|1 --threads T --src REPO
     report.py --check results.json [--require-daemon]
@@ -119,7 +122,24 @@ def base_entry(raw, name):
     ra = r_value(os.path.join(raw, name + ".r_after"))
     if rb is not None and ra is not None:
         e["r_before"], e["r_after"], e["r"] = rb, ra, (rb + ra) / 2
+        # How far apart the two samples are: the higher over the lower, less 1.
+        e["r_moved"] = max(rb, ra) / min(rb, ra) - 1 if min(rb, ra) > 0 else None
     return e
+
+
+# Before and after further apart than this: the table gives the ratio
+# against each sample too, since the run's own R is anywhere between them.
+R_MOVED = 0.2
+
+
+def r_range(e, ratio, unit):
+    """'' or, when R moved during the measurement, the ratio against each sample."""
+    moved = e.get("r_moved")
+    if moved is None or moved <= R_MOVED:
+        return ""
+    lo, hi = sorted((e["r_before"], e["r_after"]))
+    return "; R before/after %.0f%% apart: %.2f-%.2f %s against each" % (
+        100 * moved, ratio * e["r"] / hi, ratio * e["r"] / lo, unit)
 
 
 def build(args):
@@ -514,8 +534,11 @@ def rows(res):
                     fig += ", CPU/op front %.0f us hsm %.0f us" % (
                         e["cpu"]["front_us_per_op"], e["cpu"]["hsm_us_per_op"])
                 ratio = "%.2f R" % e["ratio_to_r"] if "ratio_to_r" in e else "-"
+                if "ratio_to_r" in e and name != "issue":
+                    fig += r_range(e, e["ratio_to_r"], "R")
                 if name == "issue" and "ratio_to_r_over_s" in e:
                     ratio = "%.2f R/s" % e["ratio_to_r_over_s"]
+                    fig += r_range(e, e["ratio_to_r_over_s"], "R/s")
             elif name == "hsm_loop":
                 d = e["detail"]
                 fig = "hsm_sign loop, %d threads: session copies %.0f/s, token objects %.0f/s" % (
@@ -527,6 +550,7 @@ def rows(res):
                     e["detail"]["devices"], e["wall_s"], e["value"],
                     e["process_rss_bytes_per_record"])
                 ratio = "%.2f R/2" % e["ratio_to_r_over_2"]
+                fig += r_range(e, e["ratio_to_r_over_2"], "R/2")
             elif name == "restart":
                 fig = "median %.3f s, max %.3f s, %d sigs at start, %s names" % (
                     e["value"], e["max_s"], e["signatures_at_start"], e["detail"].get("names"))

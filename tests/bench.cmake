@@ -16,3 +16,10 @@ if(TARGET regsign AND TARGET regsign-ceremony AND TARGET regsign-zone AND TARGET
   # test_daemon_cpu_latency reads back.
   set_property(TEST bench_smoke APPEND PROPERTY RESOURCE_LOCK cpu_dma_latency)
 endif()
+
+# bench/report.py's reading of R's two samples and the ratio's range when
+# they disagree (pure Python; no SoftHSM).
+find_package(Python3 REQUIRED COMPONENTS Interpreter)
+regsign_add_script_test(test_bench_report
+  COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/python/test_bench_report.py
+  TIMEOUT 60 LABELS bench)
