@@ -83,6 +83,14 @@ regsign_add_script_test(regsignd_service
   COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/sandbox/check_service.sh
           ${CMAKE_SOURCE_DIR}/signer/regsignd.service 3.0
   TIMEOUT 120)
+# The same unit with the shipped cpu-latency drop-in (docs/CONFIG.md): still
+# clean, exposure at most 3.0 (2.4 when written), and the PM QoS device in its
+# device allow-list for writing.
+regsign_add_script_test(regsignd_service_cpu_latency
+  COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/sandbox/check_service.sh
+          ${CMAKE_SOURCE_DIR}/signer/regsignd.service 3.0
+          ${CMAKE_SOURCE_DIR}/signer/regsignd-cpu-latency.conf /dev/cpu_dma_latency:w
+  TIMEOUT 120)
 
 # The shipped regsignd under its sandbox: users changed (as root), NoNewPrivs,
 # seccomp, not dumpable, and every operation still working; a control run with
