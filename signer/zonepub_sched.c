@@ -53,14 +53,21 @@ void zonepub_tick(struct zonepub *zp)
 
 	if (zp->state != ZP_STARTED)
 		return;
-	if (now - zp->last_resign >= (int64_t)zp->o.resign_interval) {
+	/*
+	 * Both intervals are wall-clock time, which can step back (an operator,
+	 * NTP): a last time now in the future counts as due, or the work would
+	 * wait for the clock to catch up with it (an hour, after a step back of
+	 * an hour) while signatures signed before the step run out.
+	 */
+	if (now < zp->last_resign || now - zp->last_resign >= (int64_t)zp->o.resign_interval) {
 		zp->resign_wanted = true;
 		zp->last_resign = now;
 	}
 	/* Not while a write runs: it may already hold the new serial, and its
 	 * end sets zone_file_time; a later tick decides. */
 	if (zp->o.zone_file && zp->o.zone_file_interval && zp->file_job == NULL &&
-	    now - zp->s.zone_file_time >= (int64_t)zp->o.zone_file_interval &&
+	    (now < zp->s.zone_file_time ||
+	     now - zp->s.zone_file_time >= (int64_t)zp->o.zone_file_interval) &&
 	    zone_serial(zp->served) != zp->s.zone_file_serial) {
 		zp->file_due = true;
 		zp_file_kick(zp);

@@ -629,6 +629,70 @@ static void test_resign(void **state)
 	free(dnskey1);
 }
 
+/*
+ * The wall clock steps back (an operator, NTP) in the middle of re-signing:
+ * the tick after the step goes on re-signing at once instead of waiting for
+ * the clock to pass the last re-sign's time again (an hour later) while the
+ * device signatures made before the forward step run out.
+ */
+static void test_resign_after_clock_steps_back(void **state)
+{
+	struct fx *fx = *state;
+	enum { N = 6 };
+	struct treq t[N];
+	struct zonepub_status st;
+	char *cert0[N], owner[256], id[64];
+	size_t batches;
+	int64_t t0;
+	int ticks = 0;
+
+	fx->opts.resign_budget = 2;
+	fx_start(fx);
+	t0 = fx->now;
+	for (unsigned i = 0; i < N; i++) {
+		fx_issue(fx, &t[i], i + 1, 1, 0);
+		zonepub_submit(fx->zp, &t[i].rq);
+	}
+	fx_run_idle(fx);
+	for (unsigned i = 0; i < N; i++) {
+		fx_device_id(i + 1, id, sizeof(id));
+		assert_int_equal(zone_device_owner(zonepub_zone(fx->zp), id, 1, owner, sizeof(owner)), 0);
+		cert0[i] = rrsig_text(fx, owner, LDNS_RR_TYPE_CERT);
+	}
+	/* A day forward: every device signature (6 h) has run out; one tick
+	 * re-signs the budget's worth. */
+	fx->now = t0 + 86400;
+	batches = fx->sg.batches;
+	zonepub_tick(fx->zp);
+	fx_run_idle(fx);
+	assert_int_equal(fx->sg.batches, batches + 1);
+	/* An hour back: the next tick re-signs again, and the rest follow. */
+	fx->now = t0 + 86400 - 3600;
+	batches = fx->sg.batches;
+	zonepub_tick(fx->zp);
+	fx_run_idle(fx);
+	assert_int_equal(fx->sg.batches, batches + 1);
+	for (;;) {
+		zonepub_status_get(fx->zp, &st);
+		if (!st.margin_failure && st.next_due > fx->now)
+			break;
+		assert_true(++ticks < 10);
+		fx->now += 10;
+		zonepub_tick(fx->zp);
+		fx_run_idle(fx);
+	}
+	for (unsigned i = 0; i < N; i++) {
+		char *c1;
+
+		fx_device_id(i + 1, id, sizeof(id));
+		assert_int_equal(zone_device_owner(zonepub_zone(fx->zp), id, 1, owner, sizeof(owner)), 0);
+		c1 = rrsig_text(fx, owner, LDNS_RR_TYPE_CERT);
+		assert_string_not_equal(c1, cert0[i]);
+		free(c1);
+		free(cert0[i]);
+	}
+}
+
 static void file_done(void *arg, int status, uint32_t serial)
 {
 	int *out = arg;
@@ -1107,6 +1171,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_expiry, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_expiry_after_revoke, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_resign, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_resign_after_clock_steps_back, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_zone_file, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bulk, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_publish, fx_setup, fx_teardown),
