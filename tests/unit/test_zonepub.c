@@ -558,6 +558,43 @@ static char *rrsig_text(struct fx *fx, const char *owner, uint16_t type)
 	return s ? s : strdup("");
 }
 
+/* Issues devices 1..n (one index each) in one round and waits for the zone. */
+static void issue_devices(struct fx *fx, struct treq *t, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		fx_issue(fx, &t[i], i + 1, 1, 0);
+		zonepub_submit(fx->zp, &t[i].rq);
+	}
+	fx_run_idle(fx);
+}
+
+/* The CERT RRSIG of each of devices 1..n, as text, into out[] (to free). */
+static void device_cert_rrsigs(struct fx *fx, unsigned n, char **out)
+{
+	char owner[256], id[64];
+
+	for (unsigned i = 0; i < n; i++) {
+		fx_device_id(i + 1, id, sizeof(id));
+		assert_int_equal(zone_device_owner(zonepub_zone(fx->zp), id, 1, owner, sizeof(owner)), 0);
+		out[i] = rrsig_text(fx, owner, LDNS_RR_TYPE_CERT);
+	}
+}
+
+/* Each of devices 1..n (n <= 16) has a CERT RRSIG other than before[i];
+ * frees before[]. */
+static void assert_cert_rrsigs_renewed(struct fx *fx, unsigned n, char **before)
+{
+	char *now[16];
+
+	assert_true(n <= 16);
+	device_cert_rrsigs(fx, n, now);
+	for (unsigned i = 0; i < n; i++) {
+		assert_string_not_equal(now[i], before[i]);
+		free(now[i]);
+		free(before[i]);
+	}
+}
+
 /* The re-sign tick renews only what entered its refresh window, in bounded
  * steps, and STATUS reports a signature left in its margin. */
 static void test_resign(void **state)
@@ -566,7 +603,7 @@ static void test_resign(void **state)
 	enum { N = 6 };
 	struct treq t[N];
 	struct zonepub_status st;
-	char *dnskey0, *dnskey1, *cert0[N], owner[256], id[64];
+	char *dnskey0, *dnskey1, *cert0[N];
 	size_t batches;
 	int64_t t0;
 	uint32_t s;
@@ -574,16 +611,8 @@ static void test_resign(void **state)
 	fx->opts.resign_budget = 4;
 	fx_start(fx);
 	t0 = fx->now;
-	for (unsigned i = 0; i < N; i++) {
-		fx_issue(fx, &t[i], i + 1, 1, 0);
-		zonepub_submit(fx->zp, &t[i].rq);
-	}
-	fx_run_idle(fx);
-	for (unsigned i = 0; i < N; i++) {
-		fx_device_id(i + 1, id, sizeof(id));
-		assert_int_equal(zone_device_owner(zonepub_zone(fx->zp), id, 1, owner, sizeof(owner)), 0);
-		cert0[i] = rrsig_text(fx, owner, LDNS_RR_TYPE_CERT);
-	}
+	issue_devices(fx, t, N);
+	device_cert_rrsigs(fx, N, cert0);
 	dnskey0 = rrsig_text(fx, "iotregistry.test.", LDNS_RR_TYPE_DNSKEY);
 
 	/* Early: nothing is due, no signature is made. */
@@ -614,15 +643,7 @@ static void test_resign(void **state)
 	zonepub_status_get(fx->zp, &st);
 	assert_false(st.margin_failure);
 	assert_true(zone_serial(zonepub_zone(fx->zp)) > s + 1);  /* took several ticks */
-	for (unsigned i = 0; i < N; i++) {
-		char *c1;
-		fx_device_id(i + 1, id, sizeof(id));
-		assert_int_equal(zone_device_owner(zonepub_zone(fx->zp), id, 1, owner, sizeof(owner)), 0);
-		c1 = rrsig_text(fx, owner, LDNS_RR_TYPE_CERT);
-		assert_string_not_equal(c1, cert0[i]);
-		free(c1);
-		free(cert0[i]);
-	}
+	assert_cert_rrsigs_renewed(fx, N, cert0);
 	dnskey1 = rrsig_text(fx, "iotregistry.test.", LDNS_RR_TYPE_DNSKEY);
 	assert_string_equal(dnskey0, dnskey1);
 	free(dnskey0);
@@ -641,7 +662,7 @@ static void test_resign_after_clock_steps_back(void **state)
 	enum { N = 6 };
 	struct treq t[N];
 	struct zonepub_status st;
-	char *cert0[N], owner[256], id[64];
+	char *cert0[N];
 	size_t batches;
 	int64_t t0;
 	int ticks = 0;
@@ -649,16 +670,8 @@ static void test_resign_after_clock_steps_back(void **state)
 	fx->opts.resign_budget = 2;
 	fx_start(fx);
 	t0 = fx->now;
-	for (unsigned i = 0; i < N; i++) {
-		fx_issue(fx, &t[i], i + 1, 1, 0);
-		zonepub_submit(fx->zp, &t[i].rq);
-	}
-	fx_run_idle(fx);
-	for (unsigned i = 0; i < N; i++) {
-		fx_device_id(i + 1, id, sizeof(id));
-		assert_int_equal(zone_device_owner(zonepub_zone(fx->zp), id, 1, owner, sizeof(owner)), 0);
-		cert0[i] = rrsig_text(fx, owner, LDNS_RR_TYPE_CERT);
-	}
+	issue_devices(fx, t, N);
+	device_cert_rrsigs(fx, N, cert0);
 	/* A day forward: every device signature (6 h) has run out; one tick
 	 * re-signs the budget's worth. */
 	fx->now = t0 + 86400;
@@ -681,16 +694,7 @@ static void test_resign_after_clock_steps_back(void **state)
 		zonepub_tick(fx->zp);
 		fx_run_idle(fx);
 	}
-	for (unsigned i = 0; i < N; i++) {
-		char *c1;
-
-		fx_device_id(i + 1, id, sizeof(id));
-		assert_int_equal(zone_device_owner(zonepub_zone(fx->zp), id, 1, owner, sizeof(owner)), 0);
-		c1 = rrsig_text(fx, owner, LDNS_RR_TYPE_CERT);
-		assert_string_not_equal(c1, cert0[i]);
-		free(c1);
-		free(cert0[i]);
-	}
+	assert_cert_rrsigs_renewed(fx, N, cert0);
 }
 
 static void file_done(void *arg, int status, uint32_t serial)
