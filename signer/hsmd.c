@@ -617,7 +617,9 @@ int hsmd_run(int fd, const char *config_path, const char *const *module_dirs)
 out:
 	if (stop_workers(&d) != 0)
 		exit_now(r);
-	/* C_Finalize may hang on a wedged module too: still watched. */
+	/* C_Finalize may hang on a wedged module too: still watched, but the
+	 * watchdog must not read the handle's recovery state once it is freed. */
+	hsmd_watchdog_drop_hsm(&d.wd);
 	call_begin(&d, 0);
 	hsm_close(d.hsm);
 	call_end(&d, 0);

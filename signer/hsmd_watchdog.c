@@ -157,6 +157,17 @@ fail:
 	return -1;
 }
 
+void hsmd_watchdog_drop_hsm(struct hsmd_watchdog *wd)
+{
+	if (!wd->running) {
+		wd->hsm = NULL;
+		return;
+	}
+	pthread_mutex_lock(&wd->mu);
+	wd->hsm = NULL;
+	pthread_mutex_unlock(&wd->mu);
+}
+
 void hsmd_watchdog_stop(struct hsmd_watchdog *wd)
 {
 	if (wd->running) {

@@ -49,6 +49,13 @@ struct hsmd_watchdog {
 int hsmd_watchdog_start(struct hsmd_watchdog *wd, hsm_t *hsm, unsigned n_slots,
                         unsigned call_timeout_ms, unsigned recover_timeout_ms);
 
+/*
+ * Makes the watchdog stop reading @p wd's hsm handle (its recovery state) before the
+ * handle is closed; calls are still watched, C_Finalize's included. The watchdog reads
+ * the handle under its own lock, so once this returns it never touches it again.
+ */
+void hsmd_watchdog_drop_hsm(struct hsmd_watchdog *wd);
+
 /* Stops and joins the thread and frees the slots; a no-op when not started. */
 void hsmd_watchdog_stop(struct hsmd_watchdog *wd);
 
