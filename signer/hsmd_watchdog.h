@@ -32,7 +32,7 @@ struct hsmd_watchdog {
 	unsigned n_slots;
 	unsigned call_timeout_ms;
 	unsigned recover_timeout_ms;
-	hsm_t *hsm;              /* not owned; may be NULL (no recovery check) */
+	hsm_t *hsm;              /* not owned; may be NULL (no recovery check); read and dropped under mu */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;       /* CLOCK_MONOTONIC */
 	int stop;
